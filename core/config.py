@@ -1,0 +1,70 @@
+"""Where the data, the catalog, the caches and the runs live.
+
+Every path the app or the training command touches comes from here, so that one environment variable
+moves it and nothing else in the code needs to know. The dataset folder is only ever read: everything the
+app writes goes under the cache and runs folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DATA_DIR_ENV = "POSTER_DATA_DIR"
+CACHE_DIR_ENV = "POSTER_CACHE_DIR"
+RUNS_DIR_ENV = "POSTER_RUNS_DIR"
+
+# The dataset sits beside the project's folder on a developer machine and in CI.
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "movie-posters"
+DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
+DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
+
+DATASET_HOME_URL = "https://www.cs.ccu.edu.tw/~wtchu/projects/MoviePoster/index.html"
+DATASET_CITATION = (
+    "Wei-Ta Chu and Hung-Jui Guo, “Movie Genre Classification based on Poster Images with Deep Neural "
+    "Networks”, Proceedings of the Workshop on Multimodal Understanding of Social, Affective and "
+    "Subjective Attributes (MUSA2), ACM Multimedia 2017."
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The folders of one installation; plain values so they can be printed, compared and passed on."""
+
+    data_dir: Path
+    cache_dir: Path
+    runs_dir: Path
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.cache_dir / "catalog.sqlite3"
+
+    @property
+    def embeddings_dir(self) -> Path:
+        return self.cache_dir / "embeddings"
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.cache_dir / "weights"
+
+    @property
+    def extracted_dir(self) -> Path:
+        """Where the two original zip archives are unpacked, when the data comes as archives."""
+        return self.cache_dir / "extracted"
+
+
+def _path_from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+def get_settings() -> Settings:
+    """Read the folders from the environment, falling back to the project's defaults."""
+    return Settings(
+        data_dir=_path_from_env(DATA_DIR_ENV, DEFAULT_DATA_DIR),
+        cache_dir=_path_from_env(CACHE_DIR_ENV, DEFAULT_CACHE_DIR),
+        runs_dir=_path_from_env(RUNS_DIR_ENV, DEFAULT_RUNS_DIR),
+    )
