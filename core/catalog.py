@@ -1,0 +1,298 @@
+"""The catalog: the dataset read once into an SQLite database that every screen and every run queries.
+
+SQLite (standard library, WAL mode) because the app and a training process read it at the same time.
+The database is rebuilt only when the raw files change: their names, sizes and modification times make a
+fingerprint stored inside it. A build writes a new file and swaps it in with a rename, so a reader never
+sees half a catalog and a crash never leaves one behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from core.config import Settings, get_settings
+from core.ingest.layout import RawLayout, locate_layout
+from core.ingest.reconcile import IngestResult, Progress, ingest
+
+# Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
+SCHEMA_VERSION = 3
+SORT_ORDERS = ("title", "year", "rating")
+
+_SCHEMA = """
+CREATE TABLE movies (
+    imdb_id TEXT PRIMARY KEY, title TEXT NOT NULL, year INTEGER, kind TEXT NOT NULL,
+    genres TEXT NOT NULL, usable INTEGER NOT NULL,
+    poster TEXT, poster_format TEXT, poster_width INTEGER, poster_height INTEGER,
+    poster_readable INTEGER NOT NULL,
+    rated TEXT, released TEXT, runtime_min INTEGER, director TEXT, writer TEXT, actors TEXT, plot TEXT,
+    language TEXT, country TEXT, awards TEXT, box_office TEXT,
+    imdb_rating REAL, imdb_votes INTEGER, metascore INTEGER,
+    metadata_file TEXT NOT NULL, metadata_line INTEGER NOT NULL
+);
+CREATE TABLE movie_genres (imdb_id TEXT NOT NULL REFERENCES movies, genre TEXT NOT NULL,
+    PRIMARY KEY (imdb_id, genre));
+CREATE INDEX movie_genres_by_genre ON movie_genres (genre);
+CREATE TABLE findings (kind TEXT NOT NULL, imdb_id TEXT, file TEXT NOT NULL, line INTEGER,
+    reason TEXT NOT NULL);
+CREATE TABLE metadata_files (file TEXT PRIMARY KEY, year INTEGER, encoding TEXT, line_endings TEXT,
+    size INTEGER NOT NULL, records INTEGER NOT NULL, error TEXT);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_MOVIE_COLUMNS = (
+    "imdb_id, title, year, kind, genres, usable, poster, poster_format, poster_width, poster_height, "
+    "poster_readable, rated, released, runtime_min, director, writer, actors, plot, language, country, "
+    "awards, box_office, imdb_rating, imdb_votes, metascore, metadata_file, metadata_line"
+)
+GENRE_SEPARATOR = "|"
+
+
+class CatalogError(RuntimeError):
+    """The catalog cannot be read or built; the message says why in plain words."""
+
+
+def fingerprint(layout: RawLayout) -> str:
+    """A hash of every source file's name, size and modification time, plus the schema version."""
+    digest = hashlib.sha256(f"schema {SCHEMA_VERSION};".encode())
+    for path in layout.source_files():
+        stat = path.stat()
+        digest.update(f"{path.relative_to(layout.root).as_posix()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:20]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, timeout=30)
+    connection.row_factory = sqlite3.Row
+    return connection
+
+
+def _write_database(path: Path, result: IngestResult, key: str) -> None:
+    with closing(_connect(path)) as db, db:
+        db.executescript(_SCHEMA)
+        db.executemany(
+            f"INSERT INTO movies ({_MOVIE_COLUMNS}) VALUES ({', '.join('?' * 27)})",
+            [
+                (
+                    movie.imdb_id, movie.title, movie.year, movie.kind, GENRE_SEPARATOR.join(movie.genres),
+                    int(movie.usable), movie.poster, movie.poster_format, movie.poster_width,
+                    movie.poster_height, int(movie.poster_readable), movie.fields["rated"],
+                    movie.fields["released"], movie.fields["runtime_min"], movie.fields["director"],
+                    movie.fields["writer"], movie.fields["actors"], movie.fields["plot"],
+                    movie.fields["language"], movie.fields["country"], movie.fields["awards"],
+                    movie.fields["box_office"], movie.fields["imdb_rating"], movie.fields["imdb_votes"],
+                    movie.fields["metascore"], movie.metadata_file, movie.metadata_line,
+                )
+                for movie in result.movies.values()
+            ],
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO movie_genres VALUES (?, ?)",
+            [(movie.imdb_id, genre) for movie in result.movies.values() for genre in movie.genres],
+        )
+        db.executemany(
+            "INSERT INTO findings VALUES (?, ?, ?, ?, ?)",
+            [(str(f.kind), f.imdb_id, f.file, f.line, f.reason) for f in result.findings],
+        )
+        db.executemany(
+            "INSERT INTO metadata_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(m.file, m.year, m.encoding, m.line_endings, m.size, m.records, m.error) for m in result.metadata_files],
+        )
+        meta = {
+            "schema_version": str(SCHEMA_VERSION),
+            "fingerprint": key,
+            "data_root": str(result.layout.root),
+            "source": result.layout.source,
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "summary": json.dumps(result.summary()),
+        }
+        db.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+    with closing(_connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def _stored_fingerprint(path: Path) -> tuple[str | None, str | None]:
+    """The fingerprint a catalog file was built from, or None with the reason it cannot be used."""
+    if not path.exists():
+        return None, "no catalog yet"
+    try:
+        with closing(_connect(path)) as db:
+            rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            db.execute("SELECT count(*) FROM movies").fetchone()
+    except sqlite3.DatabaseError as error:
+        return None, f"the catalog file was unreadable ({error})"
+    if rows.get("schema_version") != str(SCHEMA_VERSION):
+        return None, "the catalog was made by another version of the app"
+    return rows.get("fingerprint"), None
+
+
+def _remove_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Read-only queries over one built catalog file."""
+
+    path: Path
+    fingerprint: str
+    data_root: Path
+    rebuilt_because: str | None = None  # set when this open had to (re)build, for the app to say so
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with closing(_connect(self.path)) as db:
+            yield db
+
+    def _meta(self, key: str) -> str:
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise CatalogError(f"the catalog has no {key!r}: rebuild it")
+        return row[0]
+
+    def summary(self) -> dict[str, object]:
+        """The data-quality report's figures (the same object `core.ingest --report-json` writes)."""
+        return json.loads(self._meta("summary"))
+
+    def built_at(self) -> str:
+        return self._meta("built_at")
+
+    def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
+        with self._db() as db:
+            return pd.read_sql_query(sql, db, params=params)
+
+    def _with_genre_lists(self, frame: pd.DataFrame) -> pd.DataFrame:
+        frame["genres"] = [value.split(GENRE_SEPARATOR) if value else [] for value in frame["genres"]]
+        for column in ("usable", "poster_readable"):
+            if column in frame:
+                frame[column] = frame[column].astype(bool)
+        return frame
+
+    def movies(self) -> pd.DataFrame:
+        """Every movie of the metadata, one row each, genres as lists."""
+        return self._with_genre_lists(self._frame(f"SELECT {_MOVIE_COLUMNS} FROM movies ORDER BY imdb_id"))
+
+    def usable_movies(self, include_non_movies: bool = False) -> pd.DataFrame:
+        """Movies with a decodable poster and at least one genre, with the poster's absolute path."""
+        sql = f"SELECT {_MOVIE_COLUMNS} FROM movies WHERE usable = 1"
+        if not include_non_movies:
+            sql += " AND kind = 'movie'"
+        frame = self._with_genre_lists(self._frame(sql + " ORDER BY imdb_id"))
+        frame["poster_path"] = [str(self.data_root / poster) for poster in frame["poster"]]
+        return frame
+
+    def findings(self) -> pd.DataFrame:
+        return self._frame("SELECT kind, imdb_id, file, line, reason FROM findings ORDER BY rowid")
+
+    def metadata_files(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM metadata_files ORDER BY file")
+
+    def genre_counts(self) -> dict[str, int]:
+        """Usable movies per genre, most frequent first (the genres a gallery can show)."""
+        return dict(self.summary()["genres"])  # type: ignore[arg-type]
+
+    def movie(self, imdb_id: str) -> dict[str, object] | None:
+        frame = self._with_genre_lists(
+            self._frame(f"SELECT {_MOVIE_COLUMNS} FROM movies WHERE imdb_id = ?", (imdb_id,))
+        )
+        if frame.empty:
+            return None
+        row = frame.iloc[0].to_dict()
+        row["poster_path"] = str(self.data_root / row["poster"]) if row["poster"] else None
+        return row
+
+    def genre_gallery(
+        self, genre: str, sort: str = "title", year_from: int | None = None, year_to: int | None = None
+    ) -> pd.DataFrame:
+        """The usable movies of one genre, in the gallery's order; movies without a rating sort last."""
+        if sort not in SORT_ORDERS:
+            raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORT_ORDERS)}")
+        order = {
+            "title": "m.title COLLATE NOCASE, m.imdb_id",
+            "year": "m.year IS NULL, m.year, m.title COLLATE NOCASE, m.imdb_id",
+            "rating": "m.imdb_rating IS NULL, m.imdb_rating DESC, m.title COLLATE NOCASE, m.imdb_id",
+        }[sort]
+        sql = (
+            "SELECT m.imdb_id, m.title, m.year, m.kind, m.genres, m.poster, m.imdb_rating, m.imdb_votes "
+            "FROM movies m JOIN movie_genres g ON g.imdb_id = m.imdb_id "
+            "WHERE g.genre = ? AND m.usable = 1"
+        )
+        params: list[object] = [genre]
+        if year_from is not None:
+            sql += " AND m.year >= ?"
+            params.append(year_from)
+        if year_to is not None:
+            sql += " AND m.year <= ?"
+            params.append(year_to)
+        frame = self._with_genre_lists(self._frame(f"{sql} ORDER BY {order}", tuple(params)))
+        frame["poster_path"] = [str(self.data_root / poster) for poster in frame["poster"]]
+        return frame
+
+    def year_range(self) -> tuple[int, int]:
+        with self._db() as db:
+            low, high = db.execute("SELECT min(year), max(year) FROM movies").fetchone()
+        return int(low or 0), int(high or 0)
+
+    def search_titles(self, text: str, limit: int = 50) -> pd.DataFrame:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self._frame(
+            "SELECT imdb_id, title, year FROM movies WHERE usable = 1 AND title LIKE ? ESCAPE '\\' "
+            "ORDER BY title COLLATE NOCASE LIMIT ?",
+            (pattern, limit),
+        )
+
+
+def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:
+    """The catalog for the configured dataset, built (with progress) only if the raw files changed."""
+    settings = settings or get_settings()
+    layout = locate_layout(settings.data_dir, settings.extracted_dir)
+    key = fingerprint(layout)
+    path = settings.catalog_path
+    stored, problem = _stored_fingerprint(path)
+    if not rebuild and stored == key:
+        return Catalog(path, key, layout.root)
+    reason = "a rebuild was asked for" if rebuild else problem or "the dataset's files changed"
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    result = ingest(layout, progress)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.building")
+    _remove_database(staging)
+    try:
+        _write_database(staging, result, key)
+        # A write-ahead log left by the old file must not be replayed into the new one.
+        for suffix in ("-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        os.replace(staging, path)
+    finally:
+        _remove_database(staging)
+    return Catalog(path, key, layout.root, rebuilt_because=reason)
+
+
+def clear_caches(settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings")) -> list[Path]:
+    """Delete the derived data (never the dataset, never the runs); they are rebuilt when next needed."""
+    settings = settings or get_settings()
+    removed: list[Path] = []
+    if "catalog" in what:
+        for suffix in ("", "-wal", "-shm"):
+            candidate = Path(f"{settings.catalog_path}{suffix}")
+            if candidate.exists():
+                candidate.unlink()
+                removed.append(candidate)
+        if settings.extracted_dir.exists():
+            shutil.rmtree(settings.extracted_dir)
+            removed.append(settings.extracted_dir)
+    if "embeddings" in what and settings.embeddings_dir.exists():
+        shutil.rmtree(settings.embeddings_dir)
+        removed.append(settings.embeddings_dir)
+    return removed
