@@ -254,6 +254,15 @@ class Catalog:
         )
 
 
+def open_existing_catalog(settings: Settings | None = None) -> Catalog | None:
+    """The catalog if it is already built and up to date with the raw files, else None (no build here)."""
+    settings = settings or get_settings()
+    layout = locate_layout(settings.data_dir, settings.extracted_dir)
+    stored, _ = _stored_fingerprint(settings.catalog_path)
+    key = fingerprint(layout)
+    return Catalog(settings.catalog_path, key, layout.root) if stored == key else None
+
+
 def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:
     """The catalog for the configured dataset, built (with progress) only if the raw files changed."""
     settings = settings or get_settings()

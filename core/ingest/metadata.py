@@ -142,7 +142,7 @@ def parse_records(text: str, file: str) -> ParsedFile:
             try:
                 value, end = decoder.raw_decode(source, position)
             except json.JSONDecodeError as error:
-                preview = source[position:].splitlines()[0][:60]
+                preview = " ".join(source[position : position + 200].split())[:60]
                 start_line = line + source.count("\n", 0, position)
                 parsed.findings.append(
                     Finding(

@@ -1,0 +1,43 @@
+# The two commands a new user needs:   make run   (install + start the app)   make test   (install + run the tests)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test lint bench ingest clean-cache
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Stamps are named after the requirements' hash, so an edited requirements file reinstalls.
+APP_STAMP := $(VENV)/.app-$(shell cat requirements.txt | sha256sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+
+$(APP_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+run: $(APP_STAMP)
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: $(DEV_STAMP)
+	./scripts/ensure-chromium.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+ingest: $(APP_STAMP)
+	$(BIN)/python -m core.ingest --report-json report.json
+
+bench: $(DEV_STAMP)
+	for script in bench/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean-cache: $(APP_STAMP)
+	$(BIN)/python -m core.ingest --clear-cache

@@ -1,0 +1,28 @@
+"""Poster Genre Explorer: the entry point wires the pages together and nothing else."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.config import get_settings
+from ui.data import clear_all_caches
+from ui.nav import PAGES
+
+st.set_page_config(page_title="Poster Genre Explorer", page_icon=":material/movie_filter:", layout="wide")
+
+pages = [
+    st.Page(path, title=title, icon=icon, url_path=url_path, default=(number == 0))
+    for number, (path, title, icon, url_path) in enumerate(PAGES)
+]
+page = st.navigation(pages)
+
+with st.sidebar:
+    settings = get_settings()
+    st.caption(f"Dataset folder: `{settings.data_dir}`")
+    with st.popover("Caches", icon=":material/cleaning_services:"):
+        st.write("The catalog and the poster embeddings are rebuilt from the raw data when next needed.")
+        if st.button("Clear caches", type="primary"):
+            removed = clear_all_caches()
+            st.success("Cleared: " + (", ".join(removed) if removed else "nothing was cached"))
+
+page.run()

@@ -1,0 +1,118 @@
+"""The views' URLs: query parameters parsed and validated at the edge, and written back.
+
+Every value that arrives in a URL is untrusted: it is checked against a pattern or a known list before any
+page uses it, and a bad one becomes a message for the user and a safe default, never an exception and
+never part of a file path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+IMDB_ID = re.compile(r"tt\d{7,8}")
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+POSTER_HASH = re.compile(r"[0-9a-f]{16,64}")
+GALLERY_SORTS = ("title", "year", "rating", "similar")
+MAX_PAGE = 100_000
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """A user's value quoted for a message, cut short so a huge parameter cannot flood the page."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def valid_movie_id(value: str | None) -> str | None:
+    return value if value is not None and IMDB_ID.fullmatch(value) else None
+
+
+def valid_run_id(value: str | None) -> str | None:
+    return value if value is not None and RUN_ID.fullmatch(value) else None
+
+
+@dataclass
+class GalleryView:
+    """Everything that defines what the genre gallery shows; the URL holds exactly this."""
+
+    genre: str | None = None
+    page: int = 1
+    sort: str = "title"
+    year_from: int | None = None
+    year_to: int | None = None
+    poster: str | None = None  # content hash of a poster uploaded in this session (sort=similar)
+    like: str | None = None  # imdbID of a catalog movie (sort=similar)
+    messages: list[str] = field(default_factory=list)
+
+    def to_params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.genre:
+            params["genre"] = self.genre
+        if self.page != 1:
+            params["page"] = str(self.page)
+        if self.sort != "title":
+            params["sort"] = self.sort
+        if self.year_from is not None:
+            params["from"] = str(self.year_from)
+        if self.year_to is not None:
+            params["to"] = str(self.year_to)
+        if self.sort == "similar" and self.poster:
+            params["poster"] = self.poster
+        if self.sort == "similar" and self.like:
+            params["like"] = self.like
+        return params
+
+
+def _year(params: Mapping[str, str], key: str, low: int, high: int, messages: list[str]) -> int | None:
+    value = params.get(key)
+    if value is None or value == "":
+        return None
+    if not re.fullmatch(r"\d{4}", value) or not low <= int(value) <= high:
+        messages.append(f"The year {key!r} = {_shown(value)} is not a year between {low} and {high}; ignored.")
+        return None
+    return int(value)
+
+
+def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years: tuple[int, int]) -> GalleryView:
+    """A valid view from raw query parameters, with a message for every value that had to be dropped."""
+    view = GalleryView()
+    genre = params.get("genre")
+    if genre is not None:
+        if genre in genres:
+            view.genre = genre
+        else:
+            view.messages.append(
+                f"There is no genre {_shown(genre)} in this dataset. Valid genres: {', '.join(genres)}."
+            )
+    page = params.get("page")
+    if page is not None:
+        if page.isdigit() and 1 <= int(page) <= MAX_PAGE:
+            view.page = int(page)
+        else:
+            view.messages.append(f"The page {_shown(page)} is not a page number; showing page 1.")
+    sort = params.get("sort")
+    if sort is not None:
+        if sort in GALLERY_SORTS:
+            view.sort = sort
+        else:
+            view.messages.append(f"Unknown sort order {_shown(sort)}; expected one of {', '.join(GALLERY_SORTS)}.")
+    view.year_from = _year(params, "from", *years, view.messages)
+    view.year_to = _year(params, "to", *years, view.messages)
+    if view.year_from is not None and view.year_to is not None and view.year_from > view.year_to:
+        view.messages.append(f"The years run from {view.year_from} to {view.year_to}; swapped.")
+        view.year_from, view.year_to = view.year_to, view.year_from
+    poster, like = params.get("poster"), params.get("like")
+    if poster is not None:
+        if POSTER_HASH.fullmatch(poster):
+            view.poster = poster
+        else:
+            view.messages.append(f"{_shown(poster)} is not a poster reference; ignored.")
+    if like is not None:
+        if valid_movie_id(like):
+            view.like = like
+        else:
+            view.messages.append(f"{_shown(like)} is not an IMDb id (tt followed by 7 or 8 digits); ignored.")
+    if view.sort == "similar" and not (view.poster or view.like):
+        view.messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
+        view.sort = "title"
+    return view

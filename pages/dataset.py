@@ -1,0 +1,171 @@
+"""Dataset: what is in the raw data, what is wrong with it, and how unevenly the genres are spread."""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from core import eda
+from core.config import DATASET_CITATION
+from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
+from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
+from ui.nav import GENRE_PAGE
+
+st.title("Dataset")
+catalog = get_catalog()
+summary = catalog.summary()
+movies = movies_table(catalog, catalog.fingerprint)
+usable = movies[movies["usable"]]
+genre_counts: dict[str, int] = summary["genres"]
+
+st.caption(f"Chu & Guo's movie-poster dataset, read from its raw files (catalog built {catalog.built_at()}).")
+
+columns = st.columns(6)
+columns[0].metric(
+    "Records", f"{summary['records']:,}", help="Records parsed from the metadata files, duplicates included"
+)
+columns[1].metric("Unique movies", f"{summary['unique_movies']:,}", help="Distinct IMDb ids")
+columns[2].metric("Posters", f"{summary['posters']:,}", help=".jpg files in the year folders")
+columns[3].metric("Usable movies", f"{summary['usable_movies']:,}", help="A poster that decodes and at least one genre")
+columns[4].metric("Genres", f"{len(genre_counts):,}", help="Genres with at least one usable movie")
+columns[5].metric("Findings", f"{sum(summary['findings'].values()):,}", help="Problems found in the raw files")
+
+# --- What is wrong ---------------------------------------------------------------------------------------
+st.header("What is wrong with the raw data")
+found = {kind: count for kind, count in summary["findings"].items() if count}
+st.dataframe(
+    [
+        {"finding": kind, "count": count, "what it means": KIND_CONSEQUENCES[FindingKind(kind)]}
+        for kind, count in found.items()
+    ],
+    hide_index=True,
+    width="stretch",
+)
+findings = findings_table(catalog, catalog.fingerprint)
+kinds = st.multiselect("Show findings of kind", options=list(found), default=list(found), key="finding_kinds")
+shown = findings[findings["kind"].isin(kinds)]
+st.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    height=300,
+    column_config={"line": st.column_config.NumberColumn(format="%d")},
+)
+st.download_button(
+    f"Download these {len(shown):,} findings (CSV)",
+    shown.to_csv(index=False).encode("utf-8"),
+    file_name="findings.csv",
+    mime="text/csv",
+    icon=":material/download:",
+)
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Records and posters per year")
+    per_year = eda.records_and_posters_per_year(movies)
+    long = per_year.melt(
+        id_vars="year", value_vars=["with_poster", "without_poster"], var_name="poster", value_name="movies"
+    )
+    long["poster"] = long["poster"].map({"with_poster": "with a poster", "without_poster": "without a poster"})
+    chart = px.bar(
+        long,
+        x="year",
+        y="movies",
+        color="poster",
+        color_discrete_map={"with a poster": "#4c78a8", "without a poster": "#e45756"},
+    )
+    chart.update_layout(legend_title_text="", margin={"t": 10}, xaxis={"dtick": 2})
+    st.plotly_chart(chart, width="stretch")
+    no_posters = per_year.loc[per_year["with_poster"] == 0, "year"].tolist()
+    if no_posters:
+        st.warning(f"Years with records but no poster at all: {', '.join(map(str, no_posters))}.")
+with right:
+    st.subheader("Metadata files")
+    files = metadata_files_table(catalog, catalog.fingerprint)
+    st.dataframe(
+        files[["file", "encoding", "line_endings", "records", "size", "error"]],
+        hide_index=True,
+        width="stretch",
+        height=320,
+    )
+    encodings = files["encoding"].fillna("unreadable").value_counts()
+    st.caption("Encodings: " + ", ".join(f"{name} × {count}" for name, count in encodings.items()))
+
+st.subheader("Not movies: series and games")
+not_movies = movies[movies["kind"] != "movie"]
+kinds_text = ", ".join(f"{kind}: {count}" for kind, count in not_movies["kind"].value_counts().items())
+st.write(
+    f"{len(not_movies):,} records are not movies ({kinds_text}); "
+    f"{int(not_movies['usable'].sum()):,} of them are usable. Training leaves them out unless asked."
+)
+st.dataframe(not_movies[["imdb_id", "title", "year", "kind", "genres", "usable"]], hide_index=True, width="stretch")
+
+# --- Genres ------------------------------------------------------------------------------------------------
+st.header("How imbalanced the genres are")
+imbalance = eda.genre_imbalance(genre_counts, summary["usable_movies"])
+log_scale = st.toggle("Logarithmic scale", key="genre_log_scale")
+bars = px.bar(
+    imbalance,
+    x="movies",
+    y="genre",
+    orientation="h",
+    text=imbalance["share_pct"].map(lambda share: f"{share:.1f} %"),
+    custom_data=["genre"],
+    log_x=log_scale,
+)
+bars.update_layout(yaxis={"categoryorder": "total ascending"}, height=24 * len(imbalance) + 80, margin={"t": 10})
+bars.update_traces(hovertemplate="%{y}: %{x} usable movies (%{text})<extra></extra>")
+event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode="points", key="genre_bars")
+st.caption("Click a bar to open that genre's gallery.")
+points = event.selection.points if event and event.selection else []
+if points:
+    st.switch_page(GENRE_PAGE, query_params={"genre": points[0]["y"]})
+picked = st.pills("Open a genre's gallery", list(imbalance["genre"]), key="genre_chips")
+if picked:
+    st.switch_page(GENRE_PAGE, query_params={"genre": picked})
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Genres per movie")
+    per_movie = eda.labels_per_movie(usable)
+    st.plotly_chart(px.bar(per_movie, x="genres_per_movie", y="movies", text="movies"), width="stretch")
+with right:
+    st.subheader("Genres that come together")
+    order = list(imbalance["genre"])
+    matrix = eda.co_occurrence(usable, order)
+    heat = px.imshow(matrix, color_continuous_scale="Blues", aspect="auto", labels={"color": "movies"})
+    heat.update_layout(height=520, margin={"t": 10})
+    st.plotly_chart(heat, width="stretch")
+
+st.subheader("Genres over the years")
+over_years = eda.genres_over_years(usable)
+top = st.multiselect("Genres", order, default=order[:6], key="years_genres")
+st.plotly_chart(
+    px.line(
+        over_years[over_years["genre"].isin(top)], x="year", y="share_pct", color="genre", markers=True
+    ).update_layout(yaxis_title="share of the year's usable movies (%)"),
+    width="stretch",
+)
+
+st.subheader("Poster sizes")
+sizes = eda.poster_sizes(movies)
+left, right = st.columns(2)
+left.plotly_chart(px.density_heatmap(sizes, x="poster_width", y="poster_height", nbinsx=30, nbinsy=30), width="stretch")
+right.plotly_chart(px.histogram(sizes, x="aspect", nbins=40, labels={"aspect": "height / width"}), width="stretch")
+if not sizes.empty:
+    st.caption(
+        f"Median size {int(sizes['poster_width'].median())}×{int(sizes['poster_height'].median())} pixels; "
+        f"median aspect {sizes['aspect'].median():.2f} (portrait, about 2:3)."
+    )
+
+st.subheader("Sample posters")
+sample_genre = st.selectbox("Genre", order, key="sample_genre")
+sample = usable[usable["genres"].map(lambda names: sample_genre in names)].sample(
+    n=min(8, int(genre_counts.get(sample_genre, 0))), random_state=0
+)
+for column, (_, movie) in zip(st.columns(8), sample.iterrows(), strict=False):
+    column.image(str(catalog.data_root / movie["poster"]), width="stretch")
+    column.text(f"{movie['title']} ({movie['year']})")
+
+st.divider()
+st.caption("Dataset: " + DATASET_CITATION)

@@ -1,0 +1,89 @@
+"""Genre gallery: the posters of one genre, paged, sorted and filtered, with the whole view in the URL."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from core.urls import GalleryView, parse_gallery_params
+from ui.chips import follow_chip_click, genre_chips
+from ui.data import gallery_table, get_catalog
+from ui.nav import MOVIE_PAGE
+from ui.text import md_escape
+
+PAGE_SIZE = 24
+COLUMNS = 6
+SORT_LABELS = {"title": "Title", "year": "Year", "rating": "IMDb rating (best first)"}
+
+follow_chip_click()
+catalog = get_catalog()
+genres = list(catalog.genre_counts())
+years = catalog.year_range()
+view = parse_gallery_params(st.query_params.to_dict(), genres, years)
+for message in view.messages:
+    st.warning(message, icon=":material/link_off:")
+
+
+def _show(new_view: GalleryView) -> None:
+    """Make the URL say exactly what is shown (it is what a user shares or reloads)."""
+    st.query_params.from_dict(new_view.to_params())
+
+
+def _on_change() -> None:
+    state = st.session_state
+    year_from, year_to = state["gallery_years"]
+    _show(
+        GalleryView(
+            genre=state["gallery_genre"],
+            sort=state["gallery_sort"],
+            year_from=None if year_from == years[0] else year_from,
+            year_to=None if year_to == years[1] else year_to,
+        )
+    )
+
+
+def _on_page() -> None:
+    _show(GalleryView(**{**vars(view), "page": st.session_state["gallery_page"], "messages": []}))
+
+
+st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
+st.session_state["gallery_genre"] = view.genre
+st.session_state["gallery_sort"] = view.sort if view.sort in SORT_LABELS else "title"
+st.session_state["gallery_years"] = (view.year_from or years[0], view.year_to or years[1])
+controls = st.columns([2, 2, 3])
+controls[0].selectbox(
+    "Genre", genres, key="gallery_genre", on_change=_on_change, placeholder="Choose a genre", format_func=md_escape
+)
+controls[1].selectbox(
+    "Sort by", list(SORT_LABELS), key="gallery_sort", format_func=SORT_LABELS.get, on_change=_on_change
+)
+controls[2].slider("Years", min_value=years[0], max_value=years[1], key="gallery_years", on_change=_on_change)
+
+if not view.genre:
+    st.info("Choose a genre to see its posters.", icon=":material/photo_library:")
+    st.stop()
+
+movies = gallery_table(
+    catalog, catalog.fingerprint, view.genre, st.session_state["gallery_sort"], view.year_from, view.year_to
+)
+pages = max(1, math.ceil(len(movies) / PAGE_SIZE))
+if view.page > pages:
+    st.warning(f"There is no page {view.page}: the gallery has {pages} page{'s' * (pages > 1)}. Showing page {pages}.")
+    view.page = pages
+span = f"{view.year_from or years[0]}–{view.year_to or years[1]}"
+st.markdown(f"**{len(movies):,} movies** of genre {md_escape(view.genre)} from {span} · page {view.page} of {pages}")
+
+first = (view.page - 1) * PAGE_SIZE
+grid = st.columns(COLUMNS)
+for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples()):
+    with grid[number % COLUMNS], st.container(border=True):
+        st.image(movie.poster_path, width="stretch")
+        st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
+        rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
+        st.caption(md_escape(f"{movie.year}{rating}"))
+        genre_chips(movie.genres, key=f"chips_{movie.imdb_id}")
+
+if pages > 1:
+    st.session_state["gallery_page"] = view.page
+    st.number_input("Page", min_value=1, max_value=pages, step=1, key="gallery_page", on_change=_on_page)

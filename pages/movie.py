@@ -1,0 +1,71 @@
+"""Movie: one movie's poster, IMDb record and genres, and what the data-quality report says about it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.urls import valid_movie_id
+from ui.chips import follow_chip_click, genre_chips
+from ui.data import findings_table, get_catalog
+from ui.text import md_escape
+
+FIELDS = {
+    "year": "Year",
+    "kind": "Type",
+    "imdb_rating": "IMDb rating",
+    "imdb_votes": "IMDb votes",
+    "metascore": "Metascore",
+    "runtime_min": "Runtime (min)",
+    "rated": "Rated",
+    "released": "Released",
+    "director": "Director",
+    "writer": "Writer",
+    "actors": "Actors",
+    "language": "Language",
+    "country": "Country",
+    "awards": "Awards",
+    "box_office": "Box office",
+    "plot": "Plot",
+}
+
+follow_chip_click()
+catalog = get_catalog()
+raw_id = st.query_params.get("movie")
+movie_id = valid_movie_id(raw_id)
+if raw_id is None:
+    st.title("Movie")
+    st.info("Open a movie from a genre gallery, or put its IMDb id in the URL: `?movie=tt0080684`.")
+    st.stop()
+if movie_id is None:
+    st.title("Movie")
+    st.error(f"{raw_id[:40]!r} is not an IMDb id (tt followed by 7 or 8 digits).", icon=":material/link_off:")
+    st.stop()
+movie = catalog.movie(movie_id)
+if movie is None:
+    st.title("Movie")
+    st.error(f"There is no movie {movie_id} in the catalog.", icon=":material/search_off:")
+    st.stop()
+
+st.title(md_escape(movie["title"]), anchor=False)
+poster_column, details = st.columns([1, 2])
+with poster_column:
+    if movie["poster_path"] and movie["poster_readable"]:
+        st.image(movie["poster_path"], width="stretch")
+    else:
+        st.warning("This movie has no readable poster.", icon=":material/hide_image:")
+with details:
+    st.caption("Genres (click one to open its gallery)")
+    genre_chips(movie["genres"], key="movie_genres")
+    rows = [
+        {"field": label, "value": str(movie[key])}
+        for key, label in FIELDS.items()
+        if movie.get(key) is not None and movie[key] == movie[key]
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.caption(f"IMDb id {movie_id} · record from {movie['metadata_file']}, line {movie['metadata_line']}")
+
+findings = findings_table(catalog, catalog.fingerprint)
+own = findings[findings["imdb_id"] == movie_id]
+if not own.empty:
+    st.subheader("Data-quality findings")
+    st.dataframe(own, hide_index=True, width="stretch")

@@ -1,0 +1,61 @@
+"""Shared fixtures: a generated raw dataset, settings that keep every write inside a temp folder, the real data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.catalog import Catalog, open_catalog
+from core.config import DEFAULT_DATA_DIR, Settings
+from tests.raw_fixture import Expected, build_raw_dataset
+
+# Keep TensorFlow's start-up chatter out of the test output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@dataclass(frozen=True)
+class FixtureData:
+    settings: Settings
+    expected: Expected
+
+
+def make_settings(data_dir: Path, work: Path) -> Settings:
+    return Settings(data_dir=data_dir, cache_dir=work / "cache", runs_dir=work / "runs")
+
+
+@pytest.fixture(scope="session")
+def fixture_data(tmp_path_factory: pytest.TempPathFactory) -> FixtureData:
+    """One generated dataset for the whole session (treat it as read-only)."""
+    root = tmp_path_factory.mktemp("raw")
+    expected = build_raw_dataset(root / "movie-posters")
+    return FixtureData(make_settings(root / "movie-posters", root / "work"), expected)
+
+
+@pytest.fixture(scope="session")
+def fixture_catalog(fixture_data: FixtureData) -> Catalog:
+    return open_catalog(fixture_data.settings)
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The real dataset beside the project; its absence fails the run in CI and skips it elsewhere."""
+    path = Path(os.environ.get("POSTER_REAL_DATA_DIR", DEFAULT_DATA_DIR))
+    if not (path / "Movie_Poster_Dataset").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"the real dataset is missing at {path}, and CI must test on it")
+        pytest.skip(f"the real dataset is not at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_settings(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings on the real data, with a catalog and caches shared by the whole test session."""
+    return make_settings(real_data_dir, tmp_path_factory.mktemp("real-work"))
+
+
+@pytest.fixture(scope="session")
+def real_catalog(real_settings: Settings) -> Catalog:
+    return open_catalog(real_settings)

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the pages: navigation, cached access to the engine, safe text."""

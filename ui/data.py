@@ -1,0 +1,80 @@
+"""The engine's data for the pages: the catalog opened once per server, its tables cached per fingerprint.
+
+Reading the dataset takes a few seconds the first time, so it happens here with a progress bar, and every
+page after that gets the catalog from the cache. Tables are cached by the catalog's fingerprint, so a
+rebuilt catalog can never be shown with an old table.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
+from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
+from core.ingest.layout import DataNotFoundError
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def _fresh_catalog(settings: Settings) -> Catalog | None:
+    return open_existing_catalog(settings)
+
+
+def _show_missing_data(settings: Settings, error: Exception) -> None:
+    st.error(f"No dataset found: {error}.", icon=":material/folder_off:")
+    st.markdown(
+        "The app reads the movie-poster dataset of Chu & Guo (2017) as its authors distribute it. "
+        f"Download `Movie_Poster_Dataset.zip` and `Movie_Poster_Metadata.zip` from [the authors' page]({DATASET_HOME_URL}), "
+        f"put them (or their unpacked folders) in one folder, and start the app with `{DATA_DIR_ENV}` set to it:"
+    )
+    st.code(f"{DATA_DIR_ENV}=/path/to/movie-posters make run", language="bash")
+    st.caption(f"Looked in: {settings.data_dir}")
+
+
+def get_catalog() -> Catalog:
+    """The catalog, built with a progress bar if the raw files changed; stops the page if there is no data."""
+    settings = get_settings()
+    try:
+        catalog = _fresh_catalog(settings)
+        if catalog is not None:
+            return catalog
+        bar = st.progress(0.0, text="Reading the dataset…")
+        catalog = open_catalog(settings, progress=lambda fraction, message: bar.progress(min(fraction, 1.0), message))
+        bar.empty()
+    except (DataNotFoundError, OSError) as error:
+        _show_missing_data(settings, error)
+        st.stop()
+    _fresh_catalog.clear()
+    if catalog.rebuilt_because and catalog.rebuilt_because != "no catalog yet":
+        st.info(f"The catalog was rebuilt from the raw data: {catalog.rebuilt_because}.", icon=":material/sync:")
+    return catalog
+
+
+def clear_all_caches() -> list[str]:
+    """Drop the on-disk caches and Streamlit's, so the next page load rebuilds from the raw data."""
+    removed = clear_caches(get_settings())
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return [path.name for path in removed]
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def movies_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
+    return _catalog.movies()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def findings_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
+    return _catalog.findings()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def metadata_files_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
+    return _catalog.metadata_files()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def gallery_table(
+    _catalog: Catalog, fingerprint: str, genre: str, sort: str, year_from: int | None, year_to: int | None
+) -> pd.DataFrame:
+    return _catalog.genre_gallery(genre, sort, year_from, year_to)

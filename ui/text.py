@@ -1,0 +1,17 @@
+"""Text from the dataset or from users, made safe for the places where Streamlit reads Markdown.
+
+Titles such as `$9.99` or `*batteries not included` would otherwise turn into maths or emphasis, and a
+title holding HTML must show as the characters it is made of.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CommonMark lets a backslash escape any ASCII punctuation; Streamlit's maths ($) and HTML (<) obey it too.
+_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>&~=:\"'])")
+
+
+def md_escape(text: object) -> str:
+    """The text, escaped so that Markdown shows it literally (for labels, captions, link texts)."""
+    return _PUNCTUATION.sub(r"\\\1", str(text)).replace("\n", " ")
