@@ -1,0 +1,1 @@
+"""Training support: the saved train/validation/test split, decision thresholds and honest metrics."""
