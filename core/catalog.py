@@ -65,9 +65,10 @@ class CatalogError(RuntimeError):
 def fingerprint(layout: RawLayout) -> str:
     """A hash of every source file's name, size and modification time, plus the schema version."""
     digest = hashlib.sha256(f"schema {SCHEMA_VERSION};".encode())
+    base = layout.archive_dir or layout.root
     for path in layout.source_files():
         stat = path.stat()
-        digest.update(f"{path.relative_to(layout.root).as_posix()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        digest.update(f"{path.relative_to(base).as_posix()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:20]
 
 

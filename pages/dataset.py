@@ -9,7 +9,9 @@ from core import eda
 from core.config import DATASET_CITATION
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
-from ui.nav import GENRE_PAGE
+from ui.nav import GENRE_PAGE, require_entry_point
+
+require_entry_point()
 
 st.title("Dataset")
 catalog = get_catalog()

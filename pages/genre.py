@@ -9,8 +9,10 @@ import streamlit as st
 from core.urls import GalleryView, parse_gallery_params
 from ui.chips import follow_chip_click, genre_chips
 from ui.data import gallery_table, get_catalog
-from ui.nav import MOVIE_PAGE
+from ui.nav import MOVIE_PAGE, require_entry_point
 from ui.text import md_escape
+
+require_entry_point()
 
 PAGE_SIZE = 24
 COLUMNS = 6

@@ -7,7 +7,10 @@ import streamlit as st
 from core.urls import valid_movie_id
 from ui.chips import follow_chip_click, genre_chips
 from ui.data import findings_table, get_catalog
+from ui.nav import require_entry_point
 from ui.text import md_escape
+
+require_entry_point()
 
 FIELDS = {
     "year": "Year",

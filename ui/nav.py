@@ -14,3 +14,19 @@ PAGES: list[tuple[str, str, str, str]] = [
     (GENRE_PAGE, "Genre gallery", ":material/photo_library:", "genre"),
     (MOVIE_PAGE, "Movie", ":material/movie:", "movie"),
 ]
+
+
+def require_entry_point() -> None:
+    """Make sure this page runs inside `app.py`'s navigation, even on a fresh server's first deep link.
+
+    Streamlit decides once per server process whether the app uses the old `pages/` folder discovery or
+    `st.navigation`, and it only learns the latter when `app.py` itself runs. A first visit straight to
+    `/genre` therefore runs this file on its own, without the app's layout, sidebar or page list. Telling
+    Streamlit that `st.navigation` is in charge and rerunning makes that first visit go through `app.py`.
+    """
+    import streamlit as st
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

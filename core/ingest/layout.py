@@ -30,11 +30,12 @@ class RawLayout:
     poster_root: Path
     metadata_dir: Path
     source: str  # "folder" or "zip archives"
+    archive_dir: Path | None = None  # where the zip archives are, when the data came as archives
 
     def source_files(self) -> list[Path]:
         """The files whose names, sizes and times make up the dataset's fingerprint."""
-        if self.source == "zip archives":
-            return [self.root / POSTER_ZIP, self.root / METADATA_ZIP]
+        if self.archive_dir is not None:
+            return [self.archive_dir / POSTER_ZIP, self.archive_dir / METADATA_ZIP]
         files = [path for path in self.metadata_dir.iterdir() if path.is_file()]
         for folder in self.poster_root.iterdir():
             if folder.is_dir():
@@ -117,7 +118,7 @@ def locate_layout(data_dir: Path, extract_dir: Path) -> RawLayout:
         unpacked = _unpack_archives(data_dir, extract_dir)
         poster_root, metadata_dir = _find_poster_root(unpacked), _find_metadata_dir(unpacked)
         if poster_root and metadata_dir:
-            return RawLayout(unpacked, poster_root, metadata_dir, "zip archives")
+            return RawLayout(unpacked, poster_root, metadata_dir, "zip archives", archive_dir=data_dir)
     missing = []
     if not poster_root:
         missing.append(f"{POSTER_FOLDER}/ (or {POSTER_ZIP})")

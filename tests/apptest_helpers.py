@@ -1,0 +1,43 @@
+"""Running the real app script under Streamlit's AppTest, pointed at a chosen dataset."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, Settings
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+# Scripts that import TensorFlow need time for it on a 2-core machine.
+TIMEOUT = 90
+
+
+def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    monkeypatch.setenv(DATA_DIR_ENV, str(settings.data_dir))
+    monkeypatch.setenv(CACHE_DIR_ENV, str(settings.cache_dir))
+    monkeypatch.setenv(RUNS_DIR_ENV, str(settings.runs_dir))
+
+
+def open_page(script: str, **params: str) -> AppTest:
+    """The app at `script` (e.g. "pages/genre.py") with these query parameters, after its first run."""
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.switch_page(script)
+    for key, value in params.items():
+        app.query_params[key] = value
+    return app.run()
+
+
+def shown_text(markdown_label: str) -> str:
+    """What a person sees for a Markdown label: backslash escapes removed (and nothing else)."""
+    assert not re.search(r"(?<!\\)[$*_\[<]", markdown_label), f"unescaped Markdown in {markdown_label!r}"
+    return re.sub(r"\\(.)", r"\1", markdown_label)
+
+
+def texts(app: AppTest) -> str:
+    """All the plain text and Markdown bodies on the page, for 'is this shown' checks."""
+    parts = [e.value for e in app.title] + [e.body for e in app.markdown] + [e.value for e in app.text]
+    parts += [e.body for e in app.warning] + [e.body for e in app.error] + [e.body for e in app.info]
+    return "\n".join(str(part) for part in parts)

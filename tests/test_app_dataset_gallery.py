@@ -1,0 +1,128 @@
+"""The Dataset, Genre gallery and Movie pages as AppTest runs them, on the fixture and on the real data."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.apptest_helpers import open_page, shown_text, texts, use_settings
+from tests.conftest import FixtureData, make_settings
+
+HEADLINE = {"Records": "records", "Unique movies": "unique_movies", "Posters": "posters", "Usable movies": "usable_movies"}
+
+
+@pytest.fixture
+def on_fixture(monkeypatch: pytest.MonkeyPatch, fixture_data: FixtureData, fixture_catalog):
+    use_settings(monkeypatch, fixture_data.settings)
+    return fixture_catalog
+
+
+def _metrics(app) -> dict[str, int]:
+    return {metric.label: int(metric.value.replace(",", "")) for metric in app.metric}
+
+
+def test_dataset_page_shows_the_reports_figures(on_fixture) -> None:
+    app = open_page("pages/dataset.py")
+    assert not app.exception
+    summary = on_fixture.summary()
+    shown = _metrics(app)
+    assert {label: shown[label] for label in HEADLINE} == {label: summary[key] for label, key in HEADLINE.items()}
+    assert shown["Genres"] == len(summary["genres"])
+    assert shown["Findings"] == sum(summary["findings"].values())
+    kinds = app.multiselect(key="finding_kinds")
+    assert set(kinds.value) == {kind for kind, count in summary["findings"].items() if count}
+
+
+def test_a_genre_chip_on_the_dataset_page_opens_its_gallery(on_fixture) -> None:
+    app = open_page("pages/dataset.py")
+    app.get("button_group")[0].set_value("Horror").run()  # the genre chips under the bar chart
+    assert not app.exception
+    assert app.query_params["genre"] == ["Horror"] or app.query_params["genre"] == "Horror"
+    assert "Genre gallery: Horror" in texts(app)
+
+
+def _gallery_ids(app, columns: int = 6) -> list[str]:
+    """The movie ids in reading order: AppTest lists the grid column by column."""
+    by_column = [link.proto.query_string.split("movie=")[1] for link in app.get("page_link")]
+    count = len(by_column)
+    sizes = [len(range(column, count, columns)) for column in range(columns)]
+    ordered: list[str] = [""] * count
+    start = 0
+    for column, size in enumerate(sizes):
+        ordered[column::columns] = by_column[start : start + size]
+        start += size
+    return ordered
+
+
+def test_gallery_count_and_order_follow_the_url(on_fixture) -> None:
+    app = open_page("pages/genre.py", genre="Comedy", sort="rating")
+    assert not app.exception
+    expected = on_fixture.genre_gallery("Comedy", "rating")
+    assert f"**{len(expected):,} movies**" in texts(app)
+    assert _gallery_ids(app) == expected["imdb_id"].tolist()[:24]
+
+    app = open_page("pages/genre.py", genre="Comedy", sort="year", **{"from": "2002", "to": "2002"})
+    expected = on_fixture.genre_gallery("Comedy", "year", 2002, 2002)
+    assert f"**{len(expected):,} movies**" in texts(app)
+    assert _gallery_ids(app) == expected["imdb_id"].tolist()[:24]
+    assert app.slider(key="gallery_years").value == (2002, 2002)
+
+
+def test_changing_the_sort_rewrites_the_url(on_fixture) -> None:
+    app = open_page("pages/genre.py", genre="Drama")
+    app.selectbox(key="gallery_sort").set_value("year").run()
+    assert app.query_params["sort"] in ("year", ["year"])
+    assert _gallery_ids(app) == on_fixture.genre_gallery("Drama", "year")["imdb_id"].tolist()[:24]
+
+
+def test_unknown_genre_and_bad_values_get_messages(on_fixture) -> None:
+    app = open_page("pages/genre.py", genre="<b>Nope</b>", page="99999999999", sort="../../etc/passwd")
+    assert not app.exception
+    warnings = " ".join(w.body for w in app.warning)
+    assert "no genre" in warnings and all(genre in warnings for genre in on_fixture.genre_counts())
+    assert "not a page number" in warnings and "Unknown sort" in warnings
+    assert "Choose a genre" in texts(app)
+
+
+def test_tricky_titles_are_shown_literally(on_fixture, fixture_data: FixtureData) -> None:
+    app = open_page("pages/genre.py", genre="Action", sort="title")
+    shown = {shown_text(link.label) for link in app.get("page_link")}
+    tricky = [m.title for m in fixture_data.expected.movies if m.title in fixture_data.expected.tricky_titles]
+    action = [m.title for m in fixture_data.expected.movies if m.title in tricky and "Action" in m.genres]
+    assert action and set(action) <= shown
+    for movie in fixture_data.expected.movies[:5]:  # the movie view too
+        page = open_page("pages/movie.py", movie=movie.imdb_id)
+        assert shown_text(page.title[0].value) == movie.title
+
+
+def test_movie_view_and_its_bad_ids(on_fixture) -> None:
+    app = open_page("pages/movie.py", movie="tt0200007")
+    assert not app.exception
+    assert shown_text(app.title[0].value) == "A PNG in Disguise"
+    assert "poster not a JPEG" in [row for row in app.dataframe[-1].value["kind"]]
+    assert "not an IMDb id" in open_page("pages/movie.py", movie="../../etc/passwd").error[0].body
+    assert "no movie tt9999999" in open_page("pages/movie.py", movie="tt9999999").error[0].body
+
+
+def test_without_data_the_app_says_where_it_looked(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    use_settings(monkeypatch, make_settings(tmp_path / "nowhere", tmp_path))
+    app = open_page("pages/dataset.py")
+    assert not app.exception
+    assert "No dataset found" in app.error[0].body and "nowhere" in texts(app) + str(app.caption)
+    assert "POSTER_DATA_DIR" in str([c.value for c in app.code])
+
+
+@pytest.mark.real_data
+def test_pages_on_the_real_data(monkeypatch: pytest.MonkeyPatch, real_settings, real_catalog) -> None:
+    use_settings(monkeypatch, real_settings)
+    app = open_page("pages/dataset.py")
+    assert not app.exception
+    summary = real_catalog.summary()
+    shown = _metrics(app)
+    assert {label: shown[label] for label in HEADLINE} == {label: summary[key] for label, key in HEADLINE.items()}
+    app = open_page("pages/genre.py", genre="Comedy", sort="rating", page="3")
+    expected = real_catalog.genre_gallery("Comedy", "rating")
+    assert f"**{summary['genres']['Comedy']:,} movies**" in texts(app) and len(expected) == summary["genres"]["Comedy"]
+    assert _gallery_ids(app) == expected["imdb_id"].tolist()[48:72]
+    for title in ("$9.99", "*batteries not included", "The First $20 Million Is Always the Hardest"):
+        movie_id = real_catalog.movies().set_index("title").loc[title, "imdb_id"]
+        assert shown_text(open_page("pages/movie.py", movie=movie_id).title[0].value) == title
