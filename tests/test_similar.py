@@ -37,7 +37,7 @@ def test_nearest_matches_brute_force_and_excludes(index: SimilarityIndex) -> Non
 
 
 def test_rank_orders_only_the_given_movies(index: SimilarityIndex) -> None:
-    among = index.ids[50:60] + ["tt9999999"]
+    among = [*index.ids[50:60], "tt9999999"]
     ranked = index.rank(index.vector("tt1000055"), among)
     assert ranked[0].imdb_id == "tt1000055"
     assert {n.imdb_id for n in ranked} == set(index.ids[50:60])  # unknown ids are left out
