@@ -1,0 +1,370 @@
+"""The real-browser tests' machinery: a Streamlit server in its own process group, waits, screenshots.
+
+Nothing here is a test. `conftest.py` turns it into fixtures; a test module may also import it directly
+(e.g. `open_view`, `wait_for_text`, `genre_chip`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from playwright.sync_api import Locator, Page, expect
+
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from tests.raw_fixture import Expected
+
+CHROMIUM_PATH = Path("/usr/bin/chromium")  # Debian's package; Playwright's own download is not used
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS_DIR = PROJECT_ROOT / "test-artifacts" / "browser"
+
+# Seconds and milliseconds, generous because the tests share a small machine with heavy jobs.
+SERVER_START_TIMEOUT_S = 90  # until /_stcore/health answers
+SERVER_STOP_TIMEOUT_S = 15  # SIGTERM, then SIGKILL
+FIRST_LOAD_TIMEOUT_MS = 60_000  # a page's first script run imports pandas, plotly, …
+STEP_TIMEOUT_MS = 30_000  # one interaction and the rerun it causes
+
+APP_ROOT = '[data-testid="stApp"]'
+EXCEPTION_BOX = '[data-testid="stException"]'
+QUIET_MS = 500  # how long the page must stay unchanged to count as drawn
+# True once the app is connected, its script not running (Streamlit marks both on its root element), and
+# nothing in the page changed for `quiet` ms.
+_SETTLED_JS = """quiet => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!window.__settled) {
+        window.__settled = {changed: performance.now()};
+        new MutationObserver(() => { window.__settled.changed = performance.now(); }).observe(
+            document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+    }
+    if (!app || app.dataset.testScriptState !== "notRunning" || app.dataset.testConnectionState !== "CONNECTED") {
+        window.__settled.changed = performance.now();
+        return false;
+    }
+    return performance.now() - window.__settled.changed > quiet;
+}"""
+
+
+@dataclass
+class AppServer:
+    """A running `streamlit run app.py`: where it answers, what it reads, where its log goes."""
+
+    url: str
+    settings: Settings
+    expected: Expected | None  # what the generated dataset holds; None on the real data
+    log_path: Path
+    process: subprocess.Popen = field(repr=False)
+
+    def url_for(self, path: str = "/", **params: str) -> str:
+        """The absolute URL of a view, e.g. `url_for("/genre", genre="Comedy", page="2")`."""
+        query = f"?{urlencode(params)}" if params else ""
+        return f"{self.url}/{path.lstrip('/')}{query}"
+
+    def log_tail(self, characters: int = 6000) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return text[-characters:]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def server_environment(settings: Settings, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            DATA_DIR_ENV: str(settings.data_dir),
+            CACHE_DIR_ENV: str(settings.cache_dir),
+            RUNS_DIR_ENV: str(settings.runs_dir),
+            "PYTHONUNBUFFERED": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **(extra_env or {}),
+        }
+    )
+    return env
+
+
+def _health(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=3) as response:
+            return response.read().decode(errors="replace").strip()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = SERVER_STOP_TIMEOUT_S) -> None:
+    """SIGTERM to the server's whole process group, SIGKILL if it is still there after `timeout`."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+    except ProcessLookupError:
+        process.wait(timeout=timeout)
+
+
+@contextmanager
+def running_app_server(
+    settings: Settings,
+    log_path: Path,
+    expected: Expected | None = None,
+    extra_env: dict[str, str] | None = None,
+    start_timeout: float = SERVER_START_TIMEOUT_S,
+) -> Iterator[AppServer]:
+    """`streamlit run app.py` on a free port with these folders; stopped (process group and all) on exit."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        # Other people edit the sources while the tests run: a "source changed" banner must not appear.
+        "--server.fileWatcherType",
+        "none",
+    ]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=server_environment(settings, extra_env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, so that every child goes with it
+        )
+    server = AppServer(url, settings, expected, log_path, process)
+    try:
+        deadline = time.monotonic() + start_timeout
+        while _health(url) != "ok":
+            if process.poll() is not None:
+                raise RuntimeError(f"the app server exited with {process.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app server did not answer in {start_timeout:.0f} s:\n{server.log_tail()}")
+            time.sleep(0.25)
+        yield server
+    finally:
+        stop_process_group(process)
+
+
+# --- Waiting for Streamlit -----------------------------------------------------------------------------
+
+
+def wait_for_app(page: Page, timeout: float = STEP_TIMEOUT_MS, quiet_ms: int = QUIET_MS) -> None:
+    """Wait until the script has finished its runs and the page has stopped changing.
+
+    "notRunning" alone is not enough: the elements of a run are drawn a moment after it, and a page may
+    start a second run (a rerun, a `st.switch_page`) right after the first; so the app must also have been
+    idle and its DOM unchanged for `quiet_ms`.
+    """
+    page.wait_for_function(_SETTLED_JS, arg=quiet_ms, timeout=timeout, polling=100)
+    expect(page.get_by_test_id("stStatusWidget").get_by_text("Running")).to_have_count(0, timeout=timeout)
+
+
+def open_view(page: Page, url: str, *, expect_text: str | None = None, timeout: float = FIRST_LOAD_TIMEOUT_MS) -> None:
+    """Load `url` and wait for the app to finish running (and, if given, for `expect_text` to be shown).
+
+    A page can run twice on one load (a `st.rerun` or `st.switch_page`), and between the runs the app is
+    briefly idle: waiting for a text the final view shows is what makes the wait exact.
+    """
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout)
+    if expect_text is not None:
+        wait_for_text(page, expect_text, timeout=timeout)
+    wait_for_app(page, timeout=timeout)
+
+
+def wait_for_text(page: Page, text: str | re.Pattern[str], timeout: float = STEP_TIMEOUT_MS) -> None:
+    """Wait until `text` (exact substring, or a pattern) is visible in the app's main area."""
+    expect(page.get_by_test_id("stMain")).to_contain_text(text, timeout=timeout)
+
+
+def main_text(page: Page) -> str:
+    """What a person reads in the app's main area (rendered text, not Markdown source)."""
+    return page.get_by_test_id("stMain").inner_text()
+
+
+def title_heading(page: Page) -> Locator:
+    """The page's `st.title`: its first level-one heading."""
+    return page.get_by_test_id("stHeading").locator("h1").first
+
+
+def page_title(page: Page) -> str:
+    """The text of the page's `st.title`."""
+    return title_heading(page).inner_text().strip()
+
+
+def assert_no_exception(page: Page, server: AppServer | None = None) -> None:
+    """No Streamlit exception box and no traceback in front of the user."""
+    boxes = page.locator(EXCEPTION_BOX)
+    detail = f"\nserver log:\n{server.log_tail()}" if server else ""
+    assert boxes.count() == 0, f"an exception is shown: {boxes.first.inner_text()[:2000]}{detail}"
+    text = page.locator(APP_ROOT).inner_text()
+    assert "Traceback" not in text, f"a traceback is shown:\n{text[:2000]}{detail}"
+
+
+def sidebar_pages(page: Page) -> list[str]:
+    """The page titles listed in the sidebar's navigation (without their icons' ligature names)."""
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    return [text.strip().splitlines()[-1].strip() for text in links.all_inner_texts()]
+
+
+def alerts(page: Page) -> list[str]:
+    """The texts of the warnings, errors, infos and successes in the main area (their icons left out)."""
+    bodies = page.get_by_test_id("stMain").get_by_test_id("stAlert").get_by_test_id("stMarkdownContainer")
+    return [text.strip() for text in bodies.all_inner_texts()]
+
+
+def metrics(page: Page) -> dict[str, str]:
+    """`st.metric` labels and their values as shown, e.g. {"Records": "84"}."""
+    shown = {}
+    for metric in page.get_by_test_id("stMetric").all():
+        label = metric.get_by_test_id("stMetricLabel").inner_text().strip()
+        shown[label] = metric.get_by_test_id("stMetricValue").inner_text().strip()
+    return shown
+
+
+def expect_url(page: Page, path: str, params: dict[str, str] | None = None, timeout: float = STEP_TIMEOUT_MS) -> None:
+    """Wait until the address bar shows exactly this page path and these query parameters."""
+    params = params or {}
+    page.wait_for_url(lambda url: url_is(url, path, params), timeout=timeout)
+
+
+def url_is(url: str, path: str, params: dict[str, str]) -> bool:
+    """Whether `url` is this page path with exactly these query parameters."""
+    parts = urlsplit(url)
+    return parts.path.strip("/") == path.strip("/") and dict(parse_qsl(parts.query)) == params
+
+
+# --- The app's views, as a person uses them ----------------------------------------------------------
+
+
+def gallery_links(page: Page) -> dict[str, str]:
+    """The movie links of the gallery on screen: imdbID -> the link's visible text."""
+    shown = {}
+    for link in page.get_by_test_id("stMain").get_by_test_id("stPageLink-NavLink").all():
+        query = dict(parse_qsl(urlsplit(link.get_attribute("href") or "").query))
+        if "movie" in query:
+            shown[query["movie"]] = link.inner_text().strip()
+    return shown
+
+
+def movie_link(page: Page, imdb_id: str) -> Locator:
+    """The gallery's link to one movie."""
+    return page.get_by_test_id("stMain").locator(f'[data-testid="stPageLink-NavLink"][href$="movie={imdb_id}"]')
+
+
+def genre_chip(page: Page, genre: str, within: Locator | None = None) -> Locator:
+    """A genre chip (a pill that opens the genre's gallery) in the main area, or in `within`."""
+    scope = within if within is not None else page.get_by_test_id("stMain")
+    return scope.get_by_test_id("stButtonGroup").get_by_role("radio", name=genre, exact=True)
+
+
+def bar_chart_with_labels(page: Page, labels: list[str]) -> Locator:
+    """The Plotly bar chart whose category axis shows these labels (e.g. the genres), once drawn."""
+    chart = page.get_by_test_id("stPlotlyChart").filter(has=page.locator(".bars .point path"))
+    for label in labels:
+        chart = chart.filter(
+            has=page.locator(".ytick text, .xtick text").filter(has_text=re.compile(f"^{re.escape(label)}$"))
+        )
+    expect(chart).to_have_count(1, timeout=FIRST_LOAD_TIMEOUT_MS)
+    return chart
+
+
+def click_bar(page: Page, chart: Locator, label: str) -> None:
+    """A real mouse click on the middle of the (horizontal) bar drawn beside the axis label `label`.
+
+    Plotly's drag layer lies over the bars and turns a click at a bar's position into a point click, so
+    the click goes to the coordinates, not to the SVG element.
+    """
+    chart.evaluate("element => element.scrollIntoView({block: 'center'})")
+    bars = chart.locator(".bars .point path")
+    bars.first.element_handle().wait_for_element_state("stable")
+    tick = chart.locator(".ytick text").filter(has_text=re.compile(f"^{re.escape(label)}$")).bounding_box()
+    assert tick is not None, f"no axis label {label!r}"
+    tick_middle = tick["y"] + tick["height"] / 2
+    boxes = [box for box in (bar.bounding_box() for bar in bars.all()) if box]
+    box = min(boxes, key=lambda box: abs(box["y"] + box["height"] / 2 - tick_middle))
+    assert abs(box["y"] + box["height"] / 2 - tick_middle) < box["height"], f"no bar beside the label {label!r}"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+# --- Screenshots ---------------------------------------------------------------------------------------
+
+MAX_SCREENSHOT_HEIGHT = 12_000  # pixels
+
+# Streamlit scrolls its main area inside the window, so a "full page" is as tall as that area's content.
+_CONTENT_HEIGHT_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    return Math.ceil(Math.max(main ? main.scrollHeight : 0, document.documentElement.scrollHeight));
+}"""
+
+
+def artifact_folder(test_name: str) -> Path:
+    """`test-artifacts/browser/<test name>`, the name made safe for a path."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", test_name).strip("-")[:120]
+    return ARTIFACTS_DIR / safe
+
+
+def full_page_screenshot(page: Page, path: Path) -> None:
+    """All of the app's content in one PNG: the window is made as tall as the content for the shot."""
+    viewport = page.viewport_size
+    height = min(page.evaluate(_CONTENT_HEIGHT_JS), MAX_SCREENSHOT_HEIGHT)
+    if viewport is None or height <= viewport["height"]:
+        page.screenshot(path=str(path), full_page=True, animations="disabled")
+        return
+    page.set_viewport_size({"width": viewport["width"], "height": height})
+    try:
+        page.screenshot(path=str(path), full_page=True, animations="disabled")
+    finally:
+        page.set_viewport_size(viewport)
+
+
+class Screenshots:
+    """Full-page PNGs of one test, numbered in the order taken: `NN-step.png`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.taken: list[Path] = []
+
+    def __call__(self, page: Page, step: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "-", step).strip("-") or "step"
+        path = self.folder / f"{len(self.taken) + 1:02d}-{name}.png"
+        full_page_screenshot(page, path)
+        self.taken.append(path)
+        return path
