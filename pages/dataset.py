@@ -8,12 +8,14 @@ import streamlit as st
 from core import eda
 from core.config import DATASET_CITATION
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
+from ui.chips import chip_style, genre_chips
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.nav import GENRE_PAGE, require_entry_point
 
 require_entry_point()
 
 st.title("Dataset")
+chip_style()
 catalog = get_catalog()
 summary = catalog.summary()
 movies = movies_table(catalog, catalog.fingerprint)
@@ -117,14 +119,15 @@ bars = px.bar(
 )
 bars.update_layout(yaxis={"categoryorder": "total ascending"}, height=24 * len(imbalance) + 80, margin={"t": 10})
 bars.update_traces(hovertemplate="%{y}: %{x} usable movies (%{text})<extra></extra>")
-event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode="points", key="genre_bars")
-st.caption("Click a bar to open that genre's gallery.")
+# A selection lives on in the chart's state; a new key after each click keeps "back" from re-opening it.
+chart_key = f"genre_bars_{st.session_state.setdefault('genre_bars_clicks', 0)}"
+event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode="points", key=chart_key)
 points = event.selection.points if event and event.selection else []
 if points:
+    st.session_state["genre_bars_clicks"] += 1
     st.switch_page(GENRE_PAGE, query_params={"genre": points[0]["y"]})
-picked = st.pills("Open a genre's gallery", list(imbalance["genre"]), key="genre_chips")
-if picked:
-    st.switch_page(GENRE_PAGE, query_params={"genre": picked})
+st.caption("Click a bar, or a chip below, to open that genre's gallery.")
+genre_chips(list(imbalance["genre"]), key="imbalance")
 
 left, right = st.columns(2)
 with left:

@@ -7,7 +7,7 @@ import math
 import streamlit as st
 
 from core.urls import GalleryView, parse_gallery_params
-from ui.chips import follow_chip_click, genre_chips
+from ui.chips import chip_style, genre_chips
 from ui.data import gallery_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
 from ui.text import md_escape
@@ -18,7 +18,7 @@ PAGE_SIZE = 24
 COLUMNS = 6
 SORT_LABELS = {"title": "Title", "year": "Year", "rating": "IMDb rating (best first)"}
 
-follow_chip_click()
+chip_style()
 catalog = get_catalog()
 genres = list(catalog.genre_counts())
 years = catalog.year_range()
@@ -84,7 +84,7 @@ for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples
         st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
         rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
         st.caption(md_escape(f"{movie.year}{rating}"))
-        genre_chips(movie.genres, key=f"chips_{movie.imdb_id}")
+        genre_chips(movie.genres, key=movie.imdb_id)
 
 if pages > 1:
     st.session_state["gallery_page"] = view.page

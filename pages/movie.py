@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.urls import valid_movie_id
-from ui.chips import follow_chip_click, genre_chips
+from ui.chips import chip_style, genre_chips
 from ui.data import findings_table, get_catalog
 from ui.nav import require_entry_point
-from ui.text import md_escape
+from ui.text import literal_heading
 
 require_entry_point()
 
@@ -31,7 +31,7 @@ FIELDS = {
     "plot": "Plot",
 }
 
-follow_chip_click()
+chip_style()
 catalog = get_catalog()
 raw_id = st.query_params.get("movie")
 movie_id = valid_movie_id(raw_id)
@@ -49,7 +49,7 @@ if movie is None:
     st.error(f"There is no movie {movie_id} in the catalog.", icon=":material/search_off:")
     st.stop()
 
-st.title(md_escape(movie["title"]), anchor=False)
+literal_heading(movie["title"])
 poster_column, details = st.columns([1, 2])
 with poster_column:
     if movie["poster_path"] and movie["poster_readable"]:
@@ -58,7 +58,7 @@ with poster_column:
         st.warning("This movie has no readable poster.", icon=":material/hide_image:")
 with details:
     st.caption("Genres (click one to open its gallery)")
-    genre_chips(movie["genres"], key="movie_genres")
+    genre_chips(movie["genres"], key="movie")
     rows = [
         {"field": label, "value": str(movie[key])}
         for key, label in FIELDS.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -41,3 +42,22 @@ def texts(app: AppTest) -> str:
     parts = [e.value for e in app.title] + [e.body for e in app.markdown] + [e.value for e in app.text]
     parts += [e.body for e in app.warning] + [e.body for e in app.error] + [e.body for e in app.info]
     return "\n".join(str(part) for part in parts)
+
+
+def heading(app: AppTest) -> str:
+    """The text of the page's literal <h1> heading (titles from the dataset are shown that way)."""
+    for element in app.get("html"):
+        match = re.fullmatch(r"<h1>(.*)</h1>", element.proto.body, re.DOTALL)
+        if match:
+            assert "<" not in match.group(1), "the heading's text must be HTML-escaped"
+            return html.unescape(match.group(1))
+    raise AssertionError("no literal heading on the page")
+
+
+def genre_links(app: AppTest) -> dict[str, str]:
+    """The genre chips on the page: genre label (as shown) -> the link's query string."""
+    return {
+        shown_text(link.label).split(" · ")[0]: link.proto.query_string
+        for link in app.get("page_link")
+        if link.proto.query_string.startswith("genre=")
+    }

@@ -1,52 +1,49 @@
-"""Genre chips that are links: clicking one opens that genre's gallery.
+"""Genre chips that are real links: a click opens that genre's gallery, and the URL can be shared.
 
-A pill keeps its selection in the session, so the click is turned into a pending navigation in the
-callback and the pill is cleared; the page then switches at the next safe point (`follow_chip_click`).
+They are `st.page_link`s styled as pills. A link adds one entry to the browser's history, so the back
+button returns to the page the chip was on; a widget that calls `st.switch_page` with query parameters
+adds two (the new parameters on the current page first), and the back button would land on a page with
+the wrong parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 
 from ui.nav import GENRE_PAGE
 from ui.text import md_escape
 
-_PENDING = "_pending_genre_link"
+_CHIP_STYLE = """
+<style>
+div[class*="st-key-chips-"] [data-testid="stPageLink"] a {
+    border: 1px solid rgba(250, 250, 250, 0.25); border-radius: 999px; padding: 0.1rem 0.75rem;
+}
+div[class*="st-key-chips-"] [data-testid="stPageLink"] a:hover { border-color: #f5c518; }
+div[class*="st-key-chips-"] [data-testid="stPageLink"] p { font-size: 0.85rem; }
+</style>
+"""
 
 
-def _on_chip(key: str, extra_params: dict[str, str]) -> None:
-    genre = st.session_state.get(key)
-    if genre:
-        st.session_state[_PENDING] = {"genre": genre, **extra_params}
-    st.session_state[key] = None
+def chip_style() -> None:
+    """The CSS that makes page links look like chips; once per page run is enough."""
+    st.html(_CHIP_STYLE)
 
 
 def genre_chips(
     genres: Sequence[str],
     key: str,
-    label: str = "Genres",
-    format_func: Callable[[str], str] | None = None,
+    scores: Sequence[float] | None = None,
     extra_params: dict[str, str] | None = None,
 ) -> None:
-    """One chip per genre; a click opens the gallery of that genre (with `extra_params` in its URL)."""
+    """One chip per genre (with its score in % when given) linking to that genre's gallery."""
     if not genres:
         st.caption("no genre")
         return
-    st.pills(
-        label,
-        list(genres),
-        key=key,
-        format_func=format_func or md_escape,
-        on_change=_on_chip,
-        args=(key, extra_params or {}),
-        label_visibility="collapsed",
-    )
-
-
-def follow_chip_click() -> None:
-    """Switch to the gallery if a chip was clicked in the last interaction; call it early on every page."""
-    target = st.session_state.pop(_PENDING, None)
-    if target:
-        st.switch_page(GENRE_PAGE, query_params=target)
+    with st.container(horizontal=True, gap="small", key=f"chips-{key}"):
+        for number, genre in enumerate(genres):
+            label = md_escape(genre)
+            if scores is not None:
+                label += f" · {scores[number]:.0%}".replace("%", " %")
+            st.page_link(GENRE_PAGE, label=label, query_params={"genre": genre, **(extra_params or {})})

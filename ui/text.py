@@ -6,7 +6,10 @@ title holding HTML must show as the characters it is made of.
 
 from __future__ import annotations
 
+import html
 import re
+
+import streamlit as st
 
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's maths ($) and HTML (<) obey it too.
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>&~=:\"'])")
@@ -15,3 +18,8 @@ _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>&~=:\"'])")
 def md_escape(text: object) -> str:
     """The text, escaped so that Markdown shows it literally (for labels, captions, link texts)."""
     return _PUNCTUATION.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def literal_heading(text: object, level: int = 1) -> None:
+    """A heading that shows the text exactly: no Markdown at all, so not even a bare URL becomes a link."""
+    st.html(f"<h{level}>{html.escape(str(text))}</h{level}>")

@@ -219,8 +219,8 @@ def main_text(page: Page) -> str:
 
 
 def title_heading(page: Page) -> Locator:
-    """The page's `st.title`: its first level-one heading."""
-    return page.get_by_test_id("stHeading").locator("h1").first
+    """The page's title: its first level-one heading (`st.title`, or a literal heading of dataset text)."""
+    return page.get_by_test_id("stMain").locator("h1").first
 
 
 def page_title(page: Page) -> str:
@@ -289,9 +289,9 @@ def movie_link(page: Page, imdb_id: str) -> Locator:
 
 
 def genre_chip(page: Page, genre: str, within: Locator | None = None) -> Locator:
-    """A genre chip (a pill that opens the genre's gallery) in the main area, or in `within`."""
+    """A genre chip (a link styled as a pill that opens the genre's gallery) in the main area, or in `within`."""
     scope = within if within is not None else page.get_by_test_id("stMain")
-    return scope.get_by_test_id("stButtonGroup").get_by_role("radio", name=genre, exact=True)
+    return scope.locator('div[class*="st-key-chips-"]').get_by_role("link", name=genre, exact=True).first
 
 
 def bar_chart_with_labels(page: Page, labels: list[str]) -> Locator:

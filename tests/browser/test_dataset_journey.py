@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page
 
 from tests.browser.helpers import (
@@ -84,12 +83,6 @@ def expect_movie_view(page: Page, movie: FixtureMovie) -> None:
     assert page_title(page) == movie.title
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="st.switch_page(..., query_params=...) pushes two history entries: Back first lands on "
-    "/movie?genre=<genre>, an empty Movie view, instead of the movie",
-)
 def test_back_after_a_genre_chip_returns_to_the_movie(
     page: Page, app_server: AppServer, screenshot: Screenshots
 ) -> None:

@@ -58,17 +58,7 @@ def test_a_tricky_title_is_literal_in_the_gallery(
     assert_no_exception(page, app_server)
 
 
-# The bare URL inside this escaped title is still turned into a link by Markdown's autolinking.
-AUTOLINKED = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the movie view's st.title autolinks https://example.com inside an escaped title",
-)
-
-
-@pytest.mark.parametrize(
-    "title", [pytest.param(title, marks=AUTOLINKED if "https://" in title else ()) for title in TRICKY_TITLES]
-)
+@pytest.mark.parametrize("title", TRICKY_TITLES)
 def test_a_tricky_title_is_literal_on_the_movie_view(
     page: Page, app_server: AppServer, screenshot: Screenshots, dialogs: list[str], title: str
 ) -> None:
