@@ -1,0 +1,137 @@
+"""`python -m core.train`: train one run headless, into a run folder, printing progress lines.
+
+    python -m core.train [--mode fast|fine-tune|scratch] [--epochs N] [--image-size HxW]
+                         [--learning-rate X] [--min-movies-per-genre N] [--seed N]
+                         [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
+
+Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
+folder: it ends after the current batch and saves the best weights so far), 1 when it failed, 2 when the
+settings were invalid (the run folder then says `failed` with the reason, before any work was done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings, get_settings
+from core.training import run_folder as rf
+from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Numeric options are read as text and checked by the config, so a bad value still leaves a failed run
+# folder with the reason (argparse would only print usage and exit).
+_WHOLE = ("epochs", "min_movies_per_genre", "seed", "batch_size", "head_hidden_units", "unfreeze_blocks")
+_WHOLE += ("head_epochs", "patience")
+_NUMBER = ("learning_rate", "head_learning_rate", "dropout", "pos_weight_cap")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.train",
+        description="Train a poster → genres model into a run folder (config, metrics, model.keras, status).",
+    )
+    parser.add_argument("--mode", default="fast", help=f"one of {', '.join(MODES)} (default fast)")
+    parser.add_argument("--epochs", help="epochs (fast: head epochs; fine-tune: epochs on images after the head)")
+    parser.add_argument("--image-size", help="height x width in pixels, e.g. 320x224 (default: the mode's)")
+    parser.add_argument("--learning-rate", help="learning rate (fine-tune: of the unfrozen backbone phase)")
+    parser.add_argument("--min-movies-per-genre", help="leave out genres with fewer movies in the split (50)")
+    parser.add_argument("--seed", help="seed of weights, shuffles and augmentation (42)")
+    parser.add_argument("--batch-size", help="posters per step and device")
+    parser.add_argument("--head-hidden-units", help="a hidden layer of this width in the head (0: none)")
+    parser.add_argument("--dropout", help="dropout of the head (0..1)")
+    parser.add_argument("--pos-weighting", help=f"positive-class weights: {', '.join(POS_WEIGHTINGS)}")
+    parser.add_argument("--pos-weight-cap", help="largest positive-class weight")
+    parser.add_argument("--head-epochs", help="fine-tune: head epochs on cached features before unfreezing")
+    parser.add_argument("--head-learning-rate", help="fine-tune: learning rate of the head epochs")
+    parser.add_argument("--unfreeze-blocks", help="fine-tune: top backbone blocks to train (0-16)")
+    parser.add_argument("--patience", help="epochs without a better validation mAP before stopping (0: never)")
+    parser.add_argument(
+        "--flip-tta", action=argparse.BooleanOptionalAction, default=None, help="average with the mirrored poster"
+    )
+    parser.add_argument(
+        "--include-non-movies", action=argparse.BooleanOptionalAction, default=None, help="train on series and games"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--runs-dir", type=Path, help="make a new run folder in DIR (default: the settings' runs dir)")
+    where.add_argument("--run-dir", type=Path, help="train into exactly this folder (new, or made by the app)")
+    parser.add_argument("--data-dir", type=Path, help="the dataset folder (default: POSTER_DATA_DIR)")
+    parser.add_argument(
+        "--cache-dir", type=Path, help="catalog, split and embeddings cache (default: POSTER_CACHE_DIR)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on the terminal (train.log keeps them)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = get_settings()
+    changes = {
+        name: Path(value).expanduser().resolve()
+        for name, value in (("data_dir", args.data_dir), ("cache_dir", args.cache_dir), ("runs_dir", args.runs_dir))
+        if value is not None
+    }
+    return dataclasses.replace(settings, **changes)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line, converted, with ConfigError naming a bad one."""
+    values: dict[str, Any] = {}
+    for name in _WHOLE + _NUMBER:
+        text = getattr(args, name)
+        if text is None:
+            continue
+        try:
+            values[name] = int(text) if name in _WHOLE else float(text)
+        except ValueError:
+            kind = "a whole number" if name in _WHOLE else "a number"
+            raise ConfigError(f"--{name.replace('_', '-')} must be {kind}, got {text!r}") from None
+    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _settings(args)
+    try:
+        if args.run_dir is not None:
+            run_dir = rf.claim_run_dir(args.run_dir.expanduser().resolve())
+        else:
+            run_dir = rf.create_run_dir(settings.runs_dir, args.mode if args.mode in MODES else "run")
+    except (rf.RunFolderError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    status = rf.StatusWriter(run_dir)
+    log = rf.RunLog(run_dir, echo=not args.quiet)
+    try:
+        config = make_config(args.mode, **_overrides(args))
+    except ConfigError as error:
+        log.write(f"FAILED: invalid settings: {error}")
+        status.finish("failed", error=f"invalid settings: {error}")
+        log.close()
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+
+    # TensorFlow loads only now: a bad command line fails in a fraction of a second.
+    from core.training.trainer import StopControl, train
+
+    stop = StopControl(run_dir)
+    stop.install_signal_handlers()
+    try:
+        result = train(config, settings, run_dir, status=status, log=log, stop=stop)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if result.state == "failed":
+        print(f"error: {result.error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG if result.invalid_settings else EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Poster embeddings from the frozen pretrained backbone, computed once and cached on disk.
+
+An embedding here is the FEATURE_DIM poster features of `core.training.model.make_feature_extractor`
+(its last EMBEDDING_DIM columns are the backbone's usual pooled embedding). Embedding the 5,745 posters
+is most of a fast run's time, and the result depends only on the backbone's weights, the feature layers,
+the image size, the view (the poster as is, or mirrored) and the poster file itself. So each
+(features, size, view) has one cache file under `settings.embeddings_dir`, holding one row per poster with
+the poster's absolute path and a stamp of its size and modification time. A poster whose file changed
+gets a new row; only the posters missing from the cache are computed. Cache files are written atomically
+and merged with whatever another process saved meanwhile, so two runs embedding at once lose nothing
+more than duplicated work.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import atomic
+from core.backbone import PTH_SHA256
+from core.training.model import FEATURE_DIM, FEATURE_LAYERS, make_feature_extractor
+from core.training.pipeline import make_poster_dataset
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+
+# Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors.
+FEATURES_ID = f"lite0-{PTH_SHA256[:12]}-{len(FEATURE_LAYERS)}stages"
+VIEWS = ("plain", "flip")
+# Bump when the preprocessing or the file layout changes, so old caches are ignored.
+_CACHE_FORMAT = 1
+# Save progress every this many newly embedded posters, so a stopped or crashed cold run keeps its work.
+CHECKPOINT_EVERY = 1024
+EMBEDDING_BATCH_SIZE = 32
+
+Progress = Callable[[int, int], None]  # (posters done, posters to do)
+
+
+class EmbeddingStopped(Exception):
+    """A stop was asked for while posters were being embedded; what was done is saved in the cache."""
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """Row i of `vectors` is the embedding of `paths[i]`; the counts say how much the cache saved."""
+
+    vectors: np.ndarray  # float32, (posters, FEATURE_DIM)
+    computed: int
+    reused: int
+
+
+def cache_file(embeddings_dir: Path, image_size: tuple[int, int], view: str = "plain") -> Path:
+    """Where the embeddings of one (features, image size, view) live."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+    height, width = image_size
+    return Path(embeddings_dir) / f"{FEATURES_ID}_{height}x{width}_{view}_v{_CACHE_FORMAT}.npz"
+
+
+def poster_stamp(path: str) -> str:
+    """What identifies one version of a poster file: its size and modification time (ns)."""
+    stat = os.stat(path)
+    return f"{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _read_cache(file: Path) -> dict[str, tuple[str, np.ndarray]]:
+    """path -> (stamp, vector) of a cache file; a missing or unreadable cache is simply empty."""
+    try:
+        with np.load(file, allow_pickle=False) as saved:
+            paths, stamps, vectors = saved["paths"], saved["stamps"], saved["vectors"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    if vectors.ndim != 2 or vectors.shape[1] != FEATURE_DIM or not len(paths) == len(stamps) == len(vectors):
+        return {}
+    return {str(p): (str(s), v) for p, s, v in zip(paths, stamps, vectors, strict=True)}
+
+
+def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]]) -> None:
+    """Save `fresh` over the cache, keeping other posters another process saved in the meantime."""
+    entries = _read_cache(file)
+    entries.update(fresh)
+    paths = sorted(entries)
+    atomic.save_npz(
+        file,
+        paths=np.array(paths, dtype=str),
+        stamps=np.array([entries[p][0] for p in paths], dtype=str),
+        vectors=np.stack([entries[p][1] for p in paths]).astype(np.float32),
+    )
+
+
+def embed_posters(
+    paths: Sequence[str],
+    image_size: tuple[int, int],
+    embeddings_dir: Path,
+    weights_dir: Path,
+    view: str = "plain",
+    features: keras.Model | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    batch_size: int = EMBEDDING_BATCH_SIZE,
+) -> EmbeddingResult:
+    """The embedding of each poster at `image_size`, from the cache where it is up to date.
+
+    `features` is `make_feature_extractor(image_size, weights_dir)` (built when not given). Raises
+    `EmbeddingStopped` when `should_stop()` turns true between batches, after saving the work done.
+    """
+    file = cache_file(embeddings_dir, image_size, view)
+    cached = _read_cache(file)
+    stamps = [poster_stamp(path) for path in paths]
+    missing = [
+        i for i, (path, stamp) in enumerate(zip(paths, stamps, strict=True)) if cached.get(path, ("",))[0] != stamp
+    ]
+    fresh: dict[str, tuple[str, np.ndarray]] = {}
+    if missing:
+        if features is None:
+            features = make_feature_extractor(image_size, weights_dir)
+        embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
+        dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
+        done = unsaved = 0
+        if progress:
+            progress(0, len(missing))
+        for batch in dataset:
+            if should_stop and should_stop():
+                _write_cache(file, fresh)
+                raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
+            vectors = embed(batch).numpy()
+            for row, vector in enumerate(vectors):
+                index = missing[done + row]
+                fresh[paths[index]] = (stamps[index], vector)
+            done += len(vectors)
+            unsaved += len(vectors)
+            if unsaved >= CHECKPOINT_EVERY:
+                _write_cache(file, fresh)
+                unsaved = 0
+            if progress:
+                progress(done, len(missing))
+        _write_cache(file, fresh)
+    entries = {**cached, **fresh}
+    vectors = np.stack([entries[path][1] for path in paths]) if paths else np.zeros((0, FEATURE_DIM))
+    return EmbeddingResult(vectors.astype(np.float32), computed=len(missing), reused=len(paths) - len(missing))
+
+
+def poster_embeddings(
+    paths: Sequence[str],
+    image_size: tuple[int, int],
+    embeddings_dir: Path,
+    weights_dir: Path,
+    flip_tta: bool = False,
+    features: keras.Model | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> EmbeddingResult:
+    """Embeddings as the model of a run sees them: the plain view, or its mean with the mirrored view."""
+    views = VIEWS if flip_tta else ("plain",)
+    results = []
+    for number, view in enumerate(views):
+        view_progress = None
+        if progress:
+            # One scale across the views, so progress never runs backwards.
+            def view_progress(done: int, total: int, offset: int = number) -> None:
+                progress(offset * total + done, len(views) * total)
+
+        results.append(
+            embed_posters(paths, image_size, embeddings_dir, weights_dir, view, features, view_progress, should_stop)
+        )
+    return EmbeddingResult(
+        vectors=np.mean([result.vectors for result in results], axis=0).astype(np.float32),
+        computed=sum(result.computed for result in results),
+        reused=sum(result.reused for result in results),
+    )
