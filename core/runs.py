@@ -1,0 +1,382 @@
+"""Training runs as the app sees them: launch one in the background, find out how it is doing, stop it,
+and keep, delete, export or import the finished ones.
+
+A run is the headless `python -m core.train` command in its own process session, so it outlives the
+Streamlit server and survives page reloads. Everything the app knows about a run comes from its folder
+(status.json, written by the run) and from the operating system (is that process still alive?), never
+from memory in the server: any tab, any server, after any restart sees the same thing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from core.atomic import write_json as write_json_atomic
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from core.training.run_folder import (
+    CONFIG_FILE,
+    FINAL_STATES,
+    LOG_FILE,
+    MODEL_FILE,
+    STATUS_FILE,
+    STOP_FILE,
+    new_run_id,
+    read_config,
+    read_history,
+    read_metrics,
+    read_status,
+)
+from core.urls import valid_run_id
+
+LAUNCH_FILE = "launch.json"  # written by the launcher, before the run can write anything itself
+ACTIVE_MODEL_FILE = "active_model.json"
+ACTIVE_STATES = ("queued", "running")
+# A run that was launched but has not written its status yet: how long before silence means it died.
+START_GRACE_SECONDS = 120
+MAX_IMPORT_BYTES = 500 * 1024 * 1024
+
+
+class RunError(RuntimeError):
+    """A run cannot be launched, found, changed or imported; the message says why in plain words."""
+
+
+class RunAlreadyActive(RunError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            f"The run {run_id} is still running: one run at a time on this machine. Stop it or wait for it to end."
+        )
+        self.run_id = run_id
+
+
+@dataclass
+class RunView:
+    """One run folder, read once: what the runs table, the progress panel and the compare view need."""
+
+    run_id: str
+    path: Path
+    state: str
+    status: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    explanation: str | None = None  # why the state differs from what status.json says, in plain words
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / MODEL_FILE).is_file()
+
+
+def _read_json(path: Path, default: object) -> object:
+    """A JSON file's content, or `default` when it is missing or unreadable (a run may be mid-write)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return default
+
+
+# --- Is the process alive? ----------------------------------------------------------------------------------
+
+# Children launched by this server, kept so that they are reaped (a dead child nobody waits for is a zombie
+# that still answers to os.kill(pid, 0)).
+_children: dict[int, subprocess.Popen] = {}
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), None if gone.
+
+    Together with the pid it names one process for good: a pid reused by another program has another
+    start time.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after its closing one.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # zombie or dead: finished, whatever its parent did
+        return None
+    return int(fields[19])
+
+
+def process_alive(pid: object, start_time: object) -> bool:
+    """True when the process `pid` that started at `start_time` is still running (not a zombie)."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        _children.pop(pid, None)
+        return False
+    current = process_start_time(pid)
+    if current is None:
+        return False
+    return start_time is None or current == start_time
+
+
+# --- Reading runs -------------------------------------------------------------------------------------------
+
+
+def _log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        with (path / LOG_FILE).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 16_000))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def log_tail(settings: Settings, run_id: str, lines: int = 25) -> str:
+    return _log_tail(run_path(settings, run_id), lines)
+
+
+def _reconcile(path: Path, status: dict) -> tuple[str, str | None]:
+    """The run's real state: a run whose process is gone is not running, whatever its status says."""
+    state = status.get("state")
+    launch = _read_json(path / LAUNCH_FILE, {})
+    if state == "running":
+        if process_alive(status.get("pid"), status.get("pid_start_time")):
+            return "running", None
+        return "interrupted", "its process ended without saying so (killed, out of memory, or the machine restarted)"
+    if state == "queued" or (state is None and launch):
+        if process_alive(launch.get("pid"), launch.get("pid_start_time")):
+            return "queued", None
+        if state is None and time.time() - float(launch.get("launched_at", 0)) < 2:
+            return "queued", None
+        tail = _log_tail(path, 5)
+        return "failed", "the training process ended before it started training" + (f": {tail}" if tail else "")
+    if state in FINAL_STATES:
+        return state, None
+    return "failed", "the run folder has no readable status"
+
+
+def run_path(settings: Settings, run_id: str) -> Path:
+    """The folder of a run, refusing anything that is not a plain run id (no paths from URLs or users)."""
+    if valid_run_id(run_id) is None:
+        raise RunError(f"{run_id[:40]!r} is not a run id (letters, digits, - and _ only)")
+    return settings.runs_dir / run_id
+
+
+def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunView:
+    """One run with its reconciled state; a dead run's status is corrected on disk once (if `persist`)."""
+    path = run_path(settings, run_id)
+    if not path.is_dir():
+        raise RunError(f"There is no run {run_id}.")
+    status = read_status(path)
+    state, explanation = _reconcile(path, status)
+    if persist and explanation and state in ("interrupted", "failed") and status.get("state") != state:
+        corrected = {**status, "state": state, "error": status.get("error") or explanation}
+        corrected["finished_at"] = corrected.get("finished_at") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        write_json_atomic(path / STATUS_FILE, corrected)
+        status = corrected
+    return RunView(
+        run_id=run_id,
+        path=path,
+        state=state,
+        status=status,
+        config=read_config(path) or {},
+        metrics=read_metrics(path) or {},
+        history=read_history(path),
+        explanation=explanation,
+    )
+
+
+def list_runs(settings: Settings) -> list[RunView]:
+    """Every run folder under the runs folder, newest first."""
+    if not settings.runs_dir.is_dir():
+        return []
+    runs = []
+    for entry in settings.runs_dir.iterdir():
+        if entry.is_dir() and not entry.name.startswith(".") and valid_run_id(entry.name):
+            runs.append(read_run(settings, entry.name))
+    return sorted(runs, key=lambda run: (str(run.status.get("started_at") or ""), run.run_id), reverse=True)
+
+
+def active_run(settings: Settings) -> RunView | None:
+    return next((run for run in list_runs(settings) if run.is_active), None)
+
+
+# --- Launching and stopping ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def _launch_lock(settings: Settings) -> Iterator[None]:
+    """Two tabs pressing Start at once must not both launch: one lock file, held while checking and starting."""
+    settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.runs_dir / ".launch.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = ()) -> str:
+    """Start `python -m core.train` for a new run folder in its own session; return the run's id.
+
+    `options` are further command-line flags of core.train (e.g. ["--epochs", "30"]), passed as a list so
+    that no shell ever parses them.
+    """
+    with _launch_lock(settings):
+        running = active_run(settings)
+        if running is not None:
+            raise RunAlreadyActive(running.run_id)
+        run_id = new_run_id(mode)
+        path = settings.runs_dir / run_id
+        path.mkdir(parents=True)
+        command = [sys.executable, "-m", "core.train", "--mode", mode, "--run-dir", str(path), *options]
+        environment = {
+            **os.environ,
+            DATA_DIR_ENV: str(settings.data_dir),
+            CACHE_DIR_ENV: str(settings.cache_dir),
+            RUNS_DIR_ENV: str(settings.runs_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        with open(path / LOG_FILE, "ab") as log:
+            child = subprocess.Popen(
+                command,
+                cwd=PROJECT_ROOT,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own session: it outlives the server and a Ctrl-C of it
+            )
+        _children[child.pid] = child
+        write_json_atomic(
+            path / LAUNCH_FILE,
+            {
+                "pid": child.pid,
+                "pid_start_time": process_start_time(child.pid),
+                "launched_at": time.time(),
+                "command": command[1:],
+            },
+        )
+    return run_id
+
+
+def request_stop(settings: Settings, run_id: str) -> None:
+    """Ask a run to stop after its current batch (it keeps its best weights and ends `stopped`)."""
+    run = read_run(settings, run_id)
+    if not run.is_active:
+        raise RunError(f"The run {run_id} is not running (it is {run.state}).")
+    (run.path / STOP_FILE).touch()
+
+
+def kill_run(settings: Settings, run_id: str) -> None:
+    """End a run that does not answer a stop request: SIGTERM to its whole process group."""
+    run = read_run(settings, run_id)
+    pid = run.status.get("pid") or _read_json(run.path / LAUNCH_FILE, {}).get("pid")
+    if run.is_active and isinstance(pid, int):
+        with suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), signal.SIGTERM)
+
+
+def delete_run(settings: Settings, run_id: str) -> None:
+    run = read_run(settings, run_id)
+    if run.is_active:
+        raise RunError(f"The run {run_id} is still running: stop it before deleting it.")
+    if active_model_id(settings) == run_id:
+        clear_active_model(settings)
+    shutil.rmtree(run.path)
+
+
+# --- Export and import ---------------------------------------------------------------------------------------
+
+
+def export_run(settings: Settings, run_id: str) -> bytes:
+    """The run folder as a zip (in memory), to copy a model to another machine."""
+    run = read_run(settings, run_id)
+    if run.is_active:
+        raise RunError(f"The run {run_id} is still running: export it once it has ended.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for file in sorted(run.path.rglob("*")):
+            if file.is_file() and not file.name.startswith(".") and file.name != STOP_FILE:
+                bundle.write(file, f"{run_id}/{file.relative_to(run.path).as_posix()}")
+    return buffer.getvalue()
+
+
+def import_run(settings: Settings, data: bytes) -> str:
+    """Unpack a run exported elsewhere (e.g. trained on a GPU machine); returns its id here.
+
+    Only a finished or stopped run with a model is accepted, and no member may land outside its folder.
+    """
+    if len(data) > MAX_IMPORT_BYTES:
+        raise RunError("The file is larger than an exported run can be.")
+    try:
+        bundle = zipfile.ZipFile(io.BytesIO(data))
+        names = [PurePosixPath(info.filename) for info in bundle.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise RunError(f"This is not a zip file of a run ({error}).") from error
+    if any(name.is_absolute() or ".." in name.parts or len(name.parts) < 2 for name in names):
+        raise RunError("The zip holds paths outside a run folder; it was not imported.")
+    roots = {name.parts[0] for name in names}
+    if len(roots) != 1 or valid_run_id(next(iter(roots))) is None:
+        raise RunError("The zip must hold exactly one run folder.")
+    root = next(iter(roots))
+    inside = {PurePosixPath(*name.parts[1:]).as_posix() for name in names}
+    missing = [name for name in (CONFIG_FILE, STATUS_FILE, MODEL_FILE) if name not in inside]
+    if missing:
+        raise RunError("The zip is not a complete run: it has no " + ", ".join(missing) + ".")
+    status = json.loads(bundle.read(f"{root}/{STATUS_FILE}"))
+    if status.get("state") not in ("finished", "stopped"):
+        raise RunError(f"Only finished or stopped runs can be imported; this one is {status.get('state')!r}.")
+    run_id = root if not (settings.runs_dir / root).exists() else f"{root}-imported-{os.urandom(2).hex()}"
+    staging = settings.runs_dir / f".{run_id}.importing"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for info in bundle.infolist():
+            if info.is_dir():
+                continue
+            target = staging.joinpath(*PurePosixPath(info.filename).parts[1:])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with bundle.open(info) as source, open(target, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+        os.replace(staging, settings.runs_dir / run_id)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return run_id
+
+
+# --- The active model ----------------------------------------------------------------------------------------
+
+
+def active_model_id(settings: Settings) -> str | None:
+    """The run whose model the Predict page uses (persisted in the runs folder), if it still exists."""
+    chosen = _read_json(settings.runs_dir / ACTIVE_MODEL_FILE, {})
+    run_id = chosen.get("run_id") if isinstance(chosen, dict) else None
+    if run_id and valid_run_id(run_id) and (settings.runs_dir / run_id / MODEL_FILE).is_file():
+        return run_id
+    return None
+
+
+def set_active_model(settings: Settings, run_id: str) -> None:
+    run = read_run(settings, run_id)
+    if run.state not in ("finished", "stopped") or not run.has_model:
+        raise RunError(f"The run {run_id} has no usable model (it is {run.state}).")
+    write_json_atomic(
+        settings.runs_dir / ACTIVE_MODEL_FILE, {"run_id": run_id, "chosen_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    )
+
+
+def clear_active_model(settings: Settings) -> None:
+    (settings.runs_dir / ACTIVE_MODEL_FILE).unlink(missing_ok=True)
