@@ -31,10 +31,12 @@ from core.training.run_folder import (
     FINAL_STATES,
     LOG_FILE,
     MODEL_FILE,
+    PROVENANCE_FILE,
     STATUS_FILE,
     STOP_FILE,
     new_run_id,
     read_config,
+    read_genres,
     read_history,
     read_metrics,
     read_status,
@@ -72,6 +74,8 @@ class RunView:
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     history: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+    genres: dict = field(default_factory=dict)
     explanation: str | None = None  # why the state differs from what status.json says, in plain words
 
     @property
@@ -194,6 +198,8 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
         config=read_config(path) or {},
         metrics=read_metrics(path) or {},
         history=read_history(path),
+        provenance=_read_json(path / PROVENANCE_FILE, {}),
+        genres=read_genres(path) or {},
         explanation=explanation,
     )
 

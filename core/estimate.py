@@ -1,0 +1,86 @@
+"""How long a run will take on this machine, from what was measured here, not from constants.
+
+The measure comes from the runs already made on this machine: a run's per-epoch seconds (history.json)
+and its embedding time (metrics.json's timing). With no earlier run of a mode, the backbone's throughput
+is measured on a few real posters (`measure_posters_per_second`) and the run's work is counted in posters.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.runs import RunView
+
+# Training a network costs about three forward passes per image (forward, backward, update); the
+# scratch CNN is far smaller than the backbone. Both factors only scale a throughput measured here.
+BACKWARD_COST = 3.0
+SCRATCH_COST = 0.25
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    basis: str  # what the figure was derived from, in plain words
+
+
+def _same_setup(run: RunView, mode: str, image_size: str) -> bool:
+    return run.config.get("mode") == mode and str(run.config.get("image_size")) == image_size
+
+
+def _epoch_seconds(run: RunView) -> float | None:
+    seconds = [record["seconds"] for record in run.history if isinstance(record.get("seconds"), int | float)]
+    return statistics.median(seconds) if seconds else None
+
+
+def estimate_from_runs(runs: Sequence[RunView], mode: str, image_size: str, epochs: int) -> Estimate | None:
+    """From the latest finished run of the same mode and image size: its epoch time × epochs (+ its set-up)."""
+    for run in runs:  # newest first
+        if run.state != "finished" or not _same_setup(run, mode, image_size):
+            continue
+        per_epoch = _epoch_seconds(run)
+        timing = run.metrics.get("timing", {}) if run.metrics else {}
+        total, training = timing.get("total_s"), timing.get("training_s")
+        if per_epoch is None or not isinstance(total, int | float):
+            continue
+        fixed = max(0.0, total - (training if isinstance(training, int | float) else 0.0))
+        if mode == "fast":
+            fixed = min(fixed, 30.0)  # embeddings are cached now: only loading and evaluation remain
+        return Estimate(fixed + per_epoch * epochs, f"measured by run {run.run_id}: {per_epoch:.1f} s per epoch")
+    return None
+
+
+def estimate_from_throughput(
+    posters_per_second: float, mode: str, posters: int, epochs: int, uncached: int
+) -> Estimate:
+    """From the backbone's measured throughput: embedding the uncached posters, then the epochs."""
+    embed = uncached / posters_per_second
+    if mode == "fast":
+        seconds = embed + epochs * 1.0 + 10
+    elif mode == "fine-tune":
+        seconds = embed + epochs * posters * BACKWARD_COST / posters_per_second + 30
+    else:
+        seconds = epochs * posters * BACKWARD_COST * SCRATCH_COST / posters_per_second + 10
+    return Estimate(seconds, f"backbone measured here at {posters_per_second:.0f} posters/s")
+
+
+def measure_posters_per_second(image_size: tuple[int, int], sample_paths: Sequence[str], cache_dir) -> float:
+    """Embed a few real posters with the frozen backbone and time it (after one warm-up batch)."""
+    import numpy as np
+    from PIL import Image
+
+    from core.backbone import load_pretrained_lite0
+    from core.training.pipeline import resize_posters
+
+    images = []
+    for path in sample_paths:
+        with Image.open(path) as image:
+            images.append(np.asarray(image.convert("RGB")))
+    batch = resize_posters(images, image_size)
+    model = load_pretrained_lite0((*image_size, 3), cache_dir=cache_dir)
+    model.predict(batch[:2], verbose=0)
+    started = time.perf_counter()
+    model.predict(batch, verbose=0)
+    return len(batch) / (time.perf_counter() - started)

@@ -1,0 +1,164 @@
+"""The Training page's tables, built from run folders: the runs table, curves, settings and per-genre
+comparisons. Plain data frames, so the page only draws them and the tests check them.
+
+Validation figures rank the runs; test figures are shown beside them, never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+
+from core.runs import RunView
+
+# (column label, part, summary key); the validation columns come first because they rank the runs.
+SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("val mAP", "validation", "map"),
+    ("val hit@3", "validation", "hit_at_3"),
+    ("val micro-F1", "validation", "micro_f1"),
+    ("test micro-F1", "test", "micro_f1"),
+    ("test macro-F1", "test", "macro_f1"),
+    ("test mAP", "test", "map"),
+    ("test hit@3", "test", "hit_at_3"),
+    ("test P@3", "test", "p_at_3"),
+)
+CURVE_METRICS = ("loss", "val_loss", "val_map", "val_hit_at_3", "val_micro_f1", "val_macro_f1")
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return None
+
+
+def duration_seconds(run: RunView) -> float | None:
+    """Wall time of a run: until it ended, or until now while it is active."""
+    started = _parse_time(run.status.get("started_at"))
+    if started is None:
+        return None
+    ended = _parse_time(run.status.get("finished_at"))
+    end = ended.timestamp() if ended else (time.time() if run.is_active else None)
+    return None if end is None else max(0.0, end - started.timestamp())
+
+
+def eta_seconds(run: RunView) -> float | None:
+    """Time left for a running run: the median epoch time of its history times the epochs to go."""
+    epoch, epochs = run.status.get("epoch"), run.status.get("epochs")
+    seconds = [record["seconds"] for record in run.history if isinstance(record.get("seconds"), int | float)]
+    if not (isinstance(epoch, int) and isinstance(epochs, int) and seconds):
+        return None
+    seconds.sort()
+    return seconds[len(seconds) // 2] * max(0, epochs - epoch + 1)
+
+
+def summary_value(run: RunView, part: str, key: str) -> float | None:
+    report = run.metrics.get(part) if isinstance(run.metrics, dict) else None
+    value = (report or {}).get("summary", {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def runs_table(runs: Sequence[RunView], active_model: str | None = None) -> pd.DataFrame:
+    """One row per run: state, settings that matter, validation figures (which rank) and test figures."""
+    rows = []
+    for run in runs:
+        row: dict[str, object] = {
+            "run": run.run_id,
+            "active model": run.run_id == active_model,
+            "state": run.state,
+            "mode": run.config.get("mode"),
+            "started": run.status.get("started_at"),
+            "duration (s)": duration_seconds(run),
+            "epochs": run.metrics.get("epochs_run") if run.metrics else None,
+            "image size": run.config.get("image_size"),
+        }
+        for label, part, key in SUMMARY_COLUMNS:
+            row[label] = summary_value(run, part, key)
+        rows.append(row)
+    columns = ["run", "active model", "state", "mode", "started", "duration (s)", "epochs", "image size"]
+    return pd.DataFrame(rows, columns=[*columns, *(label for label, _, _ in SUMMARY_COLUMNS)])
+
+
+def baselines_table(run: RunView, part: str = "test") -> pd.DataFrame:
+    """The run's figures beside the trivial baselines on the same split part (plain accuracy never alone)."""
+    report = run.metrics.get(part, {}) if run.metrics else {}
+    baselines = report.get("baselines", {})
+    chance = baselines.get("chance_map")
+    rows = [
+        ("this run", report.get("summary", {})),
+        ("predict nothing", baselines.get("nothing", {})),
+        ("always the 3 most frequent training genres", baselines.get("top3_frequent", {})),
+        ("chance (random scores)", {"map": chance}),
+    ]
+    keys = ("micro_f1", "macro_f1", "map", "hit_at_3", "p_at_3", "hamming_loss")
+    frame = pd.DataFrame([{"model": name, **{key: values.get(key) for key in keys}} for name, values in rows])
+    return frame.rename(
+        columns={
+            "micro_f1": "micro-F1",
+            "macro_f1": "macro-F1",
+            "map": "mAP",
+            "hit_at_3": "hit@3",
+            "p_at_3": "P@3",
+            "hamming_loss": "Hamming loss",
+        }
+    )
+
+
+def curves(runs: Sequence[RunView]) -> pd.DataFrame:
+    """Long table (run, epoch, metric, value) of every run's per-epoch history, for overlaid charts."""
+    rows = [
+        {
+            "run": run.run_id,
+            "epoch": record.get("epoch"),
+            "phase": record.get("phase"),
+            "metric": metric,
+            "value": value,
+        }
+        for run in runs
+        for record in run.history
+        for metric in CURVE_METRICS
+        if isinstance(value := record.get(metric), int | float)
+    ]
+    return pd.DataFrame(rows, columns=["run", "epoch", "phase", "metric", "value"])
+
+
+def settings_table(runs: Sequence[RunView]) -> pd.DataFrame:
+    """Settings side by side (one column per run) with a `differs` column for highlighting."""
+    names = sorted({name for run in runs for name in run.config})
+    frame = pd.DataFrame({run.run_id: [str(run.config.get(name, "—")) for name in names] for run in runs}, index=names)
+    frame["differs"] = frame.nunique(axis=1) > 1
+    return frame
+
+
+def per_genre_table(run: RunView, part: str = "test") -> pd.DataFrame:
+    """Per-genre precision, recall, F1, AP, support, threshold and TP/FP/FN/TN of one run."""
+    report = run.metrics.get(part, {}) if run.metrics else {}
+    return pd.DataFrame(report.get("per_genre", []))
+
+
+def per_genre_comparison(runs: Sequence[RunView], part: str = "test") -> pd.DataFrame:
+    """AP and F1 per genre for each run, with the difference of each later run from the first."""
+    if not runs:
+        return pd.DataFrame()
+    merged: pd.DataFrame | None = None
+    for run in runs:
+        table = per_genre_table(run, part)
+        if table.empty:
+            continue
+        table = table.set_index("genre")[["ap", "f1"]].add_prefix(f"{run.run_id} ")
+        merged = table if merged is None else merged.join(table, how="outer")
+    if merged is None:
+        return pd.DataFrame()
+    first = runs[0].run_id
+    for run in runs[1:]:
+        for metric in ("ap", "f1"):
+            if f"{run.run_id} {metric}" in merged and f"{first} {metric}" in merged:
+                merged[f"Δ{metric.upper()} {run.run_id}"] = (
+                    merged[f"{run.run_id} {metric}"] - merged[f"{first} {metric}"]
+                )
+    return merged.reset_index()

@@ -1,0 +1,184 @@
+"""Training: start a run in the background, watch it live, stop it, compare runs and choose the active model.
+
+A run is its own process (`python -m core.train`); this page only reads run folders, so a reload, a second
+tab or a restarted server all see the same runs.
+"""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from core import run_reports, runs
+from core.config import get_settings
+from core.training.config import MODES, ConfigError, make_config
+from core.urls import valid_run_id
+from ui.data import get_catalog
+from ui.nav import require_entry_point
+from ui.runs import estimate_for, render_baselines, start_run
+
+require_entry_point()
+st.title("Training")
+settings = get_settings()
+catalog = get_catalog()
+all_runs = runs.list_runs(settings)
+active_model = runs.active_model_id(settings)
+running = next((run for run in all_runs if run.is_active), None)
+
+# --- The active model ------------------------------------------------------------------------------------------
+if active_model:
+    model_run = runs.read_run(settings, active_model)
+    st.success(f"Active model: run **{active_model}** ({model_run.config.get('mode')} mode), used by Predict.")
+    trained_on = model_run.provenance.get("catalog_fingerprint")
+    if trained_on and trained_on != catalog.fingerprint:
+        st.warning(
+            "The active model was trained on another copy of the dataset (its catalog fingerprint differs "
+            "from the current data's): its test figures do not describe this data.",
+            icon=":material/warning:",
+        )
+elif not running:
+    st.info("No model yet. Train one: the fast default run takes a few minutes on a laptop CPU.")
+    if st.button("Start the fast default run", type="primary", icon=":material/rocket_launch:"):
+        start_run(settings, "fast", [])
+
+
+# --- Live progress -------------------------------------------------------------------------------------------
+@st.fragment(run_every=2)
+def progress_panel() -> None:
+    """Re-read the running run's folder every two seconds; the rest of the page does not rerun."""
+    current = runs.active_run(settings)
+    if current is None:
+        if st.session_state.get("watching"):
+            st.session_state.pop("watching")
+            st.rerun()  # the run just ended: refresh the runs table once
+        return
+    st.session_state["watching"] = current.run_id
+    status = current.status
+    st.subheader(f"Running: {current.run_id}")
+    epoch, epochs = status.get("epoch"), status.get("epochs")
+    batch, batches = status.get("batch"), status.get("batches")
+    phase = status.get("phase") or current.state
+    if epochs:
+        st.progress(min(1.0, (epoch or 0) / epochs), text=f"{phase}: epoch {epoch or 0} of {epochs}")
+    else:
+        st.progress(0.0, text=f"{phase}…")
+    if batches:
+        st.progress(min(1.0, (batch or 0) / batches), text=f"batch {batch or 0} of {batches}")
+    elapsed = run_reports.duration_seconds(current) or 0.0
+    eta = run_reports.eta_seconds(current)
+    columns = st.columns(3)
+    columns[0].metric("Elapsed", f"{elapsed / 60:.1f} min")
+    columns[1].metric("Left (estimate)", f"{eta / 60:.1f} min" if isinstance(eta, int | float) else "—")
+    columns[2].metric("Phase", str(phase))
+    curves = run_reports.curves([current])
+    if not curves.empty:
+        st.plotly_chart(
+            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"),
+            width="stretch",
+        )
+    stop_asked = (current.path / runs.STOP_FILE).exists()
+    if stop_asked:
+        st.info("Stopping after the current batch; the best weights so far are kept.")
+        if st.button("Force stop (SIGTERM)", key="force_stop"):
+            runs.kill_run(settings, current.run_id)
+    elif st.button("Stop this run", icon=":material/stop_circle:", key="stop_run"):
+        runs.request_stop(settings, current.run_id)
+        st.rerun(scope="fragment")
+
+
+progress_panel()
+
+# --- Start a run ------------------------------------------------------------------------------------------------
+with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circle:"):
+    mode = st.segmented_control("Mode", MODES, default="fast", key="train_mode") or "fast"
+    defaults = make_config(mode)
+    with st.form("start_run"):
+        columns = st.columns(3)
+        epochs = columns[0].number_input("Epochs", 1, 1000, defaults.epochs)
+        image_size = columns[1].text_input(
+            "Image size (height x width)", f"{defaults.image_height}x{defaults.image_width}"
+        )
+        learning_rate = columns[2].number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.0e")
+        columns = st.columns(3)
+        min_movies = columns[0].number_input("Minimum movies per genre", 1, 10_000, defaults.min_movies_per_genre)
+        seed = columns[1].number_input("Seed", 0, 2**31 - 1, defaults.seed)
+        estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs))
+        columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
+        if estimate:
+            st.caption(f"Estimate {estimate.basis}.")
+        submitted = st.form_submit_button("Start", type="primary", disabled=running is not None)
+    if running is not None:
+        st.caption("One run at a time on this machine: wait for the running one, or stop it.")
+    if submitted:
+        try:
+            make_config(mode, epochs=int(epochs), image_size=image_size, learning_rate=float(learning_rate))
+        except ConfigError as error:
+            st.error(f"Not started: {error}")
+        else:
+            options = ["--epochs", str(int(epochs)), "--image-size", image_size.strip(), "--learning-rate"]
+            options += [
+                repr(float(learning_rate)),
+                "--min-movies-per-genre",
+                str(int(min_movies)),
+                "--seed",
+                str(int(seed)),
+            ]
+            start_run(settings, mode, options)
+
+# --- The runs ------------------------------------------------------------------------------------------------------
+st.header("Runs")
+if not all_runs:
+    st.caption("No run yet.")
+    st.stop()
+table = run_reports.runs_table(all_runs, active_model)
+st.caption("Validation figures rank the runs; test figures are shown, never used to choose.")
+selection = st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    on_select="rerun",
+    selection_mode="multi-row",
+    key="runs_table",
+    column_config={
+        "duration (s)": st.column_config.NumberColumn(format="%.0f"),
+        **{label: st.column_config.NumberColumn(format="%.3f") for label, _, _ in run_reports.SUMMARY_COLUMNS},
+    },
+)
+chosen = [table.iloc[row]["run"] for row in selection.selection.rows] if selection else []
+url_run = valid_run_id(st.query_params.get("run"))
+url_compare = [r for r in st.query_params.get("compare", "").split(",") if valid_run_id(r)]
+if chosen:
+    st.query_params.from_dict({"run": chosen[0]} if len(chosen) == 1 else {"compare": ",".join(chosen)})
+    url_run, url_compare = (chosen[0], []) if len(chosen) == 1 else (None, chosen)
+elif st.query_params.get("run") and not url_run:
+    st.warning("The run in the URL is not a valid run id; pick a run in the table.")
+
+with st.expander("Import a run (a zip exported from another machine)", icon=":material/upload:"):
+    upload = st.file_uploader("Run zip", type=["zip"], key="run_import")
+    if upload is not None and st.button("Import"):
+        try:
+            imported = runs.import_run(settings, upload.getvalue())
+        except runs.RunError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Imported as run {imported}.")
+            st.rerun()
+
+known = {run.run_id: run for run in all_runs}
+if url_compare:
+    from ui.runs import render_compare
+
+    missing = [run_id for run_id in url_compare if run_id not in known]
+    if missing:
+        st.warning("Unknown runs in the URL: " + ", ".join(missing))
+    render_compare([known[run_id] for run_id in url_compare if run_id in known])
+elif url_run:
+    if url_run not in known:
+        st.warning(f"There is no run {url_run}.")
+    else:
+        from ui.runs import render_run_detail
+
+        render_run_detail(settings, known[url_run], active_model)
+else:
+    st.caption("Select a run for its details, or several to compare them.")
+    render_baselines(all_runs)

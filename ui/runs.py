@@ -1,0 +1,181 @@
+"""The Training page's pieces that draw one run or several: detail, comparison, baselines, start button."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.express as px
+import streamlit as st
+
+from core import estimate, run_reports, runs
+from core.catalog import Catalog
+from core.config import Settings
+from core.runs import RunView
+from core.training.config import ConfigError, parse_image_size
+
+FIGURE_FORMAT = {"format": "%.3f"}
+
+
+def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
+    """Launch a run and show it; a second start while one runs gets the reason, never a second process."""
+    try:
+        run_id = runs.launch_run(settings, mode, options)
+    except runs.RunAlreadyActive as error:
+        st.warning(str(error), icon=":material/hourglass_top:")
+        return
+    except (runs.RunError, OSError) as error:
+        st.error(f"The run could not be started: {error}")
+        return
+    st.query_params.from_dict({"run": run_id})
+    st.toast(f"Run {run_id} started.", icon=":material/rocket_launch:")
+    st.rerun()
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8)
+def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str) -> float:
+    from pathlib import Path
+
+    return estimate.measure_posters_per_second(image_size, sample, Path(cache_dir))
+
+
+def estimate_for(
+    settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], mode: str, image_size: str, epochs: int
+) -> estimate.Estimate | None:
+    """The run's expected duration: from an earlier run of the same kind, else from a measured probe."""
+    try:
+        size = parse_image_size(image_size)
+    except ConfigError:
+        return None
+    size_text = f"{size[0]}x{size[1]}"
+    from_runs = estimate.estimate_from_runs(all_runs, mode, size_text, epochs)
+    if from_runs is not None:
+        return from_runs
+    usable = catalog.summary()["usable_movies"]
+    sample = tuple(catalog.usable_movies()["poster_path"].head(16))
+    rate = _posters_per_second(size, sample, str(settings.weights_dir))
+    return estimate.estimate_from_throughput(rate, mode, int(usable), epochs, uncached=int(usable))
+
+
+def render_baselines(all_runs: Sequence[RunView]) -> None:
+    """The newest finished run's test figures beside the trivial baselines."""
+    finished = next((run for run in all_runs if run.metrics.get("test")), None)
+    if finished is None:
+        return
+    st.subheader(f"Run {finished.run_id} against the trivial baselines (test part)")
+    st.dataframe(run_reports.baselines_table(finished), hide_index=True, width="stretch")
+
+
+def _confirm_delete(settings: Settings, run_id: str) -> None:
+    @st.dialog(f"Delete run {run_id}?")
+    def confirm() -> None:
+        st.write("Its folder, model and metrics are removed for good.")
+        if st.button("Delete", type="primary"):
+            try:
+                runs.delete_run(settings, run_id)
+            except runs.RunError as error:
+                st.error(str(error))
+                return
+            st.query_params.clear()
+            st.rerun()
+
+    confirm()
+
+
+def _actions(settings: Settings, run: RunView, active_model: str | None) -> None:
+    columns = st.columns(3)
+    usable = run.state in ("finished", "stopped") and run.has_model
+    if run.run_id == active_model:
+        columns[0].success("This is the active model.")
+    elif columns[0].button("Make it the active model", disabled=not usable, icon=":material/star:"):
+        try:
+            runs.set_active_model(settings, run.run_id)
+        except runs.RunError as error:
+            st.error(str(error))
+        else:
+            st.rerun()
+    if not run.is_active:
+        columns[1].download_button(
+            "Export as zip",
+            data=lambda: runs.export_run(settings, run.run_id),
+            file_name=f"{run.run_id}.zip",
+            mime="application/zip",
+            icon=":material/download:",
+        )
+        if columns[2].button("Delete…", icon=":material/delete:"):
+            _confirm_delete(settings, run.run_id)
+
+
+def render_run_detail(settings: Settings, run: RunView, active_model: str | None) -> None:
+    """One run: what happened, its figures beside the baselines, per genre, and its curves."""
+    st.header(f"Run {run.run_id}")
+    st.caption(f"{run.config.get('mode')} mode · {run.state} · started {run.status.get('started_at')}")
+    if run.state in ("failed", "interrupted"):
+        reason = run.status.get("error") or run.explanation or "no reason was recorded"
+        st.error(f"This run {run.state}: {reason}", icon=":material/error:")
+        tail = runs.log_tail(settings, run.run_id)
+        if tail:
+            st.code(tail, language="text")
+    elif run.state == "stopped":
+        st.info("Stopped on request; the best weights up to then were kept and evaluated.")
+    _actions(settings, run, active_model)
+    if run.metrics.get("test"):
+        st.subheader("Test figures beside the trivial baselines")
+        st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
+        per_genre = run_reports.per_genre_table(run)
+        st.subheader("Per genre (test part)")
+        st.dataframe(
+            per_genre,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                key: st.column_config.NumberColumn(**FIGURE_FORMAT)
+                for key in ("precision", "recall", "f1", "ap", "threshold")
+            },
+        )
+        counts = per_genre.melt(id_vars="genre", value_vars=["tp", "fp", "fn"], var_name="outcome", value_name="movies")
+        counts["outcome"] = counts["outcome"].map({"tp": "found (TP)", "fp": "false alarm (FP)", "fn": "missed (FN)"})
+        st.plotly_chart(
+            px.bar(
+                counts,
+                x="genre",
+                y="movies",
+                color="outcome",
+                barmode="group",
+                title="Per-genre outcomes at the chosen thresholds",
+            ),
+            width="stretch",
+        )
+    curves = run_reports.curves([run])
+    if not curves.empty:
+        st.plotly_chart(
+            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"), width="stretch"
+        )
+    genres = run.genres.get("left_out") or {}
+    if genres:
+        st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
+
+
+def render_compare(chosen: Sequence[RunView]) -> None:
+    """Two or more runs: curves overlaid, settings side by side, per-genre AP and F1 with differences."""
+    st.header("Compare " + ", ".join(run.run_id for run in chosen))
+    curves = run_reports.curves(chosen)
+    if not curves.empty:
+        metric = st.selectbox("Curve", sorted(curves["metric"].unique()), index=0, key="compare_metric")
+        st.plotly_chart(
+            px.line(curves[curves["metric"] == metric], x="epoch", y="value", color="run", markers=True),
+            width="stretch",
+        )
+    settings_frame = run_reports.settings_table(chosen)
+    differing = settings_frame["differs"]
+    st.subheader("Settings (differences highlighted)")
+    st.dataframe(
+        settings_frame.drop(columns="differs").style.apply(
+            lambda row: ["background-color: rgba(245, 197, 24, 0.25)" if differing[row.name] else "" for _ in row],
+            axis=1,
+        ),
+        width="stretch",
+    )
+    st.subheader("Figures")
+    st.dataframe(run_reports.runs_table(chosen), hide_index=True, width="stretch")
+    st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
+    st.dataframe(run_reports.per_genre_comparison(chosen), hide_index=True, width="stretch")
