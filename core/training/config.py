@@ -23,7 +23,7 @@ _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {"image_size": (320, 224), "epochs": 60, "learning_rate": 1e-3},
     "fine-tune": {"image_size": (320, 224), "epochs": 3, "learning_rate": 1e-4},
     # The tutorial trained at 400×300; 150×100 keeps its shape and trains in minutes on two CPU cores.
-    "scratch": {"image_size": (150, 100), "epochs": 12, "learning_rate": 1e-3},
+    "scratch": {"image_size": (150, 100), "epochs": 20, "learning_rate": 1e-3},
 }
 # The backbone halves the image five times; smaller sides leave it nothing to look at.
 MIN_IMAGE_SIDE = 32
@@ -50,8 +50,10 @@ class TrainingConfig:
     # The head on the embedding: dropout, then an optional hidden layer, then one sigmoid per genre.
     head_hidden_units: int = 0
     dropout: float = 0.5
-    # Positive-class weights of the binary cross-entropy: "sqrt" of negatives/positives, capped, is mild.
-    pos_weighting: str = "sqrt"
+    # Positive-class weights of the binary cross-entropy ("none", "sqrt" or "balanced" negatives/positives,
+    # capped). Plain BCE ranks best here; per-genre thresholds then handle the imbalance for decisions.
+    # On validation, "sqrt" cost 1.5 points of hit@3 for the same mAP, "balanced" 11 points.
+    pos_weighting: str = "none"
     pos_weight_cap: float = 5.0
     # Also embed the mirrored poster and average the two embeddings (at training and at prediction).
     flip_tta: bool = False

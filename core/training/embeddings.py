@@ -34,7 +34,7 @@ import tensorflow as tf
 FEATURES_ID = f"lite0-{PTH_SHA256[:12]}-{len(FEATURE_LAYERS)}stages"
 VIEWS = ("plain", "flip")
 # Bump when the preprocessing or the file layout changes, so old caches are ignored.
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 # Save progress every this many newly embedded posters, so a stopped or crashed cold run keeps its work.
 CHECKPOINT_EVERY = 1024
 EMBEDDING_BATCH_SIZE = 32

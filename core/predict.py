@@ -1,0 +1,234 @@
+"""Genre scores for poster images from a finished run, as functions for the app and as a command.
+
+    python -m core.predict --run RUN_DIR IMAGE_OR_DIR... [--json FILE] [--top K]
+
+A run's `model.keras` maps raw RGB pixels at the run's image size to one probability per genre, so a
+prediction is: decode → `resize_poster` (the very function the training pipeline uses) → model. The
+probabilities rank the genres (the top 3 need no threshold); the run's per-genre thresholds, chosen on
+the validation part, decide which genres are predicted outright.
+
+A file that cannot be decoded is reported on stderr and skipped; the others are still predicted. The
+exit code is 0 when at least one image was predicted, 1 when none could be, 2 when the run is unusable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import tensorflow as tf
+
+from core import atomic
+from core.genres import GenreVocabulary
+from core.training import model as _custom_layers  # noqa: F401  (registers the layers model.keras uses)
+from core.training import run_folder as rf
+from core.training.config import ConfigError, parse_image_size
+from core.training.pipeline import resize_posters
+
+TOP_K = 3
+PREDICT_BATCH = 32  # posters per model call
+
+
+class RunModelError(RuntimeError):
+    """A run folder has no usable model (missing, unfinished or unreadable files); says which and why."""
+
+
+class ImageDecodeError(ValueError):
+    """A file is not an image that can be predicted; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Everything needed to predict with one run: its model, genres, thresholds and image size."""
+
+    run_dir: Path
+    model: keras.Model
+    vocabulary: GenreVocabulary
+    thresholds: np.ndarray  # one per genre, in vocabulary order
+    image_size: tuple[int, int]  # height, width in pixels
+    config: dict[str, Any]
+    serve: Any  # the model as a traced function of a (n, height, width, 3) float32 batch
+
+    @property
+    def genres(self) -> tuple[str, ...]:
+        return self.vocabulary.genres
+
+
+def _read_json_file(run_dir: Path, name: str) -> Any:
+    path = run_dir / name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunModelError(f"the run {run_dir.name} has no {name}: it did not finish") from None
+    except (OSError, ValueError) as error:
+        raise RunModelError(f"the run's {name} cannot be read ({error})") from error
+
+
+def load_run_model(run_dir: str | os.PathLike[str]) -> LoadedModel:
+    """Load a finished (or cleanly stopped) run's model with its genres, thresholds and image size."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunModelError(f"there is no run folder at {run_dir}")
+    config = _read_json_file(run_dir, rf.CONFIG_FILE)
+    genres = _read_json_file(run_dir, rf.GENRES_FILE)
+    thresholds = _read_json_file(run_dir, rf.THRESHOLDS_FILE)
+    try:
+        image_size = parse_image_size(config["image_size"])
+        vocabulary = GenreVocabulary.from_names(genres["genres"])
+        cut = np.array([float(thresholds[genre]) for genre in vocabulary.genres])
+    except (KeyError, TypeError, ValueError, ConfigError) as error:
+        raise RunModelError(f"the run's config, genres or thresholds are incomplete ({error})") from error
+    model_path = run_dir / rf.MODEL_FILE
+    if not model_path.is_file():
+        raise RunModelError(f"the run {run_dir.name} has no {rf.MODEL_FILE}: it did not finish")
+    try:
+        model = keras.saving.load_model(model_path, compile=False)
+    except Exception as error:
+        raise RunModelError(f"the run's {rf.MODEL_FILE} cannot be loaded ({type(error).__name__}: {error})") from error
+    expected = (None, *image_size, 3)
+    if tuple(model.input_shape) != expected or tuple(model.output_shape) != (None, len(vocabulary)):
+        raise RunModelError(
+            f"the run's model takes {model.input_shape} and gives {model.output_shape}, but its config says "
+            f"{expected} → {len(vocabulary)} genres"
+        )
+    serve = tf.function(
+        lambda batch: model(batch, training=False),
+        input_signature=[tf.TensorSpec((None, *image_size, 3), tf.float32)],
+    )
+    return LoadedModel(run_dir, model, vocabulary, cut, image_size, config, serve)
+
+
+def preprocess_images(images: Sequence[np.ndarray], image_size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 images of any size → the model's (n, height, width, 3) float32 batch (training's resize)."""
+    for number, image in enumerate(images):
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8 or min(array.shape[:2]) < 1:
+            raise ValueError(
+                f"image {number} must be an RGB uint8 array of shape (height, width, 3), got {array.dtype} "
+                f"{array.shape}"
+            )
+    return resize_posters([np.asarray(image) for image in images], image_size)
+
+
+def predict_images(loaded: LoadedModel, images: Sequence[np.ndarray]) -> np.ndarray:
+    """Genre probabilities, (n images, n genres) float32 in vocabulary order, for RGB uint8 images."""
+    if not len(images):
+        return np.zeros((0, len(loaded.vocabulary)), dtype=np.float32)
+    scores = []
+    for start in range(0, len(images), PREDICT_BATCH):
+        batch = preprocess_images(images[start : start + PREDICT_BATCH], loaded.image_size)
+        scores.append(loaded.serve(tf.constant(batch)).numpy())
+    return np.concatenate(scores).astype(np.float32)
+
+
+def top_genres(loaded: LoadedModel, scores: np.ndarray, k: int = TOP_K) -> list[tuple[str, float]]:
+    """The k most probable genres of one image's scores, with their probabilities (no threshold)."""
+    return loaded.vocabulary.top_k(scores, k)
+
+
+def predicted_genres(loaded: LoadedModel, scores: np.ndarray) -> list[str]:
+    """The genres whose probability reaches the run's threshold for that genre, most probable first."""
+    return loaded.vocabulary.decode(scores, loaded.thresholds)
+
+
+def decode_image_file(path: str | os.PathLike[str]) -> np.ndarray:
+    """A file's pixels as an RGB uint8 (height, width, 3) array, or ImageDecodeError saying why not.
+
+    Deliberately minimal (the first frame, no colour profile, no EXIF rotation, like the training
+    decode); uploads in the app go through `core.uploads.validate_upload` instead.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise ImageDecodeError(f"{path}: cannot be read ({error.strerror})") from error
+    if size == 0:
+        raise ImageDecodeError(f"{path}: empty file (0 bytes), not an image")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    except UnidentifiedImageError:
+        raise ImageDecodeError(f"{path}: not an image (expected JPEG, PNG, WebP, GIF or BMP)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageDecodeError(f"{path}: damaged or truncated image ({error})") from error
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def _image_files(targets: Sequence[str]) -> list[Path]:
+    """The files named, and the files of the folders named (sorted, hidden files skipped)."""
+    files: list[Path] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            files.append(path)
+    return files
+
+
+def _json_key(path: Path, taken: set[str]) -> str:
+    """The poster's file stem, or its name, or its path when two inputs share a stem."""
+    for key in (path.stem, path.name, str(path)):
+        if key not in taken:
+            return key
+    return str(path.resolve())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.predict", description="Genre scores of poster images.")
+    parser.add_argument("--run", required=True, type=Path, help="a finished run folder")
+    parser.add_argument("images", nargs="+", help="image files or folders of images")
+    parser.add_argument("--json", type=Path, help="also write {poster file stem: {genre: probability}} here")
+    parser.add_argument("--top", type=int, default=TOP_K, help="how many top genres to print (default 3)")
+    args = parser.parse_args(argv)
+    try:
+        loaded = load_run_model(args.run)
+    except RunModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    top = max(1, min(args.top, len(loaded.vocabulary)))
+
+    decoded: list[tuple[Path, np.ndarray]] = []
+    for path in _image_files(args.images):
+        try:
+            decoded.append((path, decode_image_file(path)))
+        except ImageDecodeError as error:
+            print(f"skipped {error}", file=sys.stderr)
+    if not decoded:
+        print("error: no image could be read", file=sys.stderr)
+        return 1
+    scores = predict_images(loaded, [pixels for _, pixels in decoded])
+
+    results: dict[str, dict[str, float]] = {}
+    for (path, _), row in zip(decoded, scores, strict=True):
+        results[_json_key(path, set(results))] = {
+            genre: round(float(p), 6) for genre, p in zip(loaded.genres, row, strict=True)
+        }
+        ranked = ", ".join(f"{genre} {p:.2f}" for genre, p in top_genres(loaded, row, top))
+        chosen = ", ".join(predicted_genres(loaded, row)) or "none above its threshold"
+        every = "  ".join(
+            f"{genre} {p:.3f}" for genre, p in sorted(zip(loaded.genres, row, strict=True), key=lambda g: -g[1])
+        )
+        print(f"{path}\n  top {top}: {ranked}\n  predicted: {chosen}\n  all: {every}")
+    if args.json:
+        atomic.write_json(args.json, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

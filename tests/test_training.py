@@ -1,0 +1,268 @@
+"""Training runs on the generated fixture: the embedding cache, complete run folders, stopping, failing,
+reproducibility, every mode, and the `python -m core.train` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import train as train_command
+from core.config import Settings
+from core.predict import load_run_model
+from core.training import embeddings as embeddings_module
+from core.training import metrics
+from core.training import run_folder as rf
+from core.training import trainer as trainer_module
+from core.training.config import make_config
+from core.training.embeddings import embed_posters, poster_embeddings
+from core.training.pipeline import make_poster_dataset
+from core.training.trainer import StopControl, prepare_data, train
+
+SIZE = (64, 48)  # height, width in pixels: tiny, so that a run takes seconds
+TINY = {"image_size": SIZE, "epochs": 2, "min_movies_per_genre": 5, "seed": 7}
+
+
+@pytest.fixture(scope="module")
+def settings(fixture_data, tmp_path_factory) -> Settings:
+    """The fixture dataset with this module's own caches, so nothing here touches another test's files."""
+    work = tmp_path_factory.mktemp("training")
+    return Settings(data_dir=fixture_data.settings.data_dir, cache_dir=work / "cache", runs_dir=work / "runs")
+
+
+@pytest.fixture()
+def signal_handlers():
+    """Put back SIGTERM's and SIGINT's handlers after a test that installs the run's own."""
+    saved = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for number, handler in saved.items():
+        signal.signal(number, handler)
+
+
+def _run(settings: Settings, tmp_path: Path, name: str = "run", stop: StopControl | None = None, **overrides):
+    config = make_config(overrides.pop("mode", "fast"), **{**TINY, **overrides})
+    run_dir = tmp_path / name
+    return train(config, settings, run_dir, stop=stop), run_dir
+
+
+def _model_scores_on_test(run_dir: Path, settings: Settings, config) -> tuple[np.ndarray, np.ndarray]:
+    """The saved model's scores on the test posters (read through the training pipeline), and their labels."""
+    test = prepare_data(config, settings).parts["test"]
+    loaded = load_run_model(run_dir)
+    images = make_poster_dataset(test.paths, loaded.image_size, 32)
+    return np.concatenate([loaded.serve(batch).numpy() for batch in images]), test.labels
+
+
+# --- the embedding cache -------------------------------------------------------------------------------
+
+
+def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(settings, tmp_path, monkeypatch):
+    source = sorted(settings.data_dir.rglob("*.jpg"))[:6]
+    posters = []
+    for number, path in enumerate(source):
+        copy = tmp_path / "posters" / f"p{number}.jpg"
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copy(path, copy)
+        posters.append(str(copy))
+    cache = tmp_path / "embeddings"
+    first = embed_posters(posters[:4], SIZE, cache, settings.weights_dir)
+    assert (first.computed, first.reused) == (4, 0)
+    assert first.vectors.shape == (4, embeddings_module.FEATURE_DIM)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the backbone was needed although every poster was cached")
+
+    monkeypatch.setattr(embeddings_module, "make_feature_extractor", no_model)
+    again = embed_posters(posters[:4], SIZE, cache, settings.weights_dir)
+    assert (again.computed, again.reused) == (0, 4)
+    assert np.array_equal(again.vectors, first.vectors)
+    monkeypatch.undo()
+
+    # One poster replaced by another picture, two new ones: only those three are computed.
+    Image.new("RGB", (60, 90), (0, 200, 0)).save(posters[1], "JPEG")
+    os.utime(posters[1], ns=(1, 1))
+    changed = embed_posters(posters, SIZE, cache, settings.weights_dir)
+    assert (changed.computed, changed.reused) == (3, 3)
+    assert np.array_equal(changed.vectors[[0, 2, 3]], first.vectors[[0, 2, 3]])
+    assert not np.allclose(changed.vectors[1], first.vectors[1])
+
+    # Another size or the mirrored view is a separate cache; the plain view above is reused.
+    mirrored = poster_embeddings(posters, SIZE, cache, settings.weights_dir, flip_tta=True)
+    assert (mirrored.computed, mirrored.reused) == (6, 6)
+    assert len(list(cache.glob("*.npz"))) == 2
+    assert not list(cache.glob(".*"))  # no temporary file left behind
+
+
+# --- whole runs ----------------------------------------------------------------------------------------
+
+
+def test_a_fast_run_writes_a_complete_run_folder(settings, tmp_path):
+    result, run_dir = _run(settings, tmp_path)
+    assert result.state == "finished", result.error
+    assert sorted(path.name for path in run_dir.iterdir()) == sorted(rf.RUN_FILES)
+
+    status = rf.read_status(run_dir)
+    assert set(status) == {
+        "state", "pid", "pid_start_time", "started_at", "updated_at", "finished_at",
+        "phase", "epoch", "epochs", "batch", "batches", "error",
+    }  # fmt: skip
+    assert status["state"] == "finished" and status["error"] is None and status["pid"] == os.getpid()
+    assert status["pid_start_time"] == rf.process_start_time(os.getpid())
+    assert rf.effective_state(status) == "finished"
+
+    config = rf.read_config(run_dir)
+    assert config["mode"] == "fast" and config["image_size"] == "64x48" and config["seed"] == 7
+    genres = rf.read_genres(run_dir)
+    assert genres["genres"] == ["Action", "Comedy", "Drama", "Horror", "Romance"]
+    history = rf.read_history(run_dir)
+    assert [record["epoch"] for record in history] == [1, 2]
+    assert {"loss", "val_loss", "val_map", "val_micro_f1", "val_macro_f1", "val_hit_at_3", "val_p_at_3"} <= set(
+        history[0]
+    )
+    report = rf.read_metrics(run_dir)
+    assert report["best_epoch"] in (1, 2) and report["stopped"] is False
+    for part in ("validation", "test"):
+        assert set(report[part]) == {"summary", "per_genre", "baselines"}
+        assert set(report[part]["baselines"]) == {"nothing", "top3_frequent", "chance_map"}
+    assert set(rf.read_thresholds(run_dir)) == set(genres["genres"])
+    provenance = json.loads((run_dir / rf.PROVENANCE_FILE).read_text())
+    assert provenance["split"]["split_id"] and provenance["catalog_fingerprint"]
+    assert provenance["backbone"]["weights_sha256"] and provenance["packages"]["keras"]
+    assert provenance["device"]["strategy"]
+
+    # model.keras alone reproduces the test scores the metrics were computed from.
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **TINY))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(report["test"]["summary"]["map"], abs=1e-4)
+    assert (settings.cache_dir / "split.json").is_file()
+
+
+@pytest.mark.parametrize("mode", ["fast", "scratch"])
+def test_the_same_seed_gives_the_same_test_metrics(settings, tmp_path, mode):
+    first, _ = _run(settings, tmp_path, "first", mode=mode, epochs=3)
+    second, _ = _run(settings, tmp_path, "second", mode=mode, epochs=3)
+    assert first.state == second.state == "finished"
+    for key, value in first.metrics["test"]["summary"].items():
+        assert second.metrics["test"]["summary"][key] == pytest.approx(value, abs=1e-6), key
+
+
+class _StopAfterFirstEpoch(StopControl):
+    """Drops a STOP file, as the app does, as soon as the first epoch is in the history."""
+
+    def requested(self) -> bool:
+        if rf.read_history(self.run_dir):
+            rf.request_stop(self.run_dir)
+        return super().requested()
+
+
+def test_a_stop_file_ends_the_run_cleanly_with_the_best_model_so_far(settings, tmp_path):
+    run_dir = tmp_path / "stopped"
+    result, _ = _run(settings, tmp_path, "stopped", stop=_StopAfterFirstEpoch(run_dir), epochs=20)
+    assert result.state == "stopped", result.error
+    status = rf.read_status(run_dir)
+    assert status["state"] == "stopped" and status["finished_at"]
+    history = rf.read_history(run_dir)
+    assert len(history) == 2 and history[-1]["complete"] is False  # stopped during the second epoch
+    assert rf.read_metrics(run_dir)["stopped"] is True
+    assert load_run_model(run_dir).model is not None
+    assert "Stop requested" in (run_dir / rf.LOG_FILE).read_text()
+
+
+def test_a_stop_before_the_first_epoch_saves_no_model(settings, tmp_path):
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    rf.request_stop(run_dir)
+    result, _ = _run(settings, tmp_path, "early")
+    assert result.state == "stopped"
+    assert rf.read_status(run_dir)["state"] == "stopped" and "no model" in rf.read_status(run_dir)["error"]
+    assert not (run_dir / rf.MODEL_FILE).exists()
+
+
+def test_an_error_during_training_fails_the_run_with_the_reason_and_the_traceback(settings, tmp_path, monkeypatch):
+    def broken_head(*args, **kwargs):
+        raise RuntimeError("the head would not build")
+
+    monkeypatch.setattr(trainer_module, "make_head", broken_head)
+    result, run_dir = _run(settings, tmp_path)
+    assert result.state == "failed"
+    status = rf.read_status(run_dir)
+    assert status["state"] == "failed" and "the head would not build" in status["error"]
+    assert "Traceback" in (run_dir / rf.LOG_FILE).read_text()
+    assert not (run_dir / rf.MODEL_FILE).exists() and not (run_dir / rf.METRICS_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides", "expected"),
+    [
+        ("scratch", {}, {"training"}),
+        ("fine-tune", {"head_epochs": 2, "epochs": 1, "unfreeze_blocks": 1}, {"training", "fine-tuning"}),
+    ],
+)
+def test_the_scratch_and_fine_tune_modes_train_from_pixels(settings, tmp_path, mode, overrides, expected):
+    result, run_dir = _run(settings, tmp_path, mode=mode, **overrides)
+    assert result.state == "finished", result.error
+    assert {record["phase"] for record in rf.read_history(run_dir)} == expected
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config(mode, **{**TINY, **overrides}))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(
+        rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
+    )
+
+
+# --- the command ---------------------------------------------------------------------------------------
+
+
+def _command_line(settings: Settings) -> list[str]:
+    return ["--data-dir", str(settings.data_dir), "--cache-dir", str(settings.cache_dir), "--quiet"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--mode", "turbo"], "unknown mode 'turbo'"),
+        (["--image-size", "320"], "image size must look like 320x224"),
+        (["--epochs", "0"], "epochs must be a whole number from 1"),
+        (["--epochs", "two"], "--epochs must be a whole number"),
+        (["--min-movies-per-genre", "1000"], "at least 2 are needed"),
+    ],
+)
+def test_invalid_settings_fail_the_run_with_a_clear_error(settings, tmp_path, capsys, arguments, message):
+    run_dir = tmp_path / "bad"
+    code = train_command.main([*arguments, "--run-dir", str(run_dir), *_command_line(settings)])
+    assert code == train_command.EXIT_BAD_CONFIG
+    status = rf.read_status(run_dir)
+    assert status["state"] == "failed" and message in status["error"]
+    assert message in capsys.readouterr().err
+    assert not (run_dir / rf.MODEL_FILE).exists() and not (run_dir / rf.HISTORY_FILE).exists()
+
+
+def test_the_command_trains_into_a_new_folder_of_the_runs_dir(settings, tmp_path, capsys, signal_handlers):
+    runs_dir = tmp_path / "runs"
+    arguments = ["--image-size", "64x48", "--epochs", "2", "--min-movies-per-genre", "5", "--runs-dir", str(runs_dir)]
+    code = train_command.main([*arguments, *_command_line(settings)])
+    assert code == 0
+    (run_dir,) = runs_dir.iterdir()
+    assert rf.read_status(run_dir)["state"] == "finished"
+    assert "-fast-" in run_dir.name
+
+
+def test_a_folder_that_holds_a_run_is_not_reused(settings, tmp_path, capsys):
+    run_dir = tmp_path / "used"
+    run_dir.mkdir()
+    (run_dir / rf.METRICS_FILE).write_text("{}")
+    code = train_command.main(["--run-dir", str(run_dir), *_command_line(settings)])
+    assert code == train_command.EXIT_BAD_CONFIG
+    assert "already holds a run" in capsys.readouterr().err
+    assert not (run_dir / rf.STATUS_FILE).exists()
+
+
+def test_sigterm_asks_for_a_clean_stop(tmp_path, signal_handlers):
+    stop = StopControl(tmp_path)
+    stop.install_signal_handlers()
+    assert not stop.requested()
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert stop.requested() and stop.reason() == "SIGTERM received"
