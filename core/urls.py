@@ -56,9 +56,10 @@ class GalleryView:
             params["from"] = str(self.year_from)
         if self.year_to is not None:
             params["to"] = str(self.year_to)
-        if self.sort == "similar" and self.poster:
+        # The reference stays in the URL under any sort, so the view can switch back to similarity.
+        if self.poster:
             params["poster"] = self.poster
-        if self.sort == "similar" and self.like:
+        if self.like:
             params["like"] = self.like
         return params
 

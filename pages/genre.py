@@ -41,6 +41,8 @@ def _on_change() -> None:
             sort=state["gallery_sort"],
             year_from=None if year_from == years[0] else year_from,
             year_to=None if year_to == years[1] else year_to,
+            poster=view.poster,
+            like=view.like,
         )
     )
 
@@ -50,6 +52,31 @@ def _on_page() -> None:
 
 
 st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
+# Similarity needs a reference: a poster dropped in this session, or a movie of the catalog.
+query, reference = None, None
+if view.poster or view.like:
+    from ui.model import session_posters, similarity_index  # TensorFlow only for this sort order
+
+    if view.poster:
+        dropped = session_posters().get(view.poster)
+        if dropped is None:
+            st.warning(
+                "The poster this link compares with is not in this browser session any more (another browser, "
+                "or the app restarted): drop it again on the Predict page. Sorted by title meanwhile.",
+                icon=":material/hide_image:",
+            )
+        else:
+            query, reference = dropped.embedding, ("poster", dropped.poster)
+    else:
+        index = similarity_index(catalog)
+        if view.like in index:
+            query, reference = index.vector(view.like), ("movie", catalog.movie(view.like))
+        else:
+            st.warning(f"{view.like} is not a usable movie of the catalog; sorted by title.")
+if query is not None:
+    SORT_LABELS = {"similar": "Similarity (most alike first)", **SORT_LABELS}
+elif view.sort == "similar":
+    view.sort = "title"
 st.session_state["gallery_genre"] = view.genre
 st.session_state["gallery_sort"] = view.sort if view.sort in SORT_LABELS else "title"
 st.session_state["gallery_years"] = (view.year_from or years[0], view.year_to or years[1])
@@ -66,9 +93,23 @@ if not view.genre:
     st.info("Choose a genre to see its posters.", icon=":material/photo_library:")
     st.stop()
 
+sort = st.session_state["gallery_sort"]
 movies = gallery_table(
-    catalog, catalog.fingerprint, view.genre, st.session_state["gallery_sort"], view.year_from, view.year_to
+    catalog, catalog.fingerprint, view.genre, "title" if sort == "similar" else sort, view.year_from, view.year_to
 )
+similarity: dict[str, float] = {}
+if sort == "similar" and query is not None:
+    ranked = similarity_index(catalog).rank(query, movies["imdb_id"])
+    similarity = {neighbour.imdb_id: neighbour.similarity for neighbour in ranked}
+    movies = movies.set_index("imdb_id").loc[list(similarity)].reset_index()
+if reference is not None:
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if reference[0] == "poster":
+            st.image(reference[1].pixels, width=60)
+            st.caption(f"Similarity is to your poster {md_escape(reference[1].filename)}")
+        else:
+            st.image(reference[1]["poster_path"], width=60)
+            st.caption(f"Similarity is to the poster of {md_escape(reference[1]['title'])}")
 pages = max(1, math.ceil(len(movies) / PAGE_SIZE))
 if view.page > pages:
     st.warning(f"There is no page {view.page}: the gallery has {pages} page{'s' * (pages > 1)}. Showing page {pages}.")
@@ -83,7 +124,8 @@ for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples
         st.image(movie.poster_path, width="stretch")
         st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
         rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
-        st.caption(md_escape(f"{movie.year}{rating}"))
+        alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
+        st.caption(md_escape(f"{movie.year}{rating}{alike}"))
         genre_chips(movie.genres, key=movie.imdb_id)
 
 if pages > 1:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import findings_table, get_catalog
-from ui.nav import require_entry_point
-from ui.text import literal_heading
+from ui.nav import MOVIE_PAGE, require_entry_point
+from ui.text import literal_heading, md_escape
 
 require_entry_point()
 
@@ -72,3 +74,38 @@ own = findings[findings["imdb_id"] == movie_id]
 if not own.empty:
     st.subheader("Data-quality findings")
     st.dataframe(own, hide_index=True, width="stretch")
+
+# --- What the model and the poster embeddings say ----------------------------------------------------------
+if movie["usable"]:
+    from core.predict import predict_images
+    from core.uploads import UploadError, validate_upload
+    from ui.model import active_model, similarity_index
+
+    loaded = active_model()
+    if loaded is not None:
+        run_id, model = loaded
+        try:
+            poster = validate_upload(Path(movie["poster_path"]).read_bytes(), f"{movie_id}.jpg")
+        except (UploadError, OSError) as error:
+            st.error(f"The poster cannot be read for a prediction: {error}")
+        else:
+            scores = predict_images(model, [poster.pixels])[0]
+            st.subheader("The model's prediction beside the true genres")
+            top = model.vocabulary.top_k(scores, 3)
+            st.caption(f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, movie['genres']))}")
+            genre_chips(
+                [g for g, _ in top],
+                key="predicted",
+                scores=[s for _, s in top],
+                extra_params={"sort": "similar", "like": movie_id},
+            )
+    index = similarity_index(catalog)
+    if movie_id in index:
+        st.subheader("Posters that look alike")
+        grid = st.columns(6)
+        for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):
+            other = catalog.movie(neighbour.imdb_id)
+            with grid[number]:
+                st.image(other["poster_path"], width="stretch")
+                st.page_link(MOVIE_PAGE, label=md_escape(other["title"]), query_params={"movie": neighbour.imdb_id})
+                st.caption(f"similarity {neighbour.similarity:.2f}")

@@ -13,6 +13,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     (DATASET_PAGE, "Dataset", ":material/dataset:", "dataset"),
     (GENRE_PAGE, "Genre gallery", ":material/photo_library:", "genre"),
     (MOVIE_PAGE, "Movie", ":material/movie:", "movie"),
+    (PREDICT_PAGE, "Predict", ":material/auto_awesome:", "predict"),
     (TRAINING_PAGE, "Training", ":material/model_training:", "training"),
 ]
 

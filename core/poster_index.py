@@ -1,0 +1,56 @@
+"""The visual-similarity index of the catalog's posters, and the embedding of a poster a user brings.
+
+Both use the frozen pretrained backbone's pooled embedding at one fixed image size, whatever model is
+active: similarity is about how posters look, not about what a trained head thinks of them. The size is
+the fast run's default, so the embeddings a default run cached are reused here (and the other way round).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from core.backbone import EMBEDDING_DIM
+from core.catalog import Catalog
+from core.config import Settings
+from core.similar import SimilarityIndex
+from core.training.embeddings import embed_posters
+from core.training.model import make_feature_extractor
+from core.training.pipeline import resize_posters
+
+SIMILARITY_IMAGE_SIZE = (320, 224)  # height, width in pixels
+
+
+def _pooled(features: np.ndarray) -> np.ndarray:
+    """The backbone's usual 1280-d pooled embedding: the last columns of the multi-stage features."""
+    return features[:, -EMBEDDING_DIM:]
+
+
+def build_index(
+    catalog: Catalog, settings: Settings, progress: Callable[[int, int], None] | None = None
+) -> SimilarityIndex:
+    """Every usable poster's embedding (computed once, then read from the embeddings cache)."""
+    movies = catalog.usable_movies(include_non_movies=True)
+    result = embed_posters(
+        list(movies["poster_path"]),
+        SIMILARITY_IMAGE_SIZE,
+        settings.embeddings_dir,
+        settings.weights_dir,
+        progress=progress,
+    )
+    return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
+
+
+class PosterEmbedder:
+    """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
+
+    def __init__(self, weights_dir: Path) -> None:
+        self._features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        batch = resize_posters(list(images), SIMILARITY_IMAGE_SIZE)
+        return _pooled(np.asarray(self._features(batch, training=False)))

@@ -1,0 +1,182 @@
+"""Predict: drop posters (or pick a movie of the dataset), get their top-3 genres as chips that open the
+genre's gallery sorted by similarity to that poster, and the posters of the dataset that look most alike.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.config import get_settings
+from core.predict import predict_images
+from core.run_reports import summary_value
+from core.runs import active_run, read_run
+from core.uploads import MAX_UPLOAD_BYTES, UploadError, validate_upload, validate_uploads
+from core.urls import valid_movie_id
+from ui.chips import chip_style, genre_chips
+from ui.data import get_catalog
+from ui.model import DroppedPoster, active_model, remember, score, similarity_index
+from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
+from ui.runs import start_run
+from ui.text import md_escape
+
+require_entry_point()
+st.title("Predict")
+chip_style()
+settings = get_settings()
+catalog = get_catalog()
+
+loaded = active_model(settings)
+if loaded is None:
+    running = active_run(settings)
+    if running:
+        st.info(f"A model is being trained (run {running.run_id}); it becomes usable once you make it active.")
+        st.page_link(TRAINING_PAGE, label="Watch it on the Training page", query_params={"run": running.run_id})
+    else:
+        st.info("There is no active model yet. Train one first: the fast default run takes a few minutes.")
+        if st.button("Start the fast default run", type="primary", icon=":material/rocket_launch:"):
+            start_run(settings, "fast", [])
+    st.stop()
+run_id, model = loaded
+run = read_run(settings, run_id)
+test_map, test_hit = summary_value(run, "test", "map"), summary_value(run, "test", "hit_at_3")
+chance = (run.metrics.get("test", {}).get("baselines", {}) or {}).get("chance_map")
+figures = (
+    f"test mAP {test_map:.3f} (chance {chance:.3f}), hit@3 {test_hit:.2f}" if test_map and test_hit and chance else ""
+)
+st.caption(f"Model: run {run_id} ({run.config.get('mode')} mode, {len(model.genres)} genres) · {figures}")
+st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
+
+index = similarity_index(catalog, settings)
+
+# --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
+uploads = st.file_uploader(
+    "Drop one or more posters (JPEG, PNG or WebP)",
+    type=["jpg", "jpeg", "png", "webp"],
+    accept_multiple_files=True,
+    key="poster_upload",
+    help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each; the file's content decides its format, not its name.",
+)
+movies = catalog.usable_movies(include_non_movies=True)
+titles = dict(zip(movies["imdb_id"], movies["title"] + " (" + movies["year"].astype(str) + ")", strict=True))
+url_movie = valid_movie_id(st.query_params.get("movie"))
+if st.query_params.get("movie") and url_movie not in titles:
+    st.warning("The movie in the URL is not a usable movie of the catalog.")
+    url_movie = None
+st.session_state["predict_movie"] = url_movie
+picked = st.selectbox(
+    "…or predict a movie of the dataset (type to search by title)",
+    list(titles),
+    format_func=lambda imdb_id: titles[imdb_id],
+    key="predict_movie",
+    placeholder="Search a title",
+    on_change=lambda: st.query_params.from_dict(
+        {"movie": st.session_state["predict_movie"]} if st.session_state["predict_movie"] else {}
+    ),
+)
+
+
+def show_scores(scores, key: str, similar_params: dict[str, str], true_genres: list[str] | None = None) -> None:
+    """Top-3 chips (links to the galleries sorted by similarity), the predicted set and all the scores."""
+    top = model.vocabulary.top_k(scores, 3)
+    st.markdown("**Top 3 genres** (click one for its gallery, most similar posters first)")
+    genre_chips([g for g, _ in top], key=key, scores=[s for _, s in top], extra_params=similar_params)
+    predicted = model.vocabulary.decode(scores, model.thresholds)
+    st.markdown(
+        "**All genres the model predicts** (score ≥ that genre's threshold): "
+        + (", ".join(md_escape(g) for g in predicted) if predicted else "none")
+    )
+    if true_genres is not None:
+        st.markdown("**True genres** (IMDb): " + ", ".join(md_escape(g) for g in true_genres))
+    frame = pd.DataFrame({"genre": model.genres, "score": scores, "threshold": model.thresholds})
+    frame["predicted"] = frame["score"] >= frame["threshold"]
+    if true_genres is not None:
+        frame["true"] = frame["genre"].isin(true_genres)
+    chart = px.bar(
+        frame.sort_values("score"),
+        x="score",
+        y="genre",
+        orientation="h",
+        color="predicted",
+        color_discrete_map={True: "#f5c518", False: "#6c757d"},
+        range_x=[0, 1],
+        hover_data=["threshold"],
+    )
+    chart.update_layout(height=22 * len(frame) + 80, margin={"t": 10}, legend_title_text="predicted")
+    st.plotly_chart(chart, width="stretch", key=f"scores-{key}")
+
+
+def more_like_this(query, exclude: list[str]) -> None:
+    st.subheader("More like this")
+    neighbours = index.nearest(query, k=12, exclude=exclude)
+    grid = st.columns(6)
+    for number, neighbour in enumerate(neighbours):
+        movie = catalog.movie(neighbour.imdb_id)
+        with grid[number % 6]:
+            st.image(movie["poster_path"], width="stretch")
+            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": neighbour.imdb_id})
+            st.caption(f"similarity {neighbour.similarity:.2f}")
+
+
+# --- Uploaded posters ---------------------------------------------------------------------------------------------
+if uploads:
+    posters, errors = validate_uploads((upload.name, upload.getvalue()) for upload in uploads)
+    for error in errors:
+        st.error(f"{error.filename}: {error.reason}", icon=":material/broken_image:")
+    dropped: list[DroppedPoster] = remember(posters, settings) if posters else []
+    score(dropped, run_id, model)
+    if len(dropped) > 1:
+        st.subheader(f"{len(dropped)} posters")
+        rows = []
+        for item in dropped:
+            top = model.vocabulary.top_k(item.scores, 3)
+            rows.append(
+                {
+                    "file": item.poster.filename,
+                    **{f"genre {i + 1}": g for i, (g, _) in enumerate(top)},
+                    **{f"score {i + 1}": round(s, 3) for i, (_, s) in enumerate(top)},
+                }
+            )
+        table = pd.DataFrame(rows)
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.download_button(
+            "Download as CSV",
+            table.to_csv(index=False).encode(),
+            "predictions.csv",
+            "text/csv",
+            icon=":material/download:",
+        )
+    for item in dropped:
+        st.divider()
+        left, right = st.columns([1, 2])
+        left.image(item.poster.pixels, caption=item.poster.filename, width="stretch")
+        for note in item.poster.notes:
+            left.caption(note)
+        with right:
+            show_scores(
+                item.scores,
+                key=item.poster.content_hash,
+                similar_params={"sort": "similar", "poster": item.poster.content_hash},
+            )
+    if len(dropped) == 1:
+        more_like_this(dropped[0].embedding, exclude=[])
+elif picked:
+    movie = catalog.movie(picked)
+    try:
+        with open(movie["poster_path"], "rb") as handle:
+            poster = validate_upload(handle.read(), f"{picked}.jpg")
+    except (UploadError, OSError) as error:
+        st.error(f"The poster of this movie cannot be read: {error}")
+        st.stop()
+    scores = predict_images(model, [poster.pixels])[0]
+    st.divider()
+    left, right = st.columns([1, 2])
+    left.image(poster.pixels, width="stretch")
+    left.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
+    with right:
+        show_scores(scores, key=picked, similar_params={"sort": "similar", "like": picked}, true_genres=movie["genres"])
+    if picked in index:
+        more_like_this(index.vector(picked), exclude=[picked])
+else:
+    st.caption("Drop a poster above, or pick a movie, to see what the model makes of it.")

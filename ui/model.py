@@ -1,0 +1,103 @@
+"""The model side for the pages: the active model, the poster embedder and the similarity index, each
+loaded once per server (`st.cache_resource`), and the posters a user dropped, kept in their session.
+
+TensorFlow is imported here, so only the pages that predict pay for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from core import runs
+from core.catalog import Catalog
+from core.config import Settings, get_settings
+from core.poster_index import PosterEmbedder, build_index
+from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
+from core.similar import SimilarityIndex
+from core.uploads import ValidatedPoster
+
+_SESSION_POSTERS = "dropped_posters"
+MAX_SESSION_POSTERS = 50  # the oldest are forgotten first
+
+
+@dataclass
+class DroppedPoster:
+    """A poster a user uploaded, as the session keeps it: its pixels, embedding and scores."""
+
+    poster: ValidatedPoster
+    embedding: np.ndarray
+    scores: np.ndarray | None = None
+    run_id: str | None = None  # the model that gave the scores
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def _load_model(run_dir: str, model_mtime_ns: int) -> LoadedModel:
+    return load_run_model(run_dir)
+
+
+def active_model(settings: Settings | None = None) -> tuple[str, LoadedModel] | None:
+    """The active run's id and loaded model, or None (with a message shown) when there is none usable."""
+    settings = settings or get_settings()
+    run_id = runs.active_model_id(settings)
+    if run_id is None:
+        return None
+    path = settings.runs_dir / run_id
+    try:
+        return run_id, _load_model(str(path), (path / "model.keras").stat().st_mtime_ns)
+    except (RunModelError, OSError) as error:
+        st.error(f"The active model (run {run_id}) cannot be used: {error}")
+        return None
+
+
+@st.cache_resource(show_spinner="Loading the poster embedder…")
+def embedder(weights_dir: str) -> PosterEmbedder:
+    from pathlib import Path
+
+    return PosterEmbedder(Path(weights_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _index(_catalog: Catalog, fingerprint: str, _settings: Settings) -> SimilarityIndex:
+    bar = st.progress(0.0, text="Embedding the dataset's posters once for similarity search…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(1, total), text=f"Embedding the dataset's posters: {done:,} of {total:,}")
+
+    index = build_index(_catalog, _settings, progress)
+    bar.empty()
+    return index
+
+
+def similarity_index(catalog: Catalog, settings: Settings | None = None) -> SimilarityIndex:
+    settings = settings or get_settings()
+    return _index(catalog, catalog.fingerprint, settings)
+
+
+def session_posters() -> dict[str, DroppedPoster]:
+    return st.session_state.setdefault(_SESSION_POSTERS, {})
+
+
+def remember(posters: list[ValidatedPoster], settings: Settings | None = None) -> list[DroppedPoster]:
+    """Embed the new posters and keep them in the session under their content hash (known ones are reused)."""
+    settings = settings or get_settings()
+    store = session_posters()
+    new = [poster for poster in posters if poster.content_hash not in store]
+    if new:
+        vectors = embedder(str(settings.weights_dir)).embed([poster.pixels for poster in new])
+        for poster, vector in zip(new, vectors, strict=True):
+            store[poster.content_hash] = DroppedPoster(poster, vector)
+    while len(store) > MAX_SESSION_POSTERS:
+        store.pop(next(iter(store)))
+    return [store[poster.content_hash] for poster in posters]
+
+
+def score(dropped: list[DroppedPoster], run_id: str, model: LoadedModel) -> None:
+    """Fill in each poster's genre scores from the model (once per poster and model)."""
+    todo = [item for item in dropped if item.scores is None or item.run_id != run_id]
+    if todo:
+        scores = predict_images(model, [item.poster.pixels for item in todo])
+        for item, row in zip(todo, scores, strict=True):
+            item.scores, item.run_id = row, run_id
