@@ -16,7 +16,7 @@ from core.backbone import EMBEDDING_DIM
 from core.catalog import Catalog
 from core.config import Settings
 from core.similar import SimilarityIndex
-from core.training.embeddings import embed_posters
+from core.training.embeddings import cache_file, embed_posters, poster_stamp
 from core.training.model import make_feature_extractor
 from core.training.pipeline import resize_posters
 
@@ -26,6 +26,17 @@ SIMILARITY_IMAGE_SIZE = (320, 224)  # height, width in pixels
 def _pooled(features: np.ndarray) -> np.ndarray:
     """The backbone's usual 1280-d pooled embedding: the last columns of the multi-stage features."""
     return features[:, -EMBEDDING_DIM:]
+
+
+def posters_to_embed(catalog: Catalog, settings: Settings) -> int:
+    """How many usable posters the embeddings cache lacks (0: the index builds in a second)."""
+    paths = list(catalog.usable_movies(include_non_movies=True)["poster_path"])
+    try:
+        with np.load(cache_file(settings.embeddings_dir, SIMILARITY_IMAGE_SIZE), allow_pickle=False) as saved:
+            cached = dict(zip(saved["paths"].tolist(), saved["stamps"].tolist(), strict=True))
+    except (OSError, ValueError, KeyError):
+        return len(paths)
+    return sum(1 for path in paths if cached.get(path) != poster_stamp(path))
 
 
 def build_index(

@@ -67,8 +67,7 @@ if view.poster or view.like:
             )
         else:
             query, reference = dropped.embedding, ("poster", dropped.poster)
-    else:
-        index = similarity_index(catalog)
+    elif (index := similarity_index(catalog, build=False)) is not None:
         if view.like in index:
             query, reference = index.vector(view.like), ("movie", catalog.movie(view.like))
         else:

@@ -92,15 +92,17 @@ if movie["usable"]:
             scores = predict_images(model, [poster.pixels])[0]
             st.subheader("The model's prediction beside the true genres")
             top = model.vocabulary.top_k(scores, 3)
-            st.caption(f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, movie['genres']))}")
+            st.caption(
+                f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, movie['genres']))}"
+            )
             genre_chips(
                 [g for g, _ in top],
                 key="predicted",
                 scores=[s for _, s in top],
                 extra_params={"sort": "similar", "like": movie_id},
             )
-    index = similarity_index(catalog)
-    if movie_id in index:
+    index = similarity_index(catalog, build=False)
+    if index is not None and movie_id in index:
         st.subheader("Posters that look alike")
         grid = st.columns(6)
         for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):

@@ -14,7 +14,7 @@ import streamlit as st
 from core import runs
 from core.catalog import Catalog
 from core.config import Settings, get_settings
-from core.poster_index import PosterEmbedder, build_index
+from core.poster_index import PosterEmbedder, build_index, posters_to_embed
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.similar import SimilarityIndex
 from core.uploads import ValidatedPoster
@@ -71,8 +71,17 @@ def _index(_catalog: Catalog, fingerprint: str, _settings: Settings) -> Similari
     return index
 
 
-def similarity_index(catalog: Catalog, settings: Settings | None = None) -> SimilarityIndex:
+def similarity_index(catalog: Catalog, settings: Settings | None = None, build: bool = True) -> SimilarityIndex | None:
+    """The index of the catalog's posters. Embedding the whole dataset takes minutes the first time, so
+    with `build=False` it is only returned when that work is already done (or the user asks for it)."""
     settings = settings or get_settings()
+    if not build and not st.session_state.get("build_similarity") and posters_to_embed(catalog, settings):
+        missing = posters_to_embed(catalog, settings)
+        st.info(f"Finding posters that look alike needs the dataset's {missing:,} posters embedded once.")
+        if st.button("Embed them now (a minute or two)", key="build_similarity_button"):
+            st.session_state["build_similarity"] = True
+            st.rerun()
+        return None
     return _index(catalog, catalog.fingerprint, settings)
 
 
