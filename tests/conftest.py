@@ -59,3 +59,14 @@ def real_settings(real_data_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def real_catalog(real_settings: Settings) -> Catalog:
     return open_catalog(real_settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(fixture_data: FixtureData, fixture_catalog: Catalog, tmp_path_factory: pytest.TempPathFactory):
+    """A tiny fast run on the generated dataset, trained once per session and made the active model
+    (`tests.model_fixture.TinyModel`: its settings, run id and what the dataset holds)."""
+    from tests.model_fixture import train_tiny_model  # TensorFlow only for the tests that need a model
+
+    return train_tiny_model(
+        fixture_data.settings, tmp_path_factory.mktemp("tiny-model") / "runs", fixture_data.expected
+    )

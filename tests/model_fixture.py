@@ -1,0 +1,90 @@
+"""A tiny trained model on the generated dataset, made active, for the Predict and Training page tests and the
+browser journey; and the way those AppTests open a page.
+
+One fast run (64x48 pixels, 3 epochs) trains in a few seconds. Its settings share the fixture's data and
+cache folders (catalog, split, ported weights and the similarity embeddings are built once) and have a runs
+folder of their own, so the pages that are tested without a model never see this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.catalog import open_catalog
+from core.config import Settings
+from tests.apptest_helpers import APP
+from tests.raw_fixture import Expected, FixtureMovie
+
+IMAGE_SIZE = (64, 48)  # height, width in pixels: tiny, so that the run takes seconds
+TINY_RUN = {"image_size": IMAGE_SIZE, "epochs": 3, "min_movies_per_genre": 5, "seed": 11}
+APPTEST_TIMEOUT = 180  # seconds per script run: these pages import TensorFlow and load models on 2 shared cores
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """The settings whose runs folder holds the active tiny run, and what the generated dataset holds."""
+
+    settings: Settings
+    run_id: str
+    expected: Expected
+
+    @property
+    def run_dir(self) -> Path:
+        return self.settings.runs_dir / self.run_id
+
+    def usable_movies(self) -> list[FixtureMovie]:
+        """The generated movies with a decodable poster and a genre, as the catalog counts them usable."""
+        return [m for m in self.expected.movies if m.poster in ("jpeg", "png") and m.genres]
+
+    def poster_path(self, movie: FixtureMovie) -> Path:
+        return self.settings.data_dir / "Movie_Poster_Dataset" / str(movie.year) / f"{movie.imdb_id}.jpg"
+
+
+def train_tiny_model(data_settings: Settings, runs_dir: Path, expected: Expected) -> TinyModel:
+    """Train the tiny fast run into `runs_dir`, make it the active model and embed the posters for similarity."""
+    from core.poster_index import build_index
+    from core.training import run_folder as rf
+    from core.training.config import make_config
+    from core.training.trainer import train
+
+    settings = dataclasses.replace(data_settings, runs_dir=runs_dir)
+    run_dir = rf.create_run_dir(settings.runs_dir, "fast")
+    result = train(make_config("fast", **TINY_RUN), settings, run_dir)
+    if result.state != "finished":
+        raise RuntimeError(f"the tiny run did not finish: {result.state} ({result.error})")
+    runs.set_active_model(settings, run_dir.name)
+    build_index(open_catalog(settings), settings)  # the similarity embeddings, cached on disk for every page
+    return TinyModel(settings, run_dir.name, expected)
+
+
+def as_on_a_warm_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make every AppTest run go straight through `app.py`'s `st.navigation`, as a server does after its first
+    request.
+
+    AppTest forgets between runs that the app uses `st.navigation`, so each run would first execute the page
+    file on its own; `ui.nav.require_entry_point` then reruns the script, and the rerun drops the click that
+    triggered the run: a button could never be pressed.
+    """
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def open_app(script: str, **params: str) -> AppTest:
+    """The app at `script` (e.g. "pages/predict.py") with these query parameters, after its first run."""
+    app = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT)
+    app.switch_page(script)
+    for key, value in params.items():
+        app.query_params[key] = value
+    return app.run()

@@ -1,0 +1,302 @@
+"""The Predict page as AppTest runs it, with the tiny active model on the generated dataset: uploads, the
+top-3 chips and the similarity-sorted gallery they open, bad files, the batch table, a dataset movie; and
+the top-k and similarity rules underneath, with the real backbone."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+from urllib.parse import parse_qsl
+
+import numpy as np
+import pytest
+import streamlit
+from streamlit.testing.v1 import AppTest
+
+from core import runs
+from core.catalog import open_catalog
+from core.genres import GenreVocabulary
+from core.poster_index import PosterEmbedder, build_index
+from core.similar import SimilarityIndex
+from core.training import run_folder as rf
+from core.uploads import validate_upload
+from tests.apptest_helpers import shown_text, texts, use_settings
+from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
+
+GALLERY_PAGE_SIZE, GALLERY_COLUMNS = 24, 6  # pages/genre.py
+
+
+def chips(app: AppTest) -> list[tuple[str, dict[str, str]]]:
+    """The genre chips that open a gallery sorted by similarity: (genre as shown, the link's parameters)."""
+    found = []
+    for link in app.get("page_link"):
+        params = dict(parse_qsl(link.proto.query_string))
+        if params.get("sort") == "similar":
+            found.append((shown_text(link.label).split(" · ")[0], params))
+    return found
+
+
+def reading_order(by_column: list[str]) -> list[str]:
+    """The gallery's cards in reading order, from AppTest's listing (which goes column by column)."""
+    ordered: list[str] = [""] * len(by_column)
+    start = 0
+    for column in range(GALLERY_COLUMNS):
+        size = len(range(column, len(by_column), GALLERY_COLUMNS))
+        ordered[column::GALLERY_COLUMNS] = by_column[start : start + size]
+        start += size
+    return ordered
+
+
+def gallery_ids(app: AppTest) -> list[str]:
+    """The gallery's movie ids in reading order."""
+    links = [link.proto.query_string for link in app.get("page_link")]
+    return reading_order([dict(parse_qsl(query))["movie"] for query in links if query.startswith("movie=")])
+
+
+def card_similarities(app: AppTest) -> list[str]:
+    """The similarity each gallery card's caption shows ("0.97"), in reading order."""
+    captions = [shown_text(caption.value) for caption in app.caption]
+    return reading_order([caption.rsplit("similarity ", 1)[1] for caption in captions if " · similarity " in caption])
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+@pytest.fixture(autouse=True)
+def warm_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    as_on_a_warm_server(monkeypatch)
+
+
+@pytest.fixture
+def with_model(monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel) -> TinyModel:
+    use_settings(monkeypatch, tiny_model.settings)
+    return tiny_model
+
+
+@pytest.fixture(scope="module")
+def index(tiny_model: TinyModel) -> SimilarityIndex:
+    return build_index(open_catalog(tiny_model.settings), tiny_model.settings)  # from the embeddings cache
+
+
+def poster_of(model: TinyModel, number: int = 5):
+    """A usable movie of the fixture with two genres, and its poster file's bytes."""
+    movie = [m for m in model.usable_movies() if m.poster == "jpeg" and len(m.genres) == 2][number]
+    return movie, model.poster_path(movie).read_bytes()
+
+
+# --- Without a model ------------------------------------------------------------------------------------
+
+
+def test_without_a_model_the_page_offers_the_fast_default_run(
+    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tmp_path
+) -> None:
+    settings = dataclasses.replace(tiny_model.settings, runs_dir=tmp_path / "runs")
+    use_settings(monkeypatch, settings)
+    commands, processes = [], []
+    real_popen = runs.subprocess.Popen
+
+    def harmless_popen(command, **kwargs):
+        """The real launcher, but the process it starts only sleeps: nothing heavy is trained here."""
+        commands.append(command)
+        processes.append(real_popen(["sleep", "60"], **kwargs))
+        return processes[-1]
+
+    monkeypatch.setattr(runs.subprocess, "Popen", harmless_popen)
+    app = open_app("pages/predict.py")
+    assert not app.exception
+    assert "no active model yet" in texts(app)
+    assert not app.get("file_uploader")
+    try:
+        next(button for button in app.button if button.label == "Start the fast default run").click().run()
+        assert not app.exception
+        [command] = commands
+        assert command[1:5] == ["-m", "core.train", "--mode", "fast"]
+        [run] = runs.list_runs(settings)
+        assert run.state == "queued" and command[command.index("--run-dir") + 1] == str(run.path)
+        # The page now says a model is on its way, links to its progress, and offers no second start.
+        assert f"A model is being trained (run {run.run_id})" in texts(app)
+        assert any(link.proto.query_string == f"run={run.run_id}" for link in app.get("page_link"))
+        assert not [button for button in app.button if button.label == "Start the fast default run"]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+# --- Uploads, chips and the gallery they open -----------------------------------------------------------
+
+
+def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_similarity(
+    with_model: TinyModel, index: SimilarityIndex
+) -> None:
+    movie, data = poster_of(with_model)
+    poster_hash = content_hash(data)
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("my poster.jpg", data, "image/jpeg")).run()
+    assert not app.exception and not app.error
+    shown = chips(app)
+    assert len(shown) == 3
+    stored = app.session_state["dropped_posters"][poster_hash]
+    vocabulary = GenreVocabulary.from_names(rf.read_genres(with_model.run_dir)["genres"])
+    assert [genre for genre, _ in shown] == [genre for genre, _ in vocabulary.top_k(stored.scores, 3)]
+    for genre, params in shown:
+        assert params == {"genre": genre, "sort": "similar", "poster": poster_hash}
+
+    # The chip's view, in the same session (which keeps the poster): the genre sorted by similarity.
+    genre, params = shown[0]
+    app.switch_page("pages/genre.py")
+    app.query_params.clear()
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception and not app.warning
+    assert app.selectbox(key="gallery_sort").value == "similar"
+    catalog = open_catalog(with_model.settings)
+    members = catalog.genre_gallery(genre, "title")["imdb_id"].tolist()
+    ranked = index.rank(stored.embedding, members)
+    assert gallery_ids(app) == [n.imdb_id for n in ranked][:GALLERY_PAGE_SIZE]
+    assert "Similarity is to your poster my poster.jpg" in [shown_text(c.value) for c in app.caption]
+    assert card_similarities(app) == [f"{n.similarity:.2f}" for n in ranked][:GALLERY_PAGE_SIZE]
+
+    # A genre of the poster's own movie: the upload is that catalog poster, so it comes first, at 1.00.
+    app.query_params.clear()
+    for key, value in {**params, "genre": movie.genres[1]}.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception
+    assert gallery_ids(app)[0] == movie.imdb_id and card_similarities(app)[0] == "1.00"
+
+    # The same URL in a new session: the poster is not there; the gallery says so and sorts by title.
+    fresh = open_app("pages/genre.py", **params)
+    assert not fresh.exception
+    assert "not in this browser session any more" in " ".join(w.body for w in fresh.warning)
+    assert fresh.selectbox(key="gallery_sort").value == "title"
+    assert gallery_ids(fresh) == members[:GALLERY_PAGE_SIZE]
+    assert not any("similarity" in shown_text(caption.value) for caption in fresh.caption)
+
+
+def test_a_bad_file_gets_its_error_and_the_good_one_beside_it_is_still_predicted(with_model: TinyModel) -> None:
+    _, data = poster_of(with_model)
+    truncated = (with_model.settings.data_dir / "Movie_Poster_Dataset" / "2001" / "tt0200006.jpg").read_bytes()
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(
+        [
+            ("half a poster.jpg", truncated, "image/jpeg"),
+            ("good.jpg", data, "image/jpeg"),
+            ("notes.jpg", b"These are my notes, not a poster.\n", "image/jpeg"),
+        ]
+    ).run()
+    assert not app.exception
+    errors = [error.body for error in app.error]
+    assert len(errors) == 2
+    assert errors[0].startswith("half a poster.jpg: ") and "truncated" in errors[0].lower()
+    assert errors[1].startswith("notes.jpg: ") and "text" in errors[1]
+    shown = chips(app)
+    assert len(shown) == 3 and {params["poster"] for _, params in shown} == {content_hash(data)}
+    assert not app.get("download_button")  # one good poster: no batch table
+
+
+def test_several_posters_give_the_batch_table_and_its_csv(
+    with_model: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    downloads = []
+    real_download_button = streamlit.download_button
+
+    def recording_download_button(label, data, *args, **kwargs):
+        downloads.append((label, data, args, kwargs))
+        return real_download_button(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording_download_button)
+    files = [(f"poster {n}.jpg", poster_of(with_model, n)[1]) for n in range(3)]
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value([(name, data, "image/jpeg") for name, data in files]).run()
+    assert not app.exception and not app.error
+    table = app.dataframe[0].value
+    assert table["file"].tolist() == [name for name, _ in files]
+    assert list(table.columns) == ["file", "genre 1", "genre 2", "genre 3", "score 1", "score 2", "score 3"]
+    # Each row's genres are the chips shown for that poster, in the same order.
+    shown = chips(app)
+    assert len(shown) == 9
+    for row, (_, data) in zip(table.itertuples(index=False), files, strict=True):
+        own = [genre for genre, params in shown if params["poster"] == content_hash(data)]
+        assert own == [row[1], row[2], row[3]]
+        assert row[4] >= row[5] >= row[6]
+    [(label, data, args, _)] = downloads
+    assert label == "Download as CSV" and "predictions.csv" in args
+    assert list(csv.DictReader(io.StringIO(data.decode()))) == [
+        {key: str(value) for key, value in row.items()} for row in table.to_dict("records")
+    ]
+
+
+def test_a_dataset_movie_shows_its_true_genres_beside_the_prediction(with_model: TinyModel) -> None:
+    movie, _ = poster_of(with_model, 4)
+    app = open_app("pages/predict.py", movie=movie.imdb_id)
+    assert not app.exception and not app.warning
+    assert app.selectbox(key="predict_movie").value == movie.imdb_id
+    assert "**True genres** (IMDb): " + ", ".join(movie.genres) in texts(app)
+    shown = chips(app)
+    assert len(shown) == 3
+    assert all(params == {"genre": genre, "sort": "similar", "like": movie.imdb_id} for genre, params in shown)
+    assert "More like this" in [header.value for header in app.subheader]
+
+    # Another movie picked in the box becomes the URL's.
+    other, _ = poster_of(with_model, 7)
+    app.selectbox(key="predict_movie").set_value(other.imdb_id).run()
+    assert app.query_params["movie"] in (other.imdb_id, [other.imdb_id])
+    assert all(params["like"] == other.imdb_id for _, params in chips(app))
+
+    # A `like=` chip opens the genre sorted by similarity to that movie's poster, the movie first.
+    genre = next(genre for genre in other.genres)
+    gallery = open_app("pages/genre.py", genre=genre, sort="similar", like=other.imdb_id)
+    assert not gallery.exception and not gallery.warning
+    assert gallery_ids(gallery)[0] == other.imdb_id
+    assert f"Similarity is to the poster of {other.title}" in [shown_text(c.value) for c in gallery.caption]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("tt9999999", "not a usable movie"), ("<script>", "not a usable movie"), ("tt0200004", "not a usable movie")],
+)
+def test_a_movie_in_the_url_that_cannot_be_predicted_gets_a_message(
+    with_model: TinyModel, value: str, message: str
+) -> None:
+    app = open_app("pages/predict.py", movie=value)
+    assert not app.exception
+    assert message in " ".join(w.body for w in app.warning)
+    assert not chips(app)
+
+
+# --- Top-k and similarity underneath --------------------------------------------------------------------
+
+
+def test_top_k_breaks_ties_in_vocabulary_order_and_ignores_thresholds() -> None:
+    vocabulary = GenreVocabulary.from_names(["Action", "Comedy", "Drama", "Horror", "Romance"])
+    scores = np.array([0.5, 0.9, 0.5, 0.9, 0.1])
+    assert vocabulary.top_k(scores, 3) == [("Comedy", 0.9), ("Horror", 0.9), ("Action", 0.5)]
+    assert vocabulary.top_k(np.full(5, 0.2), 3) == [("Action", 0.2), ("Comedy", 0.2), ("Drama", 0.2)]
+    assert [genre for genre, _ in vocabulary.top_k(scores, 10)] == ["Comedy", "Horror", "Action", "Drama", "Romance"]
+    assert vocabulary.decode(scores, 0.95) == []  # nothing reaches the threshold, yet the top 3 exist
+    assert len(vocabulary.top_k(scores, 3)) == 3
+
+
+def test_an_uploaded_posters_nearest_neighbour_is_itself_and_its_mirror_image_ranks_it_at_the_top(
+    tiny_model: TinyModel, index: SimilarityIndex
+) -> None:
+    movies = [m for m in tiny_model.usable_movies() if m.poster == "jpeg"][::6]
+    pixels = [validate_upload(tiny_model.poster_path(m).read_bytes(), "poster.jpg").pixels for m in movies]
+    embedder = PosterEmbedder(tiny_model.settings.weights_dir)
+    plain, mirrored = embedder.embed(pixels), embedder.embed([p[:, ::-1] for p in pixels])
+    mirror_ranks = []
+    for movie, vector, flipped in zip(movies, plain, mirrored, strict=True):
+        # The catalog's own embedding of the poster and the upload's agree: nearest is itself, similarity 1.
+        [first] = index.nearest(index.vector(movie.imdb_id), k=1)
+        assert first.imdb_id == movie.imdb_id and first.similarity == pytest.approx(1.0, abs=1e-5)
+        [first] = index.nearest(vector, k=1)
+        assert first.imdb_id == movie.imdb_id and first.similarity == pytest.approx(1.0, abs=1e-4)
+        ranking = [n.imdb_id for n in index.nearest(flipped, k=5)]
+        assert movie.imdb_id in ranking, f"the mirrored {movie.imdb_id} is not among its 5 nearest: {ranking}"
+        mirror_ranks.append(ranking.index(movie.imdb_id))
+    assert mirror_ranks.count(0) >= 0.75 * len(mirror_ranks), mirror_ranks
