@@ -87,7 +87,8 @@ def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years
             )
     page = params.get("page")
     if page is not None:
-        if page.isdigit() and 1 <= int(page) <= MAX_PAGE:
+        # ASCII digits only, and few of them: int() refuses "²" (a digit to isdigit) and 5000-digit strings.
+        if re.fullmatch(r"[0-9]{1,9}", page) and 1 <= int(page) <= MAX_PAGE:
             view.page = int(page)
         else:
             view.messages.append(f"The page {_shown(page)} is not a page number; showing page 1.")
