@@ -10,9 +10,12 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from core.runs import RunView
+from core.training import metrics
+from core.training.run_folder import PREDICTIONS_FILE
 
 # (column label, part, summary key); the validation columns come first because they rank the runs.
 SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -162,3 +165,39 @@ def per_genre_comparison(runs: Sequence[RunView], part: str = "test") -> pd.Data
                     merged[f"{run.run_id} {metric}"] - merged[f"{first} {metric}"]
                 )
     return merged.reset_index()
+
+
+def predictions(run: RunView, part: str = "test") -> tuple[list[str], np.ndarray, np.ndarray] | None:
+    """(genres, labels, scores) of one evaluated part, from the run's predictions.npz (None if absent)."""
+    prefix = {"validation": "val", "test": "test"}[part]
+    try:
+        with np.load(run.path / PREDICTIONS_FILE, allow_pickle=False) as saved:
+            return saved["genres"].tolist(), saved[f"{prefix}_labels"], saved[f"{prefix}_scores"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def pr_curve(run: RunView, genre: str, part: str = "test") -> pd.DataFrame:
+    """Precision and recall of one genre at every threshold (empty when the run saved no predictions)."""
+    from sklearn.metrics import precision_recall_curve
+
+    saved = predictions(run, part)
+    if saved is None or genre not in saved[0]:
+        return pd.DataFrame(columns=["recall", "precision", "threshold"])
+    genres, labels, scores = saved
+    column = genres.index(genre)
+    if labels[:, column].sum() == 0:
+        return pd.DataFrame(columns=["recall", "precision", "threshold"])
+    precision, recall, thresholds = precision_recall_curve(labels[:, column], scores[:, column])
+    return pd.DataFrame({"recall": recall[:-1], "precision": precision[:-1], "threshold": thresholds})
+
+
+def mistaken_for(run: RunView, part: str = "test") -> pd.DataFrame | None:
+    """Row: a true genre A; column: a genre B. How often B was predicted for the movies that have A but not B."""
+    saved = predictions(run, part)
+    thresholds = [row.get("threshold") for row in run.metrics.get(part, {}).get("per_genre", [])]
+    if saved is None or len(thresholds) != len(saved[0]):
+        return None
+    genres, labels, scores = saved
+    table = metrics.confusions(labels, metrics.predict(scores, np.asarray(thresholds, dtype=float)), genres)
+    return pd.DataFrame(table["rates"], index=table["genres"], columns=table["genres"], dtype=float)

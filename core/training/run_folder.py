@@ -6,6 +6,7 @@
     history.json     one record per epoch: training loss and the validation metrics
     metrics.json     final validation and test reports, with the baselines beside them
     thresholds.json  the per-genre decision thresholds chosen on the validation part
+    predictions.npz  per-movie labels and scores of the validation and test parts (for PR curves)
     model.keras      raw RGB pixels at the run's image size → genre probabilities, self-contained
     train.log        the progress lines, and the traceback if the run failed
     status.json      state, process, phase and progress, rewritten while the run goes (at most ~1/s)
@@ -34,6 +35,7 @@ GENRES_FILE = "genres.json"
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "thresholds.json"
+PREDICTIONS_FILE = "predictions.npz"  # per-movie labels and scores of the validation and test parts
 MODEL_FILE = "model.keras"
 LOG_FILE = "train.log"
 STATUS_FILE = "status.json"
@@ -45,6 +47,7 @@ RUN_FILES = (
     HISTORY_FILE,
     METRICS_FILE,
     THRESHOLDS_FILE,
+    PREDICTIONS_FILE,
     MODEL_FILE,
     LOG_FILE,
     STATUS_FILE,

@@ -664,6 +664,17 @@ def _save_results(
         "timing": {key: round(value, 2) for key, value in {**trained.timing, **extra}.items()},
     }
     rf.write_json(run_dir, rf.THRESHOLDS_FILE, dict(zip(data.vocabulary.genres, thresholds.tolist(), strict=True)))
+    # Per-movie scores of both evaluated parts: precision-recall curves and confusions are drawn from them.
+    atomic.save_npz(
+        run_dir / rf.PREDICTIONS_FILE,
+        genres=np.array(data.vocabulary.genres, dtype=str),
+        val_ids=np.array(val.ids, dtype=str),
+        val_labels=val.labels.astype(np.uint8),
+        val_scores=val_scores.astype(np.float32),
+        test_ids=np.array(test.ids, dtype=str),
+        test_labels=test.labels.astype(np.uint8),
+        test_scores=test_scores.astype(np.float32),
+    )
     progress.status.update(phase="saving")
     atomic.write_with(run_dir / rf.MODEL_FILE, trained.model.save)
     rf.write_json(run_dir, rf.METRICS_FILE, report)
