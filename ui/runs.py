@@ -147,8 +147,11 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
         )
     curves = run_reports.curves([run])
     if not curves.empty:
+        # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
         st.plotly_chart(
-            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"), width="stretch"
+            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"),
+            width="stretch",
+            key=f"curves-{run.run_id}",
         )
     genres = run.genres.get("left_out") or {}
     if genres:

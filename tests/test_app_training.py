@@ -1,0 +1,394 @@
+"""The Training page as AppTest runs it: a run started from the form trains for real (a tiny one, on the
+generated dataset) while the progress panel follows it; stopping, failures and dead processes; the compare
+view; choosing the active model. Then the tables and estimates underneath (`core.run_reports`,
+`core.estimate`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import estimate, run_reports, runs
+from core.config import Settings
+from core.runs import RunView
+from core.training import run_folder as rf
+from core.training.config import make_config
+from core.training.trainer import train
+from tests.apptest_helpers import texts, use_settings
+from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
+
+# What the panel's bars say: the phase alone before the epochs are known, then the epoch, then the batch.
+PROGRESS_TEXT = re.compile(rf"({'|'.join((*rf.STATES, *rf.PHASES))})(…|: epoch \d+ of 2)|batch \d+ of \d+")
+RUN_TIMEOUT_S = 240  # a tiny run in its own process: TensorFlow's start-up, then seconds of training
+
+
+@pytest.fixture(autouse=True)
+def warm_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    as_on_a_warm_server(monkeypatch)
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tmp_path: Path) -> Settings:
+    """The fixture's data and caches (the tiny run's embeddings are reused) with an empty runs folder."""
+    settings = dataclasses.replace(tiny_model.settings, runs_dir=tmp_path / "runs")
+    settings.runs_dir.mkdir()
+    use_settings(monkeypatch, settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def second_run(tiny_model: TinyModel, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another finished tiny run, with other epochs, seed and learning rate, to compare with the first."""
+    run_dir = tmp_path_factory.mktemp("second") / "20200101-000000-fast-beef"
+    config = make_config("fast", **{**TINY_RUN, "epochs": 2, "seed": 5, "learning_rate": 3e-3})
+    result = train(config, tiny_model.settings, run_dir)
+    assert result.state == "finished", result.error
+    return run_dir
+
+
+def copy_run(source: Path, settings: Settings, run_id: str | None = None) -> str:
+    run_id = run_id or source.name
+    shutil.copytree(source, settings.runs_dir / run_id)
+    return run_id
+
+
+def button(app: AppTest, label: str):
+    found = [b for b in app.button if b.label == label]
+    assert found, f"no button {label!r} among {[b.label for b in app.button]}"
+    return found[0]
+
+
+def submit(app: AppTest) -> None:
+    """Press the form's Start button."""
+    next(widget for widget in app.get("button") if widget.label == "Start").click()
+    app.run()
+
+
+def runs_shown(app: AppTest) -> dict[str, str]:
+    """The runs table on the page: run id -> state."""
+    table = next(frame.value for frame in app.dataframe if "state" in frame.value.columns)
+    return dict(zip(table["run"], table["state"], strict=True))
+
+
+def wait_for_run(app: AppTest, settings: Settings, run_id: str, seen: list[str]) -> RunView:
+    """Rerun the page (as its two-second fragment would) until the run has ended; note what the panel showed."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        run = runs.read_run(settings, run_id)
+        app.run()
+        assert not app.exception, app.exception
+        if f"Running: {run_id}" in [header.value for header in app.subheader]:
+            seen += [bar.text for bar in app.get("progress")]
+        if not run.is_active:
+            return runs.read_run(settings, run_id)
+        time.sleep(0.5)
+    log = runs.log_tail(settings, run_id)
+    raise AssertionError(f"the run {run_id} did not end in {RUN_TIMEOUT_S} s:\n{log}")
+
+
+# --- Starting, watching, stopping --------------------------------------------------------------------------
+
+
+def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(settings: Settings) -> None:
+    app = open_app("pages/training.py")
+    assert not app.exception
+    assert "No run yet." in [caption.value for caption in app.caption]
+    form = {widget.label: widget for widget in [*app.number_input, *app.text_input]}
+    form["Epochs"].set_value(2)
+    form["Image size (height x width)"].set_value("64x48")
+    form["Minimum movies per genre"].set_value(5)
+    submit(app)
+    assert not app.exception and not app.error
+    [run_dir] = [path for path in settings.runs_dir.iterdir() if path.is_dir()]
+    run_id = run_dir.name
+    assert app.query_params["run"] in (run_id, [run_id])
+    launch = json.loads((run_dir / runs.LAUNCH_FILE).read_text())
+    command = launch["command"]
+    assert command[:4] == ["-m", "core.train", "--mode", "fast"]
+    for option, value in (("--epochs", "2"), ("--image-size", "64x48"), ("--min-movies-per-genre", "5")):
+        assert command[command.index(option) + 1] == value
+
+    seen: list[str] = []
+    run = wait_for_run(app, settings, run_id, seen)
+    assert run.state == "finished", runs.log_tail(settings, run_id)
+    assert seen, "the progress panel never showed the running run"
+    assert all(PROGRESS_TEXT.fullmatch(text) for text in seen), seen
+    assert run.history and [record["epoch"] for record in run.history] == [1, 2]
+
+    app.run()  # the panel saw the end: the page shows the finished run in the table and its detail
+    assert runs_shown(app) == {run_id: "finished"}
+    assert f"Run {run_id}" in [header.value for header in app.header]
+    assert "Test figures beside the trivial baselines" in [header.value for header in app.subheader]
+    assert not [header for header in app.subheader if header.value.startswith("Running:")]
+
+
+def test_a_stopped_run_ends_stopped(settings: Settings) -> None:
+    options = ["--epochs", "1000", "--patience", "0", "--image-size", "64x48", "--min-movies-per-genre", "5"]
+    run_id = runs.launch_run(settings, "fast", options)
+    try:
+        app = open_app("pages/training.py", run=run_id)
+        assert not app.exception
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not rf.read_history(settings.runs_dir / run_id):  # one epoch done: there is a model to keep
+            assert runs.read_run(settings, run_id).is_active, runs.log_tail(settings, run_id)
+            assert time.monotonic() < deadline, runs.log_tail(settings, run_id)
+            time.sleep(0.5)
+        app.run()
+        assert f"Running: {run_id}" in [header.value for header in app.subheader]
+        button(app, "Stop this run")
+        # What that button does (AppTest cannot rerun the fragment alone, as a click in a browser does).
+        runs.request_stop(settings, run_id)
+        assert (settings.runs_dir / run_id / runs.STOP_FILE).exists()
+        app.run()
+        assert "Stopping after the current batch" in texts(app)
+        button(app, "Force stop (SIGTERM)")
+        run = wait_for_run(app, settings, run_id, [])
+    finally:
+        runs.kill_run(settings, run_id)
+    assert run.state == "stopped" and run.metrics.get("stopped") is True
+    assert len(run.history) < 1000
+    app.run()
+    assert runs_shown(app) == {run_id: "stopped"}
+    assert "Stopped on request" in texts(app)
+
+
+def test_a_bad_image_size_is_refused_and_nothing_starts(settings: Settings) -> None:
+    app = open_app("pages/training.py")
+    next(w for w in app.text_input if w.label.startswith("Image size")).set_value("abc")
+    submit(app)
+    assert not app.exception
+    [error] = [error.body for error in app.error]
+    assert error.startswith("Not started: image size must look like 320x224") and "'abc'" in error
+    assert not [path for path in settings.runs_dir.iterdir() if path.is_dir()]
+    assert [metric.value for metric in app.metric if metric.label == "Estimated time here"] == ["—"]
+
+
+# --- Runs that went wrong -------------------------------------------------------------------------------------
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Settings) -> None:
+    run_dir = settings.runs_dir / "20200101-000000-fast-dead"
+    run_dir.mkdir()
+    status = {"state": "running", "pid": dead_pid(), "pid_start_time": 1, "started_at": "2020-01-01T00:00:00+0000"}
+    (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps({"mode": "fast", "image_size": "64x48"}))
+    (run_dir / rf.LOG_FILE).write_text("epoch 1 of 60\nepoch 2 of 60\n")
+    app = open_app("pages/training.py", run=run_dir.name)
+    assert not app.exception
+    assert runs_shown(app) == {run_dir.name: "interrupted"}
+    [error] = [error.body for error in app.error]
+    assert error.startswith("This run interrupted: its process ended without saying so")
+    [tail] = [code.value for code in app.code]
+    assert tail.splitlines() == ["epoch 1 of 60", "epoch 2 of 60"]
+    assert not [header for header in app.subheader if header.value.startswith("Running:")]
+
+
+def test_a_failed_run_shows_its_error_and_the_end_of_its_log(settings: Settings) -> None:
+    run_dir = settings.runs_dir / "20200101-000000-fast-fail"
+    run_dir.mkdir()
+    status = {
+        "state": "failed",
+        "error": "RuntimeError: the head would not build",
+        "started_at": "2020-01-01T00:00:00+0000",
+    }
+    (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps({"mode": "fast", "image_size": "64x48"}))
+    log = [f"line {n}" for n in range(40)] + [
+        "Traceback (most recent call last):",
+        "RuntimeError: the head would not build",
+    ]
+    (run_dir / rf.LOG_FILE).write_text("\n".join(log) + "\n")
+    app = open_app("pages/training.py", run=run_dir.name)
+    assert not app.exception
+    assert runs_shown(app) == {run_dir.name: "failed"}
+    assert [error.body for error in app.error] == ["This run failed: RuntimeError: the head would not build"]
+    [tail] = [code.value for code in app.code]
+    assert tail.splitlines() == log[-25:]
+    assert button(app, "Make it the active model").disabled
+
+
+# --- Several runs, and the active model -----------------------------------------------------------------------
+
+
+def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
+    settings: Settings, tiny_model: TinyModel, second_run: Path
+) -> None:
+    first = copy_run(tiny_model.run_dir, settings)
+    second = copy_run(second_run, settings)
+    app = open_app("pages/training.py", compare=f"{first},{second}")
+    assert not app.exception and not app.warning
+    assert f"Compare {first}, {second}" in [header.value for header in app.header]
+    frames = [frame.value for frame in app.dataframe]
+    settings_frame = next(frame for frame in frames if list(frame.columns) == [first, second])
+    differing = {name for name, row in settings_frame.iterrows() if row[first] != row[second]}
+    assert differing == {"epochs", "seed", "learning_rate"}
+    per_genre = next(frame for frame in frames if "genre" in frame.columns and f"ΔAP {second}" in frame.columns)
+    views = {run_id: runs.read_run(settings, run_id) for run_id in (first, second)}
+    table = per_genre.set_index("genre")
+    ap = {
+        run_id: {entry["genre"]: entry["ap"] for entry in view.metrics["test"]["per_genre"]}
+        for run_id, view in views.items()
+    }
+    for genre, row in table.iterrows():
+        assert row[f"ΔAP {second}"] == pytest.approx(ap[second][genre] - ap[first][genre], abs=1e-9)
+    assert set(table.index) == set(ap[first])
+    assert "Settings (differences highlighted)" in [header.value for header in app.subheader]
+
+
+def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settings, tiny_model: TinyModel) -> None:
+    run_id = copy_run(tiny_model.run_dir, settings)
+    app = open_app("pages/training.py", run=run_id)
+    assert not app.exception
+    assert not [s for s in app.success if "Active model" in s.body]
+    button(app, "Make it the active model").click().run()
+    assert not app.exception
+    assert runs.active_model_id(settings) == run_id
+    fresh = open_app("pages/training.py")
+    assert f"Active model: run **{run_id}** (fast mode), used by Predict." in [s.body for s in fresh.success]
+    table = next(frame.value for frame in fresh.dataframe if "active model" in frame.value.columns)
+    assert table.set_index("run").loc[run_id, "active model"]
+
+
+# --- run_reports and estimate -----------------------------------------------------------------------------------
+
+
+def view(
+    run_id: str,
+    state: str = "finished",
+    config: dict | None = None,
+    history: list | None = None,
+    metrics: dict | None = None,
+    status: dict | None = None,
+) -> RunView:
+    return RunView(
+        run_id=run_id,
+        path=Path("/nowhere") / run_id,
+        state=state,
+        status=status
+        or {"state": state, "started_at": "2024-01-01T10:00:00+0000", "finished_at": "2024-01-01T10:02:00+0000"},
+        config=config or {"mode": "fast", "image_size": "64x48", "epochs": 3},
+        metrics=metrics or {},
+        history=history or [],
+    )
+
+
+def per_genre(**ap_f1: tuple[float, float]) -> list[dict]:
+    return [{"genre": genre, "ap": ap, "f1": f1} for genre, (ap, f1) in ap_f1.items()]
+
+
+def test_runs_table_rows_states_and_figures() -> None:
+    finished = view(
+        "b",
+        metrics={
+            "epochs_run": 3,
+            "validation": {"summary": {"map": 0.6, "hit_at_3": 0.8, "micro_f1": 0.5}},
+            "test": {"summary": {"map": 0.55, "micro_f1": 0.45}},
+        },
+    )
+    running = view("a", state="running", status={"state": "running"})
+    table = run_reports.runs_table([finished, running], active_model="b")
+    assert table["run"].tolist() == ["b", "a"]
+    assert table["state"].tolist() == ["finished", "running"]
+    assert table["active model"].tolist() == [True, False]
+    row = table.set_index("run").loc["b"]
+    assert (row["val mAP"], row["test mAP"], row["epochs"], row["duration (s)"]) == (0.6, 0.55, 3, 120.0)
+    assert pd.isna(row["test hit@3"]) and pd.isna(table.set_index("run").loc["a", "val mAP"])
+    assert list(table.columns[:8]) == [
+        "run",
+        "active model",
+        "state",
+        "mode",
+        "started",
+        "duration (s)",
+        "epochs",
+        "image size",
+    ]
+
+
+def test_settings_table_flags_exactly_the_settings_that_differ() -> None:
+    a = view("a", config={"mode": "fast", "epochs": 3, "seed": 1, "image_size": "64x48"})
+    b = view("b", config={"mode": "fast", "epochs": 5, "seed": 1, "image_size": "64x48", "dropout": 0.2})
+    table = run_reports.settings_table([a, b])
+    assert table["differs"].to_dict() == {
+        "dropout": True, "epochs": True, "image_size": False, "mode": False, "seed": False,
+    }  # fmt: skip
+    assert table.loc["dropout"].tolist()[:2] == ["—", "0.2"]
+    assert not run_reports.settings_table([a])["differs"].any()
+
+
+def test_per_genre_comparison_gives_each_later_runs_difference_from_the_first() -> None:
+    a = view("a", metrics={"test": {"per_genre": per_genre(Action=(0.5, 0.4), Drama=(0.7, 0.6))}})
+    b = view("b", metrics={"test": {"per_genre": per_genre(Action=(0.6, 0.3), Drama=(0.7, 0.9), Horror=(0.2, 0.1))}})
+    c = view("c", metrics={"test": {"per_genre": per_genre(Action=(0.1, 0.1), Drama=(0.2, 0.2))}})
+    table = run_reports.per_genre_comparison([a, b, c]).set_index("genre")
+    assert table.loc["Action", "ΔAP b"] == pytest.approx(0.1)
+    assert table.loc["Action", "ΔF1 b"] == pytest.approx(-0.1)
+    assert table.loc["Drama", "ΔF1 b"] == pytest.approx(0.3)
+    assert table.loc["Drama", "ΔAP c"] == pytest.approx(-0.5)
+    assert pd.isna(table.loc["Horror", "ΔAP b"])  # the first run has no Horror to compare with
+    assert run_reports.per_genre_comparison([view("x"), view("y")]).empty
+
+
+def test_eta_is_the_median_epoch_time_times_the_epochs_left() -> None:
+    history = [{"epoch": 1, "seconds": 10.0}, {"epoch": 2, "seconds": 30.0}, {"epoch": 3, "seconds": 12.0}]
+    running = view("r", state="running", status={"state": "running", "epoch": 4, "epochs": 10}, history=history)
+    assert run_reports.eta_seconds(running) == 12.0 * 7  # epochs 4 to 10 are still to run
+    assert run_reports.eta_seconds(view("r", state="running", status={"epoch": 1, "epochs": 10})) is None
+    assert run_reports.eta_seconds(view("r", state="running", status={}, history=history)) is None
+
+
+def timed(run_id: str, mode: str, size: str, state: str = "finished", per_epoch: float = 2.0) -> RunView:
+    return view(
+        run_id,
+        state=state,
+        config={"mode": mode, "image_size": size},
+        history=[{"epoch": n, "seconds": per_epoch} for n in (1, 2, 3)],
+        metrics={"timing": {"total_s": 100.0, "training_s": 6.0}},
+    )
+
+
+def test_estimate_from_runs_uses_the_latest_finished_run_of_the_same_mode_and_size() -> None:
+    newest_first = [
+        timed("failed", "fast", "64x48", state="failed", per_epoch=50.0),
+        timed("other-size", "fast", "320x224", per_epoch=40.0),
+        timed("other-mode", "scratch", "64x48", per_epoch=30.0),
+        timed("latest", "fast", "64x48", per_epoch=2.0),
+        timed("older", "fast", "64x48", per_epoch=9.0),
+    ]
+    found = estimate.estimate_from_runs(newest_first, "fast", "64x48", epochs=10)
+    assert found is not None and "latest" in found.basis
+    assert found.seconds == pytest.approx(30.0 + 2.0 * 10)  # fast: cached embeddings, set-up capped at 30 s
+    scratch = estimate.estimate_from_runs(newest_first, "scratch", "64x48", epochs=10)
+    assert scratch is not None and scratch.seconds == pytest.approx(94.0 + 30.0 * 10)
+    assert estimate.estimate_from_runs(newest_first, "fine-tune", "64x48", epochs=10) is None
+
+
+def test_estimate_from_throughput_scales_with_posters_and_epochs() -> None:
+    def seconds(mode: str, posters: int, epochs: int, uncached: int = 0, rate: float = 50.0) -> float:
+        return estimate.estimate_from_throughput(rate, mode, posters, epochs, uncached).seconds
+
+    for mode in ("fine-tune", "scratch"):
+        assert seconds(mode, 2000, 4) > seconds(mode, 1000, 4) > seconds(mode, 1000, 1)
+        assert seconds(mode, 2000, 4) - seconds(mode, 1000, 4) == pytest.approx(
+            2 * (seconds(mode, 1000, 4) - seconds(mode, 500, 4))
+        )
+        assert seconds(mode, 1000, 4, rate=100.0) < seconds(mode, 1000, 4, rate=50.0)
+    assert seconds("fast", 1000, 10, uncached=1000) - seconds("fast", 1000, 10) == pytest.approx(1000 / 50.0)
+    assert seconds("fast", 1000, 20) > seconds("fast", 1000, 10)
+    assert "50 posters/s" in estimate.estimate_from_throughput(50.0, "fast", 10, 1, 0).basis
