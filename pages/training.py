@@ -147,14 +147,14 @@ selection = st.dataframe(
 chosen = [table.iloc[row]["run"] for row in selection.selection.rows] if selection else []
 url_run = valid_run_id(st.query_params.get("run"))
 url_compare_given = [r for r in st.query_params.get("compare", "").split(",") if r]
-url_compare = [r for r in url_compare_given if valid_run_id(r)]
+url_compare = list(dict.fromkeys(r for r in url_compare_given if valid_run_id(r)))  # a run named twice: once
 if chosen:
     st.query_params.from_dict({"run": chosen[0]} if len(chosen) == 1 else {"compare": ",".join(chosen)})
     url_run, url_compare = (chosen[0], []) if len(chosen) == 1 else (None, chosen)
 else:
     if st.query_params.get("run") and not url_run:
         st.warning("The run in the URL is not a valid run id; pick a run in the table.")
-    if len(url_compare) < len(url_compare_given):
+    if not all(valid_run_id(r) for r in url_compare_given):
         st.warning("The URL's compare list holds values that are not run ids; they were left out.")
 
 with st.expander("Import a run (a zip exported from another machine)", icon=":material/upload:"):

@@ -251,6 +251,19 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
     assert "Settings (differences highlighted)" in [header.value for header in app.subheader]
 
 
+def test_a_compare_url_with_a_repeated_unknown_or_malformed_run_gets_messages(
+    settings: Settings, tiny_model: TinyModel
+) -> None:
+    run_id = copy_run(tiny_model.run_dir, settings)
+    app = open_app("pages/training.py", compare=f"{run_id},{run_id},tt0000001,../../etc/passwd")
+    assert not app.exception
+    assert f"Compare {run_id}" in [header.value for header in app.header]  # the repeated run once
+    warnings = [warning.body for warning in app.warning]
+    assert "Unknown runs in the URL: tt0000001" in warnings
+    assert "The URL's compare list holds values that are not run ids; they were left out." in warnings
+    assert "root:" not in texts(app)
+
+
 def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settings, tiny_model: TinyModel) -> None:
     run_id = copy_run(tiny_model.run_dir, settings)
     app = open_app("pages/training.py", run=run_id)
