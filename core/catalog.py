@@ -129,9 +129,13 @@ def _stored_fingerprint(path: Path) -> tuple[str | None, str | None]:
     try:
         with closing(_connect(path)) as db:
             rows = dict(db.execute("SELECT key, value FROM meta").fetchall())
-            db.execute("SELECT count(*) FROM movies").fetchone()
+            # Every page of every table: a damaged page the meta query did not touch would otherwise fail
+            # later, in front of a user (about 15 ms on the real catalog).
+            damage = db.execute("PRAGMA quick_check(1)").fetchone()[0]
     except sqlite3.DatabaseError as error:
         return None, f"the catalog file was unreadable ({error})"
+    if damage != "ok":
+        return None, f"the catalog file was damaged ({' '.join(str(damage).split())})"
     if rows.get("schema_version") != str(SCHEMA_VERSION):
         return None, "the catalog was made by another version of the app"
     return rows.get("fingerprint"), None
