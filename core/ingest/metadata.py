@@ -26,6 +26,7 @@ _MONGO_WRAPPER = re.compile(
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _RECORD_START = re.compile(r"^\{", re.MULTILINE)
 _ALLOWED_CONTROL = set("\t\n\r\f")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class MetadataDecodeError(ValueError):
@@ -125,6 +126,16 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     return blocks
 
 
+def _without_lone_surrogates(fields: dict[str, object]) -> dict[str, object]:
+    """The record with U+FFFD for each lone UTF-16 surrogate a JSON escape such as "\\ud800" left in a name
+    or a text field: no UTF-8 store or page can hold one."""
+
+    def clean(value: object) -> object:
+        return _LONE_SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+    return {clean(key): clean(value) for key, value in fields.items()}
+
+
 def parse_records(text: str, file: str) -> ParsedFile:
     """Every record of a decoded metadata file, with a finding for each stretch that is not a record."""
     parsed = ParsedFile()
@@ -141,21 +152,28 @@ def parse_records(text: str, file: str) -> ParsedFile:
         while position < len(source):
             try:
                 value, end = decoder.raw_decode(source, position)
-            except json.JSONDecodeError as error:
+            except (ValueError, RecursionError) as error:
+                # Besides JSONDecodeError: a number of more digits than int() converts (ValueError), or
+                # brackets nested deeper than the parser recurses.
                 preview = " ".join(source[position : position + 200].split())[:60]
                 start_line = line + source.count("\n", 0, position)
+                if isinstance(error, json.JSONDecodeError):
+                    problem = f"{error.msg} at line {line + error.lineno - 1}, column {error.colno}"
+                else:
+                    problem = str(error).split(";")[0].split(" while ")[0]
                 parsed.findings.append(
                     Finding(
                         FindingKind.UNPARSEABLE_RECORD,
                         file,
-                        f"not a valid record: {error.msg} at line {line + error.lineno - 1}, "
-                        f"column {error.colno}; the record starts with {preview!r}",
+                        f"not a valid record: {problem}; the record starts with {preview!r}",
                         line=start_line,
                     )
                 )
                 break
             if isinstance(value, dict):
-                parsed.records.append(RawRecord(value, line + source.count("\n", 0, position)))
+                parsed.records.append(
+                    RawRecord(_without_lone_surrogates(value), line + source.count("\n", 0, position))
+                )
             else:
                 parsed.findings.append(
                     Finding(

@@ -7,6 +7,7 @@ duplicate records, and every finding names its file.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
@@ -129,9 +130,13 @@ def _number(value: object, cast: type = float) -> float | int | None:
     if not match:
         return None
     try:
-        return cast(float(match.group().replace(",", "")))
+        number = float(match.group().replace(",", ""))
     except ValueError:
         return None
+    # Beyond a float's range, or for a whole number SQLite's 64 bits, it is no IMDb figure (and would raise).
+    if not math.isfinite(number) or (cast is int and abs(number) >= 2**63):
+        return None
+    return cast(number)
 
 
 def _text(value: object) -> str | None:
