@@ -16,7 +16,7 @@ from core.uploads import MAX_UPLOAD_BYTES, UploadError, validate_upload, validat
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog
-from ui.model import DroppedPoster, active_model, remember, score, similarity_index
+from ui.model import DroppedPoster, active_model, remember, score, session_posters, similarity_index
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.runs import start_run
 from ui.text import md_escape
@@ -51,12 +51,22 @@ st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_i
 index = similarity_index(catalog, settings)
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
+LAST_DROP = "last_drop"  # content hashes of the posters last dropped, shown again after Back from a chip
+
+
+def _forget_last_drop() -> None:
+    """Files removed from the uploader are not shown again (they stay in the session for the chips' links)."""
+    if not st.session_state.get("poster_upload"):
+        st.session_state.pop(LAST_DROP, None)
+
+
 uploads = st.file_uploader(
     "Drop one or more posters (JPEG, PNG or WebP)",
     type=["jpg", "jpeg", "png", "webp"],
     accept_multiple_files=True,
     key="poster_upload",
     help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each; the file's content decides its format, not its name.",
+    on_change=_forget_last_drop,
 )
 movies = catalog.usable_movies(include_non_movies=True)
 titles = dict(zip(movies["imdb_id"], movies["title"] + " (" + movies["year"].astype(str) + ")", strict=True))
@@ -120,11 +130,17 @@ def more_like_this(query, exclude: list[str]) -> None:
 
 
 # --- Uploaded posters ---------------------------------------------------------------------------------------------
+dropped: list[DroppedPoster] = []
 if uploads:
     posters, errors = validate_uploads((upload.name, upload.getvalue()) for upload in uploads)
     for error in errors:
         st.error(f"{error.filename}: {error.reason}", icon=":material/broken_image:")
-    dropped: list[DroppedPoster] = remember(posters, settings) if posters else []
+    dropped = remember(posters, settings) if posters else []
+    st.session_state[LAST_DROP] = [item.poster.content_hash for item in dropped]
+elif not picked:
+    # Back from a chip's gallery: the uploader is drawn anew and empty, but the session still has the posters.
+    dropped = [session_posters()[key] for key in st.session_state.get(LAST_DROP, []) if key in session_posters()]
+if dropped:
     score(dropped, run_id, model)
     if len(dropped) > 1:
         st.subheader(f"{len(dropped)} posters")
@@ -161,7 +177,7 @@ if uploads:
             )
     if len(dropped) == 1:
         more_like_this(dropped[0].embedding, exclude=[])
-elif picked:
+elif picked and not uploads:
     movie = catalog.movie(picked)
     try:
         with open(movie["poster_path"], "rb") as handle:
@@ -178,5 +194,5 @@ elif picked:
         show_scores(scores, key=picked, similar_params={"sort": "similar", "like": picked}, true_genres=movie["genres"])
     if picked in index:
         more_like_this(index.vector(picked), exclude=[picked])
-else:
+elif not uploads:
     st.caption("Drop a poster above, or pick a movie, to see what the model makes of it.")

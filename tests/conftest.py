@@ -70,3 +70,12 @@ def tiny_model(fixture_data: FixtureData, fixture_catalog: Catalog, tmp_path_fac
     return train_tiny_model(
         fixture_data.settings, tmp_path_factory.mktemp("tiny-model") / "runs", fixture_data.expected
     )
+
+
+@pytest.fixture(scope="session")
+def model_app_server(start_app_server, tiny_model, tmp_path_factory: pytest.TempPathFactory):
+    """For the browser tests (`start_app_server` is tests/browser's): the app on the generated dataset with the
+    tiny run as its active model, and a copy of that run to compare with (`tests.model_fixture.ModelServer`)."""
+    from tests.model_fixture import start_model_server
+
+    return start_model_server(start_app_server, tiny_model, tmp_path_factory.mktemp("model-server") / "runs")

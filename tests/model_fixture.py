@@ -9,8 +9,11 @@ folder of their own, so the pages that are tested without a model never see this
 from __future__ import annotations
 
 import dataclasses
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
@@ -21,6 +24,9 @@ from core.catalog import open_catalog
 from core.config import Settings
 from tests.apptest_helpers import APP
 from tests.raw_fixture import Expected, FixtureMovie
+
+if TYPE_CHECKING:
+    from tests.browser.helpers import AppServer
 
 IMAGE_SIZE = (64, 48)  # height, width in pixels: tiny, so that the run takes seconds
 TINY_RUN = {"image_size": IMAGE_SIZE, "epochs": 3, "min_movies_per_genre": 5, "seed": 11}
@@ -88,3 +94,24 @@ def open_app(script: str, **params: str) -> AppTest:
     for key, value in params.items():
         app.query_params[key] = value
     return app.run()
+
+
+@dataclass(frozen=True)
+class ModelServer:
+    """An app server whose active model is the tiny run, with a copy of that run to compare it with."""
+
+    server: AppServer
+    model: TinyModel
+    copy_id: str
+
+
+def start_model_server(start_app_server: Callable[..., AppServer], model: TinyModel, runs_dir: Path) -> ModelServer:
+    """Serve the app from a runs folder of its own: the tiny run (active) and a copy of it under another id."""
+    settings = dataclasses.replace(model.settings, runs_dir=runs_dir)
+    runs_dir.mkdir(parents=True)
+    copy_id = f"{model.run_id}-copy"
+    shutil.copytree(model.run_dir, runs_dir / model.run_id)
+    shutil.copytree(model.run_dir, runs_dir / copy_id)
+    runs.set_active_model(settings, model.run_id)
+    served = TinyModel(settings, model.run_id, model.expected)
+    return ModelServer(start_app_server(settings, model.expected), served, copy_id)

@@ -178,6 +178,31 @@ def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_simi
     assert not any("similarity" in shown_text(caption.value) for caption in fresh.caption)
 
 
+def test_back_on_the_predict_page_the_dropped_poster_is_shown_again(with_model: TinyModel) -> None:
+    _, data = poster_of(with_model, 3)
+    app = open_app("pages/predict.py")
+    uploader = app.file_uploader(key="poster_upload")
+    uploader.set_value(("again.jpg", data, "image/jpeg")).run()
+    assert len(chips(app)) == 3
+    app.file_uploader(key="poster_upload").set_value(None).run()  # the user removes the file: no result
+    assert not chips(app)
+    assert "Drop a poster above, or pick a movie" in " ".join(caption.value for caption in app.caption)
+
+    app.file_uploader(key="poster_upload").set_value(("again.jpg", data, "image/jpeg")).run()
+    before = chips(app)
+    genre, params = before[0]
+    app.switch_page("pages/genre.py")
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    assert f"Genre gallery: {genre}" in [title.value for title in app.title]
+    app.switch_page("pages/predict.py")  # what Back does: the page again, its uploader drawn anew and empty
+    app.query_params.clear()
+    app.run()
+    assert not app.exception
+    assert chips(app) == before
+
+
 def test_a_bad_file_gets_its_error_and_the_good_one_beside_it_is_still_predicted(with_model: TinyModel) -> None:
     _, data = poster_of(with_model)
     truncated = (with_model.settings.data_dir / "Movie_Poster_Dataset" / "2001" / "tt0200006.jpg").read_bytes()
