@@ -175,7 +175,7 @@ if url_compare:
     missing = [run_id for run_id in url_compare if run_id not in known]
     if missing:
         st.warning("Unknown runs in the URL: " + ", ".join(missing))
-    render_compare([known[run_id] for run_id in url_compare if run_id in known])
+    render_compare([known[run_id] for run_id in url_compare if run_id in known], active_model)
 elif url_run:
     if url_run not in known:
         st.warning(f"There is no run {url_run}.")

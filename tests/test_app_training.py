@@ -231,10 +231,13 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
 ) -> None:
     first = copy_run(tiny_model.run_dir, settings)
     second = copy_run(second_run, settings)
+    runs.set_active_model(settings, first)
     app = open_app("pages/training.py", compare=f"{first},{second}")
     assert not app.exception and not app.warning
     assert f"Compare {first}, {second}" in [header.value for header in app.header]
     frames = [frame.value for frame in app.dataframe]
+    runs_tables = [frame.set_index("run")["active model"].to_dict() for frame in frames if "active model" in frame]
+    assert runs_tables == [{first: True, second: False}] * 2  # the page's runs table and the compared figures
     settings_frame = next(frame for frame in frames if list(frame.columns) == [first, second])
     differing = {name for name, row in settings_frame.iterrows() if row[first] != row[second]}
     assert differing == {"epochs", "seed", "learning_rate"}

@@ -158,7 +158,7 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
 
 
-def render_compare(chosen: Sequence[RunView]) -> None:
+def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -> None:
     """Two or more runs: curves overlaid, settings side by side, per-genre AP and F1 with differences."""
     st.header("Compare " + ", ".join(run.run_id for run in chosen))
     curves = run_reports.curves(chosen)
@@ -179,6 +179,6 @@ def render_compare(chosen: Sequence[RunView]) -> None:
         width="stretch",
     )
     st.subheader("Figures")
-    st.dataframe(run_reports.runs_table(chosen), hide_index=True, width="stretch")
+    st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch")
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
     st.dataframe(run_reports.per_genre_comparison(chosen), hide_index=True, width="stretch")

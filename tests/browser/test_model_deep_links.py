@@ -1,0 +1,131 @@
+"""The Predict and Training views opened straight from their URLs, with a trained model; bad values get a
+message, never an exception box."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import (
+    Screenshots,
+    alerts,
+    assert_no_exception,
+    expect_url,
+    main_text,
+    open_view,
+    page_title,
+)
+from tests.model_fixture import ModelServer
+
+MODEL_TIMEOUT_MS = 120_000  # a page that predicts loads TensorFlow and the model on the server's first visit
+
+
+def test_predict(page: Page, model_app_server: ModelServer, screenshot: Screenshots) -> None:
+    server, model = model_app_server.server, model_app_server.model
+    open_view(page, server.url_for("/predict"), expect_text="Drop one or more posters", timeout=MODEL_TIMEOUT_MS)
+    screenshot(page, "predict")
+    assert page_title(page) == "Predict"
+    assert f"Model: run {model.run_id} (fast mode, 5 genres)" in main_text(page)
+    expect(page.get_by_test_id("stFileUploader")).to_be_visible()
+    expect_url(page, "/predict")
+    assert_no_exception(page, server)
+
+
+def test_predict_a_movie_of_the_dataset(page: Page, model_app_server: ModelServer, screenshot: Screenshots) -> None:
+    server, model = model_app_server.server, model_app_server.model
+    movie = next(m for m in model.expected.movies if m.imdb_id == "tt0100001")
+    open_view(
+        page, server.url_for("/predict", movie=movie.imdb_id), expect_text="True genres", timeout=MODEL_TIMEOUT_MS
+    )
+    screenshot(page, "predict-movie")
+    assert f"True genres (IMDb): {', '.join(movie.genres)}" in main_text(page)
+    chips = page.get_by_test_id("stMain").locator(f'div[class*="st-key-chips-"] a[href*="like={movie.imdb_id}"]')
+    expect(chips).to_have_count(3)
+    expect_url(page, "/predict", {"movie": movie.imdb_id})
+    assert alerts(page) == []
+    assert_no_exception(page, server)
+
+
+def test_training(page: Page, model_app_server: ModelServer, screenshot: Screenshots) -> None:
+    server, model = model_app_server.server, model_app_server.model
+    open_view(page, server.url_for("/training"), expect_text="Select a run for its details")
+    screenshot(page, "training")
+    assert page_title(page) == "Training"
+    assert f"Active model: run {model.run_id} (fast mode), used by Predict." in alerts(page)
+    runs_table = page.get_by_test_id("stMain").get_by_test_id("stDataFrame").first
+    expect(runs_table).to_be_visible()
+    assert_no_exception(page, server)
+
+
+def test_a_runs_detail(page: Page, model_app_server: ModelServer, screenshot: Screenshots) -> None:
+    server, model = model_app_server.server, model_app_server.model
+    open_view(page, server.url_for("/training", run=model.run_id), expect_text=f"Run {model.run_id}")
+    screenshot(page, "run-detail")
+    text = main_text(page)
+    assert "fast mode · finished" in text and "Test figures beside the trivial baselines" in text
+    assert "This is the active model." in alerts(page)
+    expect_url(page, "/training", {"run": model.run_id})
+    assert_no_exception(page, server)
+
+
+@pytest.mark.parametrize("same_run_twice", [False, True], ids=["two-runs", "one-run-twice"])
+def test_compare(page: Page, model_app_server: ModelServer, screenshot: Screenshots, same_run_twice: bool) -> None:
+    server, run_id = model_app_server.server, model_app_server.model.run_id
+    other = run_id if same_run_twice else model_app_server.copy_id
+    shown = run_id if same_run_twice else f"{run_id}, {other}"
+    open_view(page, server.url_for("/training", compare=f"{run_id},{other}"), expect_text=f"Compare {shown}")
+    screenshot(page, "compare")
+    text = main_text(page)
+    assert "Settings (differences highlighted)" in text and "Per genre (test part)" in text
+    assert alerts(page)[1:] == []  # the active model's notice only
+    assert_no_exception(page, server)
+
+
+BAD_VALUES = [
+    pytest.param(
+        "/training",
+        {"run": "../../etc/passwd"},
+        "The run in the URL is not a valid run id; pick a run in the table.",
+        id="path-as-run",
+    ),
+    pytest.param("/training", {"run": "nope"}, "There is no run nope.", id="unknown-run"),
+    pytest.param(
+        "/training",
+        {"compare": "../../etc/passwd,<script>"},
+        "The URL's compare list holds values that are not run ids; they were left out.",
+        id="paths-as-compared-runs",
+    ),
+    pytest.param(
+        "/predict",
+        {"movie": "<script>alert(1)</script>"},
+        "The movie in the URL is not a usable movie of the catalog.",
+        id="script-as-movie",
+    ),
+    pytest.param(
+        "/predict",
+        {"movie": "tt0200004"},
+        "The movie in the URL is not a usable movie of the catalog.",
+        id="movie-without-genre",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "message"), BAD_VALUES)
+def test_bad_model_view_values_get_a_message(
+    page: Page,
+    model_app_server: ModelServer,
+    screenshot: Screenshots,
+    dialogs: list[str],
+    path: str,
+    params: dict[str, str],
+    message: str,
+) -> None:
+    server = model_app_server.server
+    open_view(page, server.url_for(path, **params), expect_text=message, timeout=MODEL_TIMEOUT_MS)
+    screenshot(page, "message")
+    assert message in alerts(page), alerts(page)
+    text = main_text(page)
+    assert "root:" not in text and str(server.settings.runs_dir) not in text
+    assert page.locator('[data-testid="stApp"] script').count() == 0
+    assert dialogs == []
+    assert_no_exception(page, server)
