@@ -7,6 +7,9 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +18,13 @@ from PIL import Image
 
 from core import train as train_command
 from core.config import Settings
-from core.predict import load_run_model
+from core.predict import decode_image_file, load_run_model
 from core.training import embeddings as embeddings_module
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training import trainer as trainer_module
 from core.training.config import make_config
-from core.training.embeddings import embed_posters, poster_embeddings
+from core.training.embeddings import embed_images, embed_posters, poster_embeddings
 from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
 
@@ -97,6 +100,13 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
     assert (mirrored.computed, mirrored.reused) == (6, 6)
     assert len(list(cache.glob("*.npz"))) == 2
     assert not list(cache.glob(".*"))  # no temporary file left behind
+
+
+def test_an_image_in_memory_embeds_like_its_cached_poster(settings, tmp_path):
+    poster = str(sorted(settings.data_dir.rglob("*.jpg"))[0])
+    cached = embed_posters([poster], SIZE, tmp_path, settings.weights_dir).vectors
+    fresh = embed_images([decode_image_file(poster)], SIZE, settings.weights_dir)
+    assert fresh.shape == cached.shape and np.allclose(fresh, cached, atol=1e-4)
 
 
 # --- whole runs ----------------------------------------------------------------------------------------
@@ -260,9 +270,41 @@ def test_a_folder_that_holds_a_run_is_not_reused(settings, tmp_path, capsys):
     assert not (run_dir / rf.STATUS_FILE).exists()
 
 
-def test_sigterm_asks_for_a_clean_stop(tmp_path, signal_handlers):
+def test_sigterm_asks_for_a_clean_stop_and_a_second_one_interrupts(tmp_path, signal_handlers):
     stop = StopControl(tmp_path)
     stop.install_signal_handlers()
     assert not stop.requested()
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop.requested() and stop.reason() == "SIGTERM received"
+    with pytest.raises(KeyboardInterrupt):  # a second one does not wait for the end of the batch
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_the_fine_tune_mode_trains_under_a_mirrored_strategy(settings, tmp_path):
+    """What a multi-GPU box runs, simulated with two logical CPU devices (in a fresh process: devices are
+    fixed once TensorFlow starts)."""
+    script = textwrap.dedent(
+        f"""
+        import tensorflow as tf
+        from pathlib import Path
+        from core.config import Settings
+        from core.training import trainer
+        from core.training.config import make_config
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        trainer.pick_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        settings = Settings(Path({str(settings.data_dir)!r}), Path({str(settings.cache_dir)!r}), Path("unused"))
+        config = make_config("fine-tune", image_size=(64, 48), epochs=1, head_epochs=2, unfreeze_blocks=1,
+                             min_movies_per_genre=5)
+        result = trainer.train(config, settings, Path({str(tmp_path / "mirrored")!r}))
+        assert result.state == "finished", result.error
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parent.parent, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    provenance = json.loads((tmp_path / "mirrored" / rf.PROVENANCE_FILE).read_text())
+    assert provenance["device"]["strategy"] == "MirroredStrategy" and provenance["device"]["replicas"] == 2
+    assert rf.read_status(tmp_path / "mirrored")["state"] == "finished"

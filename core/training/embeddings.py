@@ -23,7 +23,7 @@ import numpy as np
 from core import atomic
 from core.backbone import PTH_SHA256
 from core.training.model import FEATURE_DIM, FEATURE_LAYERS, make_feature_extractor
-from core.training.pipeline import make_poster_dataset
+from core.training.pipeline import make_poster_dataset, resize_posters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -174,3 +174,25 @@ def poster_embeddings(
         computed=sum(result.computed for result in results),
         reused=sum(result.reused for result in results),
     )
+
+
+def embed_images(
+    images: Sequence[np.ndarray],
+    image_size: tuple[int, int],
+    weights_dir: Path,
+    features: keras.Model | None = None,
+) -> np.ndarray:
+    """Embeddings of RGB uint8 images in memory (an uploaded poster), comparable with the cached ones.
+
+    Same resize, same backbone and layers as `embed_posters`, so an upload can be compared with the
+    catalog's posters (e.g. for nearest neighbours); nothing is cached.
+    """
+    if features is None:
+        features = make_feature_extractor(image_size, weights_dir)
+    if not len(images):
+        return np.zeros((0, FEATURE_DIM), dtype=np.float32)
+    batches = [
+        features(resize_posters(images[start : start + EMBEDDING_BATCH_SIZE], image_size), training=False).numpy()
+        for start in range(0, len(images), EMBEDDING_BATCH_SIZE)
+    ]
+    return np.concatenate(batches).astype(np.float32)

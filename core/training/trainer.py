@@ -101,12 +101,12 @@ class StopControl:
         return f"a {rf.STOP_FILE} file appeared in the run folder"
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and a first Ctrl-C ask for a clean stop; a second Ctrl-C interrupts at once."""
+        """SIGTERM or Ctrl-C asks for a clean stop; a second one interrupts at once (state `interrupted`)."""
 
         def handle(number: int, _frame: Any) -> None:
+            if self.signal_name is not None:
+                raise KeyboardInterrupt(f"a second {signal.Signals(number).name}")
             self.signal_name = signal.Signals(number).name
-            if number == signal.SIGINT:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
 
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
@@ -257,14 +257,17 @@ class EpochMonitor(keras.callbacks.Callback):
         self.since_best = 0
         self.early_stopped = False
         self._started = time.perf_counter()
+        self._batches_done = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._started = time.perf_counter()
+        self._batches_done = 0
         self.progress.status.update(
             phase=self.phase, epoch=epoch + 1, epochs=self.epochs, batch=0, batches=self.batches
         )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._batches_done = batch + 1
         self.progress.status.update(batch=batch + 1)
         if self.progress.check_stop():
             self.model.stop_training = True
@@ -285,7 +288,7 @@ class EpochMonitor(keras.callbacks.Callback):
             "val_hit_at_3": summary["hit_at_3"],
             "val_p_at_3": summary["p_at_3"],
             "seconds": round(time.perf_counter() - self._started, 2),
-            "complete": not self.model.stop_training,  # False: cut short by a stop request
+            "complete": self._batches_done >= self.batches,  # False: cut short by a stop request
         }
         record = {key: (None if isinstance(v, float) and not math.isfinite(v) else v) for key, v in record.items()}
         improved = self.best.offer(summary["map"] or math.nan, number, self.phase)
@@ -705,10 +708,12 @@ def train(
 ) -> RunResult:
     """Train one run into `run_dir` (a new or launcher-made folder) and leave every file of a run there.
 
-    Never raises for a failed run: the result and status.json say `failed`, with the reason.
+    Never raises for a failed run: the result and status.json say `failed`, with the reason. Without a
+    `status` (one the caller already started), the folder must not hold a run yet (RunFolderError).
     """
     run_dir = Path(run_dir)
-    status = status or rf.StatusWriter(run_dir)
+    if status is None:
+        status = rf.StatusWriter(rf.claim_run_dir(run_dir))
     log = log or rf.RunLog(run_dir, echo=False)
     progress = Progress(run_dir, status, log, stop or StopControl(run_dir))
     started = time.perf_counter()
