@@ -3,7 +3,6 @@ message, never an exception box."""
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
@@ -68,64 +67,42 @@ def test_a_runs_detail(page: Page, model_app_server: ModelServer, screenshot: Sc
     assert_no_exception(page, server)
 
 
-@pytest.mark.parametrize("same_run_twice", [False, True], ids=["two-runs", "one-run-twice"])
-def test_compare(page: Page, model_app_server: ModelServer, screenshot: Screenshots, same_run_twice: bool) -> None:
-    server, run_id = model_app_server.server, model_app_server.model.run_id
-    other = run_id if same_run_twice else model_app_server.copy_id
-    shown = run_id if same_run_twice else f"{run_id}, {other}"
-    open_view(page, server.url_for("/training", compare=f"{run_id},{other}"), expect_text=f"Compare {shown}")
-    screenshot(page, "compare")
-    text = main_text(page)
-    assert "Settings (differences highlighted)" in text and "Per genre (test part)" in text
-    assert alerts(page)[1:] == []  # the active model's notice only
-    assert_no_exception(page, server)
+def test_compare_two_runs_and_one_run_named_twice(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server, run_id, copy_id = model_app_server.server, model_app_server.model.run_id, model_app_server.copy_id
+    for other, shown in ((copy_id, f"{run_id}, {copy_id}"), (run_id, run_id)):
+        open_view(page, server.url_for("/training", compare=f"{run_id},{other}"), expect_text=f"Compare {shown}")
+        screenshot(page, "compare")
+        text = main_text(page)
+        assert "Settings (differences highlighted)" in text and "Per genre (test part)" in text
+        assert alerts(page)[1:] == []  # the active model's notice only
+        assert_no_exception(page, server)
 
 
 BAD_VALUES = [
-    pytest.param(
-        "/training",
-        {"run": "../../etc/passwd"},
-        "The run in the URL is not a valid run id; pick a run in the table.",
-        id="path-as-run",
-    ),
-    pytest.param("/training", {"run": "nope"}, "There is no run nope.", id="unknown-run"),
-    pytest.param(
+    ("/training", {"run": "../../etc/passwd"}, "The run in the URL is not a valid run id; pick a run in the table."),
+    ("/training", {"run": "nope"}, "There is no run nope."),
+    (
         "/training",
         {"compare": "../../etc/passwd,<script>"},
         "The URL's compare list holds values that are not run ids; they were left out.",
-        id="paths-as-compared-runs",
     ),
-    pytest.param(
-        "/predict",
-        {"movie": "<script>alert(1)</script>"},
-        "The movie in the URL is not a usable movie of the catalog.",
-        id="script-as-movie",
-    ),
-    pytest.param(
-        "/predict",
-        {"movie": "tt0200004"},
-        "The movie in the URL is not a usable movie of the catalog.",
-        id="movie-without-genre",
-    ),
+    ("/predict", {"movie": "<script>alert(1)</script>"}, "The movie in the URL is not a usable movie of the catalog."),
+    ("/predict", {"movie": "tt0200004"}, "The movie in the URL is not a usable movie of the catalog."),  # no genre
 ]
 
 
-@pytest.mark.parametrize(("path", "params", "message"), BAD_VALUES)
-def test_bad_model_view_values_get_a_message(
-    page: Page,
-    model_app_server: ModelServer,
-    screenshot: Screenshots,
-    dialogs: list[str],
-    path: str,
-    params: dict[str, str],
-    message: str,
+def test_bad_values_in_model_views_get_a_message(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots, dialogs: list[str]
 ) -> None:
     server = model_app_server.server
-    open_view(page, server.url_for(path, **params), expect_text=message, timeout=MODEL_TIMEOUT_MS)
-    screenshot(page, "message")
-    assert message in alerts(page), alerts(page)
-    text = main_text(page)
-    assert "root:" not in text and str(server.settings.runs_dir) not in text
-    assert page.locator('[data-testid="stApp"] script').count() == 0
+    for path, params, message in BAD_VALUES:
+        open_view(page, server.url_for(path, **params), expect_text=message, timeout=MODEL_TIMEOUT_MS)
+        screenshot(page, f"{path}-{'-'.join(params)}")
+        assert message in alerts(page), (path, params, alerts(page))
+        text = main_text(page)
+        assert "root:" not in text and str(server.settings.runs_dir) not in text
+        assert page.locator('[data-testid="stApp"] script').count() == 0
+        assert_no_exception(page, server)
     assert dialogs == []
-    assert_no_exception(page, server)
