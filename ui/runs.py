@@ -145,6 +145,7 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
             ),
             width="stretch",
         )
+        _pr_and_confusions(run, list(per_genre["genre"]))
     curves = run_reports.curves([run])
     if not curves.empty:
         # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
@@ -156,6 +157,53 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
     genres = run.genres.get("left_out") or {}
     if genres:
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
+
+
+def _pr_and_confusions(run: RunView, genres: list[str]) -> None:
+    """A precision-recall curve per genre, and which genres get predicted for movies that lack them."""
+    left, right = st.columns(2)
+    with left:
+        genre = st.selectbox("Precision-recall curve of", genres, key=f"pr-genre-{run.run_id}")
+        curve = run_reports.pr_curve(run, genre)
+        if curve.empty:
+            st.caption("No per-movie scores saved for this run (or no test movie has this genre).")
+        else:
+            chosen = next(
+                (
+                    row["threshold"]
+                    for row in run_reports.per_genre_table(run).to_dict("records")
+                    if row["genre"] == genre
+                ),
+                None,
+            )
+            chart = px.line(
+                curve, x="recall", y="precision", hover_data=["threshold"], range_x=[0, 1], range_y=[0, 1.02]
+            )
+            if chosen is not None:
+                point = curve.iloc[(curve["threshold"] - chosen).abs().argmin()]
+                chart.add_scatter(
+                    x=[point["recall"]],
+                    y=[point["precision"]],
+                    mode="markers",
+                    name="chosen threshold",
+                    marker={"size": 12, "color": "#f5c518"},
+                )
+            st.plotly_chart(chart, width="stretch", key=f"pr-{run.run_id}")
+    with right:
+        confusion = run_reports.mistaken_for(run)
+        if confusion is not None:
+            st.plotly_chart(
+                px.imshow(
+                    confusion,
+                    color_continuous_scale="Reds",
+                    aspect="auto",
+                    zmin=0,
+                    labels={"x": "predicted genre", "y": "true genre", "color": "rate"},
+                    title="Mistaken for: how often a genre was predicted for movies that lack it",
+                ),
+                width="stretch",
+                key=f"confusion-{run.run_id}",
+            )
 
 
 def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -> None:
