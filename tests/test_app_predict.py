@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import re
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -215,7 +216,7 @@ def test_a_bad_file_gets_its_error_and_the_good_one_beside_it_is_still_predicted
         ]
     ).run()
     assert not app.exception
-    errors = [error.body for error in app.error]
+    errors = [re.sub(r"\\(.)", r"\1", error.body) for error in app.error]  # as shown: Markdown escapes undone
     assert len(errors) == 2
     assert errors[0].startswith("half a poster.jpg: ") and "truncated" in errors[0].lower()
     assert errors[1].startswith("notes.jpg: ") and "text" in errors[1]
