@@ -24,7 +24,7 @@ genres = list(catalog.genre_counts())
 years = catalog.year_range()
 view = parse_gallery_params(st.query_params.to_dict(), genres, years)
 for message in view.messages:
-    st.warning(message, icon=":material/link_off:")
+    st.warning(md_escape(message), icon=":material/link_off:")
 
 
 def _show(new_view: GalleryView) -> None:

@@ -43,7 +43,9 @@ if raw_id is None:
     st.stop()
 if movie_id is None:
     st.title("Movie")
-    st.error(f"{raw_id[:40]!r} is not an IMDb id (tt followed by 7 or 8 digits).", icon=":material/link_off:")
+    st.error(
+        f"{md_escape(repr(raw_id[:40]))} is not an IMDb id (tt followed by 7 or 8 digits).", icon=":material/link_off:"
+    )
     st.stop()
 movie = catalog.movie(movie_id)
 if movie is None:

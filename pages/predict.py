@@ -134,7 +134,7 @@ dropped: list[DroppedPoster] = []
 if uploads:
     posters, errors = validate_uploads((upload.name, upload.getvalue()) for upload in uploads)
     for error in errors:
-        st.error(f"{error.filename}: {error.reason}", icon=":material/broken_image:")
+        st.error(md_escape(f"{error.filename}: {error.reason}"), icon=":material/broken_image:")
     dropped = remember(posters, settings) if posters else []
     st.session_state[LAST_DROP] = [item.poster.content_hash for item in dropped]
 elif not picked:

@@ -83,7 +83,7 @@ def progress_panel() -> None:
             runs.kill_run(settings, current.run_id)
     elif st.button("Stop this run", icon=":material/stop_circle:", key="stop_run"):
         runs.request_stop(settings, current.run_id)
-        st.rerun(scope="fragment")
+        st.rerun()  # the stop request shows at once (a click may arrive in a full-page run)
 
 
 progress_panel()

@@ -117,7 +117,13 @@ def test_without_a_model_the_page_offers_the_fast_default_run(
         assert command[1:5] == ["-m", "core.train", "--mode", "fast"]
         [run] = runs.list_runs(settings)
         assert run.state == "queued" and command[command.index("--run-dir") + 1] == str(run.path)
-        # The page now says a model is on its way, links to its progress, and offers no second start.
+        # The app moves to the Training page, where the new run's progress shows.
+        assert app.query_params["run"] in (run.run_id, [run.run_id])
+        assert f"Running: {run.run_id}" in [header.value for header in app.subheader]
+        # Back on Predict, the page says a model is on its way, links to it, and offers no second start.
+        app.switch_page("pages/predict.py")
+        app.query_params.clear()
+        app.run()
         assert f"A model is being trained (run {run.run_id})" in texts(app)
         assert any(link.proto.query_string == f"run={run.run_id}" for link in app.get("page_link"))
         assert not [button for button in app.button if button.label == "Start the fast default run"]

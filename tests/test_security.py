@@ -11,6 +11,7 @@ import builtins
 import dataclasses
 import io
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,7 +123,8 @@ def opened_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenedPaths]:
 
 
 def _alerts(app) -> list[str]:
-    return [element.body for element in (*app.warning, *app.error, *app.info)]
+    """The messages as a person reads them (Markdown escapes removed: user values are shown escaped)."""
+    return [re.sub(r"\\(.)", r"\1", element.body) for element in (*app.warning, *app.error, *app.info)]
 
 
 @pytest.mark.parametrize("view", list(VIEWS))

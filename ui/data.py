@@ -45,7 +45,12 @@ def get_catalog() -> Catalog:
         _show_missing_data(settings, error)
         st.stop()
     _fresh_catalog.clear()
-    if catalog.rebuilt_because and catalog.rebuilt_because != "no catalog yet":
+    if catalog.rebuilt_because == "no catalog yet":
+        st.info(
+            "The catalog was built from the raw data: there was no catalog file (a first start, or it was deleted).",
+            icon=":material/sync:",
+        )
+    elif catalog.rebuilt_because:
         st.info(f"The catalog was rebuilt from the raw data: {catalog.rebuilt_because}.", icon=":material/sync:")
     return catalog
 

@@ -12,6 +12,7 @@ from core.catalog import Catalog
 from core.config import Settings
 from core.runs import RunView
 from core.training.config import ConfigError, parse_image_size
+from ui.nav import TRAINING_PAGE
 
 FIGURE_FORMAT = {"format": "%.3f"}
 
@@ -26,9 +27,9 @@ def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
     except (runs.RunError, OSError) as error:
         st.error(f"The run could not be started: {error}")
         return
-    st.query_params.from_dict({"run": run_id})
     st.toast(f"Run {run_id} started.", icon=":material/rocket_launch:")
-    st.rerun()
+    # The run's view is on the Training page, whichever page started it.
+    st.switch_page(TRAINING_PAGE, query_params={"run": run_id})
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8)

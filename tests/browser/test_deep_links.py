@@ -22,9 +22,10 @@ from tests.browser.helpers import (
     sidebar_pages,
 )
 from tests.raw_fixture import Expected, FixtureMovie
+from ui.nav import PAGES
 
 GALLERY_PAGE_SIZE = 24  # posters per gallery page (pages/genre.py)
-APP_PAGES = ["Dataset", "Genre gallery", "Movie"]
+APP_PAGES = [title for _, title, _, _ in PAGES]
 
 
 def usable(expected: Expected) -> list[FixtureMovie]:
