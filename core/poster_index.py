@@ -58,10 +58,17 @@ class PosterEmbedder:
     """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
 
     def __init__(self, weights_dir: Path) -> None:
-        self._features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+        import tensorflow as tf
+
+        features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+        # A traced function: eager calls of the model cost several times the computation itself.
+        self._features = tf.function(
+            lambda batch: features(batch, training=False),
+            input_signature=[tf.TensorSpec((None, *SIMILARITY_IMAGE_SIZE, 3), tf.float32)],
+        )
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         if not len(images):
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         batch = resize_posters(list(images), SIMILARITY_IMAGE_SIZE)
-        return _pooled(np.asarray(self._features(batch, training=False)))
+        return _pooled(self._features(np.asarray(batch, dtype=np.float32)).numpy())

@@ -1,0 +1,102 @@
+"""What a user waits for after dropping a poster: validation + preprocessing + prediction + similarity search,
+p50/p95 over real posters with the model warm, and the similarity search alone against a brute-force
+baseline in the same run.
+
+    python bench/bench_predict.py --run runs/<id> [--posters 100] [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.catalog import open_catalog
+from core.config import Settings, get_settings
+from core.poster_index import PosterEmbedder, build_index
+from core.predict import load_run_model, predict_images
+from core.uploads import validate_upload
+
+
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True, help="a finished run folder (the model to time)")
+    parser.add_argument("--posters", type=int, default=100)
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args()
+    defaults = get_settings()
+    settings = Settings(args.data_dir or defaults.data_dir, defaults.cache_dir, defaults.runs_dir)
+
+    catalog = open_catalog(settings)
+    print("Building the similarity index (cached embeddings are reused)…", flush=True)
+    index = build_index(catalog, settings)
+    model = load_run_model(args.run)
+    embedder = PosterEmbedder(settings.weights_dir)
+    paths = list(catalog.usable_movies()["poster_path"].sample(n=args.posters, random_state=0))
+    blobs = [(Path(path).name, Path(path).read_bytes()) for path in paths]
+
+    # Warm-up: the first call traces the TensorFlow functions.
+    warm = validate_upload(*reversed(blobs[0]))
+    predict_images(model, [warm.pixels])
+    embedder.embed([warm.pixels])
+
+    stages: dict[str, list[float]] = {"validate": [], "predict": [], "embed": [], "search": [], "total": []}
+    for name, data in blobs:
+        started = time.perf_counter()
+        poster = validate_upload(data, name)
+        validated = time.perf_counter()
+        scores = predict_images(model, [poster.pixels])[0]
+        predicted = time.perf_counter()
+        vector = embedder.embed([poster.pixels])[0]
+        embedded = time.perf_counter()
+        index.nearest(vector, k=12)
+        model.vocabulary.top_k(scores, 3)
+        searched = time.perf_counter()
+        stages["validate"].append(validated - started)
+        stages["predict"].append(predicted - validated)
+        stages["embed"].append(embedded - predicted)
+        stages["search"].append(searched - embedded)
+        stages["total"].append(searched - started)
+
+    query = index.vectors[0]
+    raw = np.asarray(index.vectors, dtype=np.float64) * 3.0  # unnormalised, as a naive search would hold them
+    repeats = 200
+    started = time.perf_counter()
+    for _ in range(repeats):
+        index.nearest(query, k=12)
+    fast = (time.perf_counter() - started) / repeats
+    started = time.perf_counter()
+    for _ in range(repeats // 10):
+        scores = [float(row @ query / (np.linalg.norm(row) * np.linalg.norm(query))) for row in raw]
+        sorted(range(len(scores)), key=scores.__getitem__, reverse=True)[:12]
+    naive = (time.perf_counter() - started) / (repeats // 10)
+
+    print(f"\nDrop-to-chips latency over {len(blobs)} real posters, model warm ({args.run.name}):")
+    print(f"  {'stage':<34} {'p50 (ms)':>9} {'p95 (ms)':>9}")
+    labels = {
+        "validate": "validate upload (decode, checks)",
+        "predict": "preprocess + predict genres",
+        "embed": "embed for similarity",
+        "search": "nearest posters + top-3",
+        "total": "total",
+    }
+    for key, label in labels.items():
+        p50, p95 = _percentiles(stages[key])
+        print(f"  {label:<34} {p50:>9.1f} {p95:>9.1f}")
+    print(f"\nSimilarity search over {len(index):,} posters: {fast * 1000:.2f} ms (matrix product)")
+    print(f"  per-poster Python loop baseline: {naive * 1000:.1f} ms ({naive / fast:.0f}× slower)")
+
+
+if __name__ == "__main__":
+    main()
