@@ -35,6 +35,7 @@ from core.training.run_folder import (
     STATUS_FILE,
     STOP_FILE,
     new_run_id,
+    process_start_time,
     read_config,
     read_genres,
     read_history,
@@ -100,23 +101,6 @@ def _read_json(path: Path, default: object) -> object:
 # Children launched by this server, kept so that they are reaped (a dead child nobody waits for is a zombie
 # that still answers to os.kill(pid, 0)).
 _children: dict[int, subprocess.Popen] = {}
-
-
-def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), None if gone.
-
-    Together with the pid it names one process for good: a pid reused by another program has another
-    start time.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces: split after its closing one.
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):  # zombie or dead: finished, whatever its parent did
-        return None
-    return int(fields[19])
 
 
 def process_alive(pid: object, start_time: object) -> bool:

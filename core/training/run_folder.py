@@ -115,7 +115,10 @@ def process_start_time(pid: int) -> int | None:
     except OSError:
         return None
     # The command name (field 2) is in parentheses and may hold spaces: count fields after its ")".
-    return int(stat[stat.rindex(")") + 2 :].split()[19])
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):  # a zombie or dead process has finished, whatever its parent did
+        return None
+    return int(fields[19])
 
 
 class StatusWriter:
