@@ -29,7 +29,7 @@ from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
 
 SIZE = (64, 48)  # height, width in pixels: tiny, so that a run takes seconds
-TINY = {"image_size": SIZE, "epochs": 2, "min_movies_per_genre": 5, "seed": 7}
+TINY = {"image_size": SIZE, "epochs": 2, "min_movies_per_genre": 5, "seed": 7, "batch_size": 16}
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ POS_WEIGHTINGS = ("none", "sqrt", "balanced")
 
 # Posters are about 2:3 portrait (median 300×434 px here): the sizes keep that shape, height × width in px.
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "fast": {"image_size": (320, 224), "epochs": 60, "learning_rate": 1e-3},
+    # The head trains on cached features: large batches keep an epoch to a fraction of a second.
+    "fast": {"image_size": (320, 224), "epochs": 80, "learning_rate": 1e-3, "batch_size": 128},
     "fine-tune": {"image_size": (320, 224), "epochs": 3, "learning_rate": 1e-4},
     # The tutorial trained at 400×300; 150×100 keeps its shape and trains in minutes on two CPU cores.
     "scratch": {"image_size": (150, 100), "epochs": 20, "learning_rate": 1e-3},
@@ -40,16 +41,18 @@ class TrainingConfig:
     """Every setting of one run. Units: pixels, epochs, movies, learning rates per step."""
 
     mode: str = "fast"
-    epochs: int = 60  # fast: head epochs on embeddings; fine-tune: epochs on images after the head; scratch: all
+    epochs: int = 80  # fast: head epochs on embeddings; fine-tune: epochs on images after the head; scratch: all
     image_size: tuple[int, int] = (320, 224)  # height, width in pixels, what the model sees
-    learning_rate: float = 1e-3  # fine-tune: the low rate of the unfrozen backbone phase
+    learning_rate: float = 3e-4  # fine-tune: the low rate of the unfrozen backbone phase
     batch_size: int = 32  # posters per step on each device
     min_movies_per_genre: int = 50  # a genre with fewer movies in the split is left out of the run
     include_non_movies: bool = False  # series and games of the catalog, off: the task is movie posters
     seed: int = 42  # weights, shuffles and augmentation; the split has its own, fixed seed
     # The head on the embedding: dropout, then an optional hidden layer, then one sigmoid per genre.
-    head_hidden_units: int = 0
-    dropout: float = 0.5
+    # On validation, a 512-unit ReLU layer with dropout 0.7 at 3e-4 gave mAP 0.356 against 0.336 for a
+    # linear head (mean of 3 seeds each); wider, narrower or less dropout did no better.
+    head_hidden_units: int = 512
+    dropout: float = 0.7
     # Positive-class weights of the binary cross-entropy ("none", "sqrt" or "balanced" negatives/positives,
     # capped). Plain BCE ranks best here; per-genre thresholds then handle the imbalance for decisions.
     # On validation, "sqrt" cost 1.5 points of hit@3 for the same mAP, "balanced" 11 points.
@@ -58,11 +61,11 @@ class TrainingConfig:
     # Also embed the mirrored poster and average the two embeddings (at training and at prediction).
     flip_tta: bool = False
     # fine-tune only: head epochs on cached embeddings first, then how many top blocks to unfreeze.
-    head_epochs: int = 60
-    head_learning_rate: float = 1e-3
+    head_epochs: int = 80
+    head_learning_rate: float = 3e-4
     unfreeze_blocks: int = 2
     # Epochs without a better validation mAP before training stops early (0: never stop early).
-    patience: int = 15
+    patience: int = 20
 
     @property
     def image_height(self) -> int:

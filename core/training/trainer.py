@@ -402,11 +402,13 @@ def _train_head(
         head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=WeightedBinaryCrossentropy(pos_weight))
     best.models.insert(0, head)
     dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, config.seed)
+    val_features = tf.constant(features_by_part["val"])
+    score = tf.function(lambda features: head(features, training=False))
     monitor = EpochMonitor(
         "training",
         epochs,
         math.ceil(len(train.ids) / global_batch),
-        lambda: head.predict(features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
+        lambda: score(val_features).numpy(),
         data.parts["val"].labels,
         pos_weight,
         best,
