@@ -420,7 +420,15 @@ def _train_head(
     return head, monitor.early_stopped
 
 
-def train_fast(data, config, settings, pos_weight, best, progress, strategy) -> Trained:
+def train_fast(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+) -> Trained:
     """Frozen backbone: features embedded once (cached), a small head trained on them."""
     started = time.perf_counter()
     with strategy.scope():
@@ -457,7 +465,15 @@ def _image_datasets(data: TrainingData, config: TrainingConfig, global_batch: in
     }
 
 
-def train_fine_tune(data, config, settings, pos_weight, best, progress, strategy) -> Trained:
+def train_fine_tune(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+) -> Trained:
     """The fast head first (on cached features), then the top blocks unfrozen and trained on images."""
     started = time.perf_counter()
     with strategy.scope():
@@ -519,7 +535,15 @@ def train_fine_tune(data, config, settings, pos_weight, best, progress, strategy
     )
 
 
-def train_scratch(data, config, settings, pos_weight, best, progress, strategy) -> Trained:
+def train_scratch(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+) -> Trained:
     """The tutorial's small CNN trained from pixels: the baseline the pretrained modes must beat."""
     started = time.perf_counter()
     global_batch = config.batch_size * strategy.num_replicas_in_sync
