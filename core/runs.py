@@ -271,12 +271,19 @@ def request_stop(settings: Settings, run_id: str) -> None:
 
 
 def kill_run(settings: Settings, run_id: str) -> None:
-    """End a run that does not answer a stop request: SIGTERM to its whole process group."""
+    """End a run that does not answer a stop request, now rather than after its batch.
+
+    The trainer takes a first SIGTERM as "stop after this batch" and a second as "stop at once" (it then
+    records itself `interrupted`), so a forced stop sends two.
+    """
     run = read_run(settings, run_id)
     pid = run.status.get("pid") or _read_json(run.path / LAUNCH_FILE, {}).get("pid")
     if run.is_active and isinstance(pid, int):
         with suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), signal.SIGTERM)
+            group = os.getpgid(pid)
+            os.killpg(group, signal.SIGTERM)
+            time.sleep(0.5)
+            os.killpg(group, signal.SIGTERM)
 
 
 def delete_run(settings: Settings, run_id: str) -> None:

@@ -22,9 +22,9 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     monkeypatch.setenv(RUNS_DIR_ENV, str(settings.runs_dir))
 
 
-def open_page(script: str, **params: str) -> AppTest:
+def open_page(script: str, timeout: float = TIMEOUT, **params: str) -> AppTest:
     """The app at `script` (e.g. "pages/genre.py") with these query parameters, after its first run."""
-    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app = AppTest.from_file(APP, default_timeout=timeout)
     app.switch_page(script)
     for key, value in params.items():
         app.query_params[key] = value

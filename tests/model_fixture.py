@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 from core import runs
 from core.catalog import open_catalog
 from core.config import Settings
-from tests.apptest_helpers import APP
+from tests.apptest_helpers import open_page
 from tests.raw_fixture import Expected, FixtureMovie
 
 if TYPE_CHECKING:
@@ -88,12 +88,8 @@ def as_on_a_warm_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def open_app(script: str, **params: str) -> AppTest:
-    """The app at `script` (e.g. "pages/predict.py") with these query parameters, after its first run."""
-    app = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT)
-    app.switch_page(script)
-    for key, value in params.items():
-        app.query_params[key] = value
-    return app.run()
+    """`open_page` with the longer timeout of scripts that load a model."""
+    return open_page(script, timeout=APPTEST_TIMEOUT, **params)
 
 
 @dataclass(frozen=True)
