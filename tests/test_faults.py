@@ -30,8 +30,7 @@ from tests.raw_fixture import build_raw_dataset
 # Tiny runs on the generated dataset: 64x48 pixels, about 0.1 s per epoch of the fast mode's head.
 TINY = ["--image-size", "64x48", "--min-movies-per-genre", "5", "--seed", "5"]
 SHORT_RUN = [*TINY, "--epochs", "2"]
-ENDLESS_RUN = [*TINY, "--epochs", "1000", "--patience", "0"]  # minutes: only ever ends by being killed
-RESTART_RUN = [*TINY, "--epochs", "40", "--patience", "0"]
+ENDLESS_RUN = [*TINY, "--epochs", "1000", "--patience", "0"]  # minutes: only ever ends by being stopped or killed
 RUN_TIMEOUT = 240  # seconds for a tiny run, TensorFlow's start included, on a busy 2-core machine
 
 
@@ -46,6 +45,23 @@ def wait_for(condition: Callable[[], object], what: str, timeout: float = RUN_TI
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def step_until(pid: int, condition: Callable[[], object], what: str, timeout: float = RUN_TIMEOUT) -> object:
+    """Let the paused process group `pid` run in slices of 0.1 s, checking `condition` while it is paused.
+
+    A tiny run trains dozens of epochs a second, so a run left free could finish between two looks; in
+    slices it cannot, and it is left paused (SIGSTOP) once `condition` holds.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        os.killpg(pid, signal.SIGCONT)
+        time.sleep(0.1)
+        os.killpg(pid, signal.SIGSTOP)
+        value = condition()
+        if value:
+            return value
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def training_status(settings: Settings, run_id: str, min_epoch: int) -> dict | None:
     """The run's status.json once it says running, in training, at epoch `min_epoch` or later."""
     status = rf.read_status(settings.runs_dir / run_id)
@@ -56,13 +72,18 @@ def training_status(settings: Settings, run_id: str, min_epoch: int) -> dict | N
     return None
 
 
-def finished(settings: Settings, run_id: str) -> runs.RunView | None:
+def ended(settings: Settings, run_id: str, state: str) -> runs.RunView | None:
+    """The run once it has ended in `state`; an AssertionError, with its log, if it ended otherwise."""
     view = runs.read_run(settings, run_id)
-    if view.state in rf.FINAL_STATES and view.state != "finished":
+    if view.state in rf.FINAL_STATES and view.state != state:
         raise AssertionError(
             f"the run ended {view.state}: {view.status.get('error')}\n{runs.log_tail(settings, run_id)}"
         )
-    return view if view.state == "finished" else None
+    return view if view.state == state else None
+
+
+def finished(settings: Settings, run_id: str) -> runs.RunView | None:
+    return ended(settings, run_id, "finished")
 
 
 def end_process_group(pid: int) -> None:
@@ -178,7 +199,7 @@ def _running_epoch(app, run_id: str) -> int:
     texts = [text for text in _progress_texts(app) if "epoch" in text]
     assert len(texts) == 1 and texts[0].startswith("training: epoch "), _progress_texts(app)
     epoch, epochs = (int(number) for number in texts[0].removeprefix("training: epoch ").split(" of "))
-    assert epochs == 40 and 1 <= epoch <= epochs
+    assert epochs == 1000 and 1 <= epoch <= epochs
     return epoch
 
 
@@ -187,31 +208,30 @@ def test_a_run_goes_on_through_a_server_restart_and_the_new_server_shows_it(
 ) -> None:
     use_settings(monkeypatch, settings)
     new_server()
-    run_id, child = launch(settings, RESTART_RUN, launched)
+    run_id, child = launch(settings, ENDLESS_RUN, launched)
     assert os.getsid(child.pid) == child.pid != os.getsid(0), "the run must not be in the server's session"
-    wait_for(lambda: training_status(settings, run_id, 1), "the run to start training")
 
-    # The run is paused (SIGSTOP) while a page draws, so that it cannot end between two looks at it; it is
-    # still a live process, which is all the page checks.
-    os.killpg(child.pid, signal.SIGSTOP)
+    # The run is paused (SIGSTOP) whenever a page draws, so that it cannot end between two looks at it; it
+    # is still a live process, which is all the page checks.
+    step_until(child.pid, lambda: training_status(settings, run_id, 1), "the run to start training")
     first_epoch = _running_epoch(open_page("pages/training.py"), run_id)
-    os.killpg(child.pid, signal.SIGCONT)
 
     new_server()  # the old server and everything it held in memory are gone
-    status = wait_for(lambda: training_status(settings, run_id, first_epoch + 2), "the run to train on")
-    os.killpg(child.pid, signal.SIGSTOP)
+    status = step_until(child.pid, lambda: training_status(settings, run_id, first_epoch + 2), "the run to train on")
     second_epoch = _running_epoch(open_page("pages/training.py"), run_id)
     assert second_epoch >= status["epoch"] > first_epoch
-    os.killpg(child.pid, signal.SIGCONT)
 
-    view = wait_for(lambda: finished(settings, run_id), "the run to finish")
-    assert view.has_model and len(view.history) == 40
+    # The new server's Stop button asks the run to stop; it ends `stopped`, with its best weights saved.
+    runs.request_stop(settings, run_id)
+    os.killpg(child.pid, signal.SIGCONT)
+    view = wait_for(lambda: ended(settings, run_id, "stopped"), "the run to stop")
+    assert view.has_model and len(view.history) >= second_epoch
     new_server()
     app = open_page("pages/training.py", run=run_id)
     assert not app.exception, app.exception[0].value
     assert not [text for text in _progress_texts(app) if "epoch" in text]  # no progress panel any more
     assert f"Run {run_id}" in [element.value for element in app.header]
-    assert any("fast mode · finished" in element.value for element in app.caption)
+    assert any("fast mode · stopped" in element.value for element in app.caption)
 
 
 # --- the catalog deleted or damaged while the app was stopped -----------------------------------------
