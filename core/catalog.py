@@ -26,10 +26,23 @@ from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.reconcile import IngestResult, Progress, ingest
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 SORT_ORDERS = ("title", "year", "rating")
 
-_SCHEMA = """
+# Users' label corrections (core.corrections): not derived from the raw files, so a rebuild carries them
+# over from the old file, and clearing the catalog keeps them. No foreign key to movies: a correction of a
+# movie that left the dataset is kept (and applies again if it comes back).
+_CORRECTIONS_SCHEMA = """
+CREATE TABLE corrections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, imdb_id TEXT NOT NULL, genre TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('add', 'remove')), made_at TEXT NOT NULL, undone_at TEXT
+);
+CREATE UNIQUE INDEX one_active_correction ON corrections (imdb_id, genre) WHERE undone_at IS NULL;
+"""
+_CORRECTION_COLUMNS = "id, imdb_id, genre, action, made_at, undone_at"
+
+_SCHEMA = (
+    """
 CREATE TABLE movies (
     imdb_id TEXT PRIMARY KEY, title TEXT NOT NULL, year INTEGER, kind TEXT NOT NULL,
     genres TEXT NOT NULL, usable INTEGER NOT NULL,
@@ -49,6 +62,8 @@ CREATE TABLE metadata_files (file TEXT PRIMARY KEY, year INTEGER, encoding TEXT,
     size INTEGER NOT NULL, records INTEGER NOT NULL, error TEXT);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+    + _CORRECTIONS_SCHEMA
+)
 
 _MOVIE_COLUMNS = (
     "imdb_id, title, year, kind, genres, usable, poster, poster_format, poster_width, poster_height, "
@@ -136,9 +151,34 @@ def _stored_fingerprint(path: Path) -> tuple[str | None, str | None]:
         return None, f"the catalog file was unreadable ({error})"
     if damage != "ok":
         return None, f"the catalog file was damaged ({' '.join(str(damage).split())})"
+    if "cleared_at" in rows:
+        return None, "the catalog was cleared"
     if rows.get("schema_version") != str(SCHEMA_VERSION):
         return None, "the catalog was made by another version of the app"
     return rows.get("fingerprint"), None
+
+
+def _read_corrections(path: Path) -> tuple[list[tuple], str | None]:
+    """The correction rows of an old catalog file, or none with the reason they could not be read.
+
+    A file from before corrections existed has none; a damaged file may still give them back, since
+    SQLite reads only the pages of the table asked for.
+    """
+    if not path.exists():
+        return [], None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "corrections" not in tables:
+                return [], None
+            return db.execute(f"SELECT {_CORRECTION_COLUMNS} FROM corrections ORDER BY id").fetchall(), None
+    except sqlite3.DatabaseError as error:
+        return [], f"its label corrections could not be read back ({error})"
+
+
+def _write_corrections(path: Path, rows: list[tuple]) -> None:
+    with closing(_connect(path)) as db, db:
+        db.executemany(f"INSERT INTO corrections ({_CORRECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def _remove_database(path: Path) -> None:
@@ -148,7 +188,7 @@ def _remove_database(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Read-only queries over one built catalog file."""
+    """Queries over one built catalog file; label corrections are written through `core.corrections`."""
 
     path: Path
     fingerprint: str
@@ -158,6 +198,12 @@ class Catalog:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         with closing(_connect(self.path)) as db:
+            yield db
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own (rows by name), closed after the block; uncommitted writes roll back."""
+        with self._db() as db:
             yield db
 
     def _meta(self, key: str) -> str:
@@ -282,8 +328,12 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
     result = ingest(layout, progress)
     staging = path.with_name(f".{path.name}.{os.getpid()}.building")
     _remove_database(staging)
+    corrections, lost = _read_corrections(path)
+    if lost:
+        reason = f"{reason}; {lost}"
     try:
         _write_database(staging, result, key)
+        _write_corrections(staging, corrections)
         # A write-ahead log left by the old file must not be replayed into the new one.
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -294,15 +344,28 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
 
 
 def clear_caches(settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings")) -> list[Path]:
-    """Delete the derived data (never the dataset, never the runs); they are rebuilt when next needed."""
+    """Delete the derived data (never the dataset, never the runs); they are rebuilt when next needed.
+
+    Label corrections are a user's work, not derived data: when there are any, the catalog file is
+    replaced by one that holds only them, and the next build carries them into the new catalog.
+    """
     settings = settings or get_settings()
     removed: list[Path] = []
     if "catalog" in what:
+        corrections, _ = _read_corrections(settings.catalog_path)
         for suffix in ("", "-wal", "-shm"):
             candidate = Path(f"{settings.catalog_path}{suffix}")
             if candidate.exists():
                 candidate.unlink()
                 removed.append(candidate)
+        if corrections:
+            with closing(_connect(settings.catalog_path)) as db, db:
+                db.executescript(_CORRECTIONS_SCHEMA + "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+                db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("cleared_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))],
+                )
+            _write_corrections(settings.catalog_path, corrections)
         if settings.extracted_dir.exists():
             shutil.rmtree(settings.extracted_dir)
             removed.append(settings.extracted_dir)
