@@ -79,11 +79,12 @@ def runs_table(runs: Sequence[RunView], active_model: str | None = None) -> pd.D
             "duration (s)": duration_seconds(run),
             "epochs": run.metrics.get("epochs_run") if run.metrics else None,
             "image size": run.config.get("image_size"),
+            "corrections": run.corrections.get("used"),
         }
         for label, part, key in SUMMARY_COLUMNS:
             row[label] = summary_value(run, part, key)
         rows.append(row)
-    columns = ["run", "active model", "state", "mode", "started", "duration (s)", "epochs", "image size"]
+    columns = ["run", "active model", "state", "mode", "started", "duration (s)", "epochs", "image size", "corrections"]
     return pd.DataFrame(rows, columns=[*columns, *(label for label, _, _ in SUMMARY_COLUMNS)])
 
 

@@ -28,6 +28,7 @@ from core.atomic import write_json as write_json_atomic
 from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
 from core.training.run_folder import (
     CONFIG_FILE,
+    CORRECTIONS_FILE,
     FINAL_STATES,
     LOG_FILE,
     MODEL_FILE,
@@ -77,6 +78,7 @@ class RunView:
     history: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
     genres: dict = field(default_factory=dict)
+    corrections: dict = field(default_factory=dict)  # the label corrections it used (corrections.json)
     explanation: str | None = None  # why the state differs from what status.json says, in plain words
 
     @property
@@ -184,6 +186,7 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
         history=read_history(path),
         provenance=_read_json(path / PROVENANCE_FILE, {}),
         genres=read_genres(path) or {},
+        corrections=_read_json(path / CORRECTIONS_FILE, {}),
         explanation=explanation,
     )
 

@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--include-non-movies", action=argparse.BooleanOptionalAction, default=None, help="train on series and games"
     )
+    parser.add_argument(
+        "--corrections",
+        dest="use_corrections",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train on the label corrections made in the app (default: on)",
+    )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--runs-dir", type=Path, help="make a new run folder in DIR (default: the settings' runs dir)")
     where.add_argument("--run-dir", type=Path, help="train into exactly this folder (new, or made by the app)")
@@ -90,7 +97,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             kind = "a whole number" if name in _WHOLE else "a number"
             raise ConfigError(f"--{name.replace('_', '-')} must be {kind}, got {text!r}") from None
-    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies"):
+    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies", "use_corrections"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     return values

@@ -9,6 +9,7 @@ from core import eda
 from core.config import DATASET_CITATION
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from ui.chips import chip_style, genre_chips
+from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.nav import GENRE_PAGE, require_entry_point
 
@@ -171,6 +172,10 @@ sample = usable[usable["genres"].map(lambda names: sample_genre in names)].sampl
 for column, (_, movie) in zip(st.columns(8), sample.iterrows(), strict=False):
     column.image(str(catalog.data_root / movie["poster"]), width="stretch")
     column.text(f"{movie['title']} ({movie['year']})")
+
+# --- Corrections -----------------------------------------------------------------------------------------------
+st.header("Label corrections")
+corrections_report(catalog)
 
 st.divider()
 st.caption("Dataset: " + DATASET_CITATION)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.urls import GalleryView, parse_gallery_params
 from ui.chips import chip_style, genre_chips
+from ui.corrections import active_by_movie, gallery_card_control, show_message
 from ui.data import gallery_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
 from ui.text import md_escape
@@ -116,6 +117,8 @@ if view.page > pages:
 span = f"{view.year_from or years[0]}–{view.year_to or years[1]}"
 st.markdown(f"**{len(movies):,} movies** of genre {md_escape(view.genre)} from {span} · page {view.page} of {pages}")
 
+show_message()
+corrected = active_by_movie(catalog)
 first = (view.page - 1) * PAGE_SIZE
 grid = st.columns(COLUMNS)
 for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples()):
@@ -126,6 +129,7 @@ for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples
         alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
         st.caption(md_escape(f"{movie.year}{rating}{alike}"))
         genre_chips(movie.genres, key=movie.imdb_id)
+        gallery_card_control(catalog, movie.imdb_id, movie.title, view.genre, corrected.get(movie.imdb_id, []))
 
 if pages > 1:
     st.session_state["gallery_page"] = view.page

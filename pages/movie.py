@@ -6,8 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.corrections import active_corrections, corrected_genres
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
+from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
 from ui.text import literal_heading, md_escape
@@ -61,8 +63,13 @@ with poster_column:
     else:
         st.warning("This movie has no readable poster.", icon=":material/hide_image:")
 with details:
+    corrections = active_corrections(catalog, movie_id)
+    genres_now = corrected_genres(movie["genres"], corrections)
     st.caption("Genres (click one to open its gallery)")
-    genre_chips(movie["genres"], key="movie")
+    genre_chips(genres_now, key="movie")
+    if corrections:
+        st.caption(f"Corrected by you; the dataset says: {', '.join(map(md_escape, movie['genres'])) or 'no genre'}")
+    movie_controls(catalog, movie, genres_now, corrections)
     rows = [
         {"field": label, "value": str(movie[key])}
         for key, label in FIELDS.items()
@@ -95,7 +102,7 @@ if movie["usable"]:
             st.subheader("The model's prediction beside the true genres")
             top = model.vocabulary.top_k(scores, 3)
             st.caption(
-                f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, movie['genres']))}"
+                f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, genres_now))}"
             )
             genre_chips(
                 [g for g, _ in top],

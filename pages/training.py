@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import run_reports, runs
 from core.config import get_settings
+from core.corrections import active_corrections
 from core.training.config import MODES, ConfigError, make_config
 from core.urls import valid_run_id
 from ui.data import get_catalog
@@ -102,6 +103,15 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
         columns = st.columns(3)
         min_movies = columns[0].number_input("Minimum movies per genre", 1, 10_000, defaults.min_movies_per_genre)
         seed = columns[1].number_input("Seed", 0, 2**31 - 1, defaults.seed)
+        in_force = len(active_corrections(catalog))
+        use_corrections = st.checkbox(
+            f"Train on your {in_force} label correction{'s' * (in_force != 1)}",
+            value=in_force > 0,
+            disabled=in_force == 0,
+            help="Training and validation learn from the corrected genres; the test part keeps the labels the "
+            "split was drawn with, and its metrics are also shown with later corrections. None yet: mark wrong "
+            "genres in a gallery or on a movie's page.",
+        )
         estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs))
         columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
         if estimate:
@@ -123,6 +133,8 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
                 "--seed",
                 str(int(seed)),
             ]
+            if in_force and not use_corrections:
+                options.append("--no-corrections")
             start_run(settings, mode, options)
 
 # --- The runs ------------------------------------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
     if run.metrics.get("test"):
         st.subheader("Test figures beside the trivial baselines")
         st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
+        _corrections_used(run)
         per_genre = run_reports.per_genre_table(run)
         st.subheader("Per genre (test part)")
         st.dataframe(
@@ -158,6 +159,29 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
     genres = run.genres.get("left_out") or {}
     if genres:
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
+
+
+def _corrections_used(run: RunView) -> None:
+    """How many label corrections the run learned from, and its test figures with the ones it held back."""
+    record = run.corrections
+    if not record.get("available"):
+        return
+    if not record.get("enabled"):
+        st.caption(f"Label corrections: {record['available']} were in force; this run did not use them.")
+        return
+    per_part = record.get("per_part", {})
+    st.caption(
+        f"Label corrections: {record.get('used', 0)} of {record['available']} used (train {per_part.get('train', 0)}, "
+        f"validation {per_part.get('val', 0)}, test {per_part.get('test', 0)} made before the split was drawn)."
+    )
+    held = record.get("test_movies_held_back") or []
+    if held and run.metrics.get("test_with_corrections"):
+        with st.expander(f"Test figures with the corrections of {len(held)} test movie(s) made after the split"):
+            st.caption(
+                "The figures above keep the test labels as the split drew them, so that runs compare. These use "
+                "the corrections too. Test movies with held-back corrections: " + ", ".join(held)
+            )
+            st.dataframe(run_reports.baselines_table(run, "test_with_corrections"), hide_index=True, width="stretch")
 
 
 def _pr_and_confusions(run: RunView, genres: list[str]) -> None:

@@ -32,6 +32,7 @@ from core import atomic
 CONFIG_FILE = "config.json"
 PROVENANCE_FILE = "provenance.json"
 GENRES_FILE = "genres.json"
+CORRECTIONS_FILE = "corrections.json"  # the label corrections a run trained with, and those it held back
 HISTORY_FILE = "history.json"
 METRICS_FILE = "metrics.json"
 THRESHOLDS_FILE = "thresholds.json"
@@ -44,6 +45,7 @@ RUN_FILES = (
     CONFIG_FILE,
     PROVENANCE_FILE,
     GENRES_FILE,
+    CORRECTIONS_FILE,
     HISTORY_FILE,
     METRICS_FILE,
     THRESHOLDS_FILE,

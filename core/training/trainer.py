@@ -35,10 +35,12 @@ from core import atomic
 from core.backbone import PTH_SHA256, cached_weights_path
 from core.catalog import Catalog, CatalogError, open_catalog
 from core.config import PROJECT_ROOT, Settings
+from core.corrections import active_corrections
 from core.genres import GenreVocabulary
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig, format_image_size
+from core.training.corrected_labels import RunLabels
 from core.training.embeddings import FEATURES_ID, EmbeddingStopped, poster_embeddings
 from core.training.model import (
     FEATURE_LAYERS,
@@ -133,6 +135,8 @@ class TrainingData:
     catalog_fingerprint: str
     without_kept_genre: dict[str, int]  # movies per part dropped because none of their genres was kept
     genre_counts: dict[str, dict[str, int]]
+    corrections: dict[str, Any]  # what corrections.json records: the label corrections used and held back
+    test_labels_corrected: np.ndarray  # the test part with every correction in force (see corrected_labels)
 
 
 def prepare_data(config: TrainingConfig, settings: Settings) -> TrainingData:
@@ -142,19 +146,25 @@ def prepare_data(config: TrainingConfig, settings: Settings) -> TrainingData:
     if movies.empty:
         raise TrainingError("the catalog has no usable movie (a decodable poster and at least one genre)")
     split = project_split(catalog, settings)
-    kept, left_out = genres_with_min_support(movies, split, config.min_movies_per_genre)
+    in_force = active_corrections(catalog)
+    labels_of = RunLabels.make(movies, in_force, split.created_at, config.use_corrections)
+    kept, left_out = genres_with_min_support(labels_of.corrected, split, config.min_movies_per_genre)
     if len(kept) < 2:
         raise ConfigError(
             f"a minimum of {config.min_movies_per_genre} movies per genre leaves {len(kept)} genre(s) "
             f"({', '.join(kept) or 'none'}); at least 2 are needed, so lower --min-movies-per-genre"
         )
     vocabulary = GenreVocabulary.from_names(kept)
-    labels = vocabulary.encode_many(list(movies["genres"]))
+    corrected = vocabulary.encode_many(list(labels_of.corrected["genres"]))
+    as_drawn = vocabulary.encode_many(list(labels_of.as_drawn["genres"]))
     assigned = np.array([split.part_of(imdb_id) for imdb_id in movies["imdb_id"]], dtype=object)
-    has_genre = labels.sum(axis=1) > 0
     parts: dict[str, Part] = {}
     without: dict[str, int] = {}
+    part_of: dict[str, str] = {}
+    test_rows = np.zeros(0, dtype=int)
     for part in PARTS:
+        labels = as_drawn if part == "test" else corrected
+        has_genre = labels.sum(axis=1) > 0
         rows = np.flatnonzero((assigned == part) & has_genre)
         without[part] = int(((assigned == part) & ~has_genre).sum())
         if len(rows) == 0:
@@ -164,11 +174,36 @@ def prepare_data(config: TrainingConfig, settings: Settings) -> TrainingData:
             paths=movies["poster_path"].iloc[rows].tolist(),
             labels=labels[rows],
         )
+        part_of.update(dict.fromkeys(parts[part].ids, part))
+        if part == "test":
+            test_rows = rows
     counts = {
         genre: {part: int(parts[part].labels[:, j].sum()) for part in PARTS}
         for j, genre in enumerate(vocabulary.genres)
     }
-    return TrainingData(vocabulary, left_out, parts, split, catalog.fingerprint, without, counts)
+    record = labels_of.record(part_of, available=len(in_force))
+    return TrainingData(
+        vocabulary, left_out, parts, split, catalog.fingerprint, without, counts, record, corrected[test_rows]
+    )
+
+
+def _log_corrections(log: rf.RunLog, record: dict[str, Any]) -> None:
+    if not record["available"]:
+        return
+    if not record["enabled"]:
+        log.write(f"Label corrections: {record['available']} in force, not used (--no-corrections).")
+        return
+    per_part = record["per_part"]
+    log.write(
+        f"Label corrections: {record['used']} of {record['available']} used (train {per_part['train']}, "
+        f"validation {per_part['val']}, test {per_part['test']} made before the split was drawn)."
+    )
+    if record["test_held_back"]:
+        log.write(
+            f"{len(record['test_held_back'])} correction(s) of {len(record['test_movies_held_back'])} test "
+            "movie(s) came after the split was drawn: the test part keeps its labels, and its metrics are "
+            "also reported with these corrections."
+        )
 
 
 # --- progress: history, best weights, status ------------------------------------------------------------
@@ -690,8 +725,15 @@ def _save_results(
         "thresholds": "per genre, the F1-best on the validation part",
         "validation": metrics.evaluate(val.labels, val_scores, thresholds, data.vocabulary, train.labels),
         "test": metrics.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
+        "corrections": {
+            key: data.corrections[key] for key in ("enabled", "available", "used", "per_part", "test_movies_held_back")
+        },
         "timing": {key: round(value, 2) for key, value in {**trained.timing, **extra}.items()},
     }
+    if data.corrections["test_held_back"]:
+        report["test_with_corrections"] = metrics.evaluate(
+            data.test_labels_corrected, test_scores, thresholds, data.vocabulary, train.labels
+        )
     rf.write_json(run_dir, rf.THRESHOLDS_FILE, dict(zip(data.vocabulary.genres, thresholds.tolist(), strict=True)))
     # Per-movie scores of both evaluated parts: precision-recall curves and confusions are drawn from them.
     atomic.save_npz(
@@ -711,12 +753,14 @@ def _save_results(
 
 
 def _log_report(log: rf.RunLog, report: dict[str, Any]) -> None:
-    for part in ("validation", "test"):
+    for part in ("validation", "test", "test_with_corrections"):
+        if part not in report:
+            continue
         summary = report[part]["summary"]
         baseline = report[part]["baselines"]["top3_frequent"]
         chance = report[part]["baselines"]["chance_map"]
         log.write(
-            f"{part}: mAP {_fmt(summary['map'])} (chance {_fmt(chance)}), hit@3 {_fmt(summary['hit_at_3'])} "
+            f"{part.replace('_', ' ')}: mAP {_fmt(summary['map'])} (chance {_fmt(chance)}), hit@3 {_fmt(summary['hit_at_3'])} "
             f"(top-3 frequent {_fmt(baseline['hit_at_3'])}), P@3 {_fmt(summary['p_at_3'])} "
             f"({_fmt(baseline['p_at_3'])}), micro-F1 {_fmt(summary['micro_f1'])}, "
             f"macro-F1 {_fmt(summary['macro_f1'])}"
@@ -763,6 +807,8 @@ def train(
             + ("; ".join(f"{genre} ({why})" for genre, why in data.left_out.items()) or "none")
         )
         log.write(", ".join(f"{part} {len(data.parts[part].ids)} posters" for part in PARTS))
+        rf.write_json(run_dir, rf.CORRECTIONS_FILE, data.corrections)
+        _log_corrections(log, data.corrections)
         for line in data.split.changes.describe():
             log.write(line)
         keras.utils.set_random_seed(config.seed)
