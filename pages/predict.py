@@ -1,5 +1,6 @@
 """Predict: drop posters (or pick a movie of the dataset), get their top-3 genres as chips that open the
-genre's gallery sorted by similarity to that poster, and the posters of the dataset that look most alike.
+genre's gallery sorted by similarity to that poster, each genre's evidence map over the poster (why this
+genre), and the posters of the dataset that look most alike.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from core.uploads import MAX_UPLOAD_BYTES, UploadError, validate_upload, validat
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog
+from ui.explain import render_evidence
 from ui.model import DroppedPoster, active_model, remember, score, session_posters, similarity_index
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.runs import start_run
@@ -166,9 +168,12 @@ if dropped:
     for item in dropped:
         st.divider()
         left, right = st.columns([1, 2])
-        left.image(item.poster.pixels, caption=item.poster.filename, width="stretch")
-        for note in item.poster.notes:
-            left.caption(note)
+        with left:
+            top = model.vocabulary.top_k(item.scores, 3)
+            render_evidence(model, item.poster.pixels, item.poster.content_hash, top, key=item.poster.content_hash)
+            st.caption(md_escape(item.poster.filename))
+            for note in item.poster.notes:
+                st.caption(note)
         with right:
             show_scores(
                 item.scores,
@@ -188,8 +193,9 @@ elif picked and not uploads:
     scores = predict_images(model, [poster.pixels])[0]
     st.divider()
     left, right = st.columns([1, 2])
-    left.image(poster.pixels, width="stretch")
-    left.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
+    with left:
+        render_evidence(model, poster.pixels, poster.content_hash, model.vocabulary.top_k(scores, 3), key=picked)
+        st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
     with right:
         show_scores(scores, key=picked, similar_params={"sort": "similar", "like": picked}, true_genres=movie["genres"])
     if picked in index:
