@@ -154,7 +154,13 @@ def corrections_report(catalog: Catalog) -> None:
             title="Corrections in force per genre",
             category_orders={"genre": list(summary["genre"])},
         )
-        figure.update_layout(height=120 + 28 * len(summary), yaxis_title=None, xaxis_title="movies")
+        figure.update_layout(
+            height=max(220, 110 + 36 * len(summary)),
+            yaxis_title=None,
+            xaxis_title="movies",
+            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right", "title": None},
+        )
+        figure.update_xaxes(dtick=1 if int(summary["total"].max()) <= 10 else None)
         st.plotly_chart(figure, width="stretch")
     st.dataframe(
         table[["id", "imdb_id", "title", "year", "genre", "action", "made_at", "state", "undone_at"]],
