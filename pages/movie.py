@@ -88,6 +88,7 @@ if not own.empty:
 if movie["usable"]:
     from core.predict import predict_images
     from core.uploads import UploadError, validate_upload
+    from ui.explain import render_evidence
     from ui.model import active_model, similarity_index
 
     loaded = active_model()
@@ -101,15 +102,19 @@ if movie["usable"]:
             scores = predict_images(model, [poster.pixels])[0]
             st.subheader("The model's prediction beside the true genres")
             top = model.vocabulary.top_k(scores, 3)
-            st.caption(
-                f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, genres_now))}"
-            )
-            genre_chips(
-                [g for g, _ in top],
-                key="predicted",
-                scores=[s for _, s in top],
-                extra_params={"sort": "similar", "like": movie_id},
-            )
+            evidence, chips = st.columns([1, 2])
+            with evidence:
+                render_evidence(model, poster.pixels, poster.content_hash, top, key=movie_id)
+            with chips:
+                st.caption(
+                    f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, genres_now))}"
+                )
+                genre_chips(
+                    [g for g, _ in top],
+                    key="predicted",
+                    scores=[s for _, s in top],
+                    extra_params={"sort": "similar", "like": movie_id},
+                )
     index = similarity_index(catalog, build=False)
     if index is not None and movie_id in index:
         st.subheader("Posters that look alike")

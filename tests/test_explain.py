@@ -352,3 +352,41 @@ def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
     _, _, invisible = shown_evidence(app, calls)
     np.testing.assert_array_equal(invisible, pixels)
     assert not app.exception
+
+
+def test_a_movies_page_shows_the_evidence_of_each_of_its_predicted_genres(
+    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tiny_explainer: Explainer
+) -> None:
+    as_on_a_warm_server(monkeypatch)
+    use_settings(monkeypatch, tiny_model.settings)
+    calls: list[tuple[np.ndarray, str]] = []
+    real_image = streamlit.image
+
+    def recording_image(image, *args, **kwargs):
+        calls.append((np.asarray(image), kwargs.get("alt") or ""))
+        return real_image(image, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "image", recording_image)
+    movie = next(m for m in tiny_model.usable_movies() if m.poster == "jpeg")
+    pixels = validate_upload(tiny_model.poster_path(movie).read_bytes(), "poster.jpg").pixels
+    loaded = tiny_explainer.loaded
+    top = [genre for genre, _ in loaded.vocabulary.top_k(predict_images(loaded, [pixels])[0], 3)]
+
+    app = open_app("pages/movie.py", movie=movie.imdb_id)
+    assert not app.exception, app.exception[0].value
+    selector = app.segmented_control(key=f"evidence-genre-{movie.imdb_id}")
+    assert selector.options == [*top, "Plain poster"] and selector.value == top[0]
+    chips = [link.label.split(" · ")[0] for link in app.get("page_link") if "like=" in link.proto.query_string]
+    assert [shown_text(chip) for chip in chips] == top  # the selector offers exactly the chips' genres
+    calls.clear()  # the page's first load ran its script twice (the entry point's rerun)
+    seen = set()
+    for genre in top:
+        app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value(genre).run()
+        alt, url, image = shown_evidence(app, calls)
+        assert alt == f"Evidence map for {genre} over the poster" and image.shape == pixels.shape
+        seen.add(url)
+    assert len(seen) >= 2  # the chips' genres have maps of their own (two may both be empty)
+    app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value("Plain poster").run()
+    alt, _, plain = shown_evidence(app, calls)
+    assert alt == "The plain poster"
+    np.testing.assert_array_equal(plain, pixels)
