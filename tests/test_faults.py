@@ -185,6 +185,23 @@ def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable
     np.testing.assert_allclose(model_scores(earlier_dir, poster), scores_before, atol=1e-6)
 
 
+def test_force_stop_ends_a_training_run_within_seconds(
+    settings: Settings, earlier_run: str, launched: list[subprocess.Popen]
+) -> None:
+    """The Training page's "Force stop": two SIGTERMs, the second of which the trainer obeys at once."""
+    run_id, child = launch(settings, ENDLESS_RUN, launched)
+    wait_for(lambda: training_status(settings, run_id, 2), "the run to train its second epoch")
+    runs.kill_run(settings, run_id)
+    child.wait(timeout=60)  # ended, not left running its endless epochs
+    view = runs.read_run(settings, run_id)
+    assert view.state in ("stopped", "interrupted") and not view.is_active, view.state
+    assert runs.active_run(settings) is None  # the next run may start
+    if view.state == "interrupted":
+        assert "interrupted by the user" in view.status["error"]
+        assert "Interrupted (a second" in runs.log_tail(settings, run_id)
+    runs.kill_run(settings, run_id)  # a run that has ended: nothing to do, no error
+
+
 # --- the server restarted while a run trains ------------------------------------------------------------
 
 
