@@ -83,7 +83,9 @@ def fingerprint(layout: RawLayout) -> str:
     base = layout.archive_dir or layout.root
     for path in layout.source_files():
         stat = path.stat()
-        digest.update(f"{path.relative_to(base).as_posix()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        # surrogateescape: a file name that is not valid UTF-8 still has its own bytes to hash
+        name = path.relative_to(base).as_posix().encode("utf-8", "surrogateescape")
+        digest.update(name + f":{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()[:20]
 
 

@@ -197,3 +197,21 @@ def test_command_line_writes_the_report(tmp_path: Path, fixture_data: FixtureDat
     assert "usable movies" in capsys.readouterr().out
     assert ingest_main(["--data-dir", str(tmp_path / "missing"), "--cache-dir", str(tmp_path)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_file_names_that_are_not_utf8_are_reported_not_fatal(tmp_path: Path, fixture_catalog) -> None:
+    data = tmp_path / "data"
+    build_raw_dataset(data)
+    poster_dir = os.fsencode(data / "Movie_Poster_Dataset" / "2002")
+    (Path(os.fsdecode(poster_dir + b"/tt01\xe900001.jpg"))).write_bytes(b"\xff\xd8 a Latin-1 name")
+    metadata = os.fsencode(data / "Movie_Poster_Metadata" / "groundtruth")
+    Path(os.fsdecode(metadata + b"/19\xff99.txt")).write_bytes(b"{}")
+    catalog = open_catalog(make_settings(data, tmp_path / "work"))
+    strays = catalog.findings().query("kind == 'stray file'")
+    named = strays[strays["reason"].str.contains("not valid UTF-8")]
+    assert sorted(named["file"]) == [
+        "Movie_Poster_Dataset/2002/tt01\\xe900001.jpg",
+        "Movie_Poster_Metadata/groundtruth/19\\xff99.txt",
+    ]
+    # Everything else is read as before.
+    assert catalog.summary()["usable_movies"] == fixture_catalog.summary()["usable_movies"]

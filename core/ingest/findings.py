@@ -42,6 +42,18 @@ KIND_CONSEQUENCES: dict[FindingKind, str] = {
 }
 
 
+def shown_path(relative: str) -> str:
+    """A path as text that can be stored and shown, with the bytes of a name that is not UTF-8 as \\xNN.
+
+    Python hands such names over with surrogate escapes, which SQLite (and a web page) cannot take.
+    """
+    return relative.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def has_undecodable_name(relative: str) -> bool:
+    return shown_path(relative) != relative
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: FindingKind

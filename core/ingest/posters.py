@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from core.ingest.findings import has_undecodable_name, shown_path
+
 POSTER_SUFFIXES = {".jpg", ".jpeg"}
 # Far above any real poster (they are about 300×450), low enough that a hostile file cannot eat memory.
 MAX_POSTER_PIXELS = 50_000_000
@@ -40,8 +42,13 @@ class PosterCheck:
     error: str | None = None
 
 
-def iter_poster_folder(poster_root: Path, data_root: Path) -> Iterator[tuple[PosterFile | None, str]]:
-    """Yield every file under the year folders: a `PosterFile` for .jpg files, None for anything else."""
+NOT_A_POSTER = "not a .jpg file, so not read as a poster"
+NAME_NOT_UTF8 = "its name is not valid UTF-8, so it is not read"
+
+
+def iter_poster_folder(poster_root: Path, data_root: Path) -> Iterator[tuple[PosterFile | None, str, str]]:
+    """Yield every file under the year folders: (a `PosterFile`, its path, "") for a .jpg file, and
+    (None, its path as text that can be shown, why it is not read) for anything else."""
     folders = sorted((entry for entry in os.scandir(poster_root) if entry.is_dir()), key=lambda e: e.name)
     for folder in folders:
         for entry in sorted(os.scandir(folder.path), key=lambda item: item.name):
@@ -49,11 +56,14 @@ def iter_poster_folder(poster_root: Path, data_root: Path) -> Iterator[tuple[Pos
                 continue
             path = Path(entry.path)
             relative = path.relative_to(data_root).as_posix()
+            if has_undecodable_name(relative):
+                yield None, shown_path(relative), NAME_NOT_UTF8
+                continue
             if path.suffix.lower() not in POSTER_SUFFIXES:
-                yield None, relative
+                yield None, relative, NOT_A_POSTER
                 continue
             stat = entry.stat()
-            yield PosterFile(path, relative, folder.name, path.stem, stat.st_size, stat.st_mtime_ns), relative
+            yield PosterFile(path, relative, folder.name, path.stem, stat.st_size, stat.st_mtime_ns), relative, ""
 
 
 def check_poster(path: Path) -> PosterCheck:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.genres import parse_genre_field
-from core.ingest.findings import Finding, FindingKind
+from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
 from core.ingest.layout import RawLayout
 from core.ingest.metadata import (
     IMDB_ID_PATTERN,
@@ -25,7 +25,7 @@ from core.ingest.metadata import (
     parse_records,
     record_id,
 )
-from core.ingest.posters import PosterFile, check_posters, iter_poster_folder
+from core.ingest.posters import NAME_NOT_UTF8, PosterFile, check_posters, iter_poster_folder
 
 Progress = Callable[[float, str], None]
 
@@ -174,6 +174,9 @@ def _read_metadata(layout: RawLayout, result: IngestResult, progress: Progress) 
     first_seen: dict[str, tuple[str, int, dict[str, object]]] = {}
     for number, path in enumerate(files, start=1):
         relative = path.relative_to(layout.root).as_posix()
+        if has_undecodable_name(relative):
+            result.findings.append(Finding(FindingKind.STRAY_FILE, shown_path(relative), NAME_NOT_UTF8))
+            continue
         year = int(path.stem) if path.stem.isdigit() else None
         raw = path.read_bytes()
         progress(0.3 * number / max(1, len(files)), f"Reading metadata {relative}")
@@ -218,15 +221,9 @@ def _read_metadata(layout: RawLayout, result: IngestResult, progress: Progress) 
 
 def _read_posters(layout: RawLayout, result: IngestResult, progress: Progress, workers: int | None) -> None:
     posters: list[PosterFile] = []
-    for poster, relative in iter_poster_folder(layout.poster_root, layout.root):
+    for poster, relative, why_not in iter_poster_folder(layout.poster_root, layout.root):
         if poster is None:
-            result.findings.append(
-                Finding(
-                    FindingKind.STRAY_FILE,
-                    relative,
-                    "not a .jpg file, so not read as a poster",
-                )
-            )
+            result.findings.append(Finding(FindingKind.STRAY_FILE, relative, why_not))
             continue
         posters.append(poster)
     result.poster_files = len(posters)
