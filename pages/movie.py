@@ -104,7 +104,7 @@ if movie["usable"]:
             top = model.vocabulary.top_k(scores, 3)
             evidence, chips = st.columns([1, 2])
             with evidence:
-                render_evidence(model, poster.pixels, poster.content_hash, top, key=movie_id)
+                render_evidence(model, poster.pixels, poster.content_hash, top, key=movie_id, url_param="why")
             with chips:
                 st.caption(
                     f"Top 3 of the active model (run {run_id}); true genres: {', '.join(map(md_escape, genres_now))}"

@@ -194,7 +194,9 @@ elif picked and not uploads:
     st.divider()
     left, right = st.columns([1, 2])
     with left:
-        render_evidence(model, poster.pixels, poster.content_hash, model.vocabulary.top_k(scores, 3), key=picked)
+        render_evidence(
+            model, poster.pixels, poster.content_hash, model.vocabulary.top_k(scores, 3), key=picked, url_param="why"
+        )
         st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
     with right:
         show_scores(scores, key=picked, similar_params={"sort": "similar", "like": picked}, true_genres=movie["genres"])

@@ -380,13 +380,22 @@ def test_a_movies_page_shows_the_evidence_of_each_of_its_predicted_genres(
     assert [shown_text(chip) for chip in chips] == top  # the selector offers exactly the chips' genres
     calls.clear()  # the page's first load ran its script twice (the entry point's rerun)
     seen = set()
-    for genre in top:
+    for genre in [*top[1:], top[0]]:  # each a change from the one shown
         app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value(genre).run()
         alt, url, image = shown_evidence(app, calls)
         assert alt == f"Evidence map for {genre} over the poster" and image.shape == pixels.shape
+        assert app.query_params["why"] in (genre, [genre])  # the URL says which map is shown
         seen.add(url)
     assert len(seen) >= 2  # the chips' genres have maps of their own (two may both be empty)
     app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value("Plain poster").run()
     alt, _, plain = shown_evidence(app, calls)
     assert alt == "The plain poster"
     np.testing.assert_array_equal(plain, pixels)
+
+    # A shared link opens the same map; a genre that is not among the top 3 gets a note and the first one.
+    shared = open_app("pages/movie.py", movie=movie.imdb_id, why=top[2])
+    assert shared.segmented_control(key=f"evidence-genre-{movie.imdb_id}").value == top[2]
+    odd = open_app("pages/movie.py", movie=movie.imdb_id, why="<b>Space Opera</b>")
+    assert not odd.exception and odd.segmented_control(key=f"evidence-genre-{movie.imdb_id}").value == top[0]
+    notes = [caption.value for caption in odd.caption if "top genres" in caption.value]
+    assert len(notes) == 1 and "not one of this poster" in notes[0] and "Space Opera" in shown_text(notes[0])

@@ -76,12 +76,18 @@ def _percent(score: float) -> str:
     return f"{score:.0%}".replace("%", " %")
 
 
+def _put_in_url(choice_key: str, url_param: str | None) -> None:
+    if url_param is not None:
+        st.query_params[url_param] = st.session_state[choice_key]
+
+
 def render_evidence(
     loaded: LoadedModel,
     poster: np.ndarray,
     poster_key: str,
     top_genres: Sequence[tuple[str, float]],
     key: str,
+    url_param: str | None = None,
 ) -> None:
     """Draw the poster with the evidence map of one of its top genres over it, where the call is.
 
@@ -89,7 +95,9 @@ def render_evidence(
     were predicted from (`ValidatedPoster.pixels`, or `core.predict.decode_image_file(path)`), so that the
     map explains exactly that prediction. `poster_key`: a stable id of those pixels (the content hash, or
     the movie's IMDb id), the cache key of its maps. `top_genres`: the (genre, score) pairs of the chips,
-    `loaded.vocabulary.top_k(scores, 3)`. `key`: unique on the page, for the widgets' keys.
+    `loaded.vocabulary.top_k(scores, 3)`. `key`: unique on the page, for the widgets' keys. `url_param`:
+    the query parameter that holds the chosen genre, on pages where the poster itself is in the URL (a
+    movie's), so that a link opens the same map; a genre that is not among the choices gets a note.
 
     A selector (the genres, then "Plain poster"; the first genre by default), an opacity slider, the image
     and a caption that says what the heat means. A model that cannot be explained gets the plain poster
@@ -108,14 +116,20 @@ def render_evidence(
     choice_key, opacity_key = f"evidence-genre-{key}", f"evidence-opacity-{key}"
     options = [*genres, PLAIN_POSTER]
     if st.session_state.get(choice_key) not in options:  # another model's genres were chosen under this key
-        st.session_state.pop(choice_key, None)
+        st.session_state[choice_key] = options[0]
+    if url_param is not None:  # the URL says what is shown
+        wanted = st.query_params.get(url_param)
+        if wanted is not None and wanted not in options:
+            st.caption(md_escape(f"The link asks for {wanted[:40]!r}, which is not one of this poster's top genres."))
+        st.session_state[choice_key] = wanted if wanted in options else options[0]
     choice = st.segmented_control(
         "Why this genre",
         options,
-        default=options[0],
         required=True,
         format_func=md_escape,
         key=choice_key,
+        on_change=_put_in_url,
+        args=(choice_key, url_param),
         wrap=True,  # a page column is narrow, and genre names are long
         help=f"Where the poster pushes the genre's score up ({explainer.method}). The brighter, the stronger.",
     )
