@@ -125,3 +125,17 @@ def test_the_movie_page_adds_a_missing_genre_refuses_an_empty_choice_and_undoes(
     assert not app.exception, app.exception[0].value
     assert cx.active_corrections(catalog) == []
     assert "undone" in texts(app) or any("undone" in message.body for message in app.success)
+
+
+def test_a_stale_page_cannot_store_a_correction_twice(settings: Settings) -> None:
+    """Two tabs show the same gallery; the second "Not <genre>?" click gets the reason and stores nothing."""
+    catalog = open_catalog(settings)
+    genre, movie_id = a_training_movie_on_the_first_gallery_page(catalog, settings)
+    first_tab = open_page("pages/genre.py", genre=genre)
+    second_tab = open_page("pages/genre.py", genre=genre)
+    first_tab.button(key=f"not_{movie_id}").click().run()
+    second_tab.button(key=f"not_{movie_id}").click().run()
+    assert not second_tab.exception, second_tab.exception[0].value
+    refusals = [message.body for message in second_tab.error]
+    assert len(refusals) == 1 and "Not stored" in refusals[0] and "You already removed" in refusals[0]
+    assert len(cx.corrections_table(catalog)) == 1
