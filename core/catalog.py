@@ -39,7 +39,7 @@ CREATE TABLE corrections (
 );
 CREATE UNIQUE INDEX one_active_correction ON corrections (imdb_id, genre) WHERE undone_at IS NULL;
 """
-_CORRECTION_COLUMNS = "id, imdb_id, genre, action, made_at, undone_at"
+CORRECTION_COLUMNS = "id, imdb_id, genre, action, made_at, undone_at"
 
 _SCHEMA = (
     """
@@ -173,14 +173,14 @@ def _read_corrections(path: Path) -> tuple[list[tuple], str | None]:
             tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if "corrections" not in tables:
                 return [], None
-            return db.execute(f"SELECT {_CORRECTION_COLUMNS} FROM corrections ORDER BY id").fetchall(), None
+            return db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections ORDER BY id").fetchall(), None
     except sqlite3.DatabaseError as error:
         return [], f"its label corrections could not be read back ({error})"
 
 
 def _write_corrections(path: Path, rows: list[tuple]) -> None:
     with closing(_connect(path)) as db, db:
-        db.executemany(f"INSERT INTO corrections ({_CORRECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(f"INSERT INTO corrections ({CORRECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def _remove_database(path: Path) -> None:
@@ -198,18 +198,13 @@ class Catalog:
     rebuilt_because: str | None = None  # set when this open had to (re)build, for the app to say so
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own (rows by name), closed after the block; uncommitted writes roll back."""
         with closing(_connect(self.path)) as db:
             yield db
 
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """A connection of its own (rows by name), closed after the block; uncommitted writes roll back."""
-        with self._db() as db:
-            yield db
-
     def _meta(self, key: str) -> str:
-        with self._db() as db:
+        with self.connection() as db:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise CatalogError(f"the catalog has no {key!r}: rebuild it")
@@ -223,7 +218,7 @@ class Catalog:
         return self._meta("built_at")
 
     def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
-        with self._db() as db:
+        with self.connection() as db:
             return pd.read_sql_query(sql, db, params=params)
 
     def _with_genre_lists(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -294,7 +289,7 @@ class Catalog:
         return frame
 
     def year_range(self) -> tuple[int, int]:
-        with self._db() as db:
+        with self.connection() as db:
             low, high = db.execute("SELECT min(year), max(year) FROM movies").fetchone()
         return int(low or 0), int(high or 0)
 

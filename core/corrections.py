@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from core.catalog import Catalog
+from core.catalog import CORRECTION_COLUMNS, Catalog
 
 ADD, REMOVE = "add", "remove"
 ACTIONS = (ADD, REMOVE)
-_COLUMNS = "id, imdb_id, genre, action, made_at, undone_at"
 
 
 class CorrectionError(ValueError):
@@ -59,7 +58,7 @@ def _row(row: sqlite3.Row | tuple) -> Correction:
 
 def active_corrections(catalog: Catalog, imdb_id: str | None = None) -> list[Correction]:
     """The corrections in force, oldest first; only one movie's with `imdb_id`."""
-    sql = f"SELECT {_COLUMNS} FROM corrections WHERE undone_at IS NULL"
+    sql = f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE undone_at IS NULL"
     params: tuple = ()
     if imdb_id is not None:
         sql += " AND imdb_id = ?"
@@ -128,7 +127,7 @@ def correct(catalog: Catalog, imdb_id: str, genre: str, action: str, made_at: st
         own = [
             _row(row)
             for row in db.execute(
-                f"SELECT {_COLUMNS} FROM corrections WHERE imdb_id = ? AND undone_at IS NULL", (imdb_id,)
+                f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE imdb_id = ? AND undone_at IS NULL", (imdb_id,)
             )
         ]
         earlier = next((c for c in own if c.genre == genre), None)
@@ -153,7 +152,7 @@ def correct(catalog: Catalog, imdb_id: str, genre: str, action: str, made_at: st
             "INSERT INTO corrections (imdb_id, genre, action, made_at) VALUES (?, ?, ?, ?)",
             (imdb_id, genre, action, made_at or now()),
         )
-        row = db.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (cursor.lastrowid,)).fetchone()
+        row = db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE id = ?", (cursor.lastrowid,)).fetchone()
         db.commit()
     return _row(row)
 
@@ -162,7 +161,7 @@ def undo(catalog: Catalog, correction_id: int, undone_at: str | None = None) -> 
     """Take a correction back; it stays in the history, marked with when it was undone."""
     with catalog.connection() as db:
         db.execute("BEGIN IMMEDIATE")
-        row = db.execute(f"SELECT {_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
+        row = db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
         if row is None:
             raise CorrectionError(f"there is no correction #{correction_id}")
         if row["undone_at"] is not None:
@@ -170,7 +169,7 @@ def undo(catalog: Catalog, correction_id: int, undone_at: str | None = None) -> 
         when = undone_at or now()
         db.execute("UPDATE corrections SET undone_at = ? WHERE id = ?", (when, correction_id))
         db.commit()
-    return _row((*tuple(row)[:5], when))
+    return replace(_row(row), undone_at=when)
 
 
 def genre_summary(table: pd.DataFrame) -> pd.DataFrame:
