@@ -455,6 +455,49 @@ def _train_head(
     return head, monitor.early_stopped
 
 
+@dataclass(frozen=True)
+class _HeadOnFeatures:
+    features: keras.Model  # the pretrained backbone's poster features
+    features_by_part: dict[str, np.ndarray]
+    head: keras.Model  # with its best epoch's weights
+    early_stopped: bool
+    embedding_s: float
+    training_s: float
+
+
+def _head_on_features(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+    *,
+    epochs: int,
+    learning_rate: float,
+    keep_backbone: bool,
+) -> _HeadOnFeatures:
+    """Every poster embedded once by the frozen backbone (cached on disk), then a head trained on them.
+
+    With `keep_backbone` the best epochs keep the backbone's weights too, because fine-tuning changes them
+    afterwards. Raises StopRequested if a stop came before any epoch ended.
+    """
+    started = time.perf_counter()
+    with strategy.scope():
+        features = make_feature_extractor(config.image_size, settings.weights_dir)
+    if keep_backbone:
+        best.models.append(features)
+    features_by_part = _embed(data, config, settings, features, progress)
+    embedded = time.perf_counter()
+    head, early = _train_head(
+        data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate
+    )
+    if not best.has_weights:
+        raise StopRequested
+    return _HeadOnFeatures(features, features_by_part, head, early, embedded - started, time.perf_counter() - embedded)
+
+
 def train_fast(
     data: TrainingData,
     config: TrainingConfig,
@@ -465,24 +508,26 @@ def train_fast(
     strategy: tf.distribute.Strategy,
 ) -> Trained:
     """Frozen backbone: features embedded once (cached), a small head trained on them."""
-    started = time.perf_counter()
-    with strategy.scope():
-        features = make_feature_extractor(config.image_size, settings.weights_dir)
-    features_by_part = _embed(data, config, settings, features, progress)
-    embedded = time.perf_counter()
-    head, early = _train_head(
-        data, config, features_by_part, pos_weight, best, progress, strategy, config.epochs, config.learning_rate
+    fast = _head_on_features(
+        data,
+        config,
+        settings,
+        pos_weight,
+        best,
+        progress,
+        strategy,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        keep_backbone=False,
     )
-    if not best.has_weights:
-        raise StopRequested
     with strategy.scope():
-        model = make_genre_model(features, head, config.flip_tta)
+        model = make_genre_model(fast.features, fast.head, config.flip_tta)
     return Trained(
         model=model,
-        val_scores=head.predict(features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
-        test_scores=head.predict(features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
-        early_stopped=early,
-        timing={"embedding_s": embedded - started, "training_s": time.perf_counter() - embedded},
+        val_scores=fast.head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
+        test_scores=fast.head.predict(fast.features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
+        early_stopped=fast.early_stopped,
+        timing={"embedding_s": fast.embedding_s, "training_s": fast.training_s},
     )
 
 
@@ -500,6 +545,55 @@ def _image_datasets(data: TrainingData, config: TrainingConfig, global_batch: in
     }
 
 
+def _fit_on_images(
+    phase: str,
+    fitted: keras.Model,
+    scorer: keras.Model,
+    datasets: dict[str, tf.data.Dataset],
+    global_batch: int,
+    data: TrainingData,
+    config: TrainingConfig,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+) -> bool:
+    """Epochs of `fitted` over the training posters, `scorer` scoring validation after each one (it may be
+    the same model, or the saved model that shares `fitted`'s layers); returns whether it stopped early."""
+    monitor = EpochMonitor(
+        phase,
+        config.epochs,
+        math.ceil(len(data.parts["train"].ids) / global_batch),
+        lambda: scorer.predict(datasets["val"], verbose=0),
+        data.parts["val"].labels,
+        pos_weight,
+        best,
+        progress,
+        config.patience,
+    )
+    _fit(fitted, datasets["train"], monitor, progress)
+    return monitor.early_stopped
+
+
+def _scored_on_images(
+    model: keras.Model,
+    datasets: dict[str, tf.data.Dataset],
+    best: BestWeights,
+    progress: Progress,
+    early_stopped: bool,
+    timing: dict[str, float],
+) -> Trained:
+    """The best epoch's weights put back, then the validation and test posters scored by the saved model."""
+    best.restore()
+    progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
+    return Trained(
+        model=model,
+        val_scores=model.predict(datasets["val"], verbose=0),
+        test_scores=model.predict(datasets["test"], verbose=0),
+        early_stopped=early_stopped,
+        timing=timing,
+    )
+
+
 def train_fine_tune(
     data: TrainingData,
     config: TrainingConfig,
@@ -510,32 +604,25 @@ def train_fine_tune(
     strategy: tf.distribute.Strategy,
 ) -> Trained:
     """The fast head first (on cached features), then the top blocks unfrozen and trained on images."""
-    started = time.perf_counter()
-    with strategy.scope():
-        features = make_feature_extractor(config.image_size, settings.weights_dir)
-    best.models.append(features)
-    features_by_part = _embed(data, config, settings, features, progress)
-    embedded = time.perf_counter()
-    head, _ = _train_head(
+    first = _head_on_features(
         data,
         config,
-        features_by_part,
+        settings,
         pos_weight,
         best,
         progress,
         strategy,
-        config.head_epochs,
-        config.head_learning_rate,
+        epochs=config.head_epochs,
+        learning_rate=config.head_learning_rate,
+        keep_backbone=True,
     )
-    if not best.has_weights:
-        raise StopRequested
     head_trained = time.perf_counter()
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     datasets = _image_datasets(data, config, global_batch)
     with strategy.scope():
-        trainable = unfreeze_top_blocks(features, config.unfreeze_blocks)
-        trained_model = make_genre_model(features, head, flip_tta=False)
-        model = make_genre_model(features, head, config.flip_tta)
+        trainable = unfreeze_top_blocks(first.features, config.unfreeze_blocks)
+        trained_model = make_genre_model(first.features, first.head, flip_tta=False)
+        model = make_genre_model(first.features, first.head, config.flip_tta)
         trained_model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(pos_weight)
         )
@@ -543,31 +630,15 @@ def train_fine_tune(
         f"fine-tuning the top {config.unfreeze_blocks} blocks ({trainable:,} backbone weights) at learning "
         f"rate {config.learning_rate:g}"
     )
-    monitor = EpochMonitor(
-        "fine-tuning",
-        config.epochs,
-        math.ceil(len(data.parts["train"].ids) / global_batch),
-        lambda: model.predict(datasets["val"], verbose=0),
-        data.parts["val"].labels,
-        pos_weight,
-        best,
-        progress,
-        config.patience,
+    early = _fit_on_images(
+        "fine-tuning", trained_model, model, datasets, global_batch, data, config, pos_weight, best, progress
     )
-    _fit(trained_model, datasets["train"], monitor, progress)
-    best.restore()
-    progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
-    return Trained(
-        model=model,
-        val_scores=model.predict(datasets["val"], verbose=0),
-        test_scores=model.predict(datasets["test"], verbose=0),
-        early_stopped=monitor.early_stopped,
-        timing={
-            "embedding_s": embedded - started,
-            "training_s": head_trained - embedded,
-            "fine_tuning_s": time.perf_counter() - head_trained,
-        },
-    )
+    timing = {
+        "embedding_s": first.embedding_s,
+        "training_s": first.training_s,
+        "fine_tuning_s": time.perf_counter() - head_trained,
+    }
+    return _scored_on_images(model, datasets, best, progress, early, timing)
 
 
 def train_scratch(
@@ -589,29 +660,10 @@ def train_scratch(
         # The saved model shares the CNN's layers but not its optimizer state.
         model = keras.Model(cnn.input, cnn.output, name="poster_genres")
     best.models.append(cnn)
-    monitor = EpochMonitor(
-        "training",
-        config.epochs,
-        math.ceil(len(data.parts["train"].ids) / global_batch),
-        lambda: cnn.predict(datasets["val"], verbose=0),
-        data.parts["val"].labels,
-        pos_weight,
-        best,
-        progress,
-        config.patience,
-    )
-    _fit(cnn, datasets["train"], monitor, progress)
+    early = _fit_on_images("training", cnn, cnn, datasets, global_batch, data, config, pos_weight, best, progress)
     if not best.has_weights:
         raise StopRequested
-    best.restore()
-    progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
-    return Trained(
-        model=model,
-        val_scores=cnn.predict(datasets["val"], verbose=0),
-        test_scores=cnn.predict(datasets["test"], verbose=0),
-        early_stopped=monitor.early_stopped,
-        timing={"training_s": time.perf_counter() - started},
-    )
+    return _scored_on_images(model, datasets, best, progress, early, {"training_s": time.perf_counter() - started})
 
 
 _MODES = {"fast": train_fast, "fine-tune": train_fine_tune, "scratch": train_scratch}
