@@ -289,11 +289,9 @@ def shown_evidence(app: AppTest, calls: list[tuple[np.ndarray, str]]) -> tuple[s
     return alt, url, image
 
 
-def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
-    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tiny_explainer: Explainer
-) -> None:
-    as_on_a_warm_server(monkeypatch)
-    use_settings(monkeypatch, tiny_model.settings)
+@pytest.fixture
+def drawn_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, str]]:
+    """Every image the page draws, as (pixels, alternative text): what a person sees, not only its URL."""
     calls: list[tuple[np.ndarray, str]] = []
     real_image = streamlit.image
 
@@ -302,6 +300,17 @@ def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
         return real_image(image, *args, **kwargs)
 
     monkeypatch.setattr(streamlit, "image", recording_image)
+    return calls
+
+
+def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_model: TinyModel,
+    tiny_explainer: Explainer,
+    drawn_images: list[tuple[np.ndarray, str]],
+) -> None:
+    as_on_a_warm_server(monkeypatch)
+    use_settings(monkeypatch, tiny_model.settings)
     # A fixture poster whose first two genres have different maps, so that switching must change the image.
     loaded = tiny_explainer.loaded
     for movie in [m for m in tiny_model.usable_movies() if m.poster == "jpeg"]:
@@ -321,52 +330,47 @@ def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
     selector = app.segmented_control(key=f"evidence-genre-{content_hash(data)}")
     assert selector.options == [genre for genre, _ in top] + ["Plain poster"]
     assert selector.value == first
-    alt, first_url, first_image = shown_evidence(app, calls)
+    alt, first_url, first_image = shown_evidence(app, drawn_images)
     assert alt == f"Evidence map for {first} over the poster"
     assert first_image.shape == pixels.shape and not np.array_equal(first_image, pixels)
     captions = [shown_text(caption.value) for caption in app.caption]
     assert any(first in caption and f"({first_score:.0%})".replace("%", " %") in caption for caption in captions)
 
     selector.set_value(second).run()
-    alt, second_url, second_image = shown_evidence(app, calls)
+    alt, second_url, second_image = shown_evidence(app, drawn_images)
     assert alt == f"Evidence map for {second} over the poster"
     assert second_url != first_url and not np.array_equal(second_image, first_image)
 
     app.segmented_control(key=f"evidence-genre-{content_hash(data)}").set_value("Plain poster").run()
-    alt, _, plain = shown_evidence(app, calls)
+    alt, _, plain = shown_evidence(app, drawn_images)
     assert alt == "The plain poster"
     np.testing.assert_array_equal(plain, pixels)
     assert app.slider(key=f"evidence-opacity-{content_hash(data)}").disabled
 
     app.segmented_control(key=f"evidence-genre-{content_hash(data)}").set_value(first).run()
-    _, again_url, _ = shown_evidence(app, calls)
+    _, again_url, _ = shown_evidence(app, drawn_images)
     assert again_url == first_url  # the same map, from the cache
     opacity = app.slider(key=f"evidence-opacity-{content_hash(data)}")
     assert opacity.value == 50 and not opacity.disabled
     opacity.set_value(100).run()
-    _, opaque_url, opaque = shown_evidence(app, calls)
+    _, opaque_url, opaque = shown_evidence(app, drawn_images)
     assert opaque_url != first_url
     # At 100 %, the map alone (the page keeps maps as 256 levels, so a colour may be one step off).
     assert np.abs(opaque.astype(int) - colormap(maps[first]).astype(int)).max() <= 2
     app.slider(key=f"evidence-opacity-{content_hash(data)}").set_value(0).run()
-    _, _, invisible = shown_evidence(app, calls)
+    _, _, invisible = shown_evidence(app, drawn_images)
     np.testing.assert_array_equal(invisible, pixels)
     assert not app.exception
 
 
 def test_a_movies_page_shows_the_evidence_of_each_of_its_predicted_genres(
-    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tiny_explainer: Explainer
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_model: TinyModel,
+    tiny_explainer: Explainer,
+    drawn_images: list[tuple[np.ndarray, str]],
 ) -> None:
     as_on_a_warm_server(monkeypatch)
     use_settings(monkeypatch, tiny_model.settings)
-    calls: list[tuple[np.ndarray, str]] = []
-    real_image = streamlit.image
-
-    def recording_image(image, *args, **kwargs):
-        calls.append((np.asarray(image), kwargs.get("alt") or ""))
-        return real_image(image, *args, **kwargs)
-
-    monkeypatch.setattr(streamlit, "image", recording_image)
     movie = next(m for m in tiny_model.usable_movies() if m.poster == "jpeg")
     pixels = validate_upload(tiny_model.poster_path(movie).read_bytes(), "poster.jpg").pixels
     loaded = tiny_explainer.loaded
@@ -378,17 +382,17 @@ def test_a_movies_page_shows_the_evidence_of_each_of_its_predicted_genres(
     assert selector.options == [*top, "Plain poster"] and selector.value == top[0]
     chips = [link.label.split(" · ")[0] for link in app.get("page_link") if "like=" in link.proto.query_string]
     assert [shown_text(chip) for chip in chips] == top  # the selector offers exactly the chips' genres
-    calls.clear()  # the page's first load ran its script twice (the entry point's rerun)
+    drawn_images.clear()  # the page's first load ran its script twice (the entry point's rerun)
     seen = set()
     for genre in [*top[1:], top[0]]:  # each a change from the one shown
         app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value(genre).run()
-        alt, url, image = shown_evidence(app, calls)
+        alt, url, image = shown_evidence(app, drawn_images)
         assert alt == f"Evidence map for {genre} over the poster" and image.shape == pixels.shape
         assert app.query_params["why"] in (genre, [genre])  # the URL says which map is shown
         seen.add(url)
     assert len(seen) >= 2  # the chips' genres have maps of their own (two may both be empty)
     app.segmented_control(key=f"evidence-genre-{movie.imdb_id}").set_value("Plain poster").run()
-    alt, _, plain = shown_evidence(app, calls)
+    alt, _, plain = shown_evidence(app, drawn_images)
     assert alt == "The plain poster"
     np.testing.assert_array_equal(plain, pixels)
 

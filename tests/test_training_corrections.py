@@ -31,26 +31,25 @@ def catalog(settings: Settings) -> Catalog:
     return open_catalog(settings)
 
 
-def movie_of_part(
-    catalog: Catalog, settings: Settings, part: str, skip: set[str] = frozenset()
-) -> tuple[str, list[str]]:
-    """A movie of the split's `part` with two kept genres or more (one can be removed)."""
+def movies_with_two_kept_genres(catalog: Catalog, settings: Settings, part: str) -> list[tuple[str, list[str]]]:
+    """The movies of the split's `part` with two kept genres or more (one can be removed), with those genres."""
     split = project_split(catalog, settings)
-    data = prepare_data(make_config("fast", **TINY), settings)
+    kept = set(prepare_data(make_config("fast", **TINY), settings).vocabulary.genres)
     movies = catalog.usable_movies().set_index("imdb_id")
-    for imdb_id in split.ids(part):
-        genres = [g for g in movies.loc[imdb_id, "genres"] if g in data.vocabulary.genres]
-        if imdb_id in movies.index and imdb_id not in skip and len(genres) >= 2:
-            return imdb_id, list(movies.loc[imdb_id, "genres"])
-    raise AssertionError(f"the fixture's {part} part has no movie with two kept genres")
+    found = [
+        (imdb_id, [genre for genre in movies.loc[imdb_id, "genres"] if genre in kept])
+        for imdb_id in split.ids(part)
+        if imdb_id in movies.index and len(kept.intersection(movies.loc[imdb_id, "genres"])) >= 2
+    ]
+    assert found, f"the fixture's {part} part has no movie with two kept genres"
+    return found
 
 
 @pytest.fixture(scope="module")
 def corrected(catalog: Catalog, settings: Settings) -> dict[str, cx.Correction]:
     """One correction of a training movie, one of a test movie made before the split, one after it."""
-    train_id, train_genres = movie_of_part(catalog, settings, "train")
-    early_id, early_genres = movie_of_part(catalog, settings, "test")
-    late_id, late_genres = movie_of_part(catalog, settings, "test", skip={early_id})
+    (train_id, train_genres), *_ = movies_with_two_kept_genres(catalog, settings, "train")
+    (early_id, early_genres), (late_id, late_genres), *_ = movies_with_two_kept_genres(catalog, settings, "test")
     return {
         "train": cx.correct(catalog, train_id, train_genres[0], cx.REMOVE),
         "test, before the split": cx.correct(catalog, early_id, early_genres[0], cx.REMOVE, made_at=LONG_AGO),
