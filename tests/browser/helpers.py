@@ -334,6 +334,24 @@ _CONTENT_HEIGHT_JS = """() => {
 }"""
 
 
+def from_the_dataset_to_a_genres_gallery(
+    page: Page, server: AppServer, expected: Expected, genre: str, screenshot: Screenshots
+) -> None:
+    """Both journeys' first steps: the Dataset page and its figures, then a click on `genre`'s bar of the
+    genre chart opens that genre's gallery (its URL, movie count and title checked)."""
+    open_view(page, server.url_for("/"), expect_text="Usable movies")
+    assert metrics(page)["Usable movies"] == f"{expected.usable_movies:,}"
+    chart = bar_chart_with_labels(page, sorted(expected.genres))
+    screenshot(page, "dataset")
+
+    click_bar(page, chart, genre)
+    expect_url(page, "/genre", {"genre": genre})
+    wait_for_text(page, f"{expected.genres[genre]} movies of genre {genre}")
+    wait_for_app(page)
+    assert page_title(page) == f"Genre gallery: {genre}"
+    screenshot(page, "gallery")
+
+
 def artifact_folder(test_name: str) -> Path:
     """`test-artifacts/browser/<test name>`, the name made safe for a path."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", test_name).strip("-")[:120]

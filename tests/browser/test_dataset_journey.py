@@ -8,12 +8,10 @@ from tests.browser.helpers import (
     AppServer,
     Screenshots,
     assert_no_exception,
-    bar_chart_with_labels,
-    click_bar,
     expect_url,
+    from_the_dataset_to_a_genres_gallery,
     gallery_links,
     genre_chip,
-    metrics,
     movie_link,
     open_view,
     page_title,
@@ -32,19 +30,7 @@ def test_from_the_genre_chart_to_a_movie_and_its_genre(
     expected = app_server.expected
     by_id = {movie.imdb_id: movie for movie in expected.movies}
 
-    # The Dataset page and its headline figures.
-    open_view(page, app_server.url_for("/"), expect_text="Usable movies")
-    assert metrics(page)["Usable movies"] == f"{expected.usable_movies:,}"
-    chart = bar_chart_with_labels(page, sorted(expected.genres))
-    screenshot(page, "dataset")
-
-    # A click on a bar of the genre chart opens that genre's gallery.
-    click_bar(page, chart, CLICKED_GENRE)
-    expect_url(page, "/genre", {"genre": CLICKED_GENRE})
-    wait_for_text(page, f"{expected.genres[CLICKED_GENRE]} movies of genre {CLICKED_GENRE}")
-    wait_for_app(page)
-    assert page_title(page) == f"Genre gallery: {CLICKED_GENRE}"
-    screenshot(page, "gallery")
+    from_the_dataset_to_a_genres_gallery(page, app_server, expected, CLICKED_GENRE, screenshot)
 
     # A movie's title in the gallery opens the movie; pick one with a second genre to follow next.
     shown = gallery_links(page)

@@ -12,14 +12,11 @@ from tests.browser.helpers import (
     FIRST_LOAD_TIMEOUT_MS,
     Screenshots,
     assert_no_exception,
-    bar_chart_with_labels,
-    click_bar,
     expect_url,
+    from_the_dataset_to_a_genres_gallery,
     gallery_links,
     main_text,
-    metrics,
     movie_link,
-    open_view,
     page_title,
     wait_for_app,
     wait_for_text,
@@ -42,19 +39,7 @@ def test_from_the_dataset_to_a_prediction_and_the_posters_like_it(
     expected = model.expected
     by_id = {movie.imdb_id: movie for movie in expected.movies}
 
-    # The Dataset page: its figures and charts.
-    open_view(page, server.url_for("/"), expect_text="Usable movies")
-    assert metrics(page)["Usable movies"] == f"{expected.usable_movies:,}"
-    chart = bar_chart_with_labels(page, sorted(expected.genres))
-    screenshot(page, "dataset")
-
-    # A genre's bar opens its gallery.
-    click_bar(page, chart, CLICKED_GENRE)
-    expect_url(page, "/genre", {"genre": CLICKED_GENRE})
-    wait_for_text(page, f"{expected.genres[CLICKED_GENRE]} movies of genre {CLICKED_GENRE}")
-    wait_for_app(page)
-    assert page_title(page) == f"Genre gallery: {CLICKED_GENRE}"
-    screenshot(page, "gallery")
+    from_the_dataset_to_a_genres_gallery(page, server, expected, CLICKED_GENRE, screenshot)
 
     # A movie of the gallery opens its view, with the active model's prediction beside its true genres.
     movie = by_id[sorted(gallery_links(page))[0]]
