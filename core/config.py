@@ -22,6 +22,10 @@ DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "movie-posters"
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
 
+# The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
+# the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
+GALLERY_CARD_WIDTH_PX = 180
+
 DATASET_HOME_URL = "https://www.cs.ccu.edu.tw/~wtchu/projects/MoviePoster/index.html"
 DATASET_CITATION = (
     "Wei-Ta Chu and Hung-Jui Guo, “Movie Genre Classification based on Poster Images with Deep Neural "
@@ -49,6 +53,16 @@ class Settings:
     @property
     def weights_dir(self) -> Path:
         return self.cache_dir / "weights"
+
+    @property
+    def thumbnails_dir(self) -> Path:
+        """Card-sized copies of the posters, made once each (derived data, removed by Clear caches)."""
+        return self.cache_dir / "thumbnails"
+
+    @property
+    def jobs_dir(self) -> Path:
+        """One folder per background job (`core.jobs`): what it runs, its progress and its log."""
+        return self.cache_dir / "jobs"
 
     @property
     def extracted_dir(self) -> Path:

@@ -1,0 +1,107 @@
+"""Background jobs: they run in their own process, report progress through their folder, run once per key,
+and end done, failed (with the reason) or stopped, whoever looks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core import jobs
+from core.config import Settings
+from core.jobs import JobContext, JobError, JobStopped
+
+GO_FILE = "go"  # the test's signal that a waiting job may go on
+
+
+def count_posters(job: JobContext, total: int, result: str) -> None:
+    """A job of `total` steps that waits at step 1 until the test allows it on, then writes `result`."""
+    job.progress(1, total, "waiting")
+    while not (job.folder / GO_FILE).exists():
+        if job.should_stop():
+            raise JobStopped
+        time.sleep(0.02)
+    job.progress(total, total, "finished", seen=total)
+    Path(result).write_text(f"{total} posters counted")
+
+
+def broken(job: JobContext) -> None:
+    raise ValueError("the poster file is damaged")
+
+
+def wait_for(settings: Settings, key: str, condition, timeout: float = 30.0) -> jobs.JobStatus:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = jobs.job_status(settings, key)
+        if condition(status):
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {key} never got there; last seen {status}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs")
+
+
+TARGET = "tests.test_jobs:count_posters"
+
+
+def test_a_job_runs_once_per_key_reports_progress_and_ends_done(settings: Settings, tmp_path: Path) -> None:
+    result = tmp_path / "result.txt"
+    assert jobs.job_status(settings, "count").state == "absent"
+    first = jobs.ensure_job(settings, "count", TARGET, {"total": 7, "result": str(result)})
+    assert first.is_active
+    running = wait_for(settings, "count", lambda s: s.done == 1)
+    assert (running.state, running.total, running.message) == ("running", 7, "waiting")
+    # A second tab asking for the same job gets the live one; no second process is started.
+    again = jobs.start_job(settings, "count", TARGET, {"total": 7, "result": str(result)})
+    assert again.started_at == first.started_at
+    (jobs.job_folder(settings, "count") / GO_FILE).touch()
+    done = wait_for(settings, "count", lambda s: not s.is_active)
+    assert (done.state, done.done, done.total, done.extra) == ("done", 7, 7, {"seen": 7})
+    assert result.read_text() == "7 posters counted"
+
+
+def test_a_failed_job_says_why_and_is_retried_only_on_request(settings: Settings) -> None:
+    jobs.start_job(settings, "broken", "tests.test_jobs:broken")
+    failed = wait_for(settings, "broken", lambda s: not s.is_active)
+    assert failed.state == "failed"
+    assert "the poster file is damaged" in failed.error
+    assert jobs.ensure_job(settings, "broken", "tests.test_jobs:broken").started_at == failed.started_at
+    retried = jobs.start_job(settings, "broken", "tests.test_jobs:broken")
+    assert retried.started_at != failed.started_at
+
+
+def test_a_job_whose_process_dies_is_reported_failed(settings: Settings, tmp_path: Path) -> None:
+    jobs.start_job(settings, "killed", TARGET, {"total": 3, "result": str(tmp_path / "never")})
+    wait_for(settings, "killed", lambda s: s.done == 1)
+    pid = jobs._read_json(jobs.job_folder(settings, "killed") / jobs.JOB_FILE)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    failed = wait_for(settings, "killed", lambda s: not s.is_active)
+    assert failed.state == "failed"
+    assert "ended without finishing" in failed.error
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_stop_request_ends_the_job_stopped_and_ensure_starts_it_again(settings: Settings, tmp_path: Path) -> None:
+    arguments = {"total": 2, "result": str(tmp_path / "result.txt")}
+    jobs.start_job(settings, "stoppable", TARGET, arguments)
+    wait_for(settings, "stoppable", lambda s: s.done == 1)
+    jobs.request_stop(settings, "stoppable")
+    stopped = wait_for(settings, "stoppable", lambda s: not s.is_active)
+    assert stopped.state == "stopped"
+    restarted = jobs.ensure_job(settings, "stoppable", TARGET, arguments)
+    assert restarted.is_active and restarted.started_at != stopped.started_at
+    jobs.request_stop(settings, "stoppable")
+    wait_for(settings, "stoppable", lambda s: not s.is_active)
+
+
+@pytest.mark.parametrize("key", ["../escape", "", "a/b", "x" * 121])
+def test_a_key_that_is_not_a_plain_name_is_refused(settings: Settings, key: str) -> None:
+    with pytest.raises(JobError, match="is not a job key"):
+        jobs.start_job(settings, key, TARGET)
