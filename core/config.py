@@ -34,6 +34,20 @@ DATASET_CITATION = (
 )
 
 
+# Limits on what the two original zip archives may unpack to. The real ones unpack to about 200 MB, at close
+# to 1:1 (JPEG posters do not compress) and about 8:1 for the metadata text; a "zip bomb" of a few MB can
+# declare, or inflate to, gigabytes of zeros and fill the disk that holds the cache.
+MAX_UNPACKED_BYTES = 4 * 1024**3  # bytes, every member of both archives together
+MAX_COMPRESSION_RATIO = 100  # unpacked bytes per compressed byte, for one member
+# A small member may compress far better than that (a file of blanks) without harming anyone.
+COMPRESSION_RATIO_GRACE_BYTES = 1024**2  # bytes a member may unpack to before its ratio is checked
+
+# Limits on what one metadata file may hold. The largest real file is 0.55 MB and a real record about 1.5 kB;
+# far past that, a file is not the dataset's, and reading it whole would only cost memory.
+MAX_METADATA_FILE_BYTES = 64 * 1024**2  # bytes on disk
+MAX_RECORD_CHARS = 1024**2  # characters of one record's text (its bytes, for the ASCII the records are)
+
+
 @dataclass(frozen=True)
 class Settings:
     """The folders of one installation; plain values so they can be printed, compared and passed on."""

@@ -7,12 +7,10 @@ unpacked once into the project's cache, because the dataset folder may be read-o
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from core.ingest.archives import ArchiveError, unpack_archives
 
 POSTER_FOLDER = "Movie_Poster_Dataset"
 METADATA_FOLDERS = ("Movie_Poster_Metadata/groundtruth", "groundtruth")
@@ -56,54 +54,21 @@ def _find_poster_root(root: Path) -> Path | None:
     return None
 
 
-def _safe_extract(archive: Path, destination: Path) -> None:
-    """Unpack a zip, refusing members that would land outside the destination (zip slip)."""
-    with zipfile.ZipFile(archive) as bundle:
-        for member in bundle.infolist():
-            name = PurePosixPath(member.filename)
-            if name.is_absolute() or ".." in name.parts:
-                raise DataNotFoundError(f"{archive.name} holds an unsafe path {member.filename!r}; not unpacked")
-            if member.is_dir() or name.name.startswith("._") or "__MACOSX" in name.parts:
-                continue
-            target = destination.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(member) as source, open(target, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-
-
-def _zip_key(archives: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for archive in archives:
-        stat = archive.stat()
-        digest.update(f"{archive.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
-    return digest.hexdigest()[:16]
-
-
-def _unpack_archives(root: Path, extract_dir: Path) -> Path:
-    """Unpack both archives into a folder named after their fingerprint; reuse it when it is complete."""
-    archives = [root / POSTER_ZIP, root / METADATA_ZIP]
-    destination = extract_dir / _zip_key(archives)
-    if (destination / ".complete").exists():
-        return destination
-    staging = extract_dir / f".{destination.name}.{os.getpid()}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for archive in archives:
-            _safe_extract(archive, staging)
-    except zipfile.BadZipFile as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise DataNotFoundError(f"a dataset archive in {root} is not a valid zip file: {error}") from error
-    # The poster archive may unpack its year folders at the top level rather than under its own name.
+def _arrange_posters(staging: Path) -> None:
+    """The poster archive may unpack its year folders at the top level rather than under its own name."""
     if not (staging / POSTER_FOLDER).is_dir():
         (staging / POSTER_FOLDER).mkdir()
         for entry in list(staging.iterdir()):
             if entry.is_dir() and entry.name.isdigit():
                 entry.rename(staging / POSTER_FOLDER / entry.name)
-    (staging / ".complete").touch()
-    shutil.rmtree(destination, ignore_errors=True)
-    os.replace(staging, destination)
-    return destination
+
+
+def _unpack_archives(root: Path, extract_dir: Path) -> Path:
+    """Unpack both archives into the cache once (see `core.ingest.archives`); a refusal is a clear error."""
+    try:
+        return unpack_archives([root / POSTER_ZIP, root / METADATA_ZIP], extract_dir, _arrange_posters)
+    except ArchiveError as error:
+        raise DataNotFoundError(f"{error} (in {root})") from error
 
 
 def locate_layout(data_dir: Path, extract_dir: Path) -> RawLayout:
