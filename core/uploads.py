@@ -16,6 +16,10 @@ Decisions, in the order the checks run:
 - The image is then decoded in full, so a truncated or corrupt file is refused rather than half-shown.
   `ImageFile.LOAD_TRUNCATED_IMAGES` is left as it is (False): it is global and would weaken every decode.
 - Colour profiles are not applied, as the training posters are decoded without them.
+- The poster is kept at most `MAX_KEPT_SIDE` pixels on its long side: the model reads a few hundred pixels
+  and the page draws at most 720, so a 40-megapixel upload kept whole (about 120 MB) would buy nothing and
+  would stay in the server's memory for as long as the browser tab lives. A large JPEG is decoded straight
+  at a reduced scale, so it never costs its full size even while it is read.
 
 The module changes no global state (no warning filters, no Pillow settings), so it is safe in the threads
 Streamlit runs sessions in, and it never writes the uploaded bytes anywhere: they are decoded from memory.
@@ -39,6 +43,8 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # Real posters are about 300×450 (0.14 megapixels); 40 megapixels are 120 MB as RGB, a few times that while
 # converting: the most one upload may cost.
 MAX_PIXELS = 40_000_000
+# Pixels kept on the long side of an accepted poster (at most about 3 MB as RGB); larger ones are scaled down.
+MAX_KEPT_SIDE = 1024
 MIN_SIDE = 32  # pixels: anything smaller holds too little to classify
 # Height / width; posters are about 2:3 (1.5). Symmetric, so an image on its side passes either way.
 MIN_ASPECT, MAX_ASPECT = 1 / 4, 4.0
@@ -68,7 +74,8 @@ class ValidatedPoster:
 
     filename: str  # for display only, never a path
     content_hash: str  # hex SHA-256 prefix of the uploaded bytes: the poster's key in the session and URLs
-    pixels: np.ndarray = field(compare=False, repr=False)  # (height, width, 3) uint8 RGB, upright
+    # (height, width, 3) uint8 RGB, upright, at most MAX_KEPT_SIDE pixels on the long side
+    pixels: np.ndarray = field(compare=False, repr=False)
     original_format: str  # "JPEG", "PNG" or "WEBP": what the bytes are, whatever the name says
     original_size: tuple[int, int]  # (width, height) as stored, before any EXIF rotation
     notes: tuple[str, ...] = ()  # what was converted to get here, in plain words
@@ -311,10 +318,14 @@ def _decode(name: str, data: bytes, image_format: str) -> tuple[np.ndarray, tupl
         with Image.open(io.BytesIO(data), formats=[image_format]) as image:
             original_size = image.size
             _check_geometry(name, original_size)
+            if image_format == "JPEG":
+                image.draft(None, (MAX_KEPT_SIDE, MAX_KEPT_SIDE))  # decode at 1/2, 1/4 or 1/8 scale if large
             image.load()
             notes = _frame_notes(image)
             image, orientation_note = _upright(image)
-            pixels, colour_notes = _rgb_pixels(image)
+            rgb, colour_notes = _rgb_image(image)
+            rgb, size_note = _within_kept_side(rgb, original_size)
+            pixels = np.array(rgb, dtype=np.uint8)
     except UploadError:
         raise
     except Image.UnidentifiedImageError as error:
@@ -326,7 +337,23 @@ def _decode(name: str, data: bytes, image_format: str) -> tuple[np.ndarray, tupl
             name, f"the {described} data is damaged or incomplete, so it cannot be decoded ({_detail(error)})"
         ) from error
     pixels.flags.writeable = False
-    return pixels, original_size, (*notes, *orientation_note, *colour_notes)
+    return pixels, original_size, (*notes, *orientation_note, *colour_notes, *size_note)
+
+
+def _within_kept_side(image: Image.Image, original_size: tuple[int, int]) -> tuple[Image.Image, list[str]]:
+    """The image scaled down to at most MAX_KEPT_SIDE pixels on its long side, with a note when it was."""
+    if max(original_size) <= MAX_KEPT_SIDE:
+        return image, []
+    width, height = image.size
+    scale = MAX_KEPT_SIDE / max(width, height)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    # The original as shown upright: an EXIF rotation by a quarter turn swaps its sides.
+    full_width, full_height = (
+        original_size if (width >= height) == (original_size[0] >= original_size[1]) else original_size[::-1]
+    )
+    return image, [f"scaled down from {full_width}×{full_height} to {image.size[0]}×{image.size[1]} pixels"]
 
 
 def _detail(error: Exception) -> str:
@@ -381,8 +408,8 @@ _COLOUR_NOTES = {
 }
 
 
-def _rgb_pixels(image: Image.Image) -> tuple[np.ndarray, list[str]]:
-    """The image as (height, width, 3) uint8 RGB, transparent areas shown on white as a viewer would."""
+def _rgb_image(image: Image.Image) -> tuple[Image.Image, list[str]]:
+    """The image in RGB mode, transparent areas shown on white as a viewer would."""
     notes = []
     if image.mode in _SIXTEEN_BIT_GRAY:
         image = _gray_8bit(image)
@@ -396,7 +423,7 @@ def _rgb_pixels(image: Image.Image) -> tuple[np.ndarray, list[str]]:
             rgba = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             notes.append("transparency flattened on white")
         image = rgba
-    return np.array(image.convert("RGB"), dtype=np.uint8), notes
+    return image.convert("RGB"), notes
 
 
 def _gray_8bit(image: Image.Image) -> Image.Image:

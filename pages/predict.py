@@ -18,7 +18,7 @@ from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog
 from ui.explain import render_evidence
-from ui.model import DroppedPoster, active_model, remember, score, session_posters, similarity_index
+from ui.model import DroppedPoster, active_model, forgotten_message, remember, score, session_posters, similarity_index
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.runs import start_run
 from ui.text import md_escape
@@ -137,7 +137,9 @@ if uploads:
     posters, errors = validate_uploads((upload.name, upload.getvalue()) for upload in uploads)
     for error in errors:
         st.error(md_escape(f"{error.filename}: {error.reason}"), icon=":material/broken_image:")
-    dropped = remember(posters, settings) if posters else []
+    dropped, forgotten = remember(posters, settings) if posters else ([], [])
+    if forgotten:
+        st.info(md_escape(forgotten_message(forgotten)), icon=":material/memory:")
     st.session_state[LAST_DROP] = [item.poster.content_hash for item in dropped]
 elif not picked:
     # Back from a chip's gallery: the uploader is drawn anew and empty, but the session still has the posters.

@@ -332,3 +332,31 @@ def test_an_uploaded_posters_nearest_neighbour_is_itself_and_its_mirror_image_ra
         assert movie.imdb_id in ranking, f"the mirrored {movie.imdb_id} is not among its 5 nearest: {ranking}"
         mirror_ranks.append(ranking.index(movie.imdb_id))
     assert mirror_ranks.count(0) >= 0.75 * len(mirror_ranks), mirror_ranks
+
+
+def test_a_tab_over_its_memory_budget_forgets_its_oldest_posters_and_says_which(
+    with_model: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ui.model
+
+    monkeypatch.setattr(ui.model, "MAX_SESSION_BYTES", 1)  # room for the newest poster alone
+    (_, first), (_, second), (_, third) = (poster_of(with_model, n) for n in range(3))
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("first.jpg", first, "image/jpeg")).run()
+    assert not app.info and len(chips(app)) == 3
+
+    app.file_uploader(key="poster_upload").set_value(("second.jpg", second, "image/jpeg")).run()
+    assert not app.exception
+    [message] = [shown_text(info.body) for info in app.info]
+    assert message.startswith("Forgotten, oldest first, to keep this tab within") and ": first.jpg." in message
+    assert list(app.session_state["dropped_posters"]) == [content_hash(second)]
+    assert {params["poster"] for _, params in chips(app)} == {content_hash(second)}
+
+    # A drop larger than the budget keeps its newest posters and names the ones it could not keep.
+    app.file_uploader(key="poster_upload").set_value(
+        [("again first.jpg", first, "image/jpeg"), ("third.jpg", third, "image/jpeg")]
+    ).run()
+    [message] = [shown_text(info.body) for info in app.info]
+    assert ": second.jpg, again first.jpg." in message
+    assert list(app.session_state["dropped_posters"]) == [content_hash(third)]
+    assert {params["poster"] for _, params in chips(app)} == {content_hash(third)}

@@ -25,6 +25,7 @@ from PIL import Image, ImageFile
 
 from core.config import PROJECT_ROOT
 from core.uploads import (
+    MAX_KEPT_SIDE,
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     UploadError,
@@ -568,3 +569,34 @@ def test_validate_uploads_keeps_good_files_reports_bad_ones_and_keeps_duplicates
 
 def test_validate_uploads_of_nothing_is_two_empty_lists() -> None:
     assert validate_uploads([]) == ([], [])
+
+
+# What an accepted poster costs to keep: at most MAX_KEPT_SIDE pixels on its long side.
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "JPEG", "WEBP"])
+def test_a_large_poster_is_kept_at_most_1024_pixels_on_its_long_side(image_format: str) -> None:
+    # 6000×6600 one-colour images are tiny files that cost 119 MB each as RGB if kept whole.
+    image = solid(GREEN, size=(6000, 6600)) if image_format != "WEBP" else solid(GREEN, size=(3000, 3300))
+    poster = validate_upload(encode(image, image_format), "huge." + image_format.lower())
+    width, height = image.size
+    assert poster.original_size == (width, height)
+    assert poster.pixels.shape == (MAX_KEPT_SIDE, round(width * MAX_KEPT_SIDE / height), 3)
+    assert np.abs(poster.pixels.astype(int) - GREEN).max() <= 4
+    assert poster.notes == (f"scaled down from {width}×{height} to {poster.pixels.shape[1]}×{MAX_KEPT_SIDE} pixels",)
+
+
+def test_a_large_photo_on_its_side_is_turned_upright_and_scaled_with_its_upright_size_in_the_note() -> None:
+    image = solid(BLUE, size=(3000, 2000))
+    image.paste(RED, (0, 0, 300, 300))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: shown turned a quarter clockwise
+    poster = validate_upload(encode(image, "JPEG", quality=95, exif=exif.tobytes()), "photo.jpg")
+    assert poster.pixels.shape == (MAX_KEPT_SIDE, 683, 3)
+    assert np.abs(poster.pixels[:50, -50:].astype(int) - RED).max() <= 40  # the red corner went top right
+    assert poster.notes == ("rotated per EXIF orientation 6", "scaled down from 2000×3000 to 683×1024 pixels")
+
+
+def test_a_poster_of_exactly_1024_pixels_is_kept_as_it_is() -> None:
+    poster = validate_upload(encode(solid(size=(700, MAX_KEPT_SIDE)), "PNG"), "edge.png")
+    assert poster.pixels.shape == (MAX_KEPT_SIDE, 700, 3) and poster.notes == ()

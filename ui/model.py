@@ -20,7 +20,10 @@ from core.similar import SimilarityIndex
 from core.uploads import ValidatedPoster
 
 _SESSION_POSTERS = "dropped_posters"
-MAX_SESSION_POSTERS = 50  # the oldest are forgotten first
+# A browser tab's posters live in the server's memory for as long as the tab does: both bounds hold, and the
+# oldest posters are forgotten first (with a message). A kept poster is at most about 3 MB (core.uploads).
+MAX_SESSION_POSTERS = 50
+MAX_SESSION_BYTES = 200 * 1024 * 1024
 
 
 @dataclass
@@ -31,6 +34,12 @@ class DroppedPoster:
     embedding: np.ndarray
     scores: np.ndarray | None = None
     run_id: str | None = None  # the model that gave the scores
+
+    @property
+    def nbytes(self) -> int:
+        """What keeping it costs: its pixels, embedding and scores."""
+        scores = 0 if self.scores is None else self.scores.nbytes
+        return self.poster.pixels.nbytes + self.embedding.nbytes + scores
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
@@ -89,18 +98,41 @@ def session_posters() -> dict[str, DroppedPoster]:
     return st.session_state.setdefault(_SESSION_POSTERS, {})
 
 
-def remember(posters: list[ValidatedPoster], settings: Settings | None = None) -> list[DroppedPoster]:
-    """Embed the new posters and keep them in the session under their content hash (known ones are reused)."""
+def remember(
+    posters: list[ValidatedPoster], settings: Settings | None = None
+) -> tuple[list[DroppedPoster], list[DroppedPoster]]:
+    """Embed the new posters and keep them in the session under their content hash (known ones are reused).
+
+    Returns the posters kept, in upload order, and those forgotten to stay within the session's bounds
+    (oldest first; a drop larger than the bounds loses its own first posters too).
+    """
     settings = settings or get_settings()
     store = session_posters()
+    for poster in posters:  # a poster dropped again counts as the newest
+        if poster.content_hash in store:
+            store[poster.content_hash] = store.pop(poster.content_hash)
     new = [poster for poster in posters if poster.content_hash not in store]
     if new:
         vectors = embedder(str(settings.weights_dir)).embed([poster.pixels for poster in new])
         for poster, vector in zip(new, vectors, strict=True):
             store[poster.content_hash] = DroppedPoster(poster, vector)
-    while len(store) > MAX_SESSION_POSTERS:
-        store.pop(next(iter(store)))
-    return [store[poster.content_hash] for poster in posters]
+    forgotten = []
+    total = sum(item.nbytes for item in store.values())
+    while len(store) > MAX_SESSION_POSTERS or (total > MAX_SESSION_BYTES and len(store) > 1):
+        oldest = store.pop(next(iter(store)))
+        total -= oldest.nbytes
+        forgotten.append(oldest)
+    return [store[poster.content_hash] for poster in posters if poster.content_hash in store], forgotten
+
+
+def forgotten_message(forgotten: list[DroppedPoster]) -> str:
+    """Why posters of this tab disappeared, naming them (shown as text, never as Markdown)."""
+    names = ", ".join(item.poster.filename for item in forgotten[:5])
+    more = f" and {len(forgotten) - 5} more" if len(forgotten) > 5 else ""
+    return (
+        f"Forgotten, oldest first, to keep this tab within {MAX_SESSION_POSTERS} posters and "
+        f"{MAX_SESSION_BYTES // 2**20} MB on the server: {names}{more}. Drop them again to see them."
+    )
 
 
 def score(dropped: list[DroppedPoster], run_id: str, model: LoadedModel) -> None:
