@@ -222,6 +222,8 @@ def build_raw_dataset(root: Path, seed: int = 7) -> Expected:
         "unparseable record": 1,
         "record without id": 1,
         "unreadable metadata file": 1,
+        "metadata file too large": 0,
+        "record too large": 0,
         "not a movie": sum(1 for m in movies if m.kind != "movie"),
         "stray file": 1,
     }

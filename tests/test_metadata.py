@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 import pytest
 
+from core import config
+from core.catalog import open_catalog
 from core.ingest.findings import FindingKind
 from core.ingest.metadata import MetadataDecodeError, RawRecord, decode_metadata, parse_records, record_id
+from tests.conftest import make_settings
 
 RECORD = '{\n  "_id" : ObjectId("56fb860e71a0651b0c306f55"),\n  "Title" : "Café $9.99",\n  "imdbID" : "tt0080684"\n}\n'
 
@@ -99,3 +103,52 @@ def test_record_ids_must_be_imdb_ids(fields: dict, expected: str | None) -> None
     imdb_id, reason = record_id(RawRecord(fields, 1))
     assert imdb_id == expected
     assert (reason is None) == (expected is not None)
+
+
+class ScannedText(str):
+    """A text that adds up how many characters `str.count` scans in it."""
+
+    scanned = 0
+
+    def count(self, sub, start=0, end=None):  # type: ignore[override]
+        end = len(self) if end is None else end
+        ScannedText.scanned += max(0, end - start)
+        return super().count(sub, start, end)
+
+
+def test_reading_a_file_scans_its_text_for_line_numbers_once() -> None:
+    """Finding each record's line by counting from the start made a 1.6 MB file take half a minute."""
+    records = [RECORD.replace("tt0080684", f"tt{n:07d}") for n in range(2_000)]
+    text = ScannedText("".join(records))
+    ScannedText.scanned = 0
+    parsed = parse_records(text, "x.txt")
+    assert [r.line for r in parsed.records[:3]] == [1, 6, 11]
+    assert parsed.records[-1].line == 5 * 1_999 + 1
+    assert ScannedText.scanned <= 2 * len(text)
+
+
+def test_a_record_past_the_size_limit_is_a_finding_and_its_neighbours_are_read(monkeypatch) -> None:
+    monkeypatch.setattr(config, "MAX_RECORD_CHARS", 10_000)
+    huge = '{\n  "imdbID" : "tt0000002",\n  "Plot" : "' + "x" * 20_000 + '"\n}\n'
+    parsed = parse_records(RECORD + huge + RECORD.replace("tt0080684", "tt0000003"), "1999.txt")
+    assert [record_id(r)[0] for r in parsed.records] == ["tt0080684", "tt0000003"]
+    [finding] = parsed.findings
+    assert (finding.kind, finding.file, finding.line) == (FindingKind.RECORD_TOO_LARGE, "1999.txt", 6)
+    assert "20,0" in finding.reason and "10,000" in finding.reason
+
+
+def test_a_200_mb_metadata_file_is_a_finding_and_is_not_read(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "Movie_Poster_Dataset" / "2001").mkdir(parents=True)
+    metadata = data / "Movie_Poster_Metadata" / "groundtruth"
+    metadata.mkdir(parents=True)
+    (metadata / "2001.txt").write_text(RECORD)
+    with (metadata / "2002.txt").open("wb") as huge:
+        huge.truncate(200 * 1024**2)  # sparse: it takes no disk, but reading it would take 200 MB
+    catalog = open_catalog(make_settings(data, tmp_path / "work"))
+    assert catalog.summary()["records"] == 1
+    [finding] = catalog.findings().query("kind == 'metadata file too large'").itertuples()
+    assert finding.file == "Movie_Poster_Metadata/groundtruth/2002.txt"
+    assert "209,715,200 bytes" in finding.reason
+    files = catalog.metadata_files().set_index("file")
+    assert files.loc[finding.file, "error"] == finding.reason

@@ -21,6 +21,8 @@ class FindingKind(StrEnum):
     UNPARSEABLE_RECORD = "unparseable record"
     RECORD_WITHOUT_ID = "record without id"
     UNREADABLE_METADATA_FILE = "unreadable metadata file"
+    METADATA_FILE_TOO_LARGE = "metadata file too large"
+    RECORD_TOO_LARGE = "record too large"
     NOT_A_MOVIE = "not a movie"
     STRAY_FILE = "stray file"
 
@@ -37,6 +39,8 @@ KIND_CONSEQUENCES: dict[FindingKind, str] = {
     FindingKind.UNPARSEABLE_RECORD: "the record is skipped",
     FindingKind.RECORD_WITHOUT_ID: "the record cannot be matched to a poster: skipped",
     FindingKind.UNREADABLE_METADATA_FILE: "every record in the file is lost",
+    FindingKind.METADATA_FILE_TOO_LARGE: "far larger than any file of the dataset, so not read: its records are lost",
+    FindingKind.RECORD_TOO_LARGE: "far larger than any IMDb record, so it is skipped",
     FindingKind.NOT_A_MOVIE: "a series or a game; left out of training unless asked for",
     FindingKind.STRAY_FILE: "a file in a poster folder that is not a .jpg: ignored",
 }

@@ -9,11 +9,12 @@ costs only itself, and every failure becomes a `Finding` that names the file and
 from __future__ import annotations
 
 import codecs
-import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core import config
 from core.ingest.findings import Finding, FindingKind
 
 IMDB_ID_PATTERN = re.compile(r"tt\d{7,8}")
@@ -25,7 +26,8 @@ _MONGO_WRAPPER = re.compile(
 )
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 _RECORD_START = re.compile(r"^\{", re.MULTILINE)
-_ALLOWED_CONTROL = set("\t\n\r\f")
+# Control characters a text file does not hold: all below a space but tab, line feed, form feed and CR.
+_CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -100,7 +102,7 @@ def decode_metadata(raw: bytes) -> DecodedText:
         except UnicodeDecodeError as error:
             errors.append(f"{name}: {error.reason} at byte {error.start}")
             continue
-        control = sum(1 for char in text if char < " " and char not in _ALLOWED_CONTROL)
+        control = len(_CONTROL_CHARACTER.findall(text))
         if control > max(2, len(text) // 100):
             errors.append(f"{name}: decodes to {control} control characters, so it is not text")
             continue
@@ -115,15 +117,27 @@ def _lenient_json(block: str) -> str:
     return _TRAILING_COMMA.sub(r"\1", _MONGO_WRAPPER.sub(r"\1", block))
 
 
-def _blocks(text: str) -> list[tuple[int, str]]:
+def _blocks(text: str) -> Iterator[tuple[int, str]]:
     """Cut the text at every line that starts with "{", so that a broken record cannot swallow the next."""
-    starts = [match.start() for match in _RECORD_START.finditer(text)]
-    blocks = []
-    if not starts or starts[0] > 0:
-        blocks.append((0, text[: starts[0]] if starts else text))
-    bounds = [*starts, len(text)]
-    blocks.extend((begin, text[begin:end]) for begin, end in itertools.pairwise(bounds))
-    return blocks
+    begin = 0
+    for match in _RECORD_START.finditer(text):
+        if match.start() > 0:
+            yield begin, text[begin : match.start()]
+        begin = match.start()
+    yield begin, text[begin:]
+
+
+class _LineCounter:
+    """The line number of each of a rising series of offsets into one text, every newline counted once:
+    counting from the start of the text for each record made reading a file quadratic in its size."""
+
+    def __init__(self, text: str, first_line: int = 1) -> None:
+        self.text, self.offset, self.line = text, 0, first_line
+
+    def at(self, offset: int) -> int:
+        self.line += self.text.count("\n", self.offset, offset)
+        self.offset = offset
+        return self.line
 
 
 def _without_lone_surrogates(fields: dict[str, object]) -> dict[str, object]:
@@ -136,27 +150,40 @@ def _without_lone_surrogates(fields: dict[str, object]) -> dict[str, object]:
     return {clean(key): clean(value) for key, value in fields.items()}
 
 
+def _too_large(file: str, line: int, size: int) -> Finding:
+    return Finding(
+        FindingKind.RECORD_TOO_LARGE,
+        file,
+        f"the record is {size:,} characters long, past the {config.MAX_RECORD_CHARS:,} a record may have",
+        line=line,
+    )
+
+
 def parse_records(text: str, file: str) -> ParsedFile:
-    """Every record of a decoded metadata file, with a finding for each stretch that is not a record."""
+    """Every record of a decoded metadata file, with a finding for each stretch that is not a record.
+
+    Linear in the text's length: line numbers are counted as the reading moves on, never from the start.
+    """
     parsed = ParsedFile()
     decoder = json.JSONDecoder()
+    lines = _LineCounter(text)
     for offset, block in _blocks(text):
-        first_line = text.count("\n", 0, offset) + 1
         body = block.strip().strip("[],").strip()
         if not body:
             continue
         lead = len(block) - len(block.lstrip().lstrip("[,").lstrip())
-        line = first_line + block.count("\n", 0, lead)
+        line = lines.at(offset + lead)
         source = _lenient_json(body)
+        source_lines = _LineCounter(source, line)
         position = 0
         while position < len(source):
+            start_line = source_lines.at(position)
             try:
                 value, end = decoder.raw_decode(source, position)
             except (ValueError, RecursionError) as error:
                 # Besides JSONDecodeError: a number of more digits than int() converts (ValueError), or
                 # brackets nested deeper than the parser recurses.
                 preview = " ".join(source[position : position + 200].split())[:60]
-                start_line = line + source.count("\n", 0, position)
                 if isinstance(error, json.JSONDecodeError):
                     problem = f"{error.msg} at line {line + error.lineno - 1}, column {error.colno}"
                 else:
@@ -170,10 +197,10 @@ def parse_records(text: str, file: str) -> ParsedFile:
                     )
                 )
                 break
-            if isinstance(value, dict):
-                parsed.records.append(
-                    RawRecord(_without_lone_surrogates(value), line + source.count("\n", 0, position))
-                )
+            if end - position > config.MAX_RECORD_CHARS:
+                parsed.findings.append(_too_large(file, start_line, end - position))
+            elif isinstance(value, dict):
+                parsed.records.append(RawRecord(_without_lone_surrogates(value), start_line))
             else:
                 parsed.findings.append(
                     Finding(

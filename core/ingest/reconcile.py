@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import config
 from core.genres import parse_genre_field
 from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
 from core.ingest.layout import RawLayout
@@ -178,8 +179,14 @@ def _read_metadata(layout: RawLayout, result: IngestResult, progress: Progress) 
             result.findings.append(Finding(FindingKind.STRAY_FILE, shown_path(relative), NAME_NOT_UTF8))
             continue
         year = int(path.stem) if path.stem.isdigit() else None
-        raw = path.read_bytes()
         progress(0.3 * number / max(1, len(files)), f"Reading metadata {relative}")
+        size = path.stat().st_size
+        if size > config.MAX_METADATA_FILE_BYTES:
+            reason = f"{size:,} bytes, past the {config.MAX_METADATA_FILE_BYTES:,} a metadata file may have; not read"
+            result.metadata_files.append(MetadataFileInfo(relative, year, None, None, size, 0, reason))
+            result.findings.append(Finding(FindingKind.METADATA_FILE_TOO_LARGE, relative, reason))
+            continue
+        raw = path.read_bytes()
         try:
             decoded = decode_metadata(raw)
         except MetadataDecodeError as error:
