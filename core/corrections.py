@@ -4,7 +4,7 @@ IMDb's genres are the dataset's ground truth, and they are often arguable. A cor
 file or a catalog row: it is a row of its own in the catalog database, with the time it was made and, once
 undone, the time it was undone (so the history stays readable). A movie's corrected genres are its raw
 genres, plus its active "add" corrections, minus its active "remove" ones. Training reads them through
-`apply_corrections`; see `core.training.trainer` for how the test part is kept as the split drew it.
+`apply_corrections`; see `core.training.data` for how the test part is kept as the split drew it.
 
 Every correction is checked against the movie as it stands: one active correction per movie and genre
 (a second one would contradict or repeat the first: undo the first instead), no removing a genre the movie

@@ -20,9 +20,9 @@ from core import train as train_command
 from core.config import Settings
 from core.predict import decode_image_file, load_run_model
 from core.training import embeddings as embeddings_module
+from core.training import fast as fast_mode
 from core.training import metrics
 from core.training import run_folder as rf
-from core.training import trainer as trainer_module
 from core.training.config import make_config
 from core.training.embeddings import embed_images, embed_posters, poster_embeddings
 from core.training.pipeline import make_poster_dataset
@@ -197,7 +197,7 @@ def test_an_error_during_training_fails_the_run_with_the_reason_and_the_tracebac
     def broken_head(*args, **kwargs):
         raise RuntimeError("the head would not build")
 
-    monkeypatch.setattr(trainer_module, "make_head", broken_head)
+    monkeypatch.setattr(fast_mode, "make_head", broken_head)
     result, run_dir = _run(settings, tmp_path)
     assert result.state == "failed"
     status = rf.read_status(run_dir)

@@ -1,0 +1,182 @@
+"""The fast mode, top to bottom: the frozen backbone embeds every poster once (cached on disk), a small
+head learns genres from those features, and the saved model is backbone + head, scoring pixels.
+
+Fine-tuning starts with the same step (`head_on_features`) before it unfreezes the top blocks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from core.config import Settings
+from core.training.config import TrainingConfig
+from core.training.data import TrainingData
+from core.training.embeddings import poster_embeddings
+from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
+from core.training.model import WeightedBinaryCrossentropy, make_feature_extractor, make_genre_model, make_head
+from core.training.pipeline import make_embedding_dataset
+from core.training.split import PARTS
+from core.training.stop import StopRequested
+
+# Printed every this many seconds while posters are embedded.
+_EMBEDDING_REPORT_SECONDS = 15.0
+_PREDICT_BATCH = 1024  # embeddings per step when the head scores a part (memory is no issue there)
+
+
+def train_fast(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+) -> Trained:
+    """Frozen backbone: features embedded once (cached), a small head trained on them."""
+    fast = head_on_features(
+        data,
+        config,
+        settings,
+        pos_weight,
+        best,
+        progress,
+        strategy,
+        epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        keep_backbone=False,
+    )
+    with strategy.scope():
+        model = make_genre_model(fast.features, fast.head, config.flip_tta)
+    return Trained(
+        model=model,
+        val_scores=fast.head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
+        test_scores=fast.head.predict(fast.features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
+        early_stopped=fast.early_stopped,
+        timing={"embedding_s": fast.embedding_s, "training_s": fast.training_s},
+    )
+
+
+@dataclass(frozen=True)
+class HeadOnFeatures:
+    features: keras.Model  # the pretrained backbone's poster features
+    features_by_part: dict[str, np.ndarray]
+    head: keras.Model  # with its best epoch's weights
+    early_stopped: bool
+    embedding_s: float
+    training_s: float
+
+
+def head_on_features(
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+    *,
+    epochs: int,
+    learning_rate: float,
+    keep_backbone: bool,
+) -> HeadOnFeatures:
+    """Every poster embedded once by the frozen backbone (cached on disk), then a head trained on them.
+
+    With `keep_backbone` the best epochs keep the backbone's weights too, because fine-tuning changes them
+    afterwards. Raises StopRequested if a stop came before any epoch ended.
+    """
+    started = time.perf_counter()
+    with strategy.scope():
+        features = make_feature_extractor(config.image_size, settings.weights_dir)
+    if keep_backbone:
+        best.models.append(features)
+    features_by_part = embed_posters(data, config, settings, features, progress)
+    embedded = time.perf_counter()
+    head, early = train_head(
+        data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate
+    )
+    if not best.has_weights:
+        raise StopRequested
+    return HeadOnFeatures(features, features_by_part, head, early, embedded - started, time.perf_counter() - embedded)
+
+
+def embed_posters(
+    data: TrainingData, config: TrainingConfig, settings: Settings, features: keras.Model, progress: Progress
+) -> dict[str, np.ndarray]:
+    """The cached (or freshly computed) features of every poster of the run, per part."""
+    paths = [path for part in PARTS for path in data.parts[part].paths]
+    last_report = [0.0]
+
+    def report(done: int, total: int) -> None:
+        progress.status.update(phase="embedding", epoch=None, epochs=None, batch=done, batches=total)
+        if done in (0, total) or time.monotonic() - last_report[0] >= _EMBEDDING_REPORT_SECONDS:
+            last_report[0] = time.monotonic()
+            progress.log.write(f"embedding posters: {done}/{total}")
+
+    progress.status.update(phase="embedding")
+    result = poster_embeddings(
+        paths,
+        config.image_size,
+        settings.embeddings_dir,
+        settings.weights_dir,
+        flip_tta=config.flip_tta,
+        features=features,
+        progress=report,
+        should_stop=progress.check_stop,
+    )
+    progress.log.write(f"embeddings: {result.computed} computed, {result.reused} from the cache")
+    vectors, start = {}, 0
+    for part in PARTS:
+        count = len(data.parts[part].paths)
+        vectors[part] = result.vectors[start : start + count]
+        start += count
+    return vectors
+
+
+def train_head(
+    data: TrainingData,
+    config: TrainingConfig,
+    features_by_part: dict[str, np.ndarray],
+    pos_weight: np.ndarray,
+    best: BestWeights,
+    progress: Progress,
+    strategy: tf.distribute.Strategy,
+    epochs: int,
+    learning_rate: float,
+) -> tuple[keras.Model, bool]:
+    """Train the head on cached features; returns it with the best validation epoch's weights restored."""
+    train = data.parts["train"]
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    with strategy.scope():
+        head = make_head(
+            len(data.vocabulary),
+            features_by_part["train"].mean(axis=0),
+            features_by_part["train"].var(axis=0),
+            config.head_hidden_units,
+            config.dropout,
+            prior=train.labels.mean(axis=0),
+        )
+        head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=WeightedBinaryCrossentropy(pos_weight))
+    best.models.insert(0, head)
+    dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, config.seed)
+    val_features = tf.constant(features_by_part["val"])
+    score = tf.function(lambda features: head(features, training=False))
+    monitor = EpochMonitor(
+        "training",
+        epochs,
+        math.ceil(len(train.ids) / global_batch),
+        lambda: score(val_features).numpy(),
+        data.parts["val"].labels,
+        pos_weight,
+        best,
+        progress,
+        config.patience,
+    )
+    fit_epochs(head, dataset, monitor, progress)
+    best.restore()
+    return head, monitor.early_stopped

@@ -1,0 +1,88 @@
+"""provenance.json: what a run was made from (catalog, split, packages, device, backbone weights, commit),
+so that a figure can be traced back and a run reproduced."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any
+
+import tensorflow as tf
+
+from core.backbone import PTH_SHA256, cached_weights_path
+from core.config import PROJECT_ROOT, Settings
+from core.training.config import TrainingConfig
+from core.training.data import TrainingData, split_path
+from core.training.embeddings import FEATURES_ID
+from core.training.model import FEATURE_LAYERS
+from core.training.split import PARTS
+
+
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "pandas", "scikit-learn", "pillow", "h5py"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    versions["iterative-stratification"] = _version_or_none("iterative-stratification")
+    return versions
+
+
+def _version_or_none(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def provenance(
+    config: TrainingConfig, settings: Settings, data: TrainingData, strategy: tf.distribute.Strategy
+) -> dict[str, Any]:
+    """The provenance record of a run about to train under `strategy`."""
+    uses_backbone = config.mode != "scratch"
+    weights = cached_weights_path(settings.weights_dir)
+    return {
+        "catalog_fingerprint": data.catalog_fingerprint,
+        "data_dir": str(settings.data_dir),
+        "split": {
+            "split_id": data.split.split_id,
+            "seed": data.split.seed,
+            "fractions": dict(zip(PARTS, data.split.fractions, strict=True)),
+            "path": str(split_path(settings)),
+            "catalog_changes": data.split.changes.describe(),
+        },
+        "packages": _package_versions(),
+        "device": {
+            "strategy": type(strategy).__name__,
+            "replicas": strategy.num_replicas_in_sync,
+            "gpus": [device.name for device in tf.config.list_logical_devices("GPU")],
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "hostname": platform.node(),
+        },
+        "backbone": {
+            "name": "EfficientNet-Lite0 (ImageNet)",
+            "weights_sha256": PTH_SHA256,
+            "keras_weights_file": weights.name,
+            "features_id": FEATURES_ID,
+            "feature_layers": list(FEATURE_LAYERS),
+        }
+        if uses_backbone
+        else None,
+        "git_commit": _git_commit(),
+        "command": [sys.executable, *sys.argv],
+    }
