@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import Settings, get_settings
+from core.file_lock import exclusive
 from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.reconcile import IngestResult, Progress, ingest
 
@@ -311,20 +312,13 @@ def open_existing_catalog(settings: Settings | None = None) -> Catalog | None:
     return Catalog(settings.catalog_path, key, layout.root) if stored == key else None
 
 
-def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:
-    """The catalog for the configured dataset, built (with progress) only if the raw files changed."""
-    settings = settings or get_settings()
-    layout = locate_layout(settings.data_dir, settings.extracted_dir)
-    key = fingerprint(layout)
+def _build(settings: Settings, layout: RawLayout, key: str, progress: Progress | None, reason: str) -> Catalog:
+    """Read the dataset into a staging file of this process and swap it in (the caller holds the build lock)."""
     path = settings.catalog_path
-    stored, problem = _stored_fingerprint(path)
-    if not rebuild and stored == key:
-        return Catalog(path, key, layout.root)
-    reason = "a rebuild was asked for" if rebuild else problem or "the dataset's files changed"
-    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.building*"):  # of a build killed half-way
+        leftover.unlink(missing_ok=True)
     result = ingest(layout, progress)
     staging = path.with_name(f".{path.name}.{os.getpid()}.building")
-    _remove_database(staging)
     corrections, lost = _read_corrections(path)
     if lost:
         reason = f"{reason}; {lost}"
@@ -338,6 +332,35 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
     finally:
         _remove_database(staging)
     return Catalog(path, key, layout.root, rebuilt_because=reason)
+
+
+def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:
+    """The catalog for the configured dataset, built (with progress) only if the raw files changed.
+
+    One build at a time per catalog file, under a lock that every process and thread takes (two browser
+    tabs of one server are two threads): whoever has to wait is told so through `progress`, then finds the
+    catalog built by the other and uses it, instead of building it again into the same staging file.
+    """
+    settings = settings or get_settings()
+    layout = locate_layout(settings.data_dir, settings.extracted_dir)
+    key = fingerprint(layout)
+    path = settings.catalog_path
+    stored, problem = _stored_fingerprint(path)
+    if not rebuild and stored == key:
+        return Catalog(path, key, layout.root)
+    reason = "a rebuild was asked for" if rebuild else problem or "the dataset's files changed"
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    waited = []
+
+    def wait() -> None:
+        waited.append(True)
+        if progress is not None:
+            progress(0.0, "Waiting for the catalog that another process or tab is building")
+
+    with exclusive(path.with_name(f".{path.name}.lock"), on_wait=wait):
+        if waited and _stored_fingerprint(path)[0] == key:
+            return Catalog(path, key, layout.root, rebuilt_because=reason)
+        return _build(settings, layout, key, progress, reason)
 
 
 def clear_caches(settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings")) -> list[Path]:
