@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from core.runs import RunView
-from core.training import metrics
 from core.training.run_folder import PREDICTIONS_FILE
 
 # (column label, part, summary key); the validation columns come first because they rank the runs.
@@ -191,14 +190,3 @@ def pr_curve(run: RunView, genre: str, part: str = "test") -> pd.DataFrame:
         return pd.DataFrame(columns=["recall", "precision", "threshold"])
     precision, recall, thresholds = precision_recall_curve(labels[:, column], scores[:, column])
     return pd.DataFrame({"recall": recall[:-1], "precision": precision[:-1], "threshold": thresholds})
-
-
-def mistaken_for(run: RunView, part: str = "test") -> pd.DataFrame | None:
-    """Row: a true genre A; column: a genre B. How often B was predicted for the movies that have A but not B."""
-    saved = predictions(run, part)
-    thresholds = [row.get("threshold") for row in run.metrics.get(part, {}).get("per_genre", [])]
-    if saved is None or len(thresholds) != len(saved[0]):
-        return None
-    genres, labels, scores = saved
-    table = metrics.confusions(labels, metrics.predict(scores, np.asarray(thresholds, dtype=float)), genres)
-    return pd.DataFrame(table["rates"], index=table["genres"], columns=table["genres"], dtype=float)

@@ -118,3 +118,69 @@ def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years
         view.messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
         view.sort = "title"
     return view
+
+
+@dataclass
+class MistakesView:
+    """A run's gallery of one outcome for one genre: `/training?run=…&genre=B&errors=fp|fn|tp`, with
+    `labelled=A` for a "mistaken for" cell (labelled A, predicted B) and `part=` for a test part."""
+
+    genre: str | None = None
+    errors: str | None = None
+    labelled: str | None = None
+    part: str = "random"
+    page: int = 1
+    messages: list[str] = field(default_factory=list)
+
+    def to_params(self, run_id: str) -> dict[str, str]:
+        params = {"run": run_id}
+        if self.genre and self.errors:
+            params |= {"genre": self.genre, "errors": self.errors}
+            if self.labelled:
+                params["labelled"] = self.labelled
+            if self.part != "random":
+                params["part"] = self.part
+            if self.page != 1:
+                params["page"] = str(self.page)
+        return params
+
+
+def parse_mistakes_params(
+    params: Mapping[str, str], genres: Sequence[str], parts: Sequence[str], outcomes: Sequence[str]
+) -> MistakesView:
+    """A valid mistakes view from raw query parameters (no gallery when `genre` or `errors` is absent)."""
+    view = MistakesView()
+    genre, errors, labelled = params.get("genre"), params.get("errors"), params.get("labelled")
+    if genre is None and errors is None:
+        return view
+    if genre not in genres:
+        view.messages.append(
+            f"The run has no genre {_shown(genre or '')}; its genres: {', '.join(genres)}."
+            if genre
+            else "The URL names the errors to show but no genre."
+        )
+        return view
+    if errors not in outcomes:
+        view.messages.append(f"errors must be one of {', '.join(outcomes)}, not {_shown(errors or '')}.")
+        return view
+    view.genre, view.errors = genre, errors
+    if labelled is not None:
+        if errors != "fp":
+            view.messages.append("labelled= narrows false positives (errors=fp) only; ignored.")
+        elif labelled not in genres or labelled == genre:
+            view.messages.append(f"{_shown(labelled)} is not another genre of the run; ignored.")
+        else:
+            view.labelled = labelled
+    part = params.get("part")
+    if part is not None:
+        if part in parts:
+            view.part = part
+        else:
+            view.messages.append(f"This run has no test part {_shown(part)}; it has {', '.join(parts)}.")
+    page = params.get("page")
+    if page is not None:
+        if re.fullmatch(r"[0-9]{1,9}", page) and 1 <= int(page) <= MAX_PAGE:
+            view.page = int(page)
+        else:
+            view.messages.append(f"The page {_shown(page)} is not a page number; showing page 1.")
+    return view

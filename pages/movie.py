@@ -86,9 +86,11 @@ if not own.empty:
 
 # --- What the model and the poster embeddings say ----------------------------------------------------------
 if movie["usable"]:
+    from core.evaluation.mistakes import check_prediction
     from core.predict import predict_images
     from core.uploads import UploadError, validate_upload
     from ui.explain import render_evidence
+    from ui.mistakes import render_verdict
     from ui.model import active_model, similarity_index
 
     loaded = active_model()
@@ -114,6 +116,9 @@ if movie["usable"]:
                     key="predicted",
                     scores=[s for _, s in top],
                     extra_params={"sort": "similar", "like": movie_id},
+                )
+                render_verdict(
+                    check_prediction(model.genres, scores, model.thresholds, genres_now), corrected=bool(corrections)
                 )
     index = similarity_index(catalog, build=False)
     if index is not None and movie_id in index:

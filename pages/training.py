@@ -194,7 +194,7 @@ elif url_run:
     else:
         from ui.runs import render_run_detail
 
-        render_run_detail(settings, known[url_run], active_model)
+        render_run_detail(settings, catalog, known[url_run], active_model)
 else:
     st.caption("Select a run for its details, or several to compare them.")
     render_baselines(all_runs)

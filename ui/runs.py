@@ -10,9 +10,13 @@ import streamlit as st
 from core import estimate, run_reports, runs
 from core.catalog import Catalog
 from core.config import Settings
+from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
 from core.runs import RunView
 from core.training.config import ConfigError, parse_image_size
+from core.urls import MistakesView, parse_mistakes_params
+from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
+from ui.text import md_escape
 
 FIGURE_FORMAT = {"format": "%.3f"}
 
@@ -106,7 +110,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
             _confirm_delete(settings, run.run_id)
 
 
-def render_run_detail(settings: Settings, run: RunView, active_model: str | None) -> None:
+def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active_model: str | None) -> None:
     """One run: what happened, its figures beside the baselines, per genre, and its curves."""
     st.header(f"Run {run.run_id}")
     st.caption(f"{run.config.get('mode')} mode · {run.state} · started {run.status.get('started_at')}")
@@ -120,20 +124,14 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
         st.info("Stopped on request; the best weights up to then were kept and evaluated.")
     _actions(settings, run, active_model)
     if run.metrics.get("test"):
+        per_genre = run_reports.per_genre_table(run)
+        predictions = _mistakes_view(catalog, run, list(per_genre["genre"]))
         st.subheader("Test figures beside the trivial baselines")
         st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
         _corrections_used(run)
-        per_genre = run_reports.per_genre_table(run)
         st.subheader("Per genre (test part)")
-        st.dataframe(
-            per_genre,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                key: st.column_config.NumberColumn(**FIGURE_FORMAT)
-                for key in ("precision", "recall", "f1", "ap", "threshold")
-            },
-        )
+        st.caption("A TP, FP or FN count opens its posters: found, false alarms, missed.")
+        per_genre_links(run, per_genre)
         counts = per_genre.melt(id_vars="genre", value_vars=["tp", "fp", "fn"], var_name="outcome", value_name="movies")
         counts["outcome"] = counts["outcome"].map({"tp": "found (TP)", "fp": "false alarm (FP)", "fn": "missed (FN)"})
         st.plotly_chart(
@@ -147,7 +145,9 @@ def render_run_detail(settings: Settings, run: RunView, active_model: str | None
             ),
             width="stretch",
         )
-        _pr_and_confusions(run, list(per_genre["genre"]))
+        _pr_curve(run, list(per_genre["genre"]))
+        if predictions is not None:
+            confusion_chart(run, predictions[0], predictions[1])
     curves = run_reports.curves([run])
     if not curves.empty:
         # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
@@ -184,51 +184,48 @@ def _corrections_used(run: RunView) -> None:
             st.dataframe(run_reports.baselines_table(run, "test_with_corrections"), hide_index=True, width="stretch")
 
 
-def _pr_and_confusions(run: RunView, genres: list[str]) -> None:
-    """A precision-recall curve per genre, and which genres get predicted for movies that lack them."""
-    left, right = st.columns(2)
+def _pr_curve(run: RunView, genres: list[str]) -> None:
+    """A precision-recall curve per genre, with the run's chosen threshold marked."""
+    left, _ = st.columns(2)
     with left:
         genre = st.selectbox("Precision-recall curve of", genres, key=f"pr-genre-{run.run_id}")
         curve = run_reports.pr_curve(run, genre)
         if curve.empty:
             st.caption("No per-movie scores saved for this run (or no test movie has this genre).")
-        else:
-            chosen = next(
-                (
-                    row["threshold"]
-                    for row in run_reports.per_genre_table(run).to_dict("records")
-                    if row["genre"] == genre
-                ),
-                None,
+            return
+        chosen = next(
+            (row["threshold"] for row in run_reports.per_genre_table(run).to_dict("records") if row["genre"] == genre),
+            None,
+        )
+        chart = px.line(curve, x="recall", y="precision", hover_data=["threshold"], range_x=[0, 1], range_y=[0, 1.02])
+        if chosen is not None:
+            point = curve.iloc[(curve["threshold"] - chosen).abs().argmin()]
+            chart.add_scatter(
+                x=[point["recall"]],
+                y=[point["precision"]],
+                mode="markers",
+                name="chosen threshold",
+                marker={"size": 12, "color": "#f5c518"},
             )
-            chart = px.line(
-                curve, x="recall", y="precision", hover_data=["threshold"], range_x=[0, 1], range_y=[0, 1.02]
-            )
-            if chosen is not None:
-                point = curve.iloc[(curve["threshold"] - chosen).abs().argmin()]
-                chart.add_scatter(
-                    x=[point["recall"]],
-                    y=[point["precision"]],
-                    mode="markers",
-                    name="chosen threshold",
-                    marker={"size": 12, "color": "#f5c518"},
-                )
-            st.plotly_chart(chart, width="stretch", key=f"pr-{run.run_id}")
-    with right:
-        confusion = run_reports.mistaken_for(run)
-        if confusion is not None:
-            st.plotly_chart(
-                px.imshow(
-                    confusion,
-                    color_continuous_scale="Reds",
-                    aspect="auto",
-                    zmin=0,
-                    labels={"x": "predicted genre", "y": "true genre", "color": "rate"},
-                    title="Mistaken for: how often a genre was predicted for movies that lack it",
-                ),
-                width="stretch",
-                key=f"confusion-{run.run_id}",
-            )
+        st.plotly_chart(chart, width="stretch", key=f"pr-{run.run_id}")
+
+
+def _mistakes_view(catalog: Catalog, run: RunView, genres: list[str]) -> tuple[PartPredictions, MistakesView] | None:
+    """The gallery the URL asks for (drawn here, at the top of the run), and the predictions it came from."""
+    parts = saved_test_parts(run.path) or ["random"]
+    view = parse_mistakes_params(st.query_params.to_dict(), genres, parts, OUTCOMES)
+    for message in view.messages:
+        st.warning(md_escape(message), icon=":material/link_off:")
+    try:
+        predictions = load_test_predictions(run.path, view.part)
+    except MistakesError as error:
+        if view.genre:
+            st.warning(f"No mistake galleries for this run: {error}.")
+        return None
+    if view.genre and view.errors:
+        with st.container(border=True, key="mistakes-gallery"):
+            render_mistakes(catalog, run, predictions, view, len(parts))
+    return predictions, view
 
 
 def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -> None:

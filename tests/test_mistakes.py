@@ -1,0 +1,186 @@
+"""A run's mistake galleries: exactly the posters its saved test predictions and thresholds make false
+positives, false negatives and true positives, the most confident first, reached from every count of the
+run's page and from its URL; and a movie's predicted genres judged against its (corrected) labels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import corrections as cx
+from core.catalog import open_catalog
+from core.evaluation.mistakes import (
+    OUTCOMES,
+    MistakesError,
+    check_prediction,
+    load_test_predictions,
+    outcomes,
+    saved_test_parts,
+)
+from core.urls import parse_mistakes_params
+from tests.apptest_helpers import shown_text, use_settings
+from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
+
+
+@pytest.fixture(autouse=True)
+def warm_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    as_on_a_warm_server(monkeypatch)
+
+
+def saved(run_dir: Path) -> tuple[list[str], list[str], np.ndarray, np.ndarray, dict[str, float]]:
+    """The run's files read directly: genres, test ids, labels, scores and thresholds."""
+    with np.load(run_dir / "predictions.npz") as npz:
+        genres, ids = npz["genres"].tolist(), npz["test_ids"].tolist()
+        labels, scores = npz["test_labels"].astype(bool), npz["test_scores"]
+    return genres, ids, labels, scores, json.loads((run_dir / "thresholds.json").read_text())
+
+
+def expected_ids(run_dir: Path, genre: str, outcome: str, labelled: str | None = None) -> set[str]:
+    genres, ids, labels, scores, thresholds = saved(run_dir)
+    g = genres.index(genre)
+    found = set()
+    for row, imdb_id in enumerate(ids):
+        has, said = bool(labels[row, g]), bool(scores[row, g] >= thresholds[genre])
+        if labelled is not None and not labels[row, genres.index(labelled)]:
+            continue
+        if {"fp": said and not has, "fn": has and not said, "tp": has and said}[outcome]:
+            found.add(imdb_id)
+    return found
+
+
+def busiest(run_dir: Path, outcome: str) -> str:
+    """The genre with the most posters of this outcome (so the gallery shows something)."""
+    genres = saved(run_dir)[0]
+    return max(genres, key=lambda genre: len(expected_ids(run_dir, genre, outcome)))
+
+
+def test_the_galleries_hold_exactly_the_runs_outcomes_most_confident_first(tiny_model: TinyModel) -> None:
+    run_dir = tiny_model.run_dir
+    predictions = load_test_predictions(run_dir)
+    per_genre = {row["genre"]: row for row in json.loads((run_dir / "metrics.json").read_text())["test"]["per_genre"]}
+    scores = dict(zip(saved(run_dir)[1], saved(run_dir)[3], strict=True))
+    for genre in predictions.genres:
+        column = predictions.column(genre)
+        for outcome in OUTCOMES:
+            found = outcomes(predictions, genre, outcome)
+            assert {item.imdb_id for item in found} == expected_ids(run_dir, genre, outcome)
+            assert len(found) == per_genre[genre][outcome]  # the counts on the run's page
+            shown = [item.score for item in found]
+            assert shown == [pytest.approx(float(scores[item.imdb_id][column])) for item in found]
+            assert shown == sorted(shown, reverse=outcome != "fn")
+    genre = busiest(run_dir, "fp")
+    labelled = next(
+        other for other in predictions.genres if other != genre and expected_ids(run_dir, genre, "fp", other)
+    )
+    cell = outcomes(predictions, genre, "fp", labelled)
+    assert {item.imdb_id for item in cell} == expected_ids(run_dir, genre, "fp", labelled)
+    assert all(labelled in item.labels and genre not in item.labels for item in cell)
+
+
+def test_a_run_without_saved_predictions_says_so(tmp_path: Path) -> None:
+    assert saved_test_parts(tmp_path) == []
+    with pytest.raises(MistakesError, match="has not finished"):
+        load_test_predictions(tmp_path)
+
+
+def test_mistake_urls_are_validated_with_a_message_for_each_bad_value() -> None:
+    genres, parts = ["Comedy", "Drama", "Horror"], ["random"]
+    view = parse_mistakes_params({"genre": "Horror", "errors": "fp", "labelled": "Drama"}, genres, parts, OUTCOMES)
+    assert (view.genre, view.errors, view.labelled, view.part, view.messages) == ("Horror", "fp", "Drama", "random", [])
+    assert view.to_params("r1") == {"run": "r1", "genre": "Horror", "errors": "fp", "labelled": "Drama"}
+    bad_genre = parse_mistakes_params({"genre": "<b>", "errors": "fp"}, genres, parts, OUTCOMES)
+    assert bad_genre.genre is None and "no genre '<b>'" in bad_genre.messages[0]
+    bad_errors = parse_mistakes_params({"genre": "Horror", "errors": "all"}, genres, parts, OUTCOMES)
+    assert bad_errors.genre is None and "errors must be one of fp, fn, tp" in bad_errors.messages[0]
+    fn_labelled = parse_mistakes_params(
+        {"genre": "Horror", "errors": "fn", "labelled": "Drama"}, genres, parts, OUTCOMES
+    )
+    assert fn_labelled.labelled is None and fn_labelled.errors == "fn" and fn_labelled.messages
+    temporal = parse_mistakes_params({"genre": "Horror", "errors": "tp", "part": "temporal"}, genres, parts, OUTCOMES)
+    assert temporal.part == "random" and "no test part 'temporal'" in temporal.messages[0]
+    assert parse_mistakes_params({}, genres, parts, OUTCOMES).genre is None
+
+
+def test_a_prediction_is_judged_against_the_labels() -> None:
+    check = check_prediction(
+        ["Action", "Comedy", "Drama", "Horror"], [0.9, 0.2, 0.6, 0.7], [0.5, 0.5, 0.5, 0.8], ["Drama", "Horror", "War"]
+    )
+    assert check.right == [("Drama", pytest.approx(0.6))]
+    assert check.wrong == [("Action", pytest.approx(0.9))]
+    assert check.missed == [("Horror", pytest.approx(0.7))]  # 0.7 is under Horror's threshold
+    assert check.not_modelled == ["War"]
+
+
+# --- On the pages -----------------------------------------------------------------------------------------
+
+
+def links(app: AppTest) -> list[dict[str, str]]:
+    """The query parameters of every page link on the page."""
+    return [
+        {key: values[0] for key, values in parse_qs(link.proto.query_string).items()} for link in app.get("page_link")
+    ]
+
+
+def gallery_ids(app: AppTest) -> list[str]:
+    """The movies the mistake gallery shows, in order (its cards link to their movie)."""
+    return [params["movie"] for params in links(app) if set(params) == {"movie"}]
+
+
+def test_every_count_on_the_runs_page_links_to_its_gallery(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:
+    use_settings(monkeypatch, tiny_model.settings)
+    app = open_app("pages/training.py", run=tiny_model.run_id)
+    assert not app.exception
+    per_genre = json.loads((tiny_model.run_dir / "metrics.json").read_text())["test"]["per_genre"]
+    count_links = {
+        (params["genre"], params["errors"]): params
+        for params in links(app)
+        if "errors" in params and "page" not in params
+    }
+    assert set(count_links) == {(row["genre"], outcome) for row in per_genre for outcome in OUTCOMES}
+    assert all(params["run"] == tiny_model.run_id and "labelled" not in params for params in count_links.values())
+    labels = [shown_text(link.label) for link in app.get("page_link") if "errors=" in link.proto.query_string]
+    assert sorted(map(int, labels)) == sorted(row[outcome] for row in per_genre for outcome in OUTCOMES)
+
+
+def test_the_fp_gallery_url_shows_exactly_its_posters(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:
+    use_settings(monkeypatch, tiny_model.settings)
+    genre = busiest(tiny_model.run_dir, "fp")
+    app = open_app("pages/training.py", run=tiny_model.run_id, genre=genre, errors="fp")
+    assert not app.exception and not app.warning
+    wanted = expected_ids(tiny_model.run_dir, genre, "fp")
+    shown = gallery_ids(app)
+    assert set(shown) <= wanted and len(shown) == min(24, len(wanted)) > 0
+    assert [item.imdb_id for item in outcomes(load_test_predictions(tiny_model.run_dir), genre, "fp")][:24] == shown
+    assert f"{genre}: false positives (test part)" in [header.value for header in app.subheader]
+    captions = [caption.value for caption in app.caption if caption.value.startswith("score ")]
+    assert len(captions) == len(shown)
+
+    bad = open_app("pages/training.py", run=tiny_model.run_id, genre="Nope", errors="fp")
+    assert not bad.exception
+    assert any("no genre 'Nope'" in shown_text(warning.body) for warning in bad.warning)
+    assert not gallery_ids(bad)
+
+
+def test_a_movie_page_marks_the_predictions_against_the_corrected_labels(
+    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel
+) -> None:
+    use_settings(monkeypatch, tiny_model.settings)
+    catalog = open_catalog(tiny_model.settings)
+    movie = next(m for m in tiny_model.usable_movies() if len(m.genres) == 2 and m.poster == "jpeg")
+    removed = cx.correct(catalog, movie.imdb_id, movie.genres[0], cx.REMOVE)
+    try:
+        app = open_app("pages/movie.py", movie=movie.imdb_id)
+        assert not app.exception
+        lines = [shown_text(md.body) for md in app.markdown if md.body[:1] in "✓✗○"]
+        marked = {line.split(" · ")[0][2:]: line for line in lines}
+        assert lines, "no verdict on the movie page"
+        # The removed genre counts as not labelled: predicted, it is a mistake; never a miss.
+        assert movie.genres[0] not in {g for g, line in marked.items() if line.startswith(("✓", "○"))}
+        assert "Compared with your corrected genres." in [caption.value for caption in app.caption]
+    finally:
+        cx.undo(catalog, removed.id)

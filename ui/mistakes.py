@@ -1,0 +1,195 @@
+"""A run's mistakes on its page: per-genre counts that link to their posters, a clickable "mistaken for"
+matrix, and the gallery of one outcome (`/training?run=…&genre=B&errors=fp|fn|tp[&labelled=A][&part=…]`).
+
+The counts are page links (as the genre chips are), so a click adds one browser-history entry and Back
+returns to the run. The matrix is a Plotly heat map with an invisible marker on each cell: heat maps
+cannot be selected in Streamlit, markers can, and a click on one writes the cell's gallery into the URL.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.catalog import Catalog
+from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
+from core.runs import RunView
+from core.training import metrics
+from core.urls import MistakesView
+from ui.nav import MOVIE_PAGE, TRAINING_PAGE
+from ui.text import md_escape
+
+PAGE_SIZE = 24
+COLUMNS = 6
+COUNT_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN"}
+FIGURES = (
+    ("support", "support", "{:.0f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+    ("f1", "F1", "{:.3f}"),
+    ("ap", "AP", "{:.3f}"),
+    ("threshold", "threshold", "{:.2f}"),
+)
+
+
+def _figure(value: object, pattern: str) -> str:
+    return pattern.format(value) if isinstance(value, int | float) and math.isfinite(value) else "—"
+
+
+def per_genre_links(run: RunView, per_genre: pd.DataFrame, part: str = "random") -> None:
+    """The per-genre figures, one row per genre, whose TP, FP and FN counts open those posters."""
+    widths = [2] + [1] * (len(FIGURES) + len(OUTCOMES))
+    header = st.columns(widths)
+    for column, label in zip(header, ["genre", *(label for _, label, _ in FIGURES), "TP", "FP", "FN"], strict=True):
+        column.markdown(f"**{label}**")
+    with st.container(key="per-genre-counts"):
+        for row in per_genre.to_dict("records"):
+            cells = st.columns(widths)
+            cells[0].write(md_escape(row["genre"]))
+            for cell, (key, _, pattern) in zip(cells[1 : 1 + len(FIGURES)], FIGURES, strict=True):
+                cell.write(_figure(row.get(key), pattern))
+            for cell, outcome in zip(cells[1 + len(FIGURES) :], ("tp", "fp", "fn"), strict=True):
+                count = int(row.get(outcome) or 0)
+                view = MistakesView(genre=row["genre"], errors=outcome, part=part)
+                cell.page_link(
+                    TRAINING_PAGE,
+                    label=str(count),
+                    query_params=view.to_params(run.run_id),
+                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {row['genre']}",
+                    disabled=count == 0,
+                )
+
+
+def _open_cell(run_id: str, key: str, part: str) -> None:
+    """The clicked cell's gallery into the URL (a callback: it runs once per new click, before the rerun)."""
+    points = st.session_state[key].selection.points
+    if points:
+        labelled, predicted = points[0]["customdata"][:2]
+        st.query_params.from_dict(
+            MistakesView(genre=predicted, errors="fp", labelled=labelled, part=part).to_params(run_id)
+        )
+
+
+def confusion_chart(run: RunView, predictions: PartPredictions, current: MistakesView) -> None:
+    """The "mistaken for" matrix: row a labelled genre A, column a predicted genre B; a click opens its posters."""
+    table = metrics.confusions(predictions.labels, predictions.predicted, predictions.genres)
+    genres = table["genres"]
+    counts = np.array(table["counts"])
+    rates = np.array([[np.nan if rate is None else rate for rate in row] for row in table["rates"]])
+    figure = go.Figure(
+        go.Heatmap(
+            z=rates,
+            x=genres,
+            y=genres,
+            colorscale="Reds",
+            zmin=0,
+            colorbar={"title": "rate"},
+            customdata=counts,
+            hovertemplate="labelled %{y}, predicted %{x}: %{customdata} movies (%{z:.0%})<extra></extra>",
+        )
+    )
+    cells = [(a, b) for a in range(len(genres)) for b in range(len(genres)) if a != b and counts[a, b] > 0]
+    figure.add_scatter(
+        x=[genres[b] for _, b in cells],
+        y=[genres[a] for a, _ in cells],
+        customdata=[[genres[a], genres[b], int(counts[a, b])] for a, b in cells],
+        mode="markers",
+        marker={"size": 18, "symbol": "square", "opacity": 0.01},
+        hovertemplate="labelled %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]} movies — "
+        "click for their posters<extra></extra>",
+        showlegend=False,
+    )
+    figure.update_layout(
+        title="Mistaken for: how often a genre was predicted for movies that lack it (click a cell)",
+        xaxis_title="predicted genre",
+        yaxis_title="labelled genre",
+        yaxis_autorange="reversed",
+        clickmode="event+select",
+    )
+    # Keyed by the view, so a new view starts without the last click's selection.
+    key = f"confusion-{run.run_id}-{current.genre}-{current.errors}-{current.labelled}-{current.part}"
+    st.plotly_chart(
+        figure,
+        width="stretch",
+        key=key,
+        on_select=lambda: _open_cell(run.run_id, key, current.part),
+        selection_mode="points",
+    )
+
+
+def _title(view: MistakesView, part_count: int) -> str:
+    part = f" ({view.part} test part)" if part_count > 1 else " (test part)"
+    if view.labelled:
+        return f"{view.genre} predicted for movies labelled {view.labelled}, not {view.genre}{part}"
+    return f"{view.genre}: {OUTCOME_NAMES[view.errors or 'fp']}{part}"
+
+
+def render_mistakes(
+    catalog: Catalog, run: RunView, predictions: PartPredictions, view: MistakesView, part_count: int
+) -> None:
+    """The gallery of one outcome, most confident first, each poster with its score and the threshold."""
+    assert view.genre and view.errors
+    found = outcomes(predictions, view.genre, view.errors, view.labelled)
+    st.subheader(_title(view, part_count))
+    order = "lowest score first" if view.errors == "fn" else "highest score first"
+    threshold = found[0].threshold if found else float(predictions.thresholds[predictions.column(view.genre)])
+    st.markdown(
+        f"**{len(found):,} posters**, {order}; the run predicts {md_escape(view.genre)} from a score of "
+        f"{threshold:.0%} (its threshold, chosen on validation).".replace("%", " %")
+    )
+    st.page_link(
+        TRAINING_PAGE,
+        label="Back to all of the run's figures",
+        query_params={"run": run.run_id},
+        icon=":material/arrow_back:",
+    )
+    others = [o for o in OUTCOMES if o != view.errors]
+    with st.container(horizontal=True, gap="small"):
+        for outcome in others:
+            st.page_link(
+                TRAINING_PAGE,
+                label=f"{view.genre}: {OUTCOME_NAMES[outcome]}",
+                query_params=MistakesView(genre=view.genre, errors=outcome, part=view.part).to_params(run.run_id),
+            )
+    if not found:
+        st.info("No poster of the test part is in this gallery.", icon=":material/check_circle:")
+        return
+    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
+    if view.page > pages:
+        st.warning(f"There is no page {view.page}: this gallery has {pages}. Showing page {pages}.")
+        view.page = pages
+    grid = st.columns(COLUMNS)
+    first = (view.page - 1) * PAGE_SIZE
+    for number, item in enumerate(found[first : first + PAGE_SIZE]):
+        movie = catalog.movie(item.imdb_id)
+        with grid[number % COLUMNS], st.container(border=True, key=f"mistake-{item.imdb_id}"):
+            if movie and movie.get("poster_path"):
+                st.image(movie["poster_path"], width="stretch")
+            title = movie["title"] if movie else item.imdb_id
+            st.page_link(MOVIE_PAGE, label=md_escape(title), query_params={"movie": item.imdb_id})
+            st.caption(f"score {item.score:.0%} · threshold {item.threshold:.0%}".replace("%", " %"))
+            st.caption("labelled: " + (", ".join(map(md_escape, item.labels)) or "no genre of the run"))
+    if pages > 1:
+        with st.container(horizontal=True, gap="small"):
+            st.caption(f"page {view.page} of {pages}")
+            for page in sorted({1, view.page - 1, view.page + 1, pages} - {view.page}):
+                if 1 <= page <= pages:
+                    target = MistakesView(**{**vars(view), "page": page, "messages": []})
+                    st.page_link(TRAINING_PAGE, label=f"page {page}", query_params=target.to_params(run.run_id))
+
+
+def render_verdict(check: PredictionCheck, corrected: bool) -> None:
+    """A movie's predicted genres (score at or above the run's threshold) marked against its labels."""
+    st.markdown("**The model's decisions against the labels**")
+    lines = [f"✓ {md_escape(genre)} · {score:.0%} (predicted and labelled)" for genre, score in check.right]
+    lines += [f"✗ {md_escape(genre)} · {score:.0%} (predicted, not labelled)" for genre, score in check.wrong]
+    lines += [f"○ {md_escape(genre)} · {score:.0%} (labelled, missed)" for genre, score in check.missed]
+    for line in lines or ["The model predicts no genre for this poster and misses none of its labels."]:
+        st.markdown(line.replace("%", " %"))
+    if check.not_modelled:
+        st.caption("Labels the model has no output for: " + ", ".join(map(md_escape, check.not_modelled)))
+    st.caption("Compared with your corrected genres." if corrected else "Compared with the genres the dataset gives.")
