@@ -6,12 +6,14 @@ import plotly.express as px
 import streamlit as st
 
 from core import eda
-from core.config import DATASET_CITATION
+from core.config import DATASET_CITATION, get_settings
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
+from ui.doubts import doubts_section
 from ui.nav import GENRE_PAGE, require_entry_point
+from ui.text import md_escape
 
 require_entry_point()
 
@@ -172,6 +174,14 @@ sample = usable[usable["genres"].map(lambda names: sample_genre in names)].sampl
 for column, (_, movie) in zip(st.columns(8), sample.iterrows(), strict=False):
     column.image(str(catalog.data_root / movie["poster"]), width="stretch")
     column.text(f"{movie['title']} ({movie['year']})")
+
+# --- Labels that look wrong --------------------------------------------------------------------------------------
+st.header("Labels that look wrong")
+doubted_genre = st.query_params.get("doubts")
+if doubted_genre is not None and doubted_genre not in genre_counts:
+    st.warning(f"There is no genre {md_escape(repr(doubted_genre[:40]))}; showing every genre's candidates.")
+    doubted_genre = None
+doubts_section(catalog, get_settings(), doubted_genre)
 
 # --- Corrections -----------------------------------------------------------------------------------------------
 st.header("Label corrections")
