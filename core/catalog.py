@@ -27,7 +27,7 @@ from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.reconcile import IngestResult, Progress, ingest
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 SORT_ORDERS = ("title", "year", "rating")
 
 # Users' label corrections (core.corrections): not derived from the raw files, so a rebuild carries them
@@ -48,7 +48,7 @@ CREATE TABLE movies (
     imdb_id TEXT PRIMARY KEY, title TEXT NOT NULL, year INTEGER, kind TEXT NOT NULL,
     genres TEXT NOT NULL, usable INTEGER NOT NULL,
     poster TEXT, poster_format TEXT, poster_width INTEGER, poster_height INTEGER,
-    poster_readable INTEGER NOT NULL,
+    poster_readable INTEGER NOT NULL, poster_size INTEGER, poster_mtime_ns INTEGER,
     rated TEXT, released TEXT, runtime_min INTEGER, director TEXT, writer TEXT, actors TEXT, plot TEXT,
     language TEXT, country TEXT, awards TEXT, box_office TEXT,
     imdb_rating REAL, imdb_votes INTEGER, metascore INTEGER,
@@ -68,7 +68,7 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 _MOVIE_COLUMNS = (
     "imdb_id, title, year, kind, genres, usable, poster, poster_format, poster_width, poster_height, "
-    "poster_readable, rated, released, runtime_min, director, writer, actors, plot, language, country, "
+    "poster_readable, poster_size, poster_mtime_ns, rated, released, runtime_min, director, writer, actors, plot, language, country, "
     "awards, box_office, imdb_rating, imdb_votes, metascore, metadata_file, metadata_line"
 )
 GENRE_SEPARATOR = "|"
@@ -100,12 +100,13 @@ def _write_database(path: Path, result: IngestResult, key: str) -> None:
     with closing(_connect(path)) as db, db:
         db.executescript(_SCHEMA)
         db.executemany(
-            f"INSERT INTO movies ({_MOVIE_COLUMNS}) VALUES ({', '.join('?' * 27)})",
+            f"INSERT INTO movies ({_MOVIE_COLUMNS}) VALUES ({', '.join('?' * 29)})",
             [
                 (
                     movie.imdb_id, movie.title, movie.year, movie.kind, GENRE_SEPARATOR.join(movie.genres),
                     int(movie.usable), movie.poster, movie.poster_format, movie.poster_width,
-                    movie.poster_height, int(movie.poster_readable), movie.fields["rated"],
+                    movie.poster_height, int(movie.poster_readable), movie.poster_size, movie.poster_mtime_ns,
+                    movie.fields["rated"],
                     movie.fields["released"], movie.fields["runtime_min"], movie.fields["director"],
                     movie.fields["writer"], movie.fields["actors"], movie.fields["plot"],
                     movie.fields["language"], movie.fields["country"], movie.fields["awards"],
@@ -274,7 +275,8 @@ class Catalog:
             "rating": "m.imdb_rating IS NULL, m.imdb_rating DESC, m.title COLLATE NOCASE, m.imdb_id",
         }[sort]
         sql = (
-            "SELECT m.imdb_id, m.title, m.year, m.kind, m.genres, m.poster, m.imdb_rating, m.imdb_votes "
+            "SELECT m.imdb_id, m.title, m.year, m.kind, m.genres, m.poster, m.poster_size, m.poster_mtime_ns, "
+            "m.imdb_rating, m.imdb_votes "
             "FROM movies m JOIN movie_genres g ON g.imdb_id = m.imdb_id "
             "WHERE g.genre = ? AND m.usable = 1"
         )

@@ -11,6 +11,7 @@ from ui.chips import chip_style, genre_chips
 from ui.corrections import active_by_movie, gallery_card_control, show_message
 from ui.data import gallery_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
+from ui.posters import show_poster
 from ui.text import md_escape
 
 require_entry_point()
@@ -108,7 +109,7 @@ if reference is not None:
             st.image(reference[1].pixels, width=60)
             st.caption(f"Similarity is to your poster {md_escape(reference[1].filename)}")
         else:
-            st.image(reference[1]["poster_path"], width=60)
+            show_poster(reference[1]["poster_path"], reference[1]["poster_size"], reference[1]["poster_mtime_ns"], 60)
             st.caption(f"Similarity is to the poster of {md_escape(reference[1]['title'])}")
 pages = max(1, math.ceil(len(movies) / PAGE_SIZE))
 if view.page > pages:
@@ -123,7 +124,7 @@ first = (view.page - 1) * PAGE_SIZE
 grid = st.columns(COLUMNS)
 for number, movie in enumerate(movies.iloc[first : first + PAGE_SIZE].itertuples()):
     with grid[number % COLUMNS], st.container(border=True):
-        st.image(movie.poster_path, width="stretch")
+        show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns)
         st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
         rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
         alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""

@@ -12,6 +12,7 @@ from ui.chips import chip_style, genre_chips
 from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
+from ui.posters import show_poster
 from ui.text import literal_heading, md_escape
 
 require_entry_point()
@@ -59,7 +60,7 @@ literal_heading(movie["title"])
 poster_column, details = st.columns([1, 2])
 with poster_column:
     if movie["poster_path"] and movie["poster_readable"]:
-        st.image(movie["poster_path"], width="stretch")
+        show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
     else:
         st.warning("This movie has no readable poster.", icon=":material/hide_image:")
 with details:
@@ -127,6 +128,6 @@ if movie["usable"]:
         for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):
             other = catalog.movie(neighbour.imdb_id)
             with grid[number]:
-                st.image(other["poster_path"], width="stretch")
+                show_poster(other["poster_path"], other["poster_size"], other["poster_mtime_ns"])
                 st.page_link(MOVIE_PAGE, label=md_escape(other["title"]), query_params={"movie": neighbour.imdb_id})
                 st.caption(f"similarity {neighbour.similarity:.2f}")

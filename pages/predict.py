@@ -20,6 +20,7 @@ from ui.data import get_catalog
 from ui.explain import render_evidence
 from ui.model import DroppedPoster, active_model, forgotten_message, remember, score, session_posters, similarity_index
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
+from ui.posters import show_poster
 from ui.runs import start_run
 from ui.text import md_escape
 
@@ -126,7 +127,7 @@ def more_like_this(query, exclude: list[str]) -> None:
     for number, neighbour in enumerate(neighbours):
         movie = catalog.movie(neighbour.imdb_id)
         with grid[number % 6]:
-            st.image(movie["poster_path"], width="stretch")
+            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
             st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": neighbour.imdb_id})
             st.caption(f"similarity {neighbour.similarity:.2f}")
 

@@ -20,6 +20,11 @@ def _fresh_catalog(settings: Settings) -> Catalog | None:
     return open_existing_catalog(settings)
 
 
+def forget_catalog_check() -> None:
+    """Check the raw files again at the next page run (a page saw a poster change under the catalog)."""
+    _fresh_catalog.clear()
+
+
 def _show_missing_data(settings: Settings, error: Exception) -> None:
     st.error(f"No dataset found: {error}.", icon=":material/folder_off:")
     st.markdown(

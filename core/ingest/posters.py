@@ -87,6 +87,23 @@ def check_poster(path: Path) -> PosterCheck:
     return PosterCheck(True, image_format, width, height)
 
 
+def poster_change(path: Path, size: int | None, mtime_ns: int | None) -> str | None:
+    """Why the poster file is no longer the one the catalog read (None if it is), in words for the user.
+
+    The catalog records each poster's size and modification time, the same facts its fingerprint is made
+    of, so a page can tell at the cost of one `stat` that a poster was deleted or replaced since.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return f"the poster file {path.name} was deleted after the catalog was built"
+    except OSError as error:
+        return f"the poster file {path.name} cannot be read ({error.strerror or error})"
+    if size is not None and (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
+        return f"the poster file {path.name} was replaced after the catalog was built"
+    return None
+
+
 def check_posters(
     paths: list[Path], progress: Callable[[int, int], None] | None = None, workers: int | None = None
 ) -> list[PosterCheck]:

@@ -60,6 +60,8 @@ class Movie:
     poster_width: int | None = None
     poster_height: int | None = None
     poster_readable: bool = False
+    poster_size: int | None = None  # bytes, and the modification time below: to notice a poster changed later
+    poster_mtime_ns: int | None = None
     genre_field: object = None  # the raw Genre value, to say why a movie has no genre
 
     @property
@@ -281,6 +283,7 @@ def _read_posters(layout: RawLayout, result: IngestResult, progress: Progress, w
         movie.poster_format = check.image_format
         movie.poster_width, movie.poster_height = check.width, check.height
         movie.poster_readable = check.readable
+        movie.poster_size, movie.poster_mtime_ns = poster.size, poster.mtime_ns
 
 
 def _movie_findings(layout: RawLayout, result: IngestResult) -> None:
