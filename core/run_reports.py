@@ -26,7 +26,12 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("test mAP", "test", "map"),
     ("test hit@3", "test", "hit_at_3"),
     ("test P@3", "test", "p_at_3"),
+    ("temporal test mAP", "temporal_test", "map"),
+    ("temporal test hit@3", "temporal_test", "hit_at_3"),
+    ("temporal test P@3", "temporal_test", "p_at_3"),
 )
+# The figures of `yardsticks_table`, in the order a reader weighs them for new posters.
+_YARDSTICK_FIGURES = (("mAP", "map"), ("hit@3", "hit_at_3"), ("P@3", "p_at_3"), ("micro-F1", "micro_f1"))
 CURVE_METRICS = ("loss", "val_loss", "val_map", "val_hit_at_3", "val_micro_f1", "val_macro_f1")
 
 
@@ -85,6 +90,29 @@ def runs_table(runs: Sequence[RunView], active_model: str | None = None) -> pd.D
         rows.append(row)
     columns = ["run", "active model", "state", "mode", "started", "duration (s)", "epochs", "image size", "corrections"]
     return pd.DataFrame(rows, columns=[*columns, *(label for label, _, _ in SUMMARY_COLUMNS)])
+
+
+def yardsticks_table(run: RunView) -> pd.DataFrame:
+    """The test part of the drawn split and the temporal test part side by side, each beside its baseline.
+
+    One row per figure; the baseline column is the three most frequent training genres (chance for mAP),
+    on the same part. Empty when the run has no temporal test.
+    """
+    report = run.metrics if isinstance(run.metrics, dict) else {}
+    if not report.get("temporal_test") or not report.get("test"):
+        return pd.DataFrame()
+    test_from = (report.get("temporal") or {}).get("test_from")
+    columns = {"test": "test (random split)", "temporal_test": f"temporal test (movies from {test_from} on)"}
+    rows = []
+    for label, key in _YARDSTICK_FIGURES:
+        row: dict[str, object] = {"figure": label}
+        for part, name in columns.items():
+            baselines = report[part].get("baselines", {})
+            baseline = baselines.get("chance_map") if key == "map" else baselines.get("top3_frequent", {}).get(key)
+            row[name] = report[part].get("summary", {}).get(key)
+            row[f"{name}: baseline"] = baseline
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def baselines_table(run: RunView, part: str = "test") -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
     python -m core.train [--mode fast|fine-tune|scratch] [--epochs N] [--image-size HxW]
                          [--learning-rate X] [--min-movies-per-genre N] [--seed N]
+                         [--temporal-test-from YEAR] [--[no-]temporal-twin]
                          [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
 
 Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
@@ -27,7 +28,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 # Numeric options are read as text and checked by the config, so a bad value still leaves a failed run
 # folder with the reason (argparse would only print usage and exit).
 _WHOLE = ("epochs", "min_movies_per_genre", "seed", "batch_size", "head_hidden_units", "unfreeze_blocks")
-_WHOLE += ("head_epochs", "patience")
+_WHOLE += ("head_epochs", "patience", "temporal_test_from")
 _NUMBER = ("learning_rate", "head_learning_rate", "dropout", "pos_weight_cap")
 
 
@@ -53,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", help="epochs without a better validation mAP before stopping (0: never)")
     parser.add_argument(
         "--flip-tta", action=argparse.BooleanOptionalAction, default=None, help="average with the mirrored poster"
+    )
+    parser.add_argument(
+        "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"
+    )
+    parser.add_argument(
+        "--temporal-twin",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train a twin on the temporal split and report its temporal test (default: on in fast mode)",
     )
     parser.add_argument(
         "--include-non-movies", action=argparse.BooleanOptionalAction, default=None, help="train on series and games"
@@ -97,7 +107,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             kind = "a whole number" if name in _WHOLE else "a number"
             raise ConfigError(f"--{name.replace('_', '-')} must be {kind}, got {text!r}") from None
-    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies", "use_corrections"):
+    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies", "use_corrections", "temporal_twin"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     return values

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from tests.browser.helpers import AppServer
 
 IMAGE_SIZE = (64, 48)  # height, width in pixels: tiny, so that the run takes seconds
-TINY_RUN = {"image_size": IMAGE_SIZE, "epochs": 3, "min_movies_per_genre": 5, "seed": 11}
+# The fixture's movies are of 2001, 2002 and 2004: the temporal twin trains on 2001 and tests on 2004.
+TINY_RUN = {"image_size": IMAGE_SIZE, "epochs": 3, "min_movies_per_genre": 5, "seed": 11, "temporal_test_from": 2004}
 APPTEST_TIMEOUT = 180  # seconds per script run: these pages import TensorFlow and load models on 2 shared cores
 
 

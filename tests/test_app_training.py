@@ -252,6 +252,8 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
         assert row[f"ΔAP {second}"] == pytest.approx(ap[second][genre] - ap[first][genre], abs=1e-9)
     assert set(table.index) == set(ap[first])
     assert "Settings (differences highlighted)" in [header.value for header in app.subheader]
+    figures = next(frame for frame in frames if "active model" in frame and "temporal test mAP" in frame)
+    assert figures["temporal test mAP"].notna().all() and figures["test mAP"].notna().all()
 
 
 def test_a_compare_url_with_a_repeated_unknown_or_malformed_run_gets_messages(
@@ -272,6 +274,8 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     app = open_app("pages/training.py", run=run_id)
     assert not app.exception
     assert not [s for s in app.success if "Active model" in s.body]
+    # The run's page shows the random split's test beside the temporal test.
+    assert "Posters like the training ones, and posters of newer movies" in [h.value for h in app.subheader]
     button(app, "Make it the active model").click().run()
     assert not app.exception
     assert runs.active_model_id(settings) == run_id
@@ -335,6 +339,28 @@ def test_runs_table_rows_states_and_figures() -> None:
         "epochs",
         "image size",
     ]
+
+
+def test_the_yardsticks_table_puts_both_test_parts_side_by_side_with_their_baselines() -> None:
+    def part(map_: float, hit: float, chance: float, top3_hit: float) -> dict:
+        return {
+            "summary": {"map": map_, "hit_at_3": hit, "p_at_3": 0.4, "micro_f1": 0.3},
+            "baselines": {"chance_map": chance, "top3_frequent": {"hit_at_3": top3_hit, "p_at_3": 0.3}},
+        }
+
+    run = view(
+        "b",
+        metrics={
+            "test": part(0.34, 0.91, 0.11, 0.7),
+            "temporal_test": part(0.27, 0.84, 0.12, 0.68),
+            "temporal": {"test_from": 2004},
+        },
+    )
+    table = run_reports.yardsticks_table(run).set_index("figure")
+    new = "temporal test (movies from 2004 on)"
+    assert table.loc["mAP", "test (random split)"] == 0.34 and table.loc["mAP", new] == 0.27
+    assert table.loc["mAP", f"{new}: baseline"] == 0.12 and table.loc["hit@3", f"{new}: baseline"] == 0.68
+    assert run_reports.yardsticks_table(view("c", metrics={"test": part(0.3, 0.9, 0.1, 0.7)})).empty
 
 
 def test_settings_table_flags_exactly_the_settings_that_differ() -> None:

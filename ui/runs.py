@@ -129,6 +129,7 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
         st.subheader("Test figures beside the trivial baselines")
         st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
         _corrections_used(run)
+        _yardsticks(run)
         st.subheader("Per genre (test part)")
         st.caption("A TP, FP or FN count opens its posters: found, false alarms, missed.")
         per_genre_links(run, per_genre)
@@ -159,6 +160,29 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
     genres = run.genres.get("left_out") or {}
     if genres:
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
+
+
+def _yardsticks(run: RunView) -> None:
+    """The random split's test figures beside the temporal test's: which one to believe for new posters."""
+    table = run_reports.yardsticks_table(run)
+    temporal = run.metrics.get("temporal") or {}
+    if table.empty:
+        if temporal.get("skipped"):
+            st.caption(f"No temporal test: {temporal['skipped']}")
+        return
+    st.subheader("Posters like the training ones, and posters of newer movies")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={name: st.column_config.NumberColumn(**FIGURE_FORMAT) for name in table.columns[1:]},
+    )
+    st.caption(
+        f"The temporal test comes from a twin of this run with the same settings, trained on movies before "
+        f"{temporal.get('train_before')} and tuned on {temporal.get('validation_years', ['?'])[0]}–"
+        f"{temporal.get('validation_years', ['?', '?'])[-1]}: for posters of new movies, believe it rather than "
+        "the random split's test. Baseline: the three most frequent training genres (chance for mAP)."
+    )
 
 
 def _corrections_used(run: RunView) -> None:

@@ -22,14 +22,15 @@ POS_WEIGHTINGS = ("none", "sqrt", "balanced")
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     # The head trains on cached features: large batches keep an epoch to a fraction of a second.
     "fast": {"image_size": (320, 224), "epochs": 80, "learning_rate": 1e-3, "batch_size": 128},
-    "fine-tune": {"image_size": (320, 224), "epochs": 3, "learning_rate": 1e-4},
+    "fine-tune": {"image_size": (320, 224), "epochs": 3, "learning_rate": 1e-4, "temporal_twin": False},
     # The tutorial trained at 400×300; 150×100 keeps its shape and trains in minutes on two CPU cores.
-    "scratch": {"image_size": (150, 100), "epochs": 20, "learning_rate": 1e-3},
+    "scratch": {"image_size": (150, 100), "epochs": 20, "learning_rate": 1e-3, "temporal_twin": False},
 }
 # The backbone halves the image five times; smaller sides leave it nothing to look at.
 MIN_IMAGE_SIDE = 32
 MAX_IMAGE_SIDE = 1024
 MAX_EPOCHS = 1000
+MIN_YEAR, MAX_YEAR = 1870, 2200  # a first temporal test year outside these is a typo
 
 
 class ConfigError(ValueError):
@@ -70,6 +71,11 @@ class TrainingConfig:
     unfreeze_blocks: int = 2
     # Epochs without a better validation mAP before training stops early (0: never stop early).
     patience: int = 20
+    # The temporal yardstick (core.training.temporal_split): a twin of the run, same settings, trained on
+    # the movies before this year and tested on those from it on (None: the catalog's last year − 4). The
+    # fast mode always trains it (seconds on cached features); the image modes when asked.
+    temporal_test_from: int | None = None
+    temporal_twin: bool = True
 
     @property
     def image_height(self) -> int:
@@ -174,7 +180,10 @@ def validate(config: TrainingConfig) -> TrainingConfig:
         raise ConfigError(f"pos_weighting must be one of {', '.join(POS_WEIGHTINGS)}, got {config.pos_weighting!r}")
     if not _is_number(config.pos_weight_cap) or config.pos_weight_cap < 1:
         raise ConfigError(f"pos_weight_cap must be a number of at least 1, got {config.pos_weight_cap!r}")
-    for name in ("include_non_movies", "flip_tta", "use_corrections"):
+    year = config.temporal_test_from
+    if year is not None and (not _is_whole(year) or not MIN_YEAR <= year <= MAX_YEAR):
+        raise ConfigError(f"temporal_test_from must be a year from {MIN_YEAR} to {MAX_YEAR}, got {year!r}")
+    for name in ("include_non_movies", "flip_tta", "use_corrections", "temporal_twin"):
         if not isinstance(getattr(config, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(config, name)!r}")
     return config

@@ -20,6 +20,7 @@ from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig
 from core.training.corrected_labels import RunLabels
 from core.training.split import PARTS, Split, genres_with_min_support, load_or_draw_split
+from core.training.temporal_split import default_test_from, load_or_cut_split, temporal_split_path
 
 SPLIT_FILE = "split.json"
 
@@ -41,6 +42,14 @@ def project_split(catalog: Catalog, settings: Settings) -> Split:
     """
     titles = catalog.usable_movies(include_non_movies=True)
     return load_or_draw_split(titles, split_path(settings), catalog_fingerprint=catalog.fingerprint)
+
+
+def temporal_project_split(catalog: Catalog, settings: Settings, test_from: int | None) -> Split:
+    """The saved temporal split cut at `test_from` (default: the catalog's last year − 4), over every title."""
+    titles = catalog.usable_movies(include_non_movies=True)
+    year = default_test_from(titles) if test_from is None else test_from
+    path = temporal_split_path(settings.cache_dir, year)
+    return load_or_cut_split(titles, path, year, catalog_fingerprint=catalog.fingerprint)
 
 
 @dataclass(frozen=True)
@@ -65,13 +74,19 @@ class TrainingData:
     test_labels_corrected: np.ndarray  # the test part with every correction in force (see corrected_labels)
 
 
-def prepare_data(config: TrainingConfig, settings: Settings) -> TrainingData:
-    """The run's movies, split parts and genre vocabulary; raises ConfigError if too few genres remain."""
+def prepare_data(config: TrainingConfig, settings: Settings, temporal: bool = False) -> TrainingData:
+    """The run's movies, split parts and genre vocabulary; raises ConfigError if too few genres remain.
+
+    With `temporal`, the parts are those of the temporal split (older movies train, newer ones test).
+    """
     catalog = open_catalog(settings)
     movies = catalog.usable_movies(include_non_movies=config.include_non_movies)
     if movies.empty:
         raise TrainingError("the catalog has no usable movie (a decodable poster and at least one genre)")
-    split = project_split(catalog, settings)
+    if temporal:
+        split = temporal_project_split(catalog, settings, config.temporal_test_from)
+    else:
+        split = project_split(catalog, settings)
     in_force = active_corrections(catalog)
     labels_of = RunLabels.make(movies, in_force, split.created_at, config.use_corrections)
     kept, left_out = genres_with_min_support(labels_of.corrected, split, config.min_movies_per_genre)

@@ -66,6 +66,9 @@ class Progress:
     stop: StopControl
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped: bool = False
+    # The temporal twin reports under its own name and keeps its epochs out of history.json.
+    label: str = ""
+    history_file: str | None = rf.HISTORY_FILE
 
     def check_stop(self) -> bool:
         if not self.stopped and self.stop.requested():
@@ -75,7 +78,8 @@ class Progress:
 
     def add_epoch(self, record: dict[str, Any]) -> None:
         self.history.append(record)
-        rf.write_json(self.run_dir, rf.HISTORY_FILE, self.history)
+        if self.history_file:
+            rf.write_json(self.run_dir, self.history_file, self.history)
 
 
 class EpochMonitor(keras.callbacks.Callback):
@@ -94,7 +98,8 @@ class EpochMonitor(keras.callbacks.Callback):
         patience: int,
     ) -> None:
         super().__init__()
-        self.phase, self.epochs, self.batches = phase, epochs, batches
+        self.phase = f"{progress.label} {phase}" if progress.label else phase
+        self.epochs, self.batches = epochs, batches
         self.score_validation = score_validation
         self.val_labels = val_labels
         self.pos_weight = pos_weight

@@ -16,9 +16,18 @@ from core.training.epochs import BestWeights, Progress, Trained, fmt
 
 
 def save_results(
-    run_dir: Path, data: TrainingData, trained: Trained, best: BestWeights, progress: Progress, extra: dict
+    run_dir: Path,
+    data: TrainingData,
+    trained: Trained,
+    best: BestWeights,
+    progress: Progress,
+    extra: dict,
+    temporal: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """thresholds.json, metrics.json and model.keras, each atomically: everything `finished` promises."""
+    """thresholds.json, metrics.json and model.keras, each atomically: everything `finished` promises.
+
+    `temporal` holds the temporal twin's entries (see core.training.twin), reported beside `test`.
+    """
     progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
     val, test, train = data.parts["val"], data.parts["test"], data.parts["train"]
     val_scores = np.clip(np.asarray(trained.val_scores, dtype=np.float64), 0.0, 1.0)
@@ -39,6 +48,7 @@ def save_results(
             key: data.corrections[key] for key in ("enabled", "available", "used", "per_part", "test_movies_held_back")
         },
         "timing": {key: round(value, 2) for key, value in {**trained.timing, **extra}.items()},
+        **(temporal or {}),
     }
     if data.corrections["test_held_back"]:
         report["test_with_corrections"] = metrics.evaluate(
@@ -64,7 +74,7 @@ def save_results(
 
 def log_report(log: rf.RunLog, report: dict[str, Any]) -> None:
     """One log line per scored part, each figure beside its baseline."""
-    for part in ("validation", "test", "test_with_corrections"):
+    for part in ("validation", "test", "test_with_corrections", "temporal_validation", "temporal_test"):
         if part not in report:
             continue
         summary = report[part]["summary"]

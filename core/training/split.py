@@ -88,6 +88,10 @@ class Split:
     catalog_fingerprint: str | None
     assignments: Mapping[str, str]  # imdb_id -> "train" | "val" | "test"
     changes: CatalogChanges = field(default_factory=CatalogChanges)
+    # A temporal split (core.training.temporal_split) cuts by year instead of drawing: its first test year,
+    # and the movies without a year, left out of every part. None and 0 for the drawn split.
+    test_from: int | None = None
+    without_year: int = 0
 
     def ids(self, part: str) -> list[str]:
         """The sorted ids of the movies in one part."""
@@ -102,7 +106,9 @@ class Split:
         return {part: sum(1 for a in self.assignments.values() if a == part) for part in PARTS}
 
     def to_json(self) -> dict[str, Any]:
+        temporal = {"test_from": self.test_from, "without_year": self.without_year} if self.test_from else {}
         return {
+            **temporal,
             "split_id": self.split_id,
             "seed": self.seed,
             "fractions": dict(zip(PARTS, self.fractions, strict=True)),
@@ -129,7 +135,13 @@ class Split:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise SplitFileError(f"the split's seed must be a whole number, got {seed!r}")
         fractions = _check_fractions(tuple(fractions_field[part] for part in PARTS))
-        if data["split_id"] != _split_id(seed, fractions, assignments):
+        test_from = data.get("test_from")
+        if test_from is not None and (isinstance(test_from, bool) or not isinstance(test_from, int)):
+            raise SplitFileError(f"the split's first test year must be a whole number, got {test_from!r}")
+        expected = (
+            _split_id(seed, fractions, assignments) if test_from is None else cut_split_id(test_from, assignments)
+        )
+        if data["split_id"] != expected:
             raise SplitFileError("the split id does not match its seed, fractions and movies: was it edited?")
         return cls(
             split_id=data["split_id"],
@@ -138,6 +150,8 @@ class Split:
             created_at=str(data.get("created_at", "")),
             catalog_fingerprint=data.get("catalog_fingerprint"),
             assignments=dict(assignments),
+            test_from=test_from,
+            without_year=int(data.get("without_year", 0)),
         )
 
 
@@ -172,6 +186,12 @@ def _check_movies(movies: pd.DataFrame) -> dict[str, list[str]]:
 
 def _split_id(seed: int, fractions: Sequence[float], ids: Any) -> str:
     material = json.dumps({"seed": seed, "fractions": list(fractions), "ids": sorted(ids)}, separators=(",", ":"))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
+
+
+def cut_split_id(test_from: int, assignments: Mapping[str, str]) -> str:
+    """The id of a split cut by year: it depends on the cut and on which movie is in which part."""
+    material = json.dumps({"test_from": test_from, "parts": sorted(assignments.items())}, separators=(",", ":"))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
 

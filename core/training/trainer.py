@@ -38,6 +38,7 @@ from core.training.results import log_report, save_results
 from core.training.scratch import train_scratch
 from core.training.split import PARTS, SplitError
 from core.training.stop import StopControl, StopRequested
+from core.training.twin import train_temporal_twin
 
 __all__ = [
     "SPLIT_FILE",
@@ -137,9 +138,15 @@ def train(
             log.write(message)
             status.finish("stopped", error=message)
             return RunResult(run_dir, "stopped", message)
-        report = save_results(run_dir, data, trained, best, progress, {"total_s": time.perf_counter() - started})
+        temporal, twin_stopped = None, False
+        if config.temporal_twin and not progress.stopped:
+            twin_started = time.perf_counter()
+            temporal, twin_stopped = train_temporal_twin(config, settings, progress, strategy, _MODES[config.mode])
+            temporal["temporal"]["seconds"] = round(time.perf_counter() - twin_started, 2)
+        total = {"total_s": time.perf_counter() - started}
+        report = save_results(run_dir, data, trained, best, progress, total, temporal)
         log_report(log, report)
-        state = "stopped" if progress.stopped else "finished"
+        state = "stopped" if progress.stopped or twin_stopped else "finished"
         log.write(f"{state}: best epoch {best.epoch} ({best.phase}), model saved to {run_dir / rf.MODEL_FILE}")
         status.finish(state)
         return RunResult(run_dir, state, None, report)
