@@ -18,6 +18,8 @@ import pytest
 from core import config
 from core.ingest.__main__ import main as ingest_main
 from core.ingest.layout import DataNotFoundError, locate_layout
+from tests.apptest_helpers import open_page, use_settings
+from tests.conftest import make_settings
 
 POSTER = "Movie_Poster_Dataset/2001/tt0000001.jpg"
 METADATA = "groundtruth/2001.txt"
@@ -210,3 +212,12 @@ def test_two_processes_unpacking_at_once_never_remove_the_folder_the_other_reads
                 unpacker.process.kill()
                 unpacker.process.wait()
     assert len(left_in(extract)) == 1
+
+
+def test_the_app_shows_a_damaged_archive_as_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = damaged_metadata_archive(tmp_path / "data")
+    use_settings(monkeypatch, make_settings(data, tmp_path / "work"))
+    app = open_page("pages/dataset.py")
+    assert not app.exception
+    assert "Movie_Poster_Metadata.zip is not a valid zip file" in app.error[0].body
+    assert left_in(tmp_path / "work" / "cache" / "extracted") == []
