@@ -219,5 +219,7 @@ def test_the_app_shows_a_damaged_archive_as_a_message(tmp_path: Path, monkeypatc
     use_settings(monkeypatch, make_settings(data, tmp_path / "work"))
     app = open_page("pages/dataset.py")
     assert not app.exception
-    assert "Movie_Poster_Metadata.zip is not a valid zip file" in app.error[0].body
+    assert app.error[0].body.startswith(
+        "The dataset's archives cannot be used: Movie_Poster_Metadata.zip is not a valid"
+    )
     assert left_in(tmp_path / "work" / "cache" / "extracted") == []

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
 from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
+from core.ingest.archives import ArchiveError
 from core.ingest.layout import DataNotFoundError
 
 
@@ -26,7 +27,9 @@ def forget_catalog_check() -> None:
 
 
 def _show_missing_data(settings: Settings, error: Exception) -> None:
-    st.error(f"No dataset found: {error}.", icon=":material/folder_off:")
+    # A refused or damaged archive is there but unusable: the same advice (download it again) applies.
+    what = "The dataset's archives cannot be used" if isinstance(error.__cause__, ArchiveError) else "No dataset found"
+    st.error(f"{what}: {error}.", icon=":material/folder_off:")
     st.markdown(
         "The app reads the movie-poster dataset of Chu & Guo (2017) as its authors distribute it. "
         f"Download `Movie_Poster_Dataset.zip` and `Movie_Poster_Metadata.zip` from [the authors' page]({DATASET_HOME_URL}), "
