@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -191,13 +192,14 @@ def test_two_processes_unpacking_at_once_never_remove_the_folder_the_other_reads
     try:
         assert first.next_line() == "unpacking"  # the first is half-way through
         second = Unpacker(data, extract)
-        second_holding = False
+        second_holding, give_up = False, time.monotonic() + 60
         while not second_holding and not waits_for_a_lock(second.process.pid):
             # Either it queues behind the first, or it unpacks on its own and holds its folder.
             try:
                 second_holding = second.lines.get(timeout=0.01) == "holding"
             except queue.Empty:
                 assert second.process.poll() is None, second.process.stderr.read()
+                assert time.monotonic() < give_up, "the second process neither waited nor unpacked"
         first.tell()
         assert first.next_line() == "holding"
         if not second_holding:
