@@ -19,7 +19,7 @@ from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog
 from ui.explain import render_evidence
 from ui.model import DroppedPoster, active_model, forgotten_message, remember, score, session_posters, similarity_index
-from ui.nav import MOVIE_PAGE, TRAINING_PAGE, require_entry_point
+from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.posters import show_poster
 from ui.runs import start_run
 from ui.text import md_escape
@@ -175,6 +175,12 @@ if dropped:
             top = model.vocabulary.top_k(item.scores, 3)
             render_evidence(model, item.poster.pixels, item.poster.content_hash, top, key=item.poster.content_hash)
             st.caption(md_escape(item.poster.filename))
+            st.page_link(
+                MAP_PAGE,
+                label="On the map of all posters",
+                query_params={"poster": item.poster.content_hash},
+                icon=":material/scatter_plot:",
+            )
             for note in item.poster.notes:
                 st.caption(note)
         with right:

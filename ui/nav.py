@@ -7,6 +7,7 @@ GENRE_PAGE = "pages/genre.py"
 MOVIE_PAGE = "pages/movie.py"
 PREDICT_PAGE = "pages/predict.py"
 TRAINING_PAGE = "pages/training.py"
+MAP_PAGE = "pages/map.py"
 
 # (file, title, icon, url path); the first page is the default one at "/".
 PAGES: list[tuple[str, str, str, str]] = [
@@ -15,6 +16,7 @@ PAGES: list[tuple[str, str, str, str]] = [
     (MOVIE_PAGE, "Movie", ":material/movie:", "movie"),
     (PREDICT_PAGE, "Predict", ":material/auto_awesome:", "predict"),
     (TRAINING_PAGE, "Training", ":material/model_training:", "training"),
+    (MAP_PAGE, "Map", ":material/scatter_plot:", "map"),
 ]
 
 

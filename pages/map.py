@@ -1,0 +1,221 @@
+"""Map: every usable poster placed by how the backbone sees it (a 2-D projection of the similarity vectors),
+coloured by a genre or by year; a box or lasso selection opens a gallery of exactly those posters.
+
+The view is in the URL: `/map?color=Horror&box=x0,x1,y0,y1` (or `poly=x1,y1,…` for a lasso), `movie=` for a
+clicked poster's card and `poster=` for a poster dropped on the Predict page, marked on the map.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core import jobs, projection
+from core.config import get_settings
+from core.urls import POSTER_HASH, valid_movie_id
+from ui.data import get_catalog, movies_table
+from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
+from ui.text import md_escape
+
+require_entry_point()
+
+PAGE_SIZE = 24
+COLUMNS = 8
+st.title("Map of the posters")
+settings = get_settings()
+catalog = get_catalog()
+key = projection.map_key(catalog)
+poster_map = projection.load_map(settings, key)
+if poster_map is None:
+    status = jobs.job_status(settings, key)
+    if status.state == "failed":
+        st.error(f"The map could not be computed: {md_escape(status.error or 'no reason recorded')}")
+        if st.button("Try again"):
+            jobs.start_job(settings, key, projection.JOB_TARGET)
+            st.rerun()
+        st.stop()
+    jobs.ensure_job(settings, key, projection.JOB_TARGET)
+
+    @st.fragment(run_every=2)
+    def waiting() -> None:
+        current = jobs.job_status(settings, key)
+        if not current.is_active:
+            st.rerun()
+        st.progress(
+            current.fraction,
+            text=f"Computing the map: {current.message or current.state} ({current.done:,} of {current.total:,})",
+        )
+
+    st.info(
+        "The map is computed once per dataset, in the background: the posters are embedded (minutes the "
+        "first time, unless a training run did it already), then projected (a second)."
+    )
+    waiting()
+    st.stop()
+
+movies = movies_table(catalog, catalog.fingerprint).set_index("imdb_id").loc[poster_map.ids]
+genres = list(catalog.genre_counts())
+params = st.query_params.to_dict()
+messages: list[str] = []
+color = params.get("color", "year")
+if color != "year" and color not in genres:
+    messages.append(f"Colour by {md_escape(repr(color[:40]))}? Not a genre of this dataset; coloured by year.")
+    color = "year"
+selected: np.ndarray | None = None
+selection_shape: dict | None = None
+try:
+    if "box" in params:
+        box = projection.parse_box(params["box"])
+        selected = projection.in_box(poster_map.xy, box)
+        selection_shape = {"type": "rect", "x0": box[0], "x1": box[1], "y0": box[2], "y1": box[3]}
+    elif "poly" in params:
+        polygon = projection.parse_polygon(params["poly"])
+        selected = projection.in_polygon(poster_map.xy, polygon)
+        path = "M " + " L ".join(f"{x},{y}" for x, y in polygon) + " Z"
+        selection_shape = {"type": "path", "path": path}
+except projection.ProjectionError as error:
+    messages.append(f"The selection in the URL cannot be used: {error}.")
+picked = valid_movie_id(params.get("movie"))
+if params.get("movie") and (picked is None or picked not in movies.index):
+    messages.append("The movie in the URL is not on the map.")
+    picked = None
+dropped = None
+if params.get("poster"):
+    from ui.model import session_posters
+
+    dropped = session_posters().get(params["poster"]) if POSTER_HASH.fullmatch(params["poster"]) else None
+    if dropped is None:
+        messages.append("The dropped poster this link marks is not in this browser session any more.")
+for message in messages:
+    st.warning(message, icon=":material/link_off:")
+
+
+def _url(**changes: str | None) -> dict[str, str]:
+    """The current view's parameters with some changed (None removes one); a new selection drops the page."""
+    current = {name: value for name, value in params.items() if name in ("color", "box", "poly", "movie", "poster")}
+    current.update(changes)
+    return {name: value for name, value in current.items() if value}
+
+
+def _on_select() -> None:
+    """A box, a lasso or a click on the map, written into the URL (the view is drawn from there)."""
+    selection = st.session_state["poster_map"].selection
+    if selection.get("box"):
+        area = selection["box"][0]
+        st.query_params.from_dict(_url(box=projection.format_numbers([*area["x"][:2], *area["y"][:2]]), poly=None))
+    elif selection.get("lasso"):
+        area = selection["lasso"][0]
+        corners = [value for pair in zip(area["x"], area["y"], strict=True) for value in pair]
+        st.query_params.from_dict(_url(poly=projection.format_numbers(corners), box=None))
+    elif selection.get("points"):
+        point = selection["points"][0]
+        if point.get("customdata"):
+            st.query_params.from_dict(_url(movie=str(point["customdata"][0])))
+
+
+def _on_color() -> None:
+    st.query_params.from_dict(_url(color=st.session_state["map_color"]))
+
+
+st.session_state["map_color"] = color
+st.selectbox("Colour by", ["year", *genres], key="map_color", on_change=_on_color, format_func=md_escape)
+hover = [
+    f"{title} ({year})<br>{', '.join(names)}"
+    for title, year, names in zip(movies["title"], movies["year"], movies["genres"], strict=True)
+]
+figure = go.Figure()
+ids = np.array(poster_map.ids)
+if color == "year":
+    figure.add_trace(
+        go.Scattergl(
+            x=poster_map.xy[:, 0],
+            y=poster_map.xy[:, 1],
+            mode="markers",
+            customdata=ids[:, None],
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+            name="posters",
+            marker={"size": 5, "color": movies["year"], "colorscale": "Viridis", "colorbar": {"title": "year"}},
+        )
+    )
+else:
+    has = np.array([color in names for names in movies["genres"]])
+    for mask, name, tint in ((~has, f"not {color}", "rgba(150,150,150,0.35)"), (has, color, "#f5c518")):
+        figure.add_trace(
+            go.Scattergl(
+                x=poster_map.xy[mask, 0],
+                y=poster_map.xy[mask, 1],
+                mode="markers",
+                customdata=ids[mask][:, None],
+                text=[text for text, keep in zip(hover, mask, strict=True) if keep],
+                hovertemplate="%{text}<extra></extra>",
+                name=name,
+                marker={"size": 5, "color": tint},
+            )
+        )
+if dropped is not None:
+    spot = poster_map.place(dropped.embedding.reshape(1, -1))[0]
+    figure.add_trace(
+        go.Scattergl(
+            x=[spot[0]],
+            y=[spot[1]],
+            mode="markers",
+            name=f"your poster ({dropped.poster.filename})",
+            marker={"size": 18, "symbol": "star", "color": "#e45756", "line": {"width": 1, "color": "white"}},
+            hovertemplate="your poster<extra></extra>",
+        )
+    )
+if selection_shape:
+    figure.add_shape(**selection_shape, line={"color": "#e45756", "dash": "dot"})
+explained = poster_map.explained
+figure.update_layout(
+    height=640,
+    dragmode="lasso" if "poly" in params else "select",
+    xaxis_title=f"axis 1 ({explained[0]:.0%} of the variance)",
+    yaxis_title=f"axis 2 ({explained[1]:.0%} of the variance)",
+    legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+    margin={"t": 30},
+)
+st.plotly_chart(
+    figure,
+    key="poster_map",
+    on_select=_on_select,
+    selection_mode=("points", "box", "lasso"),
+    width="stretch",
+)
+st.caption(
+    f"{len(ids):,} posters, placed by PCA of their 1,280-d similarity vectors (the two axes keep "
+    f"{explained.sum():.0%} of the variance). Nearby posters look alike to the backbone. Draw a box or a lasso "
+    "to see those posters; click one for its card."
+)
+
+if picked:
+    movie = catalog.movie(picked)
+    with st.container(border=True, key="map-card", horizontal=True):
+        st.image(movie["poster_path"], width=120)
+        with st.container():
+            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
+            st.caption(md_escape(f"{movie['year']} · {', '.join(movie['genres'])}"))
+
+if selected is not None:
+    chosen = movies[selected].sort_values(["year", "title"])
+    pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
+    raw_page = params.get("page", "1")
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 1 <= int(raw_page) <= pages else 1
+    st.subheader(f"{len(chosen):,} selected posters")
+    if chosen.empty:
+        st.caption("The selection holds no poster.")
+    grid = st.columns(COLUMNS)
+    for number, (imdb_id, movie) in enumerate(chosen.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows()):
+        with grid[number % COLUMNS]:
+            st.image(str(catalog.data_root / movie["poster"]), width="stretch")
+            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": imdb_id})
+    if pages > 1:
+        with st.container(horizontal=True):
+            st.caption(f"page {page} of {pages}")
+            for target in sorted({1, page - 1, page + 1, pages} - {page}):
+                if 1 <= target <= pages:
+                    st.page_link(MAP_PAGE, label=f"page {target}", query_params={**_url(), "page": str(target)})
