@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.config import get_settings
 from ui.data import clear_all_caches
+from ui.links import keep_url_in_step
 from ui.nav import PAGES
 
 st.set_page_config(page_title="Poster Genre Explorer", page_icon=":material/movie_filter:", layout="wide")
@@ -25,4 +26,5 @@ with st.sidebar:
             removed = clear_all_caches()
             st.success("Cleared: " + (", ".join(removed) if removed else "nothing was cached"))
 
+keep_url_in_step()  # a link to the page already shown leaves its parameters in the URL
 page.run()

@@ -25,6 +25,7 @@ from core.config import Settings, get_settings
 from core.file_lock import exclusive
 from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.reconcile import IngestResult, Progress, ingest
+from core.titles import title_sort_key
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
 SCHEMA_VERSION = 5
@@ -269,11 +270,6 @@ class Catalog:
         """The usable movies of one genre, in the gallery's order; movies without a rating sort last."""
         if sort not in SORT_ORDERS:
             raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORT_ORDERS)}")
-        order = {
-            "title": "m.title COLLATE NOCASE, m.imdb_id",
-            "year": "m.year IS NULL, m.year, m.title COLLATE NOCASE, m.imdb_id",
-            "rating": "m.imdb_rating IS NULL, m.imdb_rating DESC, m.title COLLATE NOCASE, m.imdb_id",
-        }[sort]
         sql = (
             "SELECT m.imdb_id, m.title, m.year, m.kind, m.genres, m.poster, m.poster_size, m.poster_mtime_ns, "
             "m.imdb_rating, m.imdb_votes "
@@ -287,7 +283,16 @@ class Catalog:
         if year_to is not None:
             sql += " AND m.year <= ?"
             params.append(year_to)
-        frame = self._with_genre_lists(self._frame(f"{sql} ORDER BY {order}", tuple(params)))
+        frame = self._with_genre_lists(self._frame(sql, tuple(params)))
+        # Titles file as a reader expects ("The Matrix" under M), which SQL's collations cannot say.
+        frame["title_key"] = frame["title"].map(title_sort_key)
+        keys, ascending = {
+            "title": (["title_key", "imdb_id"], [True, True]),
+            "year": (["year", "title_key", "imdb_id"], [True, True, True]),
+            "rating": (["imdb_rating", "title_key", "imdb_id"], [False, True, True]),
+        }[sort]
+        frame = frame.sort_values(keys, ascending=ascending, na_position="last", ignore_index=True)
+        frame = frame.drop(columns="title_key")
         frame["poster_path"] = [str(self.data_root / poster) for poster in frame["poster"]]
         return frame
 

@@ -12,6 +12,7 @@ from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.doubts import doubts_section
+from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
 from ui.text import md_escape
 
@@ -128,7 +129,8 @@ event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode
 points = event.selection.points if event and event.selection else []
 if points:
     st.session_state["genre_bars_clicks"] += 1
-    st.switch_page(GENRE_PAGE, query_params={"genre": points[0]["y"]})
+    clicked = points[0]["y"]
+    follow_link(GENRE_PAGE, {"genre": clicked}, f"Opening the {clicked} gallery", key=chart_key)
 st.caption("Click a bar, or a chip below, to open that genre's gallery.")
 genre_chips(list(imbalance["genre"]), key="imbalance")
 

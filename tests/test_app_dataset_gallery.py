@@ -44,21 +44,13 @@ def test_the_dataset_pages_genre_chips_link_to_their_galleries(on_fixture) -> No
     assert all(query == f"genre={genre}" for genre, query in links.items())
 
 
-def _gallery_ids(app, columns: int = 6) -> list[str]:
-    """The movie ids in reading order: AppTest lists the grid column by column."""
-    by_column = [
+def _gallery_ids(app) -> list[str]:
+    """The movie ids of the gallery's cards, in reading order."""
+    return [
         link.proto.query_string.split("movie=")[1]
         for link in app.get("page_link")
         if link.proto.query_string.startswith("movie=")
     ]
-    count = len(by_column)
-    sizes = [len(range(column, count, columns)) for column in range(columns)]
-    ordered: list[str] = [""] * count
-    start = 0
-    for column, size in enumerate(sizes):
-        ordered[column::columns] = by_column[start : start + size]
-        start += size
-    return ordered
 
 
 def test_gallery_count_and_order_follow_the_url(on_fixture) -> None:
@@ -73,6 +65,29 @@ def test_gallery_count_and_order_follow_the_url(on_fixture) -> None:
     assert f"**{len(expected):,} movies**" in texts(app)
     assert _gallery_ids(app) == expected["imdb_id"].tolist()[:24]
     assert app.slider(key="gallery_years").value == (2002, 2002)
+
+
+def test_the_gallery_has_page_links_above_and_below_its_cards(on_fixture) -> None:
+    app = open_page("pages/genre.py", genre="Comedy", sort="year")
+    pager = {}
+    for link in app.get("page_link"):
+        if link.label in ("Previous", "Next") or link.label.isdigit():
+            pager.setdefault(link.label, []).append((link.proto.query_string, link.proto.disabled))
+    # Page 1 of 2: "Previous" is off, "2" and "Next" open page 2 with the same sort, each above and below.
+    assert pager == {
+        "Previous": [("genre=Comedy&sort=year", True)] * 2,
+        "2": [("genre=Comedy&page=2&sort=year", False)] * 2,
+        "Next": [("genre=Comedy&page=2&sort=year", False)] * 2,
+    }
+    app = open_page("pages/genre.py", genre="Comedy", sort="year", page="2")
+    expected = on_fixture.genre_gallery("Comedy", "year")["imdb_id"].tolist()[24:]
+    assert _gallery_ids(app) == expected
+
+
+def test_series_and_games_say_so_on_their_cards(on_fixture) -> None:
+    for genre, label in (("Drama", "TV series"), ("Action", "video game")):
+        app = open_page("pages/genre.py", genre=genre)
+        assert sum(label in caption.value for caption in app.caption) == 1, genre
 
 
 def test_changing_the_sort_rewrites_the_url(on_fixture) -> None:

@@ -14,6 +14,7 @@ import pytest
 from core.catalog import SCHEMA_VERSION, clear_caches, open_catalog
 from core.ingest.__main__ import main as ingest_main
 from core.ingest.layout import DataNotFoundError
+from core.titles import title_sort_key
 from tests.conftest import FixtureData, make_settings
 from tests.raw_fixture import build_raw_dataset
 
@@ -107,7 +108,8 @@ def test_gallery_order_filter_and_rating_nulls_last(fixture_catalog, fixture_dat
     assert rated == sorted(rated, reverse=True)
     assert all(r != r for r in ratings[len(rated) :])  # movies without a rating come last
     by_title = fixture_catalog.genre_gallery("Comedy", "title")
-    assert by_title["title"].str.lower().tolist() == sorted(by_title["title"].str.lower())
+    keys = by_title["title"].map(title_sort_key).tolist()
+    assert keys == sorted(keys) and by_title["title"].iloc[0] == "*batteries not included"
     filtered = fixture_catalog.genre_gallery("Comedy", "year", 2002, 2004)
     assert set(filtered["year"]) <= {2002, 2004} and filtered["year"].is_monotonic_increasing
     assert all("Comedy" in usable[i].genres for i in filtered["imdb_id"] if i in usable)

@@ -386,3 +386,30 @@ class Screenshots:
         full_page_screenshot(page, path)
         self.taken.append(path)
         return path
+
+
+def click_opens(
+    page: Page,
+    target: Locator,
+    path: str,
+    params: dict[str, str],
+    shown: str | re.Pattern[str],
+    timeout: float = STEP_TIMEOUT_MS,
+) -> None:
+    """Click `target`: the view it opens shows `shown`, and the address bar says `path` with exactly `params`
+    (so that a reload or a shared link opens the same view). With `back_returns_to` after it, this checks
+    that the click added exactly one history entry: none, and Back skips the view the click was made on;
+    two, and Back lands on a view in between."""
+    target.click()
+    expect_url(page, path, params, timeout=timeout)
+    wait_for_text(page, shown, timeout=timeout)
+    wait_for_app(page, timeout=timeout)
+    assert url_is(page.url, path, params), f"the URL moved on to {page.url}"
+
+
+def back_returns_to(page: Page, path: str, params: dict[str, str], shown: str | re.Pattern[str]) -> None:
+    """The browser's Back shows the view at `path` with `params` again."""
+    page.go_back()
+    expect_url(page, path, params)
+    wait_for_text(page, shown)
+    wait_for_app(page)
