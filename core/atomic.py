@@ -14,9 +14,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _FILE_MODE = 0o644
 
@@ -86,5 +87,7 @@ def write_with(target: str | os.PathLike[str], writer: Callable[[Path], object])
 
 def save_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> None:
     """Write NumPy arrays as one uncompressed `.npz` file, atomically."""
+    import numpy as np  # here, not at the top: `python -m core.train` starts on this module before NumPy
+
     with atomic_path(target) as temporary, temporary.open("wb") as handle:
         np.savez(handle, **arrays)

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from core.atomic import write_json as write_json_atomic
 from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from core.training import run_lock
 from core.training.run_folder import (
     CONFIG_FILE,
     CORRECTIONS_FILE,
@@ -58,10 +59,9 @@ class RunError(RuntimeError):
 
 
 class RunAlreadyActive(RunError):
-    def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"The run {run_id} is still running: one run at a time on this machine. Stop it or wait for it to end."
-        )
+    def __init__(self, run_id: str | None) -> None:
+        who = f"The run {run_id} is still running" if run_id else "Another run is starting"
+        super().__init__(f"{who}: one run at a time on this machine. Stop it or wait for it to end.")
         self.run_id = run_id
 
 
@@ -225,33 +225,43 @@ def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = 
     """Start `python -m core.train` for a new run folder in its own session; return the run's id.
 
     `options` are further command-line flags of core.train (e.g. ["--epochs", "30"]), passed as a list so
-    that no shell ever parses them.
+    that no shell ever parses them. The runs folder's lock (`core.training.run_lock`) is taken here and
+    handed to the run's process, so a command-line run is refused while this one lives, and the other way
+    round (RunAlreadyActive names the run either way).
     """
     with _launch_lock(settings):
         running = active_run(settings)
         if running is not None:
             raise RunAlreadyActive(running.run_id)
-        run_id = new_run_id(mode)
-        path = settings.runs_dir / run_id
-        path.mkdir(parents=True)
-        command = [sys.executable, "-m", "core.train", "--mode", mode, "--run-dir", str(path), *options]
-        environment = {
-            **os.environ,
-            DATA_DIR_ENV: str(settings.data_dir),
-            CACHE_DIR_ENV: str(settings.cache_dir),
-            RUNS_DIR_ENV: str(settings.runs_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
-        with open(path / LOG_FILE, "ab") as log:
-            child = subprocess.Popen(
-                command,
-                cwd=PROJECT_ROOT,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own session: it outlives the server and a Ctrl-C of it
-            )
+        try:
+            lock = run_lock.acquire(settings.runs_dir)  # held by a command-line run too (core.train)
+        except run_lock.RunLockBusy as busy:
+            raise RunAlreadyActive(busy.run_id) from None
+        with lock:  # closing this copy keeps the lock: the child holds the same open file from now on
+            run_id = new_run_id(mode)
+            lock.record(run_id)
+            path = settings.runs_dir / run_id
+            path.mkdir(parents=True)
+            command = [sys.executable, "-m", "core.train", "--mode", mode, "--run-dir", str(path), *options]
+            environment = {
+                **os.environ,
+                DATA_DIR_ENV: str(settings.data_dir),
+                CACHE_DIR_ENV: str(settings.cache_dir),
+                RUNS_DIR_ENV: str(settings.runs_dir),
+                run_lock.LOCK_FD_ENV: str(lock.fileno()),
+                "PYTHONUNBUFFERED": "1",
+            }
+            with open(path / LOG_FILE, "ab") as log:
+                child = subprocess.Popen(
+                    command,
+                    cwd=PROJECT_ROOT,
+                    env=environment,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(lock.fileno(),),
+                    start_new_session=True,  # its own session: it outlives the server and a Ctrl-C of it
+                )
         _children[child.pid] = child
         write_json_atomic(
             path / LAUNCH_FILE,

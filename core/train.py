@@ -6,14 +6,20 @@
                          [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
 
 Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
-folder: it ends after the current batch and saves the best weights so far), 1 when it failed, 2 when the
-settings were invalid (the run folder then says `failed` with the reason, before any work was done).
+folder: it ends after the current batch and saves the best weights so far; a stop before the first epoch
+ends it `stopped` with no model), 1 when it failed, 2 when the settings were invalid (the run folder then
+says `failed` with the reason, before any work was done), 3 when another run is active in the same runs
+folder (one at a time: the message names it, and no run folder is made).
+
+The stop handling is installed first and the runs folder's lock taken next, both before TensorFlow loads,
+so neither a SIGTERM nor a second run finds a window in the first seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,9 +27,12 @@ from typing import Any
 
 from core.config import Settings, get_settings
 from core.training import run_folder as rf
+from core.training import run_lock
 from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
+from core.training.stop import StopControl
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+STOPPED_EARLY = "stopped before the first epoch; no model saved"
 
 # Numeric options are read as text and checked by the config, so a bad value still leaves a failed run
 # folder with the reason (argparse would only print usage and exit).
@@ -114,16 +123,43 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stop = StopControl(interruptible=False)  # first thing: from here on a SIGTERM stops the run cleanly
+    previous_handlers = stop.install_signal_handlers()
+    try:
+        return _main(argv, stop)
+    finally:
+        for number, handler in previous_handlers.items():
+            signal.signal(number, handler)
+
+
+def _main(argv: Sequence[str] | None, stop: StopControl) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings(args)
+    run_dir_given = args.run_dir.expanduser().resolve() if args.run_dir is not None else None
+    runs_dir = run_dir_given.parent if run_dir_given is not None else settings.runs_dir
     try:
-        if args.run_dir is not None:
-            run_dir = rf.claim_run_dir(args.run_dir.expanduser().resolve())
-        else:
-            run_dir = rf.create_run_dir(settings.runs_dir, args.mode if args.mode in MODES else "run")
-    except (rf.RunFolderError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        lock = run_lock.hold(runs_dir)
+    except run_lock.RunLockBusy as busy:
+        print(f"error: {busy}", file=sys.stderr)
+        return EXIT_BUSY
+    except OSError as error:
+        print(f"error: cannot use the runs folder {runs_dir}: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
+    with lock:
+        try:
+            if run_dir_given is not None:
+                run_dir = rf.claim_run_dir(run_dir_given)
+            else:
+                run_dir = rf.create_run_dir(runs_dir, args.mode if args.mode in MODES else "run")
+        except (rf.RunFolderError, OSError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_CONFIG
+        lock.record(run_dir.name)
+        stop.attach(run_dir)
+        return _run(args, settings, run_dir, stop)
+
+
+def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: StopControl) -> int:
     status = rf.StatusWriter(run_dir)
     log = rf.RunLog(run_dir, echo=not args.quiet)
     try:
@@ -134,12 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.close()
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-
+    if stop.requested():
+        return _stopped_early(stop, status, log)
     # TensorFlow loads only now: a bad command line fails in a fraction of a second.
-    from core.training.trainer import StopControl, train
+    from core.training.trainer import train
 
-    stop = StopControl(run_dir)
-    stop.install_signal_handlers()
+    if stop.requested():  # asked while TensorFlow loaded
+        return _stopped_early(stop, status, log)
+    stop.interruptible = True  # training begins: a second signal now stops at once, not after the batch
     try:
         result = train(config, settings, run_dir, status=status, log=log, stop=stop)
     except KeyboardInterrupt:
@@ -147,6 +185,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.state == "failed":
         print(f"error: {result.error}", file=sys.stderr)
         return EXIT_BAD_CONFIG if result.invalid_settings else EXIT_FAILED
+    return EXIT_OK
+
+
+def _stopped_early(stop: StopControl, status: rf.StatusWriter, log: rf.RunLog) -> int:
+    """End a run asked to stop before training began: `stopped`, nothing saved, exit code 0."""
+    log.write(f"Stop requested ({stop.reason()}): {STOPPED_EARLY}.")
+    status.finish("stopped", error=STOPPED_EARLY)
+    log.close()
     return EXIT_OK
 
 

@@ -120,9 +120,10 @@ def test_a_fast_run_writes_a_complete_run_folder(settings, tmp_path):
     status = rf.read_status(run_dir)
     assert set(status) == {
         "state", "pid", "pid_start_time", "started_at", "updated_at", "finished_at",
-        "phase", "epoch", "epochs", "batch", "batches", "error",
+        "phase", "epoch", "epochs", "batch", "batches", "error", "model_saved",
     }  # fmt: skip
     assert status["state"] == "finished" and status["error"] is None and status["pid"] == os.getpid()
+    assert status["model_saved"] is True
     assert status["pid_start_time"] == rf.process_start_time(os.getpid())
     assert rf.effective_state(status) == "finished"
 
@@ -175,7 +176,7 @@ def test_a_stop_file_ends_the_run_cleanly_with_the_best_model_so_far(settings, t
     result, _ = _run(settings, tmp_path, "stopped", stop=_StopAfterFirstEpoch(run_dir), epochs=20)
     assert result.state == "stopped", result.error
     status = rf.read_status(run_dir)
-    assert status["state"] == "stopped" and status["finished_at"]
+    assert status["state"] == "stopped" and status["finished_at"] and status["model_saved"] is True
     history = rf.read_history(run_dir)
     assert len(history) == 2 and history[-1]["complete"] is False  # stopped during the second epoch
     assert rf.read_metrics(run_dir)["stopped"] is True
@@ -189,7 +190,8 @@ def test_a_stop_before_the_first_epoch_saves_no_model(settings, tmp_path):
     rf.request_stop(run_dir)
     result, _ = _run(settings, tmp_path, "early")
     assert result.state == "stopped"
-    assert rf.read_status(run_dir)["state"] == "stopped" and "no model" in rf.read_status(run_dir)["error"]
+    status = rf.read_status(run_dir)
+    assert status["state"] == "stopped" and "no model" in status["error"] and status["model_saved"] is False
     assert not (run_dir / rf.MODEL_FILE).exists()
 
 
@@ -255,7 +257,7 @@ def test_the_command_trains_into_a_new_folder_of_the_runs_dir(settings, tmp_path
     arguments = ["--image-size", "64x48", "--epochs", "2", "--min-movies-per-genre", "5", "--runs-dir", str(runs_dir)]
     code = train_command.main([*arguments, *_command_line(settings)])
     assert code == 0
-    (run_dir,) = runs_dir.iterdir()
+    (run_dir,) = [path for path in runs_dir.iterdir() if path.is_dir()]  # beside it: the runs folder's lock file
     assert rf.read_status(run_dir)["state"] == "finished"
     assert "-fast-" in run_dir.name
 

@@ -121,7 +121,7 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
         if tail:
             st.code(tail, language="text")
     elif run.state == "stopped":
-        st.info("Stopped on request; the best weights up to then were kept and evaluated.")
+        st.info(stopped_summary(run))
     _actions(settings, run, active_model)
     if run.metrics.get("test"):
         per_genre = run_reports.per_genre_table(run)
@@ -183,6 +183,18 @@ def _yardsticks(run: RunView) -> None:
         f"{temporal.get('validation_years', ['?', '?'])[-1]}: for posters of new movies, believe it rather than "
         "the random split's test. Baseline: the three most frequent training genres (chance for mAP)."
     )
+
+
+def stopped_summary(run: RunView) -> str:
+    """What a stopped run kept, from its folder: a stop before the first epoch ended kept no model."""
+    if not run.has_model:
+        reason = run.status.get("error") or "it stopped before its first epoch ended"
+        return f"Stopped on request before any model was saved ({reason}): there is nothing to evaluate or use."
+    epochs = len(run.history)
+    best = run.metrics.get("best_epoch")
+    kept = f"the best weights (epoch {best})" if best else "the best weights up to then"
+    evaluated = "kept and evaluated" if run.metrics.get("test") else "kept"
+    return f"Stopped on request after {epochs} epoch{'s' if epochs != 1 else ''}; {kept} were {evaluated}."
 
 
 def _corrections_used(run: RunView) -> None:

@@ -9,7 +9,8 @@
     predictions.npz  per-movie labels and scores of the validation and test parts (for PR curves)
     model.keras      raw RGB pixels at the run's image size → genre probabilities, self-contained
     train.log        the progress lines, and the traceback if the run failed
-    status.json      state, process, phase and progress, rewritten while the run goes (at most ~1/s)
+    status.json      state, process, phase and progress, rewritten while the run goes (at most ~1/s);
+                     at the end, whether model.keras was saved (`model_saved`)
 
 Every JSON file and the model are written atomically (`core.atomic`), so a crash never leaves half a file;
 `status.json` says `finished` only after `model.keras` and `metrics.json` are in place. The one exception
@@ -147,6 +148,7 @@ class StatusWriter:
             "batch": None,
             "batches": None,
             "error": None,
+            "model_saved": False,  # set from the folder itself when the run ends
         }
         self._written_at = 0.0
         self._write()
@@ -163,7 +165,9 @@ class StatusWriter:
     def finish(self, state: str, error: str | None = None) -> None:
         if state not in FINAL_STATES:
             raise ValueError(f"{state!r} is not a final state ({', '.join(FINAL_STATES)})")
-        self.status.update(state=state, error=error, finished_at=now())
+        # Read from disk, not from what the caller believes: a stop before the first epoch saves no model.
+        model_saved = (self.path.parent / MODEL_FILE).is_file()
+        self.status.update(state=state, error=error, finished_at=now(), model_saved=model_saved)
         self._write()
 
     def _write(self) -> None:
