@@ -6,12 +6,14 @@ view; choosing the active model. Then the tables and estimates underneath (`core
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import re
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +28,7 @@ from core.training.config import make_config
 from core.training.trainer import train
 from tests.apptest_helpers import texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
+from ui import runs as ui_runs
 
 # What the panel's bars say: the phase alone before the epochs are known, then the epoch, then the batch.
 PROGRESS_TEXT = re.compile(rf"({'|'.join((*rf.STATES, *rf.PHASES))})(…|: epoch \d+ of 2)|batch \d+ of \d+")
@@ -283,6 +286,36 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     assert f"Active model: run **{run_id}** (fast mode), used by Predict." in [s.body for s in fresh.success]
     table = next(frame.value for frame in fresh.dataframe if "active model" in frame.value.columns)
     assert table.set_index("run").loc[run_id, "active model"]
+
+
+def test_a_finished_runs_page_offers_its_folder_and_its_model_with_a_model_card(
+    settings: Settings, tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.delta_generator import DeltaGenerator
+
+    from core import export
+
+    downloads: dict[str, tuple] = {}
+    real_download_button = DeltaGenerator.download_button
+
+    def recording_download_button(self, label, data, *args, **kwargs):
+        downloads[label] = (data, kwargs)
+        return real_download_button(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording_download_button)
+    run_id = copy_run(tiny_model.run_dir, settings)
+    app = open_app("pages/training.py", run=run_id)
+    assert not app.exception
+
+    assert set(downloads) == {"Download run folder", "Download the model with its model card"}
+    formats = app.selectbox(key=f"model-format-{run_id}")
+    assert formats.options == [ui_runs.MODEL_FORMATS[fmt] for fmt in export.FORMATS]
+    data, kwargs = downloads["Download the model with its model card"]
+    assert kwargs["file_name"] == f"{run_id}-keras.zip"
+    with zipfile.ZipFile(io.BytesIO(data())) as bundle:
+        assert sorted(bundle.namelist()) == [
+            f"{run_id}-keras/{name}" for name in ("MODEL_CARD.md", "genres.json", "model.keras", "thresholds.json")
+        ]
 
 
 # --- run_reports and estimate -----------------------------------------------------------------------------------

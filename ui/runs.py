@@ -19,6 +19,8 @@ from ui.nav import TRAINING_PAGE
 from ui.text import md_escape
 
 FIGURE_FORMAT = {"format": "%.3f"}
+# The formats of `core.export` (imported on click only: it loads TensorFlow), in the user's words.
+MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel", "tflite": "TFLite (.tflite)"}
 
 
 def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
@@ -100,14 +102,40 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
             st.rerun()
     if not run.is_active:
         columns[1].download_button(
-            "Export as zip",
+            "Download run folder",
             data=lambda: runs.export_run(settings, run.run_id),
             file_name=f"{run.run_id}.zip",
             mime="application/zip",
-            icon=":material/download:",
+            icon=":material/folder_zip:",
+            help="Every file of the run, to import it on another machine (Import a run, below).",
         )
         if columns[2].button("Delete…", icon=":material/delete:"):
             _confirm_delete(settings, run.run_id)
+    if usable and not run.is_active:
+        _model_download(settings, run)
+
+
+def _export_model(settings: Settings, run_id: str, fmt: str) -> bytes:
+    from core.export import export_zip
+
+    return export_zip(runs.run_path(settings, run_id), fmt, settings)
+
+
+def _model_download(settings: Settings, run: RunView) -> None:
+    """The trained model to take away: one file of backbone and head, genres, thresholds and MODEL_CARD.md."""
+    columns = st.columns([1, 2], vertical_alignment="bottom")
+    fmt = columns[0].selectbox(
+        "Model format", list(MODEL_FORMATS), format_func=MODEL_FORMATS.get, key=f"model-format-{run.run_id}"
+    )
+    # A callable: the export (seconds for Keras, a minute or more for TFLite) runs only when clicked.
+    columns[1].download_button(
+        "Download the model with its model card",
+        data=lambda: _export_model(settings, run.run_id, fmt),
+        file_name=f"{run.run_id}-{fmt}.zip",
+        mime="application/zip",
+        icon=":material/deployed_code:",
+        help="Raw RGB poster pixels in, one score per genre out; loads without this app (see MODEL_CARD.md).",
+    )
 
 
 def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active_model: str | None) -> None:

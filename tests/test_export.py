@@ -1,0 +1,116 @@
+"""A run exported as a model to take away: each format reloads and scores posters as the run did."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import export
+from core.catalog import open_catalog
+from core.model_card import usage_code
+from core.predict import decode_image_file
+from core.training import run_folder as rf
+from core.training.model import HorizontalFlip
+from core.training.pipeline import resize_posters
+
+POSTERS = 20
+
+
+@pytest.fixture(scope="module")
+def run_scores(tiny_model) -> tuple[list[str], np.ndarray]:
+    """20 posters of the run's validation and test parts, and the scores the run itself gave them."""
+    catalog = open_catalog(tiny_model.settings)
+    with np.load(tiny_model.run_dir / rf.PREDICTIONS_FILE) as saved:
+        ids = [*saved["val_ids"], *saved["test_ids"]][:POSTERS]
+        scores = np.concatenate([saved["val_scores"], saved["test_scores"]])[:POSTERS]
+    assert len(ids) == POSTERS
+    return [catalog.movie(str(imdb_id))["poster_path"] for imdb_id in ids], scores
+
+
+def _export(tiny_model, fmt: str, out: Path) -> export.ExportedRun:
+    return export.export_run(tiny_model.run_dir, fmt, out, tiny_model.settings)
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_savedmodel_and_tflite_exports_reload_and_score_posters_as_the_run_did(tiny_model, run_scores, fmt, tmp_path):
+    exported = _export(tiny_model, fmt, tmp_path / fmt)
+    paths, expected = run_scores
+    pixels = resize_posters([decode_image_file(path) for path in paths], exported.image_size)
+
+    scores = export.load_exported(exported)(pixels)
+
+    np.testing.assert_allclose(scores, expected, atol=export.tolerance(fmt), rtol=0)
+    assert sorted(path.name for path in (tmp_path / fmt).iterdir()) == sorted(path.name for path in exported.files)
+
+
+def test_the_keras_export_loads_without_this_project_and_its_card_scores_poster_files(tiny_model, run_scores, tmp_path):
+    out = tmp_path / "keras"
+    exported = _export(tiny_model, "keras", out)
+    paths, expected = run_scores
+    card = (out / export.CARD_FILE).read_text(encoding="utf-8")
+    (tmp_path / "score.py").write_text(usage_code(card), encoding="utf-8")
+
+    # -I: no project folder, PYTHONPATH or user site on the path; only the export's own files are at hand.
+    done = subprocess.run(
+        [sys.executable, "-I", str(tmp_path / "score.py"), *paths], cwd=out, capture_output=True, text=True, timeout=600
+    )
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = [ast.literal_eval(line.split(" ", 1)[1].split(" predicted:")[0]) for line in done.stdout.splitlines()]
+    scores = np.array([[row[genre] for genre in exported.genres] for row in printed])
+    np.testing.assert_allclose(scores, expected, atol=export.tolerance("keras"), rtol=0)
+    assert json.loads((out / export.GENRES_FILE).read_text())["genres"] == rf.read_genres(tiny_model.run_dir)["genres"]
+    assert json.loads((out / export.THRESHOLDS_FILE).read_text()) == rf.read_thresholds(tiny_model.run_dir)
+
+
+def test_the_model_card_gives_the_data_years_metrics_beside_baselines_and_the_backbone_licence(tiny_model, tmp_path):
+    exported = _export(tiny_model, "keras", tmp_path / "card")
+    card = (exported.out_dir / export.CARD_FILE).read_text(encoding="utf-8")
+    years = sorted(movie.year for movie in tiny_model.usable_movies())
+
+    assert f"{years[0]}–" in card and f"–{years[-1]}" in card
+    assert "### test (" in card and "### validation (" in card
+    assert "predict nothing" in card and "always the 3 most frequent training genres" in card
+    for genre in exported.genres:
+        assert f"| {genre} |" in card
+    assert "Apache License 2.0" in card and "Mingxing Tan and Quoc V. Le" in card
+
+
+def test_an_export_never_overwrites_and_refuses_a_run_without_a_model(tiny_model, tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    with pytest.raises(export.ExportError, match="not empty"):
+        _export(tiny_model, "keras", taken)
+    assert [path.name for path in taken.iterdir()] == ["notes.txt"]
+
+    with pytest.raises(export.ExportError, match="unknown format 'onnx'"):
+        _export(tiny_model, "onnx", tmp_path / "onnx")
+
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / rf.CONFIG_FILE).write_text(json.dumps({"image_size": "64x48"}))
+    assert export.main(["--run", str(unfinished), "--format", "keras", "--out", str(tmp_path / "out")]) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_mirror_of_a_flip_averaging_model_becomes_an_exact_built_in_one():
+    import keras
+
+    pixels = keras.Input((6, 4, 3), name="pixels")
+    mirrored = HorizontalFlip(name="mirror")(pixels)
+    outputs = keras.layers.Dense(2, name="genres")(keras.layers.Flatten()(mirrored))
+    model = keras.Model(pixels, outputs)
+    loaded = type("Loaded", (), {"model": model, "image_size": (6, 4)})()
+    batch = np.random.default_rng(1).uniform(0, 255, (3, 6, 4, 3)).astype(np.float32)
+
+    portable = export.portable_model(loaded)
+
+    assert not any(isinstance(layer, HorizontalFlip) for layer in portable._flatten_layers())
+    np.testing.assert_array_equal(portable.predict(batch, verbose=0), model.predict(batch, verbose=0))
