@@ -24,11 +24,12 @@ import pandas as pd
 from core.config import Settings, get_settings
 from core.file_lock import exclusive
 from core.ingest.layout import RawLayout, locate_layout
-from core.ingest.reconcile import IngestResult, Progress, ingest
+from core.ingest.read import read_layout
+from core.ingest.reconcile import IngestResult, Progress
 from core.titles import title_sort_key
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 SORT_ORDERS = ("title", "year", "rating")
 
 # Users' label corrections (core.corrections): not derived from the raw files, so a rebuild carries them
@@ -324,7 +325,7 @@ def _build(settings: Settings, layout: RawLayout, key: str, progress: Progress |
     path = settings.catalog_path
     for leftover in path.parent.glob(f".{path.name}.*.building*"):  # of a build killed half-way
         leftover.unlink(missing_ok=True)
-    result = ingest(layout, progress)
+    result = read_layout(layout, progress)
     staging = path.with_name(f".{path.name}.{os.getpid()}.building")
     corrections, lost = _read_corrections(path)
     if lost:

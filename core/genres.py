@@ -15,12 +15,13 @@ import numpy as np
 MISSING_GENRE = "N/A"
 
 
-def parse_genre_field(value: object) -> list[str]:
-    """Split IMDb's comma-separated `Genre` field into clean names, dropping the "no genre" marker."""
+def parse_genre_field(value: object, separator: str = ",") -> list[str]:
+    """Split IMDb's comma-separated `Genre` field (or a CSV layout's `|`-separated one) into clean names,
+    dropping the "no genre" marker and repeats."""
     if not isinstance(value, str):
         return []
     names: list[str] = []
-    for part in value.split(","):
+    for part in value.split(separator):
         name = part.strip()
         if name and name != MISSING_GENRE and name not in names:
             names.append(name)

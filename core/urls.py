@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 IMDB_ID = re.compile(r"tt\d{7,8}")
+# A movie's id in the catalog: an IMDb id, or a manifest dataset's own id (which IMDb ids also match).
+MOVIE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MOVIE_ID_RULE = "an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-'"
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 POSTER_HASH = re.compile(r"[0-9a-f]{16,64}")
 GALLERY_SORTS = ("title", "year", "rating", "similar")
@@ -24,7 +27,12 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def valid_movie_id(value: str | None) -> str | None:
-    return value if value is not None and IMDB_ID.fullmatch(value) else None
+    return value if value is not None and MOVIE_ID.fullmatch(value) else None
+
+
+def imdb_url(movie_id: str) -> str | None:
+    """The movie's IMDb page, for IMDb ids only (a manifest's own ids name no IMDb page)."""
+    return f"https://www.imdb.com/title/{movie_id}/" if IMDB_ID.fullmatch(movie_id) else None
 
 
 def valid_run_id(value: str | None) -> str | None:
@@ -113,7 +121,7 @@ def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years
         if valid_movie_id(like):
             view.like = like
         else:
-            view.messages.append(f"{_shown(like)} is not an IMDb id (tt followed by 7 or 8 digits); ignored.")
+            view.messages.append(f"{_shown(like)} is not a movie id ({MOVIE_ID_RULE}); ignored.")
     if view.sort == "similar" and not (view.poster or view.like):
         view.messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
         view.sort = "title"

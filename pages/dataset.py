@@ -8,6 +8,7 @@ import streamlit as st
 from core import eda
 from core.config import DATASET_CITATION, get_settings
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
+from core.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
 from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
@@ -26,14 +27,18 @@ movies = movies_table(catalog, catalog.fingerprint)
 usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
 
-st.caption(f"Chu & Guo's movie-poster dataset, read from its raw files (catalog built {catalog.built_at()}).")
+layout = str(summary.get("layout", YEAR_FOLDERS_LAYOUT))
+st.caption(
+    f"Layout `{layout}`: {LAYOUT_DESCRIPTIONS.get(layout, layout)}, read from its raw files "
+    f"(catalog built {catalog.built_at()})."
+)
 
 columns = st.columns(6)
 columns[0].metric(
     "Records", f"{summary['records']:,}", help="Records parsed from the metadata files, duplicates included"
 )
-columns[1].metric("Unique movies", f"{summary['unique_movies']:,}", help="Distinct IMDb ids")
-columns[2].metric("Posters", f"{summary['posters']:,}", help=".jpg files in the year folders")
+columns[1].metric("Unique movies", f"{summary['unique_movies']:,}", help="Distinct movie ids")
+columns[2].metric("Posters", f"{summary['posters']:,}", help="Poster image files of the dataset")
 columns[3].metric("Usable movies", f"{summary['usable_movies']:,}", help="A poster that decodes and at least one genre")
 columns[4].metric("Genres", f"{len(genre_counts):,}", help="Genres with at least one usable movie")
 columns[5].metric("Findings", f"{sum(summary['findings'].values()):,}", help="Problems found in the raw files")
@@ -190,4 +195,5 @@ st.header("Label corrections")
 corrections_report(catalog)
 
 st.divider()
-st.caption("Dataset: " + DATASET_CITATION)
+if layout == YEAR_FOLDERS_LAYOUT:
+    st.caption("Dataset: " + DATASET_CITATION)

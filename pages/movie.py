@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.corrections import active_corrections, corrected_genres
-from core.urls import valid_movie_id
+from core.urls import MOVIE_ID_RULE, imdb_url, valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
@@ -47,7 +47,7 @@ if raw_id is None:
 if movie_id is None:
     st.title("Movie")
     st.error(
-        f"{md_escape(repr(raw_id[:40]))} is not an IMDb id (tt followed by 7 or 8 digits).", icon=":material/link_off:"
+        f"{md_escape(repr(raw_id[:40]))} is not a movie id ({md_escape(MOVIE_ID_RULE)}).", icon=":material/link_off:"
     )
     st.stop()
 movie = catalog.movie(movie_id)
@@ -77,7 +77,11 @@ with details:
         if movie.get(key) is not None and movie[key] == movie[key]
     ]
     st.dataframe(rows, hide_index=True, width="stretch")
-    st.caption(f"IMDb id {movie_id} · record from {movie['metadata_file']}, line {movie['metadata_line']}")
+    link = imdb_url(movie_id)
+    st.caption(
+        (f"IMDb id [{movie_id}]({link})" if link else f"id {md_escape(movie_id)}")
+        + f" · record from {md_escape(str(movie['metadata_file']))}, line {movie['metadata_line']}"
+    )
 
 findings = findings_table(catalog, catalog.fingerprint)
 own = findings[findings["imdb_id"] == movie_id]

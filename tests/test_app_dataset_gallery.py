@@ -123,7 +123,7 @@ def test_movie_view_and_its_bad_ids(on_fixture) -> None:
     assert heading(app) == "A PNG in Disguise"
     assert genre_links(app) == {"Romance": "genre=Romance", "Drama": "genre=Drama"}
     assert "poster not a JPEG" in [row for row in app.dataframe[-1].value["kind"]]
-    assert "not an IMDb id" in open_page("pages/movie.py", movie="../../etc/passwd").error[0].body
+    assert "is not a movie id" in open_page("pages/movie.py", movie="../../etc/passwd").error[0].body
     assert "no movie tt9999999" in open_page("pages/movie.py", movie="tt9999999").error[0].body
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from core import runs
 from core.config import Settings
-from core.urls import GALLERY_SORTS, IMDB_ID, MAX_PAGE, POSTER_HASH, GalleryView, parse_gallery_params
+from core.urls import GALLERY_SORTS, MAX_PAGE, MOVIE_ID, POSTER_HASH, GalleryView, parse_gallery_params
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData
 
@@ -189,7 +189,7 @@ def test_gallery_params_always_give_a_valid_view(params: dict[str, str]) -> None
     if view.year_from is not None and view.year_to is not None:
         assert view.year_from <= view.year_to
     assert view.poster is None or POSTER_HASH.fullmatch(view.poster)
-    assert view.like is None or IMDB_ID.fullmatch(view.like)
+    assert view.like is None or MOVIE_ID.fullmatch(view.like)
     assert view.sort != "similar" or view.poster or view.like
     assert all(isinstance(message, str) and len(message) < 500 for message in view.messages)
     # A value that was dropped is said so: nothing bad is silently ignored.

@@ -25,6 +25,7 @@ class FindingKind(StrEnum):
     RECORD_TOO_LARGE = "record too large"
     NOT_A_MOVIE = "not a movie"
     STRAY_FILE = "stray file"
+    ROW_NOT_UTF8 = "row not UTF-8"
 
 
 # One line per kind, shown beside the findings table so a user knows what each kind costs them.
@@ -43,6 +44,7 @@ KIND_CONSEQUENCES: dict[FindingKind, str] = {
     FindingKind.RECORD_TOO_LARGE: "far larger than any IMDb record, so it is skipped",
     FindingKind.NOT_A_MOVIE: "a series or a game; left out of training unless asked for",
     FindingKind.STRAY_FILE: "a file in a poster folder that is not a .jpg: ignored",
+    FindingKind.ROW_NOT_UTF8: "a CSV row read as Windows-1252 instead; still used",
 }
 
 

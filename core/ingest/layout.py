@@ -1,8 +1,12 @@
-"""Where the posters and the metadata files sit inside a dataset folder, as the authors distribute it.
+"""Where the posters and the metadata files sit inside a dataset folder: which layout it is, detected.
 
-Accepted: the unpacked layout (`Movie_Poster_Dataset/<year>/` and `Movie_Poster_Metadata/groundtruth/`, or
-`groundtruth/` as the metadata archive unpacks) and the two original archives themselves, which are
-unpacked once into the project's cache, because the dataset folder may be read-only.
+Three layouts are read (`RawLayout.kind`):
+
+- `year-folders`, as the authors distribute the dataset: the unpacked layout (`Movie_Poster_Dataset/<year>/`
+  and `Movie_Poster_Metadata/groundtruth/`, or `groundtruth/` as the metadata archive unpacks) or the two
+  original archives themselves, unpacked once into the project's cache (the dataset folder may be read-only);
+- `manifest-csv`: a `posters.csv` naming each movie's genres and poster file (`core.ingest.csv_layouts`);
+- `moviegenre-csv`: Kaggle's `MovieGenre.csv` beside a `posters/` folder.
 """
 
 from __future__ import annotations
@@ -18,6 +22,21 @@ POSTER_ZIP = "Movie_Poster_Dataset.zip"
 METADATA_ZIP = "Movie_Poster_Metadata.zip"
 
 
+YEAR_FOLDERS_LAYOUT = "year-folders"
+MANIFEST_CSV_LAYOUT = "manifest-csv"
+MOVIEGENRE_CSV_LAYOUT = "moviegenre-csv"
+LAYOUTS = (YEAR_FOLDERS_LAYOUT, MANIFEST_CSV_LAYOUT, MOVIEGENRE_CSV_LAYOUT)
+# Each layout in a user's words, for the Dataset page.
+LAYOUT_DESCRIPTIONS = {
+    YEAR_FOLDERS_LAYOUT: "Chu & Guo's movie-poster dataset: year folders of posters and metadata files",
+    MANIFEST_CSV_LAYOUT: "a manifest, posters.csv, naming each movie's genres and poster file",
+    MOVIEGENRE_CSV_LAYOUT: "Kaggle's MovieGenre.csv beside its posters/ folder",
+}
+MANIFEST_CSV = "posters.csv"
+MOVIEGENRE_CSV = "MovieGenre.csv"
+MOVIEGENRE_POSTERS = "posters"
+
+
 class DataNotFoundError(FileNotFoundError):
     """The dataset folder does not hold the layout; the message says where we looked and what to do."""
 
@@ -29,9 +48,13 @@ class RawLayout:
     metadata_dir: Path
     source: str  # "folder" or "zip archives"
     archive_dir: Path | None = None  # where the zip archives are, when the data came as archives
+    kind: str = YEAR_FOLDERS_LAYOUT  # one of LAYOUTS
+    csv_file: Path | None = None  # the CSV of the CSV layouts
 
     def source_files(self) -> list[Path]:
         """The files whose names, sizes and times make up the dataset's fingerprint."""
+        if self.csv_file is not None:
+            return sorted({self.csv_file, *(path for path in self.poster_root.rglob("*") if path.is_file())})
         if self.archive_dir is not None:
             return [self.archive_dir / POSTER_ZIP, self.archive_dir / METADATA_ZIP]
         files = [path for path in self.metadata_dir.iterdir() if path.is_file()]
@@ -79,6 +102,19 @@ def locate_layout(data_dir: Path, extract_dir: Path) -> RawLayout:
     poster_root, metadata_dir = _find_poster_root(data_dir), _find_metadata_dir(data_dir)
     if poster_root and metadata_dir:
         return RawLayout(data_dir, poster_root, metadata_dir, "folder")
+    if (data_dir / MANIFEST_CSV).is_file():
+        return RawLayout(
+            data_dir, data_dir, data_dir, "folder", kind=MANIFEST_CSV_LAYOUT, csv_file=data_dir / MANIFEST_CSV
+        )
+    if (data_dir / MOVIEGENRE_CSV).is_file():
+        if not (data_dir / MOVIEGENRE_POSTERS).is_dir():
+            raise DataNotFoundError(
+                f"{data_dir} has {MOVIEGENRE_CSV} but no {MOVIEGENRE_POSTERS}/ folder of <imdbId>.jpg posters beside it"
+            )
+        return RawLayout(
+            data_dir, data_dir / MOVIEGENRE_POSTERS, data_dir, "folder", kind=MOVIEGENRE_CSV_LAYOUT,
+            csv_file=data_dir / MOVIEGENRE_CSV,
+        )  # fmt: skip
     if (data_dir / POSTER_ZIP).is_file() and (data_dir / METADATA_ZIP).is_file():
         unpacked = _unpack_archives(data_dir, extract_dir)
         poster_root, metadata_dir = _find_poster_root(unpacked), _find_metadata_dir(unpacked)
@@ -89,4 +125,7 @@ def locate_layout(data_dir: Path, extract_dir: Path) -> RawLayout:
         missing.append(f"{POSTER_FOLDER}/ (or {POSTER_ZIP})")
     if not metadata_dir:
         missing.append(" or ".join(f"{folder}/" for folder in METADATA_FOLDERS) + f" (or {METADATA_ZIP})")
-    raise DataNotFoundError(f"the dataset folder {data_dir} has no " + " and no ".join(missing))
+    raise DataNotFoundError(
+        f"the dataset folder {data_dir} has no " + " and no ".join(missing)
+        + f", nor a {MANIFEST_CSV} or {MOVIEGENRE_CSV} listing posters and their genres"
+    )  # fmt: skip

@@ -101,6 +101,7 @@ class IngestResult:
         genre_counts = Counter(genre for movie in usable for genre in movie.genres)
         findings = Counter(str(finding.kind) for finding in self.findings)
         return {
+            "layout": self.layout.kind,
             "records": self.records,
             "unique_movies": len(self.movies),
             "duplicate_records": self.records - len(self.movies),

@@ -149,7 +149,7 @@ BAD_VALUES = [
     pytest.param(
         "/movie",
         {"movie": "../../etc/passwd"},
-        "'../../etc/passwd' is not an IMDb id (tt followed by 7 or 8 digits).",
+        "'../../etc/passwd' is not a movie id (an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-').",
         "Movie",
         id="path-as-movie",
     ),
