@@ -1,0 +1,25 @@
+"""The catalog's tables as the pages get them: one shared table per catalog, never a copy per rerun."""
+
+from __future__ import annotations
+
+from ui.data import findings_table, gallery_table, movies_table
+
+
+def test_a_rerun_gets_the_same_tables_without_copying_them(fixture_catalog) -> None:
+    key = fixture_catalog.fingerprint
+    assert movies_table(fixture_catalog, key) is movies_table(fixture_catalog, key)
+    assert findings_table(fixture_catalog, key) is findings_table(fixture_catalog, key)
+    genre = next(iter(fixture_catalog.genre_counts()))
+    assert gallery_table(fixture_catalog, key, genre, "title", None, None) is gallery_table(
+        fixture_catalog, key, genre, "title", None, None
+    )
+
+
+def test_a_frame_a_page_derives_from_a_shared_table_cannot_change_it(fixture_catalog) -> None:
+    movies = movies_table(fixture_catalog, fixture_catalog.fingerprint)
+    titles = list(movies["title"])
+    usable = movies[movies["usable"]]
+    usable["title"] = "changed by one page"
+    indexed = movies.set_index("imdb_id")
+    indexed.loc[indexed.index[0], "title"] = "changed by another"
+    assert list(movies_table(fixture_catalog, fixture_catalog.fingerprint)["title"]) == titles
