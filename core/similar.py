@@ -26,12 +26,15 @@ class SimilarityIndex:
     ids: list[str]
     vectors: np.ndarray  # (n, d), float32, rows of unit length
     _positions: dict[str, int] = field(init=False, repr=False)
+    _id_order: np.ndarray = field(init=False, repr=False)  # each row's place in the ids' sorted order
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.vectors):
             raise ValueError(f"{len(self.ids)} ids for {len(self.vectors)} vectors")
         self.vectors = normalise(self.vectors)
         self._positions = {imdb_id: row for row, imdb_id in enumerate(self.ids)}
+        self._id_order = np.empty(len(self.ids), dtype=np.int64)
+        self._id_order[np.argsort(np.asarray(self.ids, dtype=str), kind="stable")] = np.arange(len(self.ids))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,11 +50,21 @@ class SimilarityIndex:
         return self.vectors @ normalise(np.asarray(query, dtype=np.float32).reshape(1, -1))[0]
 
     def rank(self, query: np.ndarray, among: Iterable[str]) -> list[Neighbour]:
-        """The given movies ordered by similarity to the query, most similar first; unknown ids go last."""
+        """The given movies ordered by similarity to the query, most similar first (ties by id); ids that are
+        not in the index are left out.
+
+        Sorted with NumPy rather than per movie in Python: a gallery's genre may hold tens of thousands of
+        movies, and this runs on each of its reruns while sorted by similarity.
+        """
         scores = self.similarities(query)
-        known = [(imdb_id, float(scores[self._positions[imdb_id]])) for imdb_id in among if imdb_id in self]
-        known.sort(key=lambda pair: (-pair[1], pair[0]))
-        return [Neighbour(imdb_id, score) for imdb_id, score in known]
+        rows = np.fromiter((self._positions.get(imdb_id, -1) for imdb_id in among), dtype=np.int64)
+        rows = rows[rows >= 0]
+        chosen = scores[rows]
+        order = np.lexsort((self._id_order[rows], -chosen))
+        ids = self.ids
+        return [
+            Neighbour(ids[row], score) for row, score in zip(rows[order].tolist(), chosen[order].tolist(), strict=True)
+        ]
 
     def nearest(self, query: np.ndarray, k: int = 12, exclude: Sequence[str] = ()) -> list[Neighbour]:
         """The k most similar posters of the whole index, leaving out `exclude` (e.g. the movie itself)."""

@@ -50,3 +50,18 @@ def test_degenerate_inputs() -> None:
     assert np.isfinite(zero.similarities(np.ones(4))).all()
     with pytest.raises(ValueError, match="2 ids for 1 vectors"):
         SimilarityIndex(["a", "b"], np.ones((1, 4)))
+
+
+def test_rank_orders_a_large_genre_like_a_plain_sort_ties_by_id() -> None:
+    rng = np.random.default_rng(4)
+    ids = [f"tt{2_000_000 + number:07d}" for number in rng.permutation(3000)]
+    vectors = rng.integers(0, 3, size=(3000, 4)).astype(np.float32) + 0.5  # few distinct vectors: many ties
+    index = SimilarityIndex(ids, vectors)
+    among = [*ids[::3], "tt9999999", *ids[1::7]]
+    query = np.array([1.0, 0.5, 2.0, 1.0], dtype=np.float32)
+    scores = index.similarities(query)
+    expected = sorted(
+        ((imdb_id, float(scores[ids.index(imdb_id)])) for imdb_id in among if imdb_id in index),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    assert [(n.imdb_id, n.similarity) for n in index.rank(query, among)] == expected
