@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
-class Neighbour:
+class Neighbour(NamedTuple):
+    """One poster of a result (a named tuple: a gallery's ranking makes tens of thousands at once, and a
+    frozen dataclass costs several times as much to create)."""
+
     imdb_id: str
     similarity: float  # cosine similarity in [-1, 1]; 1 is the same picture
 
