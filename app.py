@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import get_settings
-from ui.data import clear_all_caches
+from ui.data import clear_all_caches, existing_catalog
 from ui.links import keep_url_in_step
 from ui.nav import PAGES
+from ui.search import title_search
 
 st.set_page_config(page_title="Poster Genre Explorer", page_icon=":material/movie_filter:", layout="wide")
 
@@ -19,6 +20,9 @@ page = st.navigation(pages)
 
 with st.sidebar:
     settings = get_settings()
+    catalog = existing_catalog()
+    if catalog is not None:  # a page builds it first, with its progress bar
+        title_search(catalog, key="sidebar_search")
     st.caption(f"Dataset folder: `{settings.data_dir}`")
     with st.popover("Caches", icon=":material/cleaning_services:"):
         st.write("The catalog and the poster embeddings are rebuilt from the raw data when next needed.")

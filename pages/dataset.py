@@ -16,16 +16,19 @@ from ui.doubts import doubts_section
 from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
 from ui.text import md_escape
+from ui.welcome import welcome
 
 require_entry_point()
 
-st.title("Dataset")
 chip_style()
 catalog = get_catalog()
 summary = catalog.summary()
 movies = movies_table(catalog, catalog.fingerprint)
 usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
+
+welcome(usable, genre_counts)
+st.header("Dataset", divider="gray")
 
 layout = str(summary.get("layout", YEAR_FOLDERS_LAYOUT))
 st.caption(

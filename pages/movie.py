@@ -13,6 +13,7 @@ from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
 from ui.nav import MOVIE_PAGE, require_entry_point
 from ui.posters import show_poster
+from ui.search import open_random_movie, title_search
 from ui.text import literal_heading, md_escape
 
 require_entry_point()
@@ -42,7 +43,11 @@ raw_id = st.query_params.get("movie")
 movie_id = valid_movie_id(raw_id)
 if raw_id is None:
     st.title("Movie")
-    st.info("Open a movie from a genre gallery, or put its IMDb id in the URL: `?movie=tt0080684`.")
+    st.write("One movie's poster, record and genres, and what the model makes of its poster.")
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        title_search(catalog, key="movie_page_search", label="Find a movie by its title")
+        st.button("A random movie", icon=":material/casino:", on_click=open_random_movie, args=(catalog,))
+    st.caption("Or open one from a genre gallery; its IMDb id is in the URL (`?movie=tt0080684`) to share it.")
     st.stop()
 if movie_id is None:
     st.title("Movie")

@@ -150,3 +150,36 @@ def test_pages_on_the_real_data(monkeypatch: pytest.MonkeyPatch, real_settings, 
     for title in ("$9.99", "*batteries not included", "The First $20 Million Is Always the Hardest"):
         movie_id = real_catalog.movies().set_index("title").loc[title, "imdb_id"]
         assert heading(open_page("pages/movie.py", movie=movie_id)) == title
+
+
+def test_the_landing_page_says_what_the_app_is_and_where_each_step_stands(on_fixture) -> None:
+    app = open_page("pages/dataset.py")
+    assert app.title[0].value == "Poster Genre Explorer"
+    shown = texts(app)
+    assert "Catalog built: 75 usable movies in 5 genres" in shown.replace(",", "")
+    assert "No model yet" in shown and "Needs a model" in shown
+    sample = next(link for link in app.get("page_link") if link.label.startswith("Try a sample"))
+    movie_id = sample.proto.query_string.removeprefix("movie=")
+    assert sample.proto.page.endswith("predict") and on_fixture.movie(movie_id)["usable"]
+    assert sample.proto.disabled  # no model to predict with yet
+
+
+def test_the_sidebar_search_opens_the_chosen_movie(on_fixture) -> None:
+    app = open_page("pages/genre.py", genre="Drama")
+    box = app.selectbox(key="sidebar_search")
+    assert box.placeholder == "Type a title…" and "A PNG in Disguise (2002)" in box.options
+    box.set_value("tt0200007").run()
+    opening = [link for link in app.get("page_link") if shown_text(link.label).startswith("Opening")]
+    assert [(shown_text(link.label), link.proto.query_string) for link in opening] == [
+        ("Opening A PNG in Disguise (2002)", "movie=tt0200007")
+    ]
+    assert app.selectbox(key="sidebar_search").value is None  # empty again for the next search
+
+
+def test_the_empty_movie_page_offers_a_search_and_a_random_movie(on_fixture) -> None:
+    app = open_page("pages/movie.py")
+    assert app.selectbox(key="movie_page_search").label == "Find a movie by its title"
+    app.button[0].click().run()
+    movie_id = app.query_params["movie"]
+    movie_id = movie_id[0] if isinstance(movie_id, list) else movie_id
+    assert heading(app) == on_fixture.movie(movie_id)["title"]

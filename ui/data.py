@@ -21,6 +21,14 @@ def _fresh_catalog(settings: Settings) -> Catalog | None:
     return open_existing_catalog(settings)
 
 
+def existing_catalog() -> Catalog | None:
+    """The catalog when it is built and current, else None (without building it: for the sidebar's search)."""
+    try:
+        return _fresh_catalog(get_settings())
+    except (DataNotFoundError, OSError):
+        return None
+
+
 def forget_catalog_check() -> None:
     """Check the raw files again at the next page run (a page saw a poster change under the catalog)."""
     _fresh_catalog.clear()

@@ -18,6 +18,8 @@ import json
 
 import streamlit as st
 
+from ui.text import md_escape
+
 _FOLLOW_JS = """
 export default function ({ data }) {
     const deadline = performance.now() + 5000;
@@ -51,7 +53,7 @@ export default function ({ data }) {
 
 _follow = st.components.v2.component("poster_genre_explorer_follow_link", js=_FOLLOW_JS)
 _scroll = st.components.v2.component("poster_genre_explorer_scroll_to_top", js=_SCROLL_JS)
-_HIDDEN = "<style>div.st-key-follow-link { display: none; }</style>"
+_HIDDEN = '<style>div[class*="st-key-follow-link-"] { display: none; }</style>'
 
 
 def keep_url_in_step() -> None:
@@ -65,11 +67,12 @@ def follow_link(page: str, query_params: dict[str, str], label: str, key: str) -
     `label` says where it goes, shown while the click is on its way; `key` is new for every request (a
     click counter), so that the same target asked for twice is followed twice.
     """
-    with st.container(key="follow-link"):
+    target = f"follow-link-{key}"
+    with st.container(key=target):
         st.html(_HIDDEN)
-        st.page_link(page, label=label, query_params=query_params)
-    st.caption(label + "…")
-    _follow(data={"target": "follow-link"}, key=f"follow-{key}", height=0)
+        st.page_link(page, label=md_escape(label), query_params=query_params)
+    st.caption(md_escape(label) + "…")
+    _follow(data={"target": target}, key=f"follow-{key}", height=0)
 
 
 def scroll_to_top_on_new_view(view: dict[str, str]) -> None:

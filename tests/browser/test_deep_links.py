@@ -59,7 +59,7 @@ def test_dataset_at_the_root_shows_the_fixtures_figures(
     expected = app_server.expected
     open_view(page, app_server.url_for("/"), expect_text="Usable movies")
     screenshot(page, "dataset")
-    assert page_title(page) == "Dataset"
+    assert page_title(page) == "Poster Genre Explorer"
     assert metrics(page) == {
         "Records": f"{expected.records:,}",
         "Unique movies": f"{expected.unique_movies:,}",
@@ -74,7 +74,7 @@ def test_dataset_at_the_root_shows_the_fixtures_figures(
 def test_dataset_has_its_own_path(page: Page, app_server: AppServer, screenshot: Screenshots) -> None:
     open_view(page, app_server.url_for("/dataset"), expect_text="Usable movies")
     screenshot(page, "dataset")
-    assert page_title(page) == "Dataset"
+    assert page_title(page) == "Poster Genre Explorer"
     assert metrics(page)["Usable movies"] == f"{app_server.expected.usable_movies:,}"
     assert_in_the_app(page, app_server)
 
@@ -193,7 +193,7 @@ def test_an_unknown_path_opens_the_dataset_with_a_notice(
     notice = page.get_by_role("dialog")
     expect(notice).to_contain_text("Page not found")
     screenshot(page, "page-not-found")
-    assert page_title(page) == "Dataset"
+    assert page_title(page) == "Poster Genre Explorer"
     assert_in_the_app(page, app_server)
 
 

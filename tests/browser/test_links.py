@@ -93,3 +93,20 @@ def test_the_pager_the_sort_and_a_title_each_leave_their_url(
     )
     back_returns_to(page, "/genre", {"genre": "Comedy"}, "page 1 of 2")
     assert_no_exception(page, app_server)
+
+
+def test_the_sidebar_search_opens_a_movie_from_the_keyboard(
+    page: Page, app_server: AppServer, screenshot: Screenshots
+) -> None:
+    drama = app_server.expected.genres["Drama"]
+    open_view(page, app_server.url_for("/genre", genre="Drama"), expect_text=f"{drama} movies of genre Drama")
+    page.get_by_test_id("stSidebar").get_by_role("combobox", name="Find a movie").click()
+    page.keyboard.type("png in dis")
+    page.keyboard.press("Enter")
+    expect_url(page, "/movie", {"movie": "tt0200007"}, timeout=FIRST_LOAD_TIMEOUT_MS)
+    wait_for_text(page, "IMDb id tt0200007", timeout=FIRST_LOAD_TIMEOUT_MS)
+    wait_for_app(page, timeout=FIRST_LOAD_TIMEOUT_MS)
+    assert page_title(page) == "A PNG in Disguise"
+    screenshot(page, "found")
+    back_returns_to(page, "/genre", {"genre": "Drama"}, f"{drama} movies of genre Drama")
+    assert_no_exception(page, app_server)

@@ -1,0 +1,59 @@
+"""Find a movie by its title, from the sidebar of every page and from the empty Movie page.
+
+A select box that filters as one types is the keyboard's way in (type, arrows, Enter), and the choice is
+followed as a link click (`ui.links.follow_link`), so the movie's view gets its URL and one history entry.
+"""
+
+from __future__ import annotations
+
+import random
+
+import streamlit as st
+
+from core.catalog import Catalog
+from core.titles import title_sort_key
+from ui.links import follow_link
+from ui.nav import MOVIE_PAGE
+
+_CHOSEN = "search_chosen"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def movie_titles(_catalog: Catalog, fingerprint: str) -> dict[str, str]:
+    """imdbID → "Title (year)" of every movie of the catalog, in the order titles file."""
+    movies = _catalog.movies()
+    movies = movies.assign(key=movies["title"].map(title_sort_key)).sort_values(["key", "year", "imdb_id"])
+    years = movies["year"].map(lambda year: f" ({int(year)})" if year == year and year is not None else "")
+    return dict(zip(movies["imdb_id"], movies["title"].astype(str) + years, strict=True))
+
+
+def _chosen(key: str) -> None:
+    st.session_state[_CHOSEN] = (key, st.session_state[key])
+    st.session_state[key] = None  # the box is empty again when Back returns to this page
+
+
+def title_search(catalog: Catalog, key: str, label: str = "Find a movie") -> None:
+    """The search box; a choice opens the movie's view."""
+    titles = movie_titles(catalog, catalog.fingerprint)
+    st.selectbox(
+        label,
+        list(titles),
+        index=None,
+        format_func=titles.__getitem__,
+        placeholder="Type a title…",
+        key=key,
+        on_change=_chosen,
+        args=(key,),
+        help="Type part of a title, pick with the arrow keys and Enter: the movie's page opens.",
+    )
+    chosen = st.session_state.get(_CHOSEN)
+    if chosen and chosen[0] == key and chosen[1]:
+        st.session_state.pop(_CHOSEN)
+        follow_link(MOVIE_PAGE, {"movie": chosen[1]}, f"Opening {titles[chosen[1]]}", key=f"{key}-{chosen[1]}")
+
+
+def open_random_movie(catalog: Catalog) -> None:
+    """A button callback: show a random usable movie, its id put in the URL."""
+    ids = catalog.usable_movies(include_non_movies=True)["imdb_id"].tolist()
+    if ids:
+        st.query_params.from_dict({"movie": random.choice(ids)})
