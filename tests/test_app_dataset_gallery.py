@@ -39,7 +39,7 @@ def test_dataset_page_shows_the_reports_figures(on_fixture) -> None:
 
 def test_the_dataset_pages_genre_chips_link_to_their_galleries(on_fixture) -> None:
     app = open_page("pages/dataset.py")
-    links = genre_links(app)
+    links = {label: query for label, query in genre_links(app).items() if not label.startswith("Browse the")}
     assert set(links) == set(on_fixture.genre_counts())
     assert all(query == f"genre={genre}" for genre, query in links.items())
 
