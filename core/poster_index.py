@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from core.backbone import EMBEDDING_DIM
-from core.catalog import Catalog
+from core.catalog import Catalog, open_existing_catalog
 from core.config import Settings
+from core.jobs import JobContext, JobStopped
 from core.similar import SimilarityIndex
-from core.training.embeddings import cache_file, embed_posters, poster_stamp
+from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
 from core.training.model import make_feature_extractor
 from core.training.pipeline import resize_posters
 
 SIMILARITY_IMAGE_SIZE = (320, 224)  # height, width in pixels
+INDEX_JOB = "core.poster_index:embed_catalog"  # the background job (`core.jobs`) that embeds the catalog
 
 
 def _pooled(features: np.ndarray) -> np.ndarray:
@@ -28,21 +30,37 @@ def _pooled(features: np.ndarray) -> np.ndarray:
     return features[:, -EMBEDDING_DIM:]
 
 
-def posters_to_embed(catalog: Catalog, settings: Settings) -> int:
-    """How many usable posters the embeddings cache lacks (0: the index builds in a second)."""
-    paths = list(catalog.usable_movies(include_non_movies=True)["poster_path"])
+def index_job_key(catalog: Catalog) -> str:
+    """The background job that embeds this catalog's posters: one per catalog, whatever the tabs."""
+    return f"similarity-index-{catalog.fingerprint}"
+
+
+def cached_index(catalog: Catalog, settings: Settings) -> SimilarityIndex | None:
+    """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
+    movies = catalog.usable_movies(include_non_movies=True)
+    vectors, _ = cached_embeddings(list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir)
+    return None if vectors is None else SimilarityIndex(list(movies["imdb_id"]), _pooled(vectors))
+
+
+def embed_catalog(job: JobContext) -> None:
+    """The background job behind the index (`core.jobs`): embed every usable poster the cache lacks."""
+    catalog = open_existing_catalog(job.settings)
+    if catalog is None:
+        raise RuntimeError("the catalog is not built, or the raw data changed since: open the app to rebuild it")
     try:
-        with np.load(cache_file(settings.embeddings_dir, SIMILARITY_IMAGE_SIZE), allow_pickle=False) as saved:
-            cached = dict(zip(saved["paths"].tolist(), saved["stamps"].tolist(), strict=True))
-    except (OSError, ValueError, KeyError):
-        return len(paths)
-    return sum(1 for path in paths if cached.get(path) != poster_stamp(path))
+        build_index(catalog, job.settings, job.progress, should_stop=job.should_stop)
+    except EmbeddingStopped as stopped:
+        raise JobStopped(str(stopped)) from stopped
 
 
 def build_index(
-    catalog: Catalog, settings: Settings, progress: Callable[[int, int], None] | None = None
+    catalog: Catalog,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SimilarityIndex:
-    """Every usable poster's embedding (computed once, then read from the embeddings cache)."""
+    """Every usable poster's embedding (computed once, then read from the embeddings cache); minutes the
+    first time, so the app runs it as a background job (`embed_catalog`) and never in a page."""
     movies = catalog.usable_movies(include_non_movies=True)
     result = embed_posters(
         list(movies["poster_path"]),
@@ -50,6 +68,7 @@ def build_index(
         settings.embeddings_dir,
         settings.weights_dir,
         progress=progress,
+        should_stop=should_stop,
     )
     return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
 

@@ -96,9 +96,11 @@ st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
 # Similarity needs a reference: a poster dropped in this session, or a movie of the catalog.
 query, reference = None, None
 if view.poster or view.like:
-    from ui.model import session_posters, similarity_index  # TensorFlow only for this sort order
+    from ui.model import index_or_progress, session_posters  # TensorFlow only for this sort order
 
-    if view.poster:
+    # While the index is being prepared its progress is shown, and the gallery is sorted by title meanwhile.
+    index = index_or_progress(catalog, "The order by similarity")
+    if index is not None and view.poster:
         dropped = session_posters().get(view.poster)
         if dropped is None:
             st.warning(
@@ -108,11 +110,10 @@ if view.poster or view.like:
             )
         else:
             query, reference = dropped.embedding, ("poster", dropped.poster)
-    elif (index := similarity_index(catalog, build=False)) is not None:
-        if view.like in index:
-            query, reference = index.vector(view.like), ("movie", catalog.movie(view.like))
-        else:
-            st.warning(f"{view.like} is not a usable movie of the catalog; sorted by title.")
+    elif index is not None and view.like in index:
+        query, reference = index.vector(view.like), ("movie", catalog.movie(view.like))
+    elif index is not None:
+        st.warning(f"{view.like} is not a usable movie of the catalog; sorted by title.")
 if query is not None:
     SORT_LABELS = {"similar": "Similarity (most alike first)", **SORT_LABELS}
 elif view.sort == "similar":
@@ -139,7 +140,7 @@ movies = gallery_table(
 )
 similarity: dict[str, float] = {}
 if sort == "similar" and query is not None:
-    ranked = similarity_index(catalog).rank(query, movies["imdb_id"])
+    ranked = index.rank(query, movies["imdb_id"])
     similarity = {neighbour.imdb_id: neighbour.similarity for neighbour in ranked}
     movies = movies.set_index("imdb_id").loc[list(similarity)].reset_index()
 if reference is not None:

@@ -101,7 +101,7 @@ if movie["usable"]:
     from core.uploads import UploadError, validate_upload
     from ui.explain import render_evidence
     from ui.mistakes import render_verdict
-    from ui.model import active_model, similarity_index
+    from ui.model import active_model, index_or_progress
 
     loaded = active_model()
     if loaded is not None:
@@ -130,9 +130,9 @@ if movie["usable"]:
                 render_verdict(
                     check_prediction(model.genres, scores, model.thresholds, genres_now), corrected=bool(corrections)
                 )
-    index = similarity_index(catalog, build=False)
+    st.subheader("Posters that look alike")
+    index = index_or_progress(catalog, "Finding the posters that look alike", start=False)
     if index is not None and movie_id in index:
-        st.subheader("Posters that look alike")
         grid = st.columns(6)
         for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):
             other = catalog.movie(neighbour.imdb_id)

@@ -18,7 +18,15 @@ from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog
 from ui.explain import render_evidence
-from ui.model import DroppedPoster, active_model, forgotten_message, remember, score, session_posters, similarity_index
+from ui.model import (
+    DroppedPoster,
+    active_model,
+    forgotten_message,
+    index_or_progress,
+    remember,
+    score,
+    session_posters,
+)
 from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.posters import show_poster
 from ui.runs import start_run
@@ -50,8 +58,6 @@ figures = (
 )
 st.caption(f"Model: run {run_id} ({run.config.get('mode')} mode, {len(model.genres)} genres) · {figures}")
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
-
-index = similarity_index(catalog, settings)
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
 LAST_DROP = "last_drop"  # content hashes of the posters last dropped, shown again after Back from a chip
@@ -120,9 +126,15 @@ def show_scores(scores, key: str, similar_params: dict[str, str], true_genres: l
     st.plotly_chart(chart, width="stretch", key=f"scores-{key}")
 
 
-def more_like_this(query, exclude: list[str]) -> None:
+def more_like_this(query=None, like: str | None = None) -> None:
+    """The dataset's posters most like a dropped poster (`query`) or a catalog movie (`like`), once the
+    similarity index is ready; until then, how far its preparation is."""
     st.subheader("More like this")
-    neighbours = index.nearest(query, k=12, exclude=exclude)
+    index = index_or_progress(catalog, "More like this", settings)
+    if index is None or (like is not None and like not in index):
+        return
+    exclude = [like] if like else []
+    neighbours = index.nearest(index.vector(like) if like else query, k=12, exclude=exclude)
     grid = st.columns(6)
     for number, neighbour in enumerate(neighbours):
         movie = catalog.movie(neighbour.imdb_id)
@@ -190,7 +202,7 @@ if dropped:
                 similar_params={"sort": "similar", "poster": item.poster.content_hash},
             )
     if len(dropped) == 1:
-        more_like_this(dropped[0].embedding, exclude=[])
+        more_like_this(dropped[0].embedding)
 elif picked and not uploads:
     movie = catalog.movie(picked)
     try:
@@ -209,7 +221,6 @@ elif picked and not uploads:
         st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
     with right:
         show_scores(scores, key=picked, similar_params={"sort": "similar", "like": picked}, true_genres=movie["genres"])
-    if picked in index:
-        more_like_this(index.vector(picked), exclude=[picked])
+    more_like_this(like=picked)
 elif not uploads:
     st.caption("Drop a poster above, or pick a movie, to see what the model makes of it.")

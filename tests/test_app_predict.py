@@ -9,6 +9,8 @@ import dataclasses
 import hashlib
 import io
 import re
+import shutil
+import time
 from urllib.parse import parse_qsl
 
 import numpy as np
@@ -16,10 +18,10 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from core import runs
+from core import jobs, runs
 from core.catalog import open_catalog
 from core.genres import GenreVocabulary
-from core.poster_index import PosterEmbedder, build_index
+from core.poster_index import PosterEmbedder, build_index, index_job_key
 from core.similar import SimilarityIndex
 from core.training import run_folder as rf
 from core.uploads import validate_upload
@@ -360,3 +362,51 @@ def test_a_tab_over_its_memory_budget_forgets_its_oldest_posters_and_says_which(
     assert ": second.jpg, again first.jpg." in message
     assert list(app.session_state["dropped_posters"]) == [content_hash(third)]
     assert {params["poster"] for _, params in chips(app)} == {content_hash(third)}
+
+
+# --- While the similarity index is being prepared --------------------------------------------------------
+
+
+def progress_texts(app: AppTest) -> str:
+    return " ".join(bar.proto.text for bar in app.get("progress"))
+
+
+def test_with_no_embeddings_a_poster_gets_its_chips_at_once_and_the_similar_posters_once_prepared(
+    monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel, tmp_path
+) -> None:
+    # A cache with the catalog and the ported weights but no embeddings: an imported run, or caches cleared.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(tiny_model.settings.catalog_path, cache / tiny_model.settings.catalog_path.name)
+    shutil.copytree(tiny_model.settings.weights_dir, cache / "weights")
+    settings = dataclasses.replace(tiny_model.settings, cache_dir=cache)
+    use_settings(monkeypatch, settings)
+    movie, data = poster_of(tiny_model, 2)
+
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("mine.jpg", data, "image/jpeg")).run()
+    assert not app.exception and not app.error
+    assert len(chips(app)) == 3
+    assert "More like this is being prepared" in progress_texts(app)
+    assert not [link for link in app.get("page_link") if link.proto.query_string.startswith("movie=")]
+    # A gallery sorted by similarity to the movie, meanwhile: by title, saying that the order is on its way.
+    gallery = open_app("pages/genre.py", genre=movie.genres[0], sort="similar", like=movie.imdb_id)
+    assert "The order by similarity is being prepared" in progress_texts(gallery)
+    assert gallery.selectbox(key="gallery_sort").value == "title"
+
+    key = index_job_key(open_catalog(settings))
+    deadline = time.monotonic() + 300
+    while jobs.job_status(settings, key).is_active:
+        assert time.monotonic() < deadline, "the index job never ended"
+        time.sleep(0.2)
+    assert jobs.job_status(settings, key).state == "done"
+
+    app.run()
+    assert not progress_texts(app)
+    links = [dict(parse_qsl(link.proto.query_string)) for link in app.get("page_link")]
+    neighbours = [params["movie"] for params in links if "movie" in params]
+    assert neighbours[0] == movie.imdb_id  # the dropped poster is that movie's own poster
+    gallery.run()
+    assert not progress_texts(gallery)
+    assert gallery.selectbox(key="gallery_sort").value == "similar"
+    assert gallery_ids(gallery)[0] == movie.imdb_id

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core import runs
+from core import jobs, runs
 from core.catalog import Catalog
 from core.config import Settings, get_settings
-from core.poster_index import PosterEmbedder, build_index, posters_to_embed
+from core.jobs import JobStatus
+from core.poster_index import INDEX_JOB, PosterEmbedder, cached_index, index_job_key
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.similar import SimilarityIndex
 from core.uploads import ValidatedPoster
@@ -68,30 +69,80 @@ def embedder(weights_dir: str) -> PosterEmbedder:
     return PosterEmbedder(Path(weights_dir))
 
 
+INDEX_POLL_SECONDS = 2.0  # how often a page waiting for the similarity index looks at the job's progress
+
+
+class _IndexNotReady(Exception):
+    """Raised inside the cached loader so that "not ready yet" is never cached."""
+
+
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _index(_catalog: Catalog, fingerprint: str, _settings: Settings) -> SimilarityIndex:
-    bar = st.progress(0.0, text="Embedding the dataset's posters once for similarity search…")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(done / max(1, total), text=f"Embedding the dataset's posters: {done:,} of {total:,}")
-
-    index = build_index(_catalog, _settings, progress)
-    bar.empty()
+def _ready_index(_catalog: Catalog, fingerprint: str, embeddings_dir: str, _settings: Settings) -> SimilarityIndex:
+    index = cached_index(_catalog, _settings)
+    if index is None:
+        raise _IndexNotReady
     return index
 
 
-def similarity_index(catalog: Catalog, settings: Settings | None = None, build: bool = True) -> SimilarityIndex | None:
-    """The index of the catalog's posters. Embedding the whole dataset takes minutes the first time, so
-    with `build=False` it is only returned when that work is already done (or the user asks for it)."""
+def similarity_index(
+    catalog: Catalog, settings: Settings | None = None, start: bool = True
+) -> SimilarityIndex | JobStatus:
+    """The index of the catalog's posters when it is ready, else the background job preparing it.
+
+    Never waits: embedding the whole dataset takes minutes the first time, so it is a background job
+    (`core.jobs`), one per catalog for every tab and server, started here when the index is missing
+    (unless `start` is False: then the job's status is returned as it is).
+    """
     settings = settings or get_settings()
-    if not build and not st.session_state.get("build_similarity") and posters_to_embed(catalog, settings):
-        missing = posters_to_embed(catalog, settings)
-        st.info(f"Finding posters that look alike needs the dataset's {missing:,} posters embedded once.")
-        if st.button("Embed them now (a minute or two)", key="build_similarity_button"):
-            st.session_state["build_similarity"] = True
+    key = index_job_key(catalog)
+    status = jobs.job_status(settings, key)
+    if status.is_active:
+        return status
+    try:
+        return _ready_index(catalog, catalog.fingerprint, str(settings.embeddings_dir), settings)
+    except _IndexNotReady:
+        return jobs.ensure_job(settings, key, INDEX_JOB) if start else status
+
+
+def index_or_progress(
+    catalog: Catalog, what: str, settings: Settings | None = None, start: bool = True
+) -> SimilarityIndex | None:
+    """The index, or None after showing that `what` is being prepared; the page reruns once it is ready.
+
+    With `start=False` (a page where similarity is a side dish, e.g. a movie's) the preparation waits for
+    the user's click, so that browsing alone never sets a core to work for minutes.
+    """
+    settings = settings or get_settings()
+    state = similarity_index(catalog, settings, start)
+    if isinstance(state, SimilarityIndex):
+        return state
+    if state.is_active or state.state == "failed":
+        _index_progress(catalog, what, settings)
+    else:
+        st.info(f"{what} needs the dataset's posters embedded once (a few minutes, in the background).")
+        if st.button("Embed them now", key=f"index_start_{what}", icon=":material/play_arrow:"):
+            jobs.start_job(settings, index_job_key(catalog), INDEX_JOB)
             st.rerun()
-        return None
-    return _index(catalog, catalog.fingerprint, settings)
+    return None
+
+
+@st.fragment(run_every=INDEX_POLL_SECONDS)
+def _index_progress(catalog: Catalog, what: str, settings: Settings) -> None:
+    """The job's progress, redrawn alone every few seconds; the whole page reruns when the index is ready."""
+    state = similarity_index(catalog, settings)
+    if isinstance(state, SimilarityIndex):
+        st.rerun()
+    if state.state == "failed":
+        st.error(f"{what} cannot be prepared: {state.error}", icon=":material/error:")
+        if st.button("Try again", key=f"index_retry_{what}", icon=":material/refresh:"):
+            jobs.start_job(settings, index_job_key(catalog), INDEX_JOB)
+            st.rerun()
+        return
+    counted = f": {state.done:,} of {state.total:,} posters embedded" if state.total else ""
+    st.progress(
+        state.fraction,
+        text=f"{what} is being prepared (the dataset's posters are embedded once, in the background){counted}",
+    )
 
 
 def session_posters() -> dict[str, DroppedPoster]:

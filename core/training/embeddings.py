@@ -94,6 +94,25 @@ def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]]) -> None:
     )
 
 
+def cached_embeddings(
+    paths: Sequence[str], image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain"
+) -> tuple[np.ndarray | None, int]:
+    """The cached embeddings of `paths` when every one is up to date, else None; and how many are missing.
+
+    Reads the cache and never computes, so a page can ask it without ever waiting for the backbone.
+    """
+    cached = _read_cache(cache_file(embeddings_dir, image_size, view))
+    rows = []
+    for path in paths:
+        entry = cached.get(path)
+        if entry is None or entry[0] != poster_stamp(path):
+            missing = sum(1 for p in paths if cached.get(p, ("",))[0] != poster_stamp(p))
+            return None, missing
+        rows.append(entry[1])
+    vectors = np.stack(rows) if rows else np.zeros((0, FEATURE_DIM))
+    return vectors.astype(np.float32), 0
+
+
 def embed_posters(
     paths: Sequence[str],
     image_size: tuple[int, int],
