@@ -1,6 +1,7 @@
 """What a user waits for after dropping a poster: validation + preprocessing + prediction + similarity search,
 p50/p95 over real posters with the model warm, and the similarity search alone against a brute-force
-baseline in the same run.
+baseline in the same run; then drop-to-chips with one backbone pass for the scores and the similarity
+vector (`PosterReader`, when the run allows it) against the two passes, on the same posters.
 
     python bench/bench_predict.py --run runs/<id> [--posters 100] [--data-dir DIR]
 """
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.catalog import open_catalog
 from core.config import Settings, get_settings
-from core.poster_index import PosterEmbedder, build_index
+from core.poster_index import PosterEmbedder, PosterReader, build_index
 from core.predict import load_run_model, predict_images
 from core.uploads import validate_upload
 
@@ -96,6 +97,28 @@ def main() -> None:
         print(f"  {label:<34} {p50:>9.1f} {p95:>9.1f}")
     print(f"\nSimilarity search over {len(index):,} posters: {fast * 1000:.2f} ms (matrix product)")
     print(f"  per-poster Python loop baseline: {naive * 1000:.1f} ms ({naive / fast:.0f}× slower)")
+
+    # Drop to chips, both ways, alternating poster by poster so that both see the same machine load.
+    reader = PosterReader(model, lambda: embedder)
+    reader.read([warm.pixels])
+    both: dict[str, list[float]] = {"two passes": [], "one pass": []}
+    for name, data in blobs:
+        for way in ("two passes", "one pass"):
+            started = time.perf_counter()
+            poster = validate_upload(data, name)
+            if way == "one pass" and reader.one_pass:
+                scores, vector = reader.read([poster.pixels])
+            else:
+                scores, vector = predict_images(model, [poster.pixels]), embedder.embed([poster.pixels])
+            model.vocabulary.top_k(scores[0], 3)
+            both[way].append(time.perf_counter() - started)
+    print(f"\nDrop to chips (validate, scores and similarity vector, top-3), {len(blobs)} posters:")
+    print(f"  one backbone pass possible for this run: {reader.one_pass}")
+    for way, seconds in both.items():
+        p50, p95 = _percentiles(seconds)
+        print(f"  {way:<12} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+    ratio = statistics.median(both["two passes"]) / statistics.median(both["one pass"])
+    print(f"  two passes / one pass (p50): {ratio:.2f}×")
 
 
 if __name__ == "__main__":

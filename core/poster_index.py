@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from core.backbone import EMBEDDING_DIM
 from core.catalog import Catalog, open_existing_catalog
 from core.config import Settings
 from core.jobs import JobContext, JobStopped
+from core.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
 from core.similar import SimilarityIndex
 from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
-from core.training.model import make_feature_extractor
+from core.training.model import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
 from core.training.pipeline import resize_posters
 
 SIMILARITY_IMAGE_SIZE = (320, 224)  # height, width in pixels
@@ -77,8 +80,6 @@ class PosterEmbedder:
     """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
 
     def __init__(self, weights_dir: Path) -> None:
-        import tensorflow as tf
-
         features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
         # A traced function: eager calls of the model cost several times the computation itself.
         self._features = tf.function(
@@ -91,3 +92,63 @@ class PosterEmbedder:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         batch = resize_posters(list(images), SIMILARITY_IMAGE_SIZE)
         return _pooled(self._features(np.asarray(batch, dtype=np.float32)).numpy())
+
+
+def shares_backbone(loaded: LoadedModel) -> bool:
+    """True when the model's poster features are exactly the similarity embedder's.
+
+    That is a fast run (its backbone is the frozen pretrained one) at the similarity image size: its
+    features sub-model then computes, as its last columns, the very embedding the index holds.
+    """
+    if loaded.config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
+        return False
+    names = {layer.name for layer in loaded.model.layers}
+    return {FEATURES_MODEL, HEAD_MODEL} <= names
+
+
+class PosterReader:
+    """A poster's genre scores and similarity embedding, from one backbone pass whenever the model allows.
+
+    A dropped poster needs both; when `shares_backbone(loaded)`, one pass of the model's own features
+    sub-model gives the embedding (the plain view's last columns) and, through the head, the scores,
+    instead of a second pass of a separate embedder. Otherwise it is two passes, as before: the model's,
+    and the embedder's (built on first use by `embedder`).
+    """
+
+    def __init__(self, loaded: LoadedModel, embedder: Callable[[], PosterEmbedder]) -> None:
+
+        self.loaded = loaded
+        self._embedder = embedder
+        self._one_pass = None
+        if shares_backbone(loaded):
+            features = loaded.model.get_layer(FEATURES_MODEL)
+            head = loaded.model.get_layer(HEAD_MODEL)
+            mirrored = bool(loaded.config.get("flip_tta"))
+
+            def scores_and_embedding(batch):
+                plain = features(batch, training=False)
+                shown = (plain + features(keras.ops.flip(batch, axis=-2), training=False)) / 2 if mirrored else plain
+                return head(shown, training=False), plain[:, -EMBEDDING_DIM:]
+
+            self._one_pass = tf.function(
+                scores_and_embedding,
+                input_signature=[tf.TensorSpec((None, *SIMILARITY_IMAGE_SIZE, 3), tf.float32)],
+            )
+
+    @property
+    def one_pass(self) -> bool:
+        return self._one_pass is not None
+
+    def read(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(scores: n × genres, embeddings: n × EMBEDDING_DIM) of RGB uint8 images, float32."""
+        if self._one_pass is None:
+            return predict_images(self.loaded, images), self._embedder().embed(images)
+        if not len(images):
+            return np.zeros((0, len(self.loaded.vocabulary)), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32)
+        scores, vectors = [], []
+        for start in range(0, len(images), PREDICT_BATCH):
+            batch = preprocess_images(images[start : start + PREDICT_BATCH], SIMILARITY_IMAGE_SIZE)
+            batch_scores, batch_vectors = self._one_pass(np.asarray(batch, dtype=np.float32))
+            scores.append(batch_scores.numpy())
+            vectors.append(batch_vectors.numpy())
+        return np.concatenate(scores).astype(np.float32), np.concatenate(vectors).astype(np.float32)

@@ -150,7 +150,7 @@ if uploads:
     posters, errors = validate_uploads((upload.name, upload.getvalue()) for upload in uploads)
     for error in errors:
         st.error(md_escape(f"{error.filename}: {error.reason}"), icon=":material/broken_image:")
-    dropped, forgotten = remember(posters, settings) if posters else ([], [])
+    dropped, forgotten = remember(posters, settings, loaded) if posters else ([], [])
     if forgotten:
         st.info(md_escape(forgotten_message(forgotten)), icon=":material/memory:")
     st.session_state[LAST_DROP] = [item.poster.content_hash for item in dropped]

@@ -15,7 +15,7 @@ from core import jobs, runs
 from core.catalog import Catalog
 from core.config import Settings, get_settings
 from core.jobs import JobStatus
-from core.poster_index import INDEX_JOB, PosterEmbedder, cached_index, index_job_key
+from core.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.similar import SimilarityIndex
 from core.uploads import ValidatedPoster
@@ -149,10 +149,23 @@ def session_posters() -> dict[str, DroppedPoster]:
     return st.session_state.setdefault(_SESSION_POSTERS, {})
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _reader(_model: LoadedModel, run_dir: str, model_mtime_ns: int, weights_dir: str) -> PosterReader:
+    return PosterReader(_model, lambda: embedder(weights_dir))
+
+
+def poster_reader(model: LoadedModel, settings: Settings | None = None) -> PosterReader:
+    """Scores and similarity embeddings of dropped posters for this model: one backbone pass when it can."""
+    settings = settings or get_settings()
+    mtime = (model.run_dir / "model.keras").stat().st_mtime_ns
+    return _reader(model, str(model.run_dir), mtime, str(settings.weights_dir))
+
+
 def remember(
-    posters: list[ValidatedPoster], settings: Settings | None = None
+    posters: list[ValidatedPoster], settings: Settings | None = None, model: tuple[str, LoadedModel] | None = None
 ) -> tuple[list[DroppedPoster], list[DroppedPoster]]:
-    """Embed the new posters and keep them in the session under their content hash (known ones are reused).
+    """Embed the new posters and keep them in the session under their content hash (known ones are reused);
+    with the active `model` (run id, model) they are scored in the same pass when the model allows.
 
     Returns the posters kept, in upload order, and those forgotten to stay within the session's bounds
     (oldest first; a drop larger than the bounds loses its own first posters too).
@@ -163,7 +176,12 @@ def remember(
         if poster.content_hash in store:
             store[poster.content_hash] = store.pop(poster.content_hash)
     new = [poster for poster in posters if poster.content_hash not in store]
-    if new:
+    if new and model is not None:
+        run_id, loaded = model
+        scores, vectors = poster_reader(loaded, settings).read([poster.pixels for poster in new])
+        for poster, vector, row in zip(new, vectors, scores, strict=True):
+            store[poster.content_hash] = DroppedPoster(poster, vector, row, run_id)
+    elif new:
         vectors = embedder(str(settings.weights_dir)).embed([poster.pixels for poster in new])
         for poster, vector in zip(new, vectors, strict=True):
             store[poster.content_hash] = DroppedPoster(poster, vector)

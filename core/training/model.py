@@ -30,6 +30,9 @@ FEATURE_LAYERS = (
     LAST_CONV_LAYER,
 )
 FEATURE_DIM = 24 + 40 + 80 + 112 + 192 + 320 + EMBEDDING_DIM
+# The names of the two parts of a fast run's saved model, by which a reader can use them apart.
+FEATURES_MODEL = "poster_features"
+HEAD_MODEL = "genre_head"
 # Standardised features are scaled down to this standard deviation: at unit scale the head overfits
 # within a few epochs (validation mAP 0.311 against 0.333 at 0.1).
 FEATURE_SCALE = 0.1
@@ -104,7 +107,7 @@ def make_feature_extractor(image_size: tuple[int, int], weights_dir) -> keras.Mo
         for name in FEATURE_LAYERS
     ]
     features = keras.layers.Concatenate(name="features")(pooled)
-    return keras.Model(backbone.input, features, name="poster_features")
+    return keras.Model(backbone.input, features, name=FEATURES_MODEL)
 
 
 def make_head(
@@ -131,7 +134,7 @@ def make_head(
     outputs = keras.layers.Dense(
         n_genres, activation="sigmoid", bias_initializer=_prior_bias(prior, n_genres), name="genres"
     )(x)
-    return keras.Model(inputs, outputs, name="genre_head")
+    return keras.Model(inputs, outputs, name=HEAD_MODEL)
 
 
 def make_genre_model(features: keras.Model, head: keras.Model, flip_tta: bool = False) -> keras.Model:
