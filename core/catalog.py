@@ -371,7 +371,9 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
         return _build(settings, layout, key, progress, reason)
 
 
-def clear_caches(settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings")) -> list[Path]:
+def clear_caches(
+    settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings", "thumbnails")
+) -> list[Path]:
     """Delete the derived data (never the dataset, never the runs); they are rebuilt when next needed.
 
     Label corrections are a user's work, not derived data: when there are any, the catalog file is
@@ -400,4 +402,7 @@ def clear_caches(settings: Settings | None = None, what: tuple[str, ...] = ("cat
     if "embeddings" in what and settings.embeddings_dir.exists():
         shutil.rmtree(settings.embeddings_dir)
         removed.append(settings.embeddings_dir)
+    if "thumbnails" in what and settings.thumbnails_dir.exists():
+        shutil.rmtree(settings.thumbnails_dir)
+        removed.append(settings.thumbnails_dir)
     return removed

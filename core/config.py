@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,13 @@ class Settings:
 
 def _path_from_env(name: str, default: Path) -> Path:
     value = os.environ.get(name, "").strip()
-    return Path(value).expanduser().resolve() if value else default
+    return _resolved(value) if value else default
+
+
+@lru_cache(maxsize=64)
+def _resolved(value: str) -> Path:
+    """The absolute path of a folder setting (remembered: pages ask for the settings many times a run)."""
+    return Path(value).expanduser().resolve()
 
 
 def get_settings() -> Settings:

@@ -149,7 +149,9 @@ if reference is not None:
             st.image(reference[1].pixels, width=60)
             st.caption(f"Similarity is to your poster {md_escape(reference[1].filename)}")
         else:
-            show_poster(reference[1]["poster_path"], reference[1]["poster_size"], reference[1]["poster_mtime_ns"], 60)
+            show_poster(
+                reference[1]["poster_path"], reference[1]["poster_size"], reference[1]["poster_mtime_ns"], 60, card=True
+            )
             st.caption(f"Similarity is to the poster of {md_escape(reference[1]['title'])}")
 pages = max(1, math.ceil(len(movies) / PAGE_SIZE))
 if view.page > pages:
@@ -166,7 +168,7 @@ pager(view, pages, "top")
 with st.container(horizontal=True, gap="small", key="gallery-grid"):
     for movie in movies.iloc[first : first + PAGE_SIZE].itertuples():
         with st.container(border=True, width=GALLERY_CARD_WIDTH_PX, key=f"card-{movie.imdb_id}"):
-            show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns)
+            show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns, card=True)
             st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
             rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
             alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""

@@ -137,6 +137,6 @@ if movie["usable"]:
         for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):
             other = catalog.movie(neighbour.imdb_id)
             with grid[number]:
-                show_poster(other["poster_path"], other["poster_size"], other["poster_mtime_ns"])
+                show_poster(other["poster_path"], other["poster_size"], other["poster_mtime_ns"], card=True)
                 st.page_link(MOVIE_PAGE, label=md_escape(other["title"]), query_params={"movie": neighbour.imdb_id})
                 st.caption(f"similarity {neighbour.similarity:.2f}")

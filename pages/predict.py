@@ -139,7 +139,7 @@ def more_like_this(query=None, like: str | None = None) -> None:
     for number, neighbour in enumerate(neighbours):
         movie = catalog.movie(neighbour.imdb_id)
         with grid[number % 6]:
-            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
+            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"], card=True)
             st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": neighbour.imdb_id})
             st.caption(f"similarity {neighbour.similarity:.2f}")
 

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from core.config import get_settings
 from core.ingest.posters import poster_change
+from core.thumbnails import thumbnail
 from ui.data import forget_catalog_check
 from ui.text import md_escape
 
@@ -32,11 +34,17 @@ def _whole(value: object) -> int | None:
     return None if value is None or value != value else int(value)  # type: ignore[call-overload]
 
 
-def show_poster(path: str | None, size: object, mtime_ns: object, width: int | str = "stretch") -> bool:
-    """Draw the poster at `path`, or the placeholder and the reason; True if the poster itself was drawn."""
+def show_poster(
+    path: str | None, size: object, mtime_ns: object, width: int | str = "stretch", card: bool = False
+) -> bool:
+    """Draw the poster at `path`, or the placeholder and the reason; True if the poster itself was drawn.
+
+    A `card` (galleries, neighbour grids) gets the poster's card-sized thumbnail (`core.thumbnails`); the
+    full poster is for the movie page.
+    """
     problem = poster_change(Path(path), _whole(size), _whole(mtime_ns)) if path else "this movie has no poster file"
     if problem is None:
-        st.image(path, width=width)
+        st.image(thumbnail(get_settings(), path) if card else path, width=width)
         return True
     st.image(_placeholder(), width=width, alt="No poster")
     st.caption(f":material/hide_image: {md_escape(problem[0].upper() + problem[1:])}.")
