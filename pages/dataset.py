@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
 from core import eda
 from core.config import DATASET_CITATION, get_settings
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from core.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
+from ui import dataset_charts as charts
 from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.doubts import doubts_section
 from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
+from ui.posters import show_poster
 from ui.text import md_escape
 from ui.welcome import welcome
 
@@ -24,7 +25,6 @@ chip_style()
 catalog = get_catalog()
 summary = catalog.summary()
 movies = movies_table(catalog, catalog.fingerprint)
-usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
 
 welcome(usable, genre_counts)
@@ -78,20 +78,8 @@ st.download_button(
 left, right = st.columns(2)
 with left:
     st.subheader("Records and posters per year")
-    per_year = eda.records_and_posters_per_year(movies)
-    long = per_year.melt(
-        id_vars="year", value_vars=["with_poster", "without_poster"], var_name="poster", value_name="movies"
-    )
-    long["poster"] = long["poster"].map({"with_poster": "with a poster", "without_poster": "without a poster"})
-    chart = px.bar(
-        long,
-        x="year",
-        y="movies",
-        color="poster",
-        color_discrete_map={"with a poster": "#4c78a8", "without a poster": "#e45756"},
-    )
-    chart.update_layout(legend_title_text="", margin={"t": 10}, xaxis={"dtick": 2})
-    st.plotly_chart(chart, width="stretch")
+    per_year = charts.per_year(catalog, catalog.fingerprint)
+    st.plotly_chart(charts.per_year_chart(catalog, catalog.fingerprint), width="stretch")
     no_posters = per_year.loc[per_year["with_poster"] == 0, "year"].tolist()
     if no_posters:
         st.warning(f"Years with records but no poster at all: {', '.join(map(str, no_posters))}.")
@@ -120,17 +108,7 @@ st.dataframe(not_movies[["imdb_id", "title", "year", "kind", "genres", "usable"]
 st.header("How imbalanced the genres are")
 imbalance = eda.genre_imbalance(genre_counts, summary["usable_movies"])
 log_scale = st.toggle("Logarithmic scale", key="genre_log_scale")
-bars = px.bar(
-    imbalance,
-    x="movies",
-    y="genre",
-    orientation="h",
-    text=imbalance["share_pct"].map(lambda share: f"{share:.1f} %"),
-    custom_data=["genre"],
-    log_x=log_scale,
-)
-bars.update_layout(yaxis={"categoryorder": "total ascending"}, height=24 * len(imbalance) + 80, margin={"t": 10})
-bars.update_traces(hovertemplate="%{y}: %{x} usable movies (%{text})<extra></extra>")
+bars = charts.imbalance_chart(imbalance, log_scale)
 # A selection lives on in the chart's state; a new key after each click keeps "back" from re-opening it.
 chart_key = f"genre_bars_{st.session_state.setdefault('genre_bars_clicks', 0)}"
 event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode="points", key=chart_key)
@@ -145,45 +123,42 @@ genre_chips(list(imbalance["genre"]), key="imbalance")
 left, right = st.columns(2)
 with left:
     st.subheader("Genres per movie")
-    per_movie = eda.labels_per_movie(usable)
-    st.plotly_chart(px.bar(per_movie, x="genres_per_movie", y="movies", text="movies"), width="stretch")
+    st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
 with right:
     st.subheader("Genres that come together")
     order = list(imbalance["genre"])
-    matrix = eda.co_occurrence(usable, order)
-    heat = px.imshow(matrix, color_continuous_scale="Blues", aspect="auto", labels={"color": "movies"})
-    heat.update_layout(height=520, margin={"t": 10})
-    st.plotly_chart(heat, width="stretch")
+    st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
 
-st.subheader("Genres over the years")
-over_years = eda.genres_over_years(usable)
-top = st.multiselect("Genres", order, default=order[:6], key="years_genres")
-st.plotly_chart(
-    px.line(
-        over_years[over_years["genre"].isin(top)], x="year", y="share_pct", color="genre", markers=True
-    ).update_layout(yaxis_title="share of the year's usable movies (%)"),
-    width="stretch",
-)
+# Sections further down are computed only once opened (an expander that reruns the page when toggled).
+over_years = st.expander("Genres over the years", key="section_years", on_change="rerun")
+if over_years.open:
+    with over_years:
+        top = st.multiselect("Genres", order, default=order[:6], key="years_genres")
+        st.plotly_chart(charts.genres_over_years_chart(catalog, catalog.fingerprint, tuple(top)), width="stretch")
 
-st.subheader("Poster sizes")
-sizes = eda.poster_sizes(movies)
-left, right = st.columns(2)
-left.plotly_chart(px.density_heatmap(sizes, x="poster_width", y="poster_height", nbinsx=30, nbinsy=30), width="stretch")
-right.plotly_chart(px.histogram(sizes, x="aspect", nbins=40, labels={"aspect": "height / width"}), width="stretch")
-if not sizes.empty:
-    st.caption(
-        f"Median size {int(sizes['poster_width'].median())}×{int(sizes['poster_height'].median())} pixels; "
-        f"median aspect {sizes['aspect'].median():.2f} (portrait, about 2:3)."
-    )
+sizes_section = st.expander("Poster sizes", key="section_sizes", on_change="rerun")
+if sizes_section.open:
+    with sizes_section:
+        sizes = charts.poster_sizes(catalog, catalog.fingerprint)
+        size_map, aspect = charts.poster_size_charts(catalog, catalog.fingerprint)
+        left, right = st.columns(2)
+        left.plotly_chart(size_map, width="stretch")
+        right.plotly_chart(aspect, width="stretch")
+        if not sizes.empty:
+            st.caption(
+                f"Median size {int(sizes['poster_width'].median())}×{int(sizes['poster_height'].median())} pixels; "
+                f"median aspect {sizes['aspect'].median():.2f} (portrait, about 2:3)."
+            )
 
-st.subheader("Sample posters")
-sample_genre = st.selectbox("Genre", order, key="sample_genre")
-sample = usable[usable["genres"].map(lambda names: sample_genre in names)].sample(
-    n=min(8, int(genre_counts.get(sample_genre, 0))), random_state=0
-)
-for column, (_, movie) in zip(st.columns(8), sample.iterrows(), strict=False):
-    column.image(str(catalog.data_root / movie["poster"]), width="stretch")
-    column.text(f"{movie['title']} ({movie['year']})")
+samples = st.expander("Sample posters", key="section_samples", on_change="rerun")
+if samples.open:
+    with samples:
+        sample_genre = st.selectbox("Genre", order, key="sample_genre")
+        sample = charts.sample_posters(catalog, catalog.fingerprint, sample_genre)
+        for column, movie in zip(st.columns(8), sample.itertuples(), strict=False):
+            with column:
+                show_poster(str(catalog.data_root / movie.poster), movie.poster_size, movie.poster_mtime_ns, card=True)
+                st.text(f"{movie.title} ({movie.year})")
 
 # --- Labels that look wrong --------------------------------------------------------------------------------------
 st.header("Labels that look wrong")
