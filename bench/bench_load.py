@@ -1,11 +1,15 @@
-"""How many people can predict at once: a bounded load ramp on loopback, real Chromium sessions on the app.
+"""How many people can predict at once: a bounded load ramp on loopback, real Chromium sessions on the app,
+with the server's own share measured apart.
 
-    python bench/bench_load.py [--steps 1,2,4,8,16,32] [--max-p95 60] [--session-timeout 180]
-                               [--max-minutes 30] [--keep]
+    python bench/bench_load.py [--real] [--steps 1,2,4,8,16] [--baseline-tree DIR] [--no-pin]
+                               [--max-p95 60] [--session-timeout 180] [--max-minutes 30] [--keep]
 
-The app runs as `streamlit run app.py` on 127.0.0.1 (as the browser tests start it) on the generated test
-dataset, with a tiny model trained first by `python -m core.train` (64x48 pixels, 3 epochs), everything in
-a temporary folder. One warm-up session loads the model and embeds the dataset for similarity; then each
+The app runs on 127.0.0.1 through `bench/timed_server.py`, which records every script run's duration on the
+server. With `--real` it serves the data, caches and active model of the environment (`POSTER_CACHE_DIR`,
+`POSTER_RUNS_DIR`; the similarity embeddings made); without it, the generated test dataset with a tiny
+model trained first by `python -m core.train` (64x48 pixels, 3 epochs), in a temporary folder. The server
+is pinned to CPU 0 and this script with its Chromium to CPU 1 (`taskset`; `--no-pin` leaves them free), so
+that the browsers' work is not counted as the server's. One warm-up session loads the model; then each
 step opens N sessions at once (contexts of one Chromium, driven concurrently), and each session:
 
 1. opens /predict and drops a poster of its own (a different file per session) on the uploader;
@@ -14,11 +18,15 @@ step opens N sessions at once (contexts of one Chromium, driven concurrently), a
    `core.uploads` computes), so no session sees another's poster;
 4. clicks the first chip and waits for the gallery "sorted by similarity to your poster <its file>".
 
-Per step it prints p50 / p95 / max seconds to the chips, the sessions that failed (a timeout, a wrong or
-missing result, an exception box), those whose pages showed another session's poster, and the server's
-resident memory (VmRSS summed over its process tree, the peak sampled during the step). The ramp stops at
-the first step with an error or a p95 above --max-p95: that step is the breaking point. Not part of the
-tests: it takes minutes and a lot of memory.
+Per step it prints the browser-perceived p50 / p95 seconds of the whole journey (drop → chips → click →
+gallery) and p50 to the chips, the sessions that failed (a timeout, a wrong or missing result, an exception
+box), those whose pages showed another session's poster, the server-side p50 / p95 seconds per script run,
+the server's CPU seconds per journey (its process tree's user + system time over the step, divided by the
+sessions) and its resident memory (VmRSS summed over its process tree, the peak sampled during the step).
+The ramp stops at the first step with an error or a p95 above --max-p95: that step is the breaking point.
+With `--baseline-tree` (another checkout, e.g. `git archive <rev> | tar x -C DIR`) the same ramp runs on
+that app too, in the same run, and the ratios are printed. Not part of the tests: it takes minutes and a
+lot of memory.
 """
 
 from __future__ import annotations
@@ -43,11 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` and
 
 from playwright.async_api import Browser, async_playwright, expect
 
+from bench.timed_server import cpu_seconds, read_timings, running
 from core import runs
 from core.catalog import open_catalog
-from core.config import PROJECT_ROOT, Settings
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings, get_settings
 from core.uploads import CONTENT_HASH_CHARS
-from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, running_app_server
+from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 from tests.raw_fixture import build_raw_dataset
 
 TRAIN_TIMEOUT_S = 600
@@ -60,6 +69,7 @@ VIEWPORT = {"width": 1280, "height": 900}
 class SessionResult:
     poster: str
     seconds: float | None = None  # upload → three chips visible
+    journey: float | None = None  # upload → chips → click → the gallery sorted by similarity
     error: str | None = None
     mixed_up: bool = False  # a link on its page carried another poster's hash
 
@@ -71,7 +81,17 @@ class StepResult:
     wall_seconds: float
     rss_peak_mib: float
     rss_after_mib: float
+    server_runs: list[float] = field(default_factory=list)  # seconds of each script run on the server
+    cpu_seconds: float = 0.0  # the server's CPU seconds over the step
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def journeys(self) -> list[float]:
+        return sorted(r.journey for r in self.results if r.journey is not None and r.error is None)
+
+    @property
+    def cpu_per_journey(self) -> float:
+        return self.cpu_seconds / max(1, self.sessions)
 
     @property
     def times(self) -> list[float]:
@@ -159,6 +179,23 @@ class MemorySampler:
 # --- Setting up: the dataset and a tiny active model --------------------------------------------------------
 
 
+def prepare_real(count: int) -> tuple[Settings, list[Path]]:
+    """The environment's data and active model; `count` posters of the catalog, each a different file."""
+    settings = get_settings()
+    if runs.active_model_id(settings) is None:
+        raise SystemExit("--real needs an active model (set one on the Training page)")
+    movies = open_catalog(settings).usable_movies().sample(frac=1.0, random_state=1)
+    posters, seen = [], set()
+    for path in movies["poster_path"]:
+        digest = content_hash(Path(path).read_bytes())
+        if digest not in seen:
+            seen.add(digest)
+            posters.append(Path(path))
+        if len(posters) == count:
+            break
+    return settings, posters
+
+
 def prepare(work: Path) -> tuple[Settings, list[Path]]:
     """The generated dataset, its catalog and a tiny active model under `work`; the readable posters."""
     expected = build_raw_dataset(work / "movie-posters")
@@ -232,6 +269,7 @@ async def predict_session(browser: Browser, url: str, poster: Path, timeout_s: f
             return result
         if await page.locator(EXCEPTION_BOX).count():
             result.error = "an exception box on the gallery"
+        result.journey = time.perf_counter() - started
     except Exception as error:  # a timeout or a closed page: counted as this session's error, the ramp goes on
         result.error = f"{type(error).__name__}: {' '.join(str(error).split())[:160]}"
     finally:
@@ -257,18 +295,23 @@ async def run_step(browser: Browser, url: str, posters: list[Path], timeout_s: f
 
 
 HEADER = (
-    f"{'sessions':>8}  {'p50 (s)':>8}  {'p95 (s)':>8}  {'max (s)':>8}  {'errors':>6}  {'mixed up':>8}  "
-    f"{'RSS peak (MiB)':>14}  {'RSS after (MiB)':>15}  {'step (s)':>8}"
+    f"{'tabs':>4}  {'journey p50':>11}  {'journey p95':>11}  {'chips p50':>9}  {'errors':>6}  {'mixed up':>8}  "
+    f"{'server run p50':>14}  {'p95':>6}  {'runs':>5}  {'CPU s/journey':>13}  {'RSS peak MiB':>12}"
 )
 
 
 def table_row(step: StepResult) -> str:
-    times = step.times
-    p50, p95, worst = (statistics.median(times), percentile(times, 0.95), max(times)) if times else (math.nan,) * 3
+    journeys, chips, server = step.journeys, step.times, sorted(step.server_runs)
     return (
-        f"{step.sessions:>8}  {p50:>8.2f}  {p95:>8.2f}  {worst:>8.2f}  {step.errors:>6}  {step.mixed_up:>8}  "
-        f"{step.rss_peak_mib:>14.0f}  {step.rss_after_mib:>15.0f}  {step.wall_seconds:>8.1f}"
+        f"{step.sessions:>4}  {median_or_nan(journeys):>11.2f}  {percentile(journeys, 0.95):>11.2f}  "
+        f"{median_or_nan(chips):>9.2f}  {step.errors:>6}  {step.mixed_up:>8}  "
+        f"{median_or_nan(server):>14.3f}  {percentile(server, 0.95):>6.3f}  {len(server):>5}  "
+        f"{step.cpu_per_journey:>13.2f}  {step.rss_peak_mib:>12.0f}"
     )
+
+
+def median_or_nan(values: list[float]) -> float:
+    return statistics.median(values) if values else math.nan
 
 
 def print_table(steps: list[StepResult]) -> None:
@@ -278,7 +321,9 @@ def print_table(steps: list[StepResult]) -> None:
         print(table_row(step))
 
 
-async def ramp(args: argparse.Namespace, url: str, server_pid: int, posters: list[Path]) -> list[StepResult]:
+async def ramp(
+    args: argparse.Namespace, url: str, server_pid: int, posters: list[Path], timings: Path
+) -> list[StepResult]:
     deadline = time.monotonic() + args.max_minutes * 60
     steps: list[StepResult] = []
     async with async_playwright() as playwright:
@@ -295,9 +340,12 @@ async def ramp(args: argparse.Namespace, url: str, server_pid: int, posters: lis
                     print(f"Stopped before {count} sessions: the --max-minutes budget is spent.")
                     break
                 started = time.monotonic()
+                seen, cpu = len(read_timings(timings)), cpu_seconds(server_pid)
                 with MemorySampler(server_pid) as memory:
                     results = await run_step(browser, url, posters[:count], args.session_timeout)
                 step = StepResult(count, results, time.monotonic() - started, memory.peak, tree_rss_mib(server_pid))
+                step.cpu_seconds = cpu_seconds(server_pid) - cpu
+                step.server_runs = [run["seconds"] for run in read_timings(timings, seen)]
                 steps.append(step)
                 print(table_row(step), flush=True)
                 for result in results:
@@ -316,9 +364,42 @@ async def ramp(args: argparse.Namespace, url: str, server_pid: int, posters: lis
     return steps
 
 
+def serve_and_ramp(args: argparse.Namespace, tree: Path, settings: Settings, posters: list[Path], work: Path):
+    """Start the app of `tree` (pinned unless --no-pin), ramp the sessions against it, stop it."""
+    environment = {
+        **os.environ,
+        DATA_DIR_ENV: str(settings.data_dir),
+        CACHE_DIR_ENV: str(settings.cache_dir),
+        RUNS_DIR_ENV: str(settings.runs_dir),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    timings = work / f"timings-{len(list(work.glob('timings-*.jsonl')))}.jsonl"
+    port = free_port()
+    with running(tree, environment, timings, port, None if args.no_pin else 0) as server:
+        print(f"App of {tree} on 127.0.0.1:{port} (server pid {server.pid}), {len(posters)} posters to drop.")
+        return asyncio.run(ramp(args, f"http://127.0.0.1:{port}", server.pid, posters, timings))
+
+
+def print_targets(steps: list[StepResult], real: bool) -> None:
+    by_tabs = {step.sessions: step for step in steps}
+    print("\nTargets" + ("" if real else " (meant for --real)") + ":")
+    if 16 in by_tabs:
+        step = by_tabs[16]
+        print(f"  at 16 tabs: {step.errors} errors, {step.mixed_up} tabs shown another's poster (target 0 and 0)")
+    if 4 in by_tabs:
+        p95 = percentile(sorted(by_tabs[4].server_runs), 0.95)
+        print(f"  server-side p95 per script run at 4 tabs: {p95:.3f} s (target ≤ 1 s)")
+    if 1 in by_tabs and 16 in by_tabs:
+        ratio = by_tabs[16].cpu_per_journey / max(1e-9, by_tabs[1].cpu_per_journey)
+        print(f"  CPU seconds per journey, 16 tabs / 1 tab: {ratio:.2f}× (target ≤ 1.5×)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", default="1,2,4,8,16,32", help="concurrent sessions per step (comma-separated)")
+    parser.add_argument("--real", action="store_true", help="the environment's data and active model")
+    parser.add_argument("--steps", default="1,2,4,8,16", help="concurrent sessions per step (comma-separated)")
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout of the app, ramped in the same run")
+    parser.add_argument("--no-pin", action="store_true", help="leave the server and the browsers on any CPU")
     parser.add_argument("--max-p95", type=float, default=60.0, help="seconds: a step above this p95 stops the ramp")
     parser.add_argument("--session-timeout", type=float, default=180.0, help="seconds a session may wait for chips")
     parser.add_argument("--max-minutes", type=float, default=30.0, help="no new step starts after this many minutes")
@@ -328,21 +409,31 @@ def main() -> int:
     if not CHROMIUM_PATH.is_file():
         print(f"Chromium is not at {CHROMIUM_PATH}: apt-get install chromium", file=sys.stderr)
         return 2
+    if not args.no_pin:
+        os.sched_setaffinity(0, {1})  # this script and the Chromium it starts; the server gets CPU 0
 
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
-        settings, posters = prepare(work)
+        settings, posters = prepare_real(args.steps[-1] + 1) if args.real else prepare(work)
         hashes = {content_hash(poster.read_bytes()) for poster in posters}
         if len(hashes) != len(posters) or len(posters) < args.steps[-1] + 1:
             print(f"need {args.steps[-1] + 1} different posters, the dataset has {len(hashes)}", file=sys.stderr)
             return 2
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        with running_app_server(settings, work / "server.log") as server:
-            assert server.url.startswith("http://127.0.0.1:"), server.url  # loopback only
-            print(f"App on {server.url} (server pid {server.process.pid}), {len(posters)} posters to drop.")
-            steps = asyncio.run(ramp(args, server.url, server.process.pid, posters))
-        print("\nLoad ramp: upload → three genre chips, per concurrent session")
-        print_table(steps)
+        trees = {"now": PROJECT_ROOT} | ({"baseline": args.baseline_tree.resolve()} if args.baseline_tree else {})
+        ramps = {label: serve_and_ramp(args, tree, settings, posters, work) for label, tree in trees.items()}
+        for label, steps in ramps.items():
+            print(f"\nLoad ramp ({label}: {trees[label]}): per concurrent tab, seconds")
+            print_table(steps)
+            print_targets(steps, args.real)
+        if "baseline" in ramps:
+            print("\nBaseline / now, per step: journey p50, server run p95, CPU s per journey")
+            for old, new in zip(ramps["baseline"], ramps["now"], strict=False):
+                ratios = (
+                    median_or_nan(old.journeys) / median_or_nan(new.journeys),
+                    percentile(sorted(old.server_runs), 0.95) / percentile(sorted(new.server_runs), 0.95),
+                    old.cpu_per_journey / max(1e-9, new.cpu_per_journey),
+                )
+                print(f"  {new.sessions:>3} tabs: " + " · ".join(f"{ratio:.2f}×" for ratio in ratios))
         return 0
     finally:
         if args.keep:

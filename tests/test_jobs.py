@@ -20,8 +20,9 @@ GO_FILE = "go"  # the test's signal that a waiting job may go on
 def count_posters(job: JobContext, total: int, result: str) -> None:
     """A job of `total` steps that waits at step 1 until the test allows it on, then writes `result`."""
     job.progress(1, total, "waiting")
+    give_up = time.monotonic() + 120  # a test that failed before saying "go" leaves no process behind
     while not (job.folder / GO_FILE).exists():
-        if job.should_stop():
+        if job.should_stop() or time.monotonic() > give_up:
             raise JobStopped
         time.sleep(0.02)
     job.progress(total, total, "finished", seen=total)

@@ -1,0 +1,284 @@
+"""Speed budgets per page: the server's time for a new tab's first visit and for a warm rerun, and the
+browser's time until the page is complete, for every page of the app, against the budgets.
+
+    POSTER_CACHE_DIR=... POSTER_RUNS_DIR=... python bench/bench_pages.py [--repeats 5]
+        [--baseline-tree DIR] [--no-pin]
+
+It uses the data, caches and runs of the environment (as the app does) and needs an active model, a
+second finished run to compare with, and the similarity embeddings made (the Predict page says when they
+are not). The app is started by `bench/timed_server.py`, which times every script run on the server; the
+server is pinned to CPU 0 and Chromium to CPU 1 (`--no-pin` to leave them free), so that the browser's
+work does not count as the server's.
+
+Per page, over `--repeats` new tabs (medians): the server-side seconds of the tab's first visit (all its
+script runs, after TensorFlow and the model were loaded once: that load is its own line) and of a warm
+rerun (the "R" key), and the browser's time from navigation until its last change (the later of the last
+DOM mutation and the last image received). Predict is timed from the drop of a poster to its three chips,
+and the chip click from the click to the similarity gallery's last card. With `--baseline-tree` (e.g. an
+older checkout, `git archive <rev> | tar x -C DIR`) the same is measured there, in the same run, and each
+figure gets its ratio (baseline / now).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playwright.sync_api import Page, sync_playwright
+
+from bench.timed_server import read_timings, running
+from core import runs
+from core.catalog import open_catalog
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings, get_settings
+
+CHROMIUM = "/usr/bin/chromium"
+QUIET_MS = 700  # the page counts as complete once nothing changed for this long
+STEP_TIMEOUT_S = 240
+VIEWPORT = {"width": 1400, "height": 1000}
+# The budgets of the issue, in seconds: warm rerun, first visit, complete in the browser.
+WARM_BUDGET, FIRST_BUDGET = 0.3, 1.5
+COMPLETE_BUDGET = {"Dataset": 2.5}
+COMPLETE_DEFAULT, CHIP_BUDGET = 1.5, 1.5
+
+# Installed before any page script: the time of the last DOM change, from the document's start.
+_WATCH_JS = """
+window.__lastChange = 0;
+new MutationObserver(() => { window.__lastChange = performance.now(); })
+    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+_SETTLED_JS = """quiet => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.dataset.testScriptState !== "notRunning" || app.dataset.testConnectionState !== "CONNECTED")
+        return false;
+    const images = [...document.images].every(image => image.complete);
+    return images && performance.now() - window.__lastChange > quiet;
+}"""
+# The later of the last DOM change and the last image received, after `since` (ms since navigation).
+_COMPLETE_JS = """since => {
+    const images = performance.getEntriesByType("resource")
+        .filter(entry => entry.initiatorType === "img" && entry.startTime >= since)
+        .map(entry => entry.responseEnd);
+    return Math.max(window.__lastChange, ...images) - since;
+}"""
+
+
+@dataclass
+class Figures:
+    first: list[float] = field(default_factory=list)  # server seconds of a new tab's first visit
+    warm: list[float] = field(default_factory=list)  # server seconds of a rerun
+    complete: list[float] = field(default_factory=list)  # browser seconds until complete
+    runs: list[int] = field(default_factory=list)  # script runs a first visit took
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+class Timings:
+    """The script runs the timed server recorded, read as they come."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen = 0
+
+    def new(self) -> list[dict]:
+        fresh = read_timings(self.path, self.seen)
+        self.seen += len(fresh)
+        return fresh
+
+
+@contextmanager
+def timed_server(tree: Path, settings: Settings, timings: Path, pin: bool) -> Iterator[str]:
+    port = 8700 + os.getpid() % 200 + (1 if tree != PROJECT_ROOT else 0)
+    environment = {
+        **os.environ,
+        DATA_DIR_ENV: str(settings.data_dir),
+        CACHE_DIR_ENV: str(settings.cache_dir),
+        RUNS_DIR_ENV: str(settings.runs_dir),
+    }
+    with running(tree, environment, timings, port, 0 if pin else None):
+        yield f"http://127.0.0.1:{port}"
+
+
+def settle(page: Page) -> None:
+    page.wait_for_function(_SETTLED_JS, arg=QUIET_MS, timeout=STEP_TIMEOUT_S * 1000, polling=100)
+    if page.locator('[data-testid="stException"]').count():
+        raise RuntimeError(f"the page {page.url} shows an exception")
+
+
+def script_seconds(records: list[dict]) -> tuple[float, int]:
+    """Server seconds of the whole-page script runs among `records`, and how many there were."""
+    pages = [record for record in records if not record["fragment"]]
+    return sum(record["seconds"] for record in pages), len(pages)
+
+
+def rerun(page: Page, timings: Timings) -> float:
+    """Press R (Streamlit's rerun key) and return the server seconds of that rerun."""
+    timings.new()
+    page.locator('[data-testid="stMain"]').click(position={"x": 5, "y": 5})
+    page.keyboard.press("r")
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    records: list[dict] = []
+    while not [record for record in records if not record["fragment"]]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no rerun of {page.url} was recorded")
+        time.sleep(0.05)
+        records += timings.new()
+    settle(page)
+    return script_seconds(records + timings.new())[0]
+
+
+def visit(browser, url: str, timings: Timings) -> tuple[Page, float, float, int]:
+    """A new tab's first visit of `url`: (the page, server seconds, browser seconds to complete, runs)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(_WATCH_JS)
+    page = context.new_page()
+    timings.new()
+    page.goto(url, timeout=STEP_TIMEOUT_S * 1000)
+    settle(page)
+    complete = page.evaluate(_COMPLETE_JS, 0) / 1000
+    server, count = script_seconds(timings.new())
+    return page, server, complete, count
+
+
+def drop_and_click(browser, base: str, poster: Path, timings: Timings) -> tuple[float, float, float, float, int]:
+    """Predict: (server s of the drop, browser s drop → complete, warm rerun s, chip click browser s, runs)."""
+    page, _, _, _ = visit(browser, f"{base}/predict", timings)
+    since = page.evaluate("performance.now()")
+    timings.new()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(poster))
+    chips = page.locator('a[href*="sort=similar"]')
+    chips.nth(2).wait_for(timeout=STEP_TIMEOUT_S * 1000)
+    settle(page)
+    complete = page.evaluate(_COMPLETE_JS, since) / 1000
+    server, count = script_seconds(timings.new())
+    warm = rerun(page, timings)
+    since = page.evaluate("performance.now()")
+    chips.first.click()
+    page.wait_for_url("**/genre?**", timeout=STEP_TIMEOUT_S * 1000)
+    settle(page)
+    chip = page.evaluate(_COMPLETE_JS, since) / 1000
+    page.context.close()
+    return server, complete, warm, chip, count
+
+
+def measure(tree: Path, settings: Settings, views: dict[str, str], poster: Path, repeats: int, pin: bool) -> dict:
+    """Every page's figures on the app of `tree`; also the one-off TensorFlow + model load."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-pages-"))
+    timings_path = folder / "timings.jsonl"
+    results: dict[str, Figures] = {name: Figures() for name in [*views, "Predict (drop a poster)"]}
+    chip: list[float] = []
+    with timed_server(tree, settings, timings_path, pin) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        timings = Timings(timings_path)
+        # Once per server: TensorFlow and the model (the first Predict visit), then every page once, cold.
+        page, load, _, _ = visit(browser, f"{base}/predict", timings)
+        page.context.close()
+        for url in views.values():
+            visit(browser, f"{base}{url}", timings)[0].context.close()
+        drop_and_click(browser, base, poster, timings)
+        for _ in range(repeats):
+            for name, url in views.items():
+                page, server, complete, count = visit(browser, f"{base}{url}", timings)
+                figures = results[name]
+                figures.first.append(server)
+                figures.complete.append(complete)
+                figures.runs.append(count)
+                figures.warm.append(rerun(page, timings))
+                page.context.close()
+            server, complete, warm, chip_seconds, count = drop_and_click(browser, base, poster, timings)
+            predict = results["Predict (drop a poster)"]
+            predict.first.append(server)
+            predict.complete.append(complete)
+            predict.warm.append(warm)
+            predict.runs.append(count)
+            chip.append(chip_seconds)
+        browser.close()
+    return {"load": load, "pages": results, "chip": chip}
+
+
+def views_of(settings: Settings) -> tuple[dict[str, str], Path]:
+    catalog = open_catalog(settings)
+    counts = catalog.genre_counts()
+    largest = max(counts, key=counts.get)
+    finished = [run for run in runs.list_runs(settings) if run.has_model and not run.is_active]
+    active = runs.active_model_id(settings)
+    if active is None or len(finished) < 2:
+        sys.exit("needs an active model and a second finished run (copy a run folder under another id)")
+    other = next(run.run_id for run in finished if run.run_id != active)
+    movies = catalog.usable_movies()
+    movie = movies.iloc[len(movies) // 2]
+    views = {
+        "Dataset": "/dataset",
+        f"Genre gallery ({largest}, {counts[largest]:,} movies)": "/genre?" + urlencode({"genre": largest}),
+        "Movie": f"/movie?movie={movie['imdb_id']}",
+        f"Training ({len(finished)} finished runs)": "/training",
+        "A run's detail": f"/training?run={active}",
+        "Compare two runs": "/training?" + urlencode({"compare": f"{active},{other}"}),
+    }
+    return views, Path(movies.iloc[len(movies) // 3]["poster_path"])
+
+
+def line(name: str, figures: Figures, baseline: Figures | None) -> str:
+    budget = COMPLETE_BUDGET.get(name, COMPLETE_DEFAULT)
+    cells = []
+    for values, old, target in (
+        (figures.first, baseline.first if baseline else None, FIRST_BUDGET),
+        (figures.warm, baseline.warm if baseline else None, WARM_BUDGET),
+        (figures.complete, baseline.complete if baseline else None, budget),
+    ):
+        now = median(values)
+        mark = "ok" if now <= target else "OVER"
+        ratio = f" ({median(old) / now:.1f}×)" if old else ""
+        cells.append(f"{now:6.2f} ≤{target:.1f} {mark:<4}{ratio:<8}")
+    return f"  {name:<42} " + " ".join(f"{cell:<26}" for cell in cells)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="new tabs per page (medians are reported)")
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout of the app to compare with")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the browser to CPUs")
+    args = parser.parse_args()
+    pin = not args.no_pin and os.cpu_count() and os.cpu_count() >= 2
+    if pin:
+        os.sched_setaffinity(0, {1})  # this script and the Chromium it starts; the server gets CPU 0
+    settings = get_settings()
+    views, poster = views_of(settings)
+    trees = {"now": PROJECT_ROOT} | ({"baseline": args.baseline_tree.resolve()} if args.baseline_tree else {})
+    measured = {}
+    for label, tree in reversed(trees.items()):
+        print(f"Measuring the app in {tree} ({args.repeats} tabs per page)…", flush=True)
+        measured[label] = measure(tree, settings, views, poster, args.repeats, bool(pin))
+    now, before = measured["now"], measured.get("baseline")
+    load = load_before = now["load"]
+    if before:
+        load_before = before["load"]
+    print(f"\nData: {settings.data_dir} · server pinned to CPU 0, Chromium to CPU 1: {bool(pin)}")
+    print(f"Loading TensorFlow and the model (a server's first Predict visit): {load:.1f} s", end="")
+    print(f" (baseline {load_before:.1f} s)" if before else "")
+    header = "seconds, median (baseline/now)" if before else "seconds, median"
+    print(f"\n  {'page':<42} {'first visit (server)':<26} {'warm rerun (server)':<26} {'complete (browser)':<26}")
+    print(f"  {'':<42} {header}")
+    for name, figures in now["pages"].items():
+        print(line(name, figures, before["pages"][name] if before else None))
+    chip = median(now["chip"])
+    ratio = f" ({median(before['chip']) / chip:.1f}×)" if before else ""
+    print(f"  {'Chip click → similarity gallery (browser)':<42} {chip:6.2f} ≤{CHIP_BUDGET:.1f}{ratio}")
+    runs_per_visit = {name: max(figures.runs) for name, figures in now["pages"].items()}
+    print(f"\nScript runs per first visit (max): {runs_per_visit}")
+
+
+if __name__ == "__main__":
+    main()
