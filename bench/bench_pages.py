@@ -2,7 +2,7 @@
 browser's time until the page is complete, for every page of the app, against the budgets.
 
     POSTER_CACHE_DIR=... POSTER_RUNS_DIR=... python bench/bench_pages.py [--repeats 5]
-        [--baseline-tree DIR] [--no-pin]
+        [--baseline-tree DIR [--baseline-cache DIR]] [--no-pin]
 
 It uses the data, caches and runs of the environment (as the app does) and needs an active model, a
 second finished run to compare with, and the similarity embeddings made (the Predict page says when they
@@ -249,6 +249,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="new tabs per page (medians are reported)")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout of the app to compare with")
+    parser.add_argument(
+        "--baseline-cache", type=Path, help="the baseline's own cache folder (when its catalog format differs)"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the browser to CPUs")
     args = parser.parse_args()
     pin = not args.no_pin and os.cpu_count() and os.cpu_count() >= 2
@@ -260,7 +263,10 @@ def main() -> None:
     measured = {}
     for label, tree in reversed(trees.items()):
         print(f"Measuring the app in {tree} ({args.repeats} tabs per page)…", flush=True)
-        measured[label] = measure(tree, settings, views, poster, args.repeats, bool(pin))
+        served = settings
+        if label == "baseline" and args.baseline_cache:
+            served = Settings(settings.data_dir, args.baseline_cache.resolve(), settings.runs_dir)
+        measured[label] = measure(tree, served, views, poster, args.repeats, bool(pin))
     now, before = measured["now"], measured.get("baseline")
     load = load_before = now["load"]
     if before:
