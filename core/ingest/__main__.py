@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-json", type=Path, help="write the report's figures to this JSON file")
     parser.add_argument("--findings-csv", type=Path, help="write every finding to this CSV file")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalog even if nothing changed")
-    parser.add_argument("--clear-cache", action="store_true", help="delete the catalog, embeddings and thumbnails, then exit")
+    parser.add_argument(
+        "--clear-cache", action="store_true", help="delete the catalog, embeddings and thumbnails, then exit"
+    )
     return parser
 
 
