@@ -83,12 +83,12 @@ class CatalogError(RuntimeError):
 def fingerprint(layout: RawLayout) -> str:
     """A hash of every source file's name, size and modification time, plus the schema version."""
     digest = hashlib.sha256(f"schema {SCHEMA_VERSION};".encode())
-    base = layout.archive_dir or layout.root
-    for path in layout.source_files():
-        stat = path.stat()
-        # surrogateescape: a file name that is not valid UTF-8 still has its own bytes to hash
-        name = path.relative_to(base).as_posix().encode("utf-8", "surrogateescape")
-        digest.update(name + f":{stat.st_size}:{stat.st_mtime_ns};".encode())
+    # surrogateescape: a file name that is not valid UTF-8 still has its own bytes to hash
+    digest.update(
+        "".join(f"{name}:{size}:{mtime_ns};" for name, size, mtime_ns in layout.source_stamps()).encode(
+            "utf-8", "surrogateescape"
+        )
+    )
     return digest.hexdigest()[:20]
 
 

@@ -123,3 +123,30 @@ def test_posters_deleted_or_replaced_after_the_build_show_a_placeholder_until_th
     gallery.run()
     assert "The catalog was rebuilt from the raw data: the dataset's files changed" in _said(gallery)
     assert _placeholders(gallery) == 0  # the deleted poster's movie left the gallery; the replaced one is read anew
+
+
+def test_the_freshness_check_keeps_its_fingerprint_so_a_catalog_is_not_rebuilt_for_nothing(tmp_path: Path) -> None:
+    """The stamps are listed the fast way; the hash must still be the one catalogs were built with: every
+    file's path relative to the dataset, its size and time, in path order (a name that is not UTF-8 too)."""
+    import hashlib
+
+    from core.catalog import SCHEMA_VERSION, fingerprint
+    from core.ingest.layout import locate_layout
+
+    build_raw_dataset(tmp_path / "data")
+    (tmp_path / "data" / "Movie_Poster_Dataset" / "2001" / os.fsdecode(b"odd-\xff.jpg")).write_bytes(b"x")
+    (tmp_path / "data" / "Movie_Poster_Dataset" / "2001-extra").mkdir()
+    (tmp_path / "data" / "Movie_Poster_Dataset" / "2001-extra" / "tt0500001.jpg").write_bytes(b"y")
+    layout = locate_layout(tmp_path / "data", tmp_path / "extracted")
+    digest = hashlib.sha256(f"schema {SCHEMA_VERSION};".encode())
+    for path in sorted(
+        [p for p in layout.metadata_dir.iterdir() if p.is_file()]
+        + [p for folder in layout.poster_root.iterdir() if folder.is_dir() for p in folder.iterdir() if p.is_file()]
+    ):
+        stat = path.stat()
+        name = path.relative_to(layout.root).as_posix().encode("utf-8", "surrogateescape")
+        digest.update(name + f":{stat.st_size}:{stat.st_mtime_ns};".encode())
+    assert fingerprint(layout) == digest.hexdigest()[:20]
+    assert [name for name, _, _ in layout.source_stamps()] == [
+        path.relative_to(layout.root).as_posix() for path in layout.source_files()
+    ]

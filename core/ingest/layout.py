@@ -11,6 +11,7 @@ Three layouts are read (`RawLayout.kind`):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +63,37 @@ class RawLayout:
             if folder.is_dir():
                 files.extend(path for path in folder.iterdir() if path.is_file())
         return sorted(files)
+
+    def source_stamps(self) -> list[tuple[str, int, int]]:
+        """(name relative to the fingerprint's base, size, modification time in ns) of each source file, in
+        the order of `source_files`.
+
+        The app checks them once a minute, so the year folders are listed with `os.scandir` (the file type
+        comes with the listing, one `stat` per file) rather than through `Path` objects, which cost three
+        times as much: about 3 s of CPU for 100,000 posters.
+        """
+        base = self.archive_dir or self.root
+        if self.csv_file is not None or self.archive_dir is not None:
+            stamps = []
+            for path in self.source_files():
+                stat = path.stat()
+                stamps.append((path.relative_to(base).as_posix(), stat.st_size, stat.st_mtime_ns))
+            return stamps
+        entries: list[os.DirEntry[str]] = []
+        with os.scandir(self.metadata_dir) as listing:
+            entries.extend(entry for entry in listing if entry.is_file())
+        with os.scandir(self.poster_root) as listing:
+            folders = [entry.path for entry in listing if entry.is_dir()]
+        for folder in folders:
+            with os.scandir(folder) as listing:
+                entries.extend(entry for entry in listing if entry.is_file())
+        entries.sort(key=lambda entry: entry.path.split(os.sep))  # as paths sort: part by part
+        cut = len(str(base).rstrip(os.sep)) + 1
+        stamps = []
+        for entry in entries:
+            stat = entry.stat()
+            stamps.append((entry.path[cut:].replace(os.sep, "/"), stat.st_size, stat.st_mtime_ns))
+        return stamps
 
 
 def _find_metadata_dir(root: Path) -> Path | None:
