@@ -316,6 +316,8 @@ def main() -> None:
         for size in sizes:
             rows.append(measure(size, work, args.repeats, args.ingest_repeats, args.workers))
             print(f"  {size:,} posters measured (load average {os.getloadavg()[0]:.1f})", flush=True)
+            if args.json:  # after each size, so that a long run's figures so far survive an interruption
+                args.json.write_text(json.dumps(rows, indent=2))
     finally:
         if not args.keep:  # the temporary folder, or the sizes' datasets and catalogs in --work-dir
             made = (
@@ -334,8 +336,6 @@ def main() -> None:
         "Page times are the server's script runs (AppTest), not what a browser shows; CPU times are less "
         "disturbed by other work on the machine than wall times."
     )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":
