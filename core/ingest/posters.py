@@ -1,8 +1,9 @@
 """Finding the poster files and checking that each one really decodes.
 
 A poster is only usable if its pixels can be read, so every file is decoded once at ingest time. JPEGs are
-decoded in Pillow's draft mode (DCT scaling to 1/8), which still reads every byte of the compressed data
-and so still catches a truncated file, at a fraction of the cost of a full decode.
+decoded in Pillow's draft mode (DCT scaling to 1/8, in grey: no colour conversion), which still reads every
+byte of the compressed data and so still catches a truncated file, at a fraction of the cost of a full
+decode.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def check_poster(path: Path) -> PosterCheck:
                 if width * height > MAX_POSTER_PIXELS:
                     return PosterCheck(False, image_format, width, height, f"{width}×{height} pixels is too large")
                 if image_format == "JPEG":
-                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                    image.draft("L", (max(1, width // 8), max(1, height // 8)))
                 image.load()
     except Image.UnidentifiedImageError:
         return PosterCheck(False, error="not an image file Pillow can identify")
