@@ -146,10 +146,10 @@ class MistakesView:
             params |= {"genre": self.genre, "errors": self.errors}
             if self.labelled:
                 params["labelled"] = self.labelled
-            if self.part != "random":
-                params["part"] = self.part
-            if self.page != 1:
-                params["page"] = str(self.page)
+        if self.part != "random":
+            params["part"] = self.part
+        if self.genre and self.errors and self.page != 1:
+            params["page"] = str(self.page)
         return params
 
 
@@ -158,6 +158,12 @@ def parse_mistakes_params(
 ) -> MistakesView:
     """A valid mistakes view from raw query parameters (no gallery when `genre` or `errors` is absent)."""
     view = MistakesView()
+    part = params.get("part")
+    if part is not None:
+        if part in parts:
+            view.part = part
+        else:
+            view.messages.append(f"This run has no test part {_shown(part)}; it has {', '.join(parts)}.")
     genre, errors, labelled = params.get("genre"), params.get("errors"), params.get("labelled")
     if genre is None and errors is None:
         return view
@@ -179,12 +185,6 @@ def parse_mistakes_params(
             view.messages.append(f"{_shown(labelled)} is not another genre of the run; ignored.")
         else:
             view.labelled = labelled
-    part = params.get("part")
-    if part is not None:
-        if part in parts:
-            view.part = part
-        else:
-            view.messages.append(f"This run has no test part {_shown(part)}; it has {', '.join(parts)}.")
     page = params.get("page")
     if page is not None:
         if re.fullmatch(r"[0-9]{1,9}", page) and 1 <= int(page) <= MAX_PAGE:

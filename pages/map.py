@@ -18,6 +18,7 @@ from core.config import get_settings
 from core.urls import POSTER_HASH, valid_movie_id
 from ui.data import get_catalog, movies_table
 from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
+from ui.posters import show_poster
 from ui.text import md_escape
 
 require_entry_point()
@@ -195,7 +196,7 @@ st.caption(
 if picked:
     movie = catalog.movie(picked)
     with st.container(border=True, key="map-card", horizontal=True):
-        st.image(movie["poster_path"], width=120)
+        show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"], width=120)
         with st.container():
             st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": picked})
             st.caption(md_escape(f"{movie['year']} · {', '.join(movie['genres'])}"))
@@ -211,7 +212,7 @@ if selected is not None:
     grid = st.columns(COLUMNS)
     for number, (imdb_id, movie) in enumerate(chosen.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows()):
         with grid[number % COLUMNS]:
-            st.image(str(catalog.data_root / movie["poster"]), width="stretch")
+            show_poster(str(catalog.data_root / movie["poster"]), movie["poster_size"], movie["poster_mtime_ns"])
             st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": imdb_id})
     if pages > 1:
         with st.container(horizontal=True):

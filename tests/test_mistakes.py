@@ -156,7 +156,7 @@ def test_the_fp_gallery_url_shows_exactly_its_posters(monkeypatch: pytest.Monkey
     shown = gallery_ids(app)
     assert set(shown) <= wanted and len(shown) == min(24, len(wanted)) > 0
     assert [item.imdb_id for item in outcomes(load_test_predictions(tiny_model.run_dir), genre, "fp")][:24] == shown
-    assert f"{genre}: false positives (test part)" in [header.value for header in app.subheader]
+    assert f"{genre}: false positives (random test part)" in [header.value for header in app.subheader]
     captions = [caption.value for caption in app.caption if caption.value.startswith("score ")]
     assert len(captions) == len(shown)
 
@@ -184,3 +184,29 @@ def test_a_movie_page_marks_the_predictions_against_the_corrected_labels(
         assert "Compared with your corrected genres." in [caption.value for caption in app.caption]
     finally:
         cx.undo(catalog, removed.id)
+
+
+def test_the_temporal_test_part_has_galleries_of_its_own(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:
+    """The run's temporal twin saved its test part's scores and thresholds: `part=temporal` shows those."""
+    run_dir = tiny_model.run_dir
+    assert saved_test_parts(run_dir) == ["random", "temporal"]
+    with np.load(run_dir / "predictions.npz") as npz:
+        genres, ids = npz["temporal_test_genres"].tolist(), npz["temporal_test_ids"].tolist()
+        labels, scores, thresholds = (
+            npz["temporal_test_labels"].astype(bool),
+            npz["temporal_test_scores"],
+            npz["temporal_test_thresholds"],
+        )
+    per_genre = json.loads((run_dir / "metrics.json").read_text())["temporal_test"]["per_genre"]
+    predictions = load_test_predictions(run_dir, "temporal")
+    for row in per_genre:
+        g = genres.index(row["genre"])
+        fp = {ids[i] for i in range(len(ids)) if scores[i, g] >= thresholds[g] and not labels[i, g]}
+        assert {item.imdb_id for item in outcomes(predictions, row["genre"], "fp")} == fp
+        assert len(fp) == row["fp"]
+    use_settings(monkeypatch, tiny_model.settings)
+    app = open_app("pages/training.py", run=tiny_model.run_id, part="temporal")
+    assert not app.exception and not app.warning
+    assert "Per genre (temporal test part)" in [header.value for header in app.subheader]
+    count_links = [params for params in links(app) if "errors" in params]
+    assert count_links and all(params["part"] == "temporal" for params in count_links)

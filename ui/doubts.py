@@ -15,6 +15,7 @@ from core.catalog import Catalog
 from core.config import Settings
 from core.evaluation import out_of_fold as oof
 from ui.nav import MOVIE_PAGE
+from ui.posters import show_poster
 from ui.text import md_escape
 
 SHOWN = 24  # candidates per page
@@ -126,7 +127,7 @@ def render_candidates(catalog: Catalog, result: oof.OutOfFold, genre: str | None
         if movie is None:
             continue
         with grid[number % 6], st.container(border=True, key=f"doubt-card-{row.imdb_id}-{row.genre}"):
-            st.image(movie["poster_path"], width="stretch")
+            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
             st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": row.imdb_id})
             st.caption(md_escape(_sentence(row.genre, bool(row.labelled), float(row.score))))
             _controls(catalog, row, movie, by_movie.get(row.imdb_id, []))

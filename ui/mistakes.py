@@ -21,6 +21,7 @@ from core.runs import RunView
 from core.training import metrics
 from core.urls import MistakesView
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
+from ui.posters import show_poster
 from ui.text import md_escape
 
 PAGE_SIZE = 24
@@ -168,7 +169,7 @@ def render_mistakes(
         movie = catalog.movie(item.imdb_id)
         with grid[number % COLUMNS], st.container(border=True, key=f"mistake-{item.imdb_id}"):
             if movie and movie.get("poster_path"):
-                st.image(movie["poster_path"], width="stretch")
+                show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
             title = movie["title"] if movie else item.imdb_id
             st.page_link(MOVIE_PAGE, label=md_escape(title), query_params={"movie": item.imdb_id})
             st.caption(f"score {item.score:.0%} · threshold {item.threshold:.0%}".replace("%", " %"))

@@ -21,6 +21,7 @@ from ui.text import md_escape
 FIGURE_FORMAT = {"format": "%.3f"}
 # The formats of `core.export` (imported on click only: it loads TensorFlow), in the user's words.
 MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel", "tflite": "TFLite (.tflite)"}
+PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part -> its metrics.json entry
 
 
 def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
@@ -152,15 +153,20 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
         st.info(stopped_summary(run))
     _actions(settings, run, active_model)
     if run.metrics.get("test"):
-        per_genre = run_reports.per_genre_table(run)
-        predictions = _mistakes_view(catalog, run, list(per_genre["genre"]))
+        parts = saved_test_parts(run.path) or ["random"]
+        wanted = st.query_params.get("part", "random")
+        part = wanted if wanted in parts else "random"
+        per_genre = run_reports.per_genre_table(run, PART_REPORTS[part])
+        predictions = _mistakes_view(catalog, run, list(per_genre["genre"]), parts)
         st.subheader("Test figures beside the trivial baselines")
         st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
         _corrections_used(run)
         _yardsticks(run)
-        st.subheader("Per genre (test part)")
+        st.subheader(f"Per genre ({'temporal ' if part == 'temporal' else ''}test part)")
+        if len(parts) > 1:
+            _part_switch(run, parts, part)
         st.caption("A TP, FP or FN count opens its posters: found, false alarms, missed.")
-        per_genre_links(run, per_genre)
+        per_genre_links(run, per_genre, part)
         counts = per_genre.melt(id_vars="genre", value_vars=["tp", "fp", "fn"], var_name="outcome", value_name="movies")
         counts["outcome"] = counts["outcome"].map({"tp": "found (TP)", "fp": "false alarm (FP)", "fn": "missed (FN)"})
         st.plotly_chart(
@@ -274,9 +280,22 @@ def _pr_curve(run: RunView, genres: list[str]) -> None:
         st.plotly_chart(chart, width="stretch", key=f"pr-{run.run_id}")
 
 
-def _mistakes_view(catalog: Catalog, run: RunView, genres: list[str]) -> tuple[PartPredictions, MistakesView] | None:
+def _part_switch(run: RunView, parts: list[str], part: str) -> None:
+    """Which test part the counts, the matrix and their galleries are of (the URL's `part=`)."""
+    labels = {"random": "random split's test part", "temporal": "temporal test part (newer movies)"}
+
+    def switched() -> None:
+        chosen = st.session_state[f"part-{run.run_id}"] or "random"
+        st.query_params.from_dict(MistakesView(part=chosen).to_params(run.run_id))
+
+    st.session_state[f"part-{run.run_id}"] = part
+    st.segmented_control("Test part", parts, format_func=labels.get, key=f"part-{run.run_id}", on_change=switched)
+
+
+def _mistakes_view(
+    catalog: Catalog, run: RunView, genres: list[str], parts: list[str]
+) -> tuple[PartPredictions, MistakesView] | None:
     """The gallery the URL asks for (drawn here, at the top of the run), and the predictions it came from."""
-    parts = saved_test_parts(run.path) or ["random"]
     view = parse_mistakes_params(st.query_params.to_dict(), genres, parts, OUTCOMES)
     for message in view.messages:
         st.warning(md_escape(message), icon=":material/link_off:")

@@ -69,8 +69,10 @@ def load_test_predictions(run_dir: Path, part: str = "random") -> PartPrediction
     prefix = TEST_PARTS[part]
     try:
         with np.load(run_dir / PREDICTIONS_FILE, allow_pickle=False) as saved:
-            genres = saved["genres"].tolist()
+            # The temporal part comes from the run's temporal twin: its own genres and thresholds.
+            genres = saved[f"{prefix}_genres" if f"{prefix}_genres" in saved.files else "genres"].tolist()
             ids, labels, scores = (saved[f"{prefix}_{key}"] for key in ("ids", "labels", "scores"))
+            own_thresholds = saved[f"{prefix}_thresholds"] if f"{prefix}_thresholds" in saved.files else None
     except FileNotFoundError:
         raise MistakesError("this run saved no per-movie predictions (it has not finished)") from None
     except KeyError:
@@ -78,10 +80,15 @@ def load_test_predictions(run_dir: Path, part: str = "random") -> PartPrediction
     except (OSError, ValueError) as error:
         raise MistakesError(f"the run's predictions cannot be read ({error})") from error
     try:
-        by_genre = json.loads((run_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
-        thresholds = np.array([float(by_genre[genre]) for genre in genres])
+        if own_thresholds is not None:
+            thresholds = np.asarray(own_thresholds, dtype=np.float64)
+        else:
+            by_genre = json.loads((run_dir / THRESHOLDS_FILE).read_text(encoding="utf-8"))
+            thresholds = np.array([float(by_genre[genre]) for genre in genres])
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise MistakesError(f"the run's thresholds cannot be read ({error})") from error
+    if thresholds.shape != (len(genres),):
+        raise MistakesError("the run's thresholds do not fit its genres")
     if labels.shape != scores.shape or labels.shape != (len(ids), len(genres)):
         raise MistakesError("the run's predictions do not fit its genres")
     return PartPredictions(genres, ids.tolist(), labels.astype(bool), scores.astype(np.float64), thresholds)

@@ -13,6 +13,7 @@ from core.training import metrics
 from core.training import run_folder as rf
 from core.training.data import TrainingData
 from core.training.epochs import BestWeights, Progress, Trained, fmt
+from core.training.twin import PREDICTIONS_KEY
 
 
 def save_results(
@@ -29,6 +30,8 @@ def save_results(
     `temporal` holds the temporal twin's entries (see core.training.twin), reported beside `test`.
     """
     progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
+    temporal = dict(temporal or {})
+    temporal_arrays = temporal.pop(PREDICTIONS_KEY, {})
     val, test, train = data.parts["val"], data.parts["test"], data.parts["train"]
     val_scores = np.clip(np.asarray(trained.val_scores, dtype=np.float64), 0.0, 1.0)
     test_scores = np.clip(np.asarray(trained.test_scores, dtype=np.float64), 0.0, 1.0)
@@ -65,6 +68,7 @@ def save_results(
         test_ids=np.array(test.ids, dtype=str),
         test_labels=test.labels.astype(np.uint8),
         test_scores=test_scores.astype(np.float32),
+        **temporal_arrays,
     )
     progress.status.update(phase="saving")
     atomic.write_with(run_dir / rf.MODEL_FILE, trained.model.save)

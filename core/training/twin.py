@@ -72,6 +72,9 @@ def train_temporal_twin(
     return _figures(data, trained, best, twin_progress), twin_progress.stopped
 
 
+PREDICTIONS_KEY = "temporal_predictions"
+
+
 def _figures(data: TrainingData, trained: Trained, best: BestWeights, progress: Progress) -> dict[str, Any]:
     """Thresholds chosen on the temporal validation part, both temporal parts scored beside their baselines."""
     val, test, train = data.parts["val"], data.parts["test"], data.parts["train"]
@@ -96,4 +99,12 @@ def _figures(data: TrainingData, trained: Trained, best: BestWeights, progress: 
         },
         "temporal_validation": metrics.evaluate(val.labels, val_scores, thresholds, data.vocabulary, train.labels),
         "temporal_test": metrics.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
+        # Per-movie arrays for predictions.npz (not metrics.json): the temporal part's mistake galleries.
+        PREDICTIONS_KEY: {
+            "temporal_test_genres": np.array(data.vocabulary.genres, dtype=str),
+            "temporal_test_ids": np.array(test.ids, dtype=str),
+            "temporal_test_labels": test.labels.astype(np.uint8),
+            "temporal_test_scores": test_scores.astype(np.float32),
+            "temporal_test_thresholds": np.asarray(thresholds, dtype=np.float64),
+        },
     }
