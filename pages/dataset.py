@@ -25,6 +25,7 @@ chip_style()
 catalog = get_catalog()
 summary = catalog.summary()
 movies = movies_table(catalog, catalog.fingerprint)
+usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
 
 welcome(usable, genre_counts)
