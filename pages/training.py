@@ -6,6 +6,8 @@ tab or a restarted server all see the same runs.
 
 from __future__ import annotations
 
+import shlex
+
 import plotly.express as px
 import streamlit as st
 
@@ -144,6 +146,11 @@ if not all_runs:
     st.stop()
 table = run_reports.runs_table(all_runs, active_model)
 st.caption("Validation figures rank the runs; test figures are shown, never used to choose.")
+st.caption(
+    "Every run also logs to TensorBoard (curves per epoch, per-genre AP, settings in its HParams tab); "
+    "compare the runs there with:"
+)
+st.code(f"tensorboard --logdir {shlex.quote(str(settings.runs_dir))}", language="bash")
 selection = st.dataframe(
     table,
     hide_index=True,

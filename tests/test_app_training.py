@@ -288,7 +288,7 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     assert table.set_index("run").loc[run_id, "active model"]
 
 
-def test_a_finished_runs_page_offers_its_folder_and_its_model_with_a_model_card(
+def test_a_finished_runs_page_offers_its_folder_its_model_with_a_model_card_and_the_tensorboard_command(
     settings: Settings, tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from streamlit.delta_generator import DeltaGenerator
@@ -308,6 +308,7 @@ def test_a_finished_runs_page_offers_its_folder_and_its_model_with_a_model_card(
     assert not app.exception
 
     assert set(downloads) == {"Download run folder", "Download the model with its model card"}
+    assert f"tensorboard --logdir {settings.runs_dir}" in [block.value for block in app.code]
     formats = app.selectbox(key=f"model-format-{run_id}")
     assert formats.options == [ui_runs.MODEL_FORMATS[fmt] for fmt in export.FORMATS]
     data, kwargs = downloads["Download the model with its model card"]

@@ -20,6 +20,7 @@ import tensorflow as tf
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.stop import StopControl
+from core.training.tensorboard import RunBoard
 
 
 def weighted_bce(labels: np.ndarray, scores: np.ndarray, pos_weight: np.ndarray) -> float:
@@ -69,6 +70,7 @@ class Progress:
     # The temporal twin reports under its own name and keeps its epochs out of history.json.
     label: str = ""
     history_file: str | None = rf.HISTORY_FILE
+    board: RunBoard | None = None  # the run's TensorBoard log, which gets each epoch of history.json
 
     def check_stop(self) -> bool:
         if not self.stopped and self.stop.requested():
@@ -80,6 +82,8 @@ class Progress:
         self.history.append(record)
         if self.history_file:
             rf.write_json(self.run_dir, self.history_file, self.history)
+            if self.board is not None:
+                self.board.epoch(record)
 
 
 class EpochMonitor(keras.callbacks.Callback):

@@ -11,6 +11,7 @@
     train.log        the progress lines, and the traceback if the run failed
     status.json      state, process, phase and progress, rewritten while the run goes (at most ~1/s);
                      at the end, whether model.keras was saved (`model_saved`)
+    tensorboard/     TensorBoard event files: scalars per epoch, per-genre AP, the settings (HParams)
 
 Every JSON file and the model are written atomically (`core.atomic`), so a crash never leaves half a file;
 `status.json` says `finished` only after `model.keras` and `metrics.json` are in place. The one exception
@@ -42,6 +43,7 @@ MODEL_FILE = "model.keras"
 LOG_FILE = "train.log"
 STATUS_FILE = "status.json"
 STOP_FILE = "STOP"
+TENSORBOARD_DIR = "tensorboard"  # `tensorboard --logdir runs` shows each run as <run id>/tensorboard
 RUN_FILES = (
     CONFIG_FILE,
     PROVENANCE_FILE,
@@ -54,6 +56,7 @@ RUN_FILES = (
     MODEL_FILE,
     LOG_FILE,
     STATUS_FILE,
+    TENSORBOARD_DIR,
 )
 
 STATES = ("queued", "running", "finished", "failed", "stopped", "interrupted")

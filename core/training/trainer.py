@@ -38,6 +38,7 @@ from core.training.results import log_report, save_results
 from core.training.scratch import train_scratch
 from core.training.split import PARTS, SplitError
 from core.training.stop import StopControl, StopRequested
+from core.training.tensorboard import RunBoard
 from core.training.twin import train_temporal_twin
 
 __all__ = [
@@ -100,10 +101,12 @@ def train(
     if status is None:
         status = rf.StatusWriter(rf.claim_run_dir(run_dir))
     log = log or rf.RunLog(run_dir, echo=False)
-    progress = Progress(run_dir, status, log, stop or StopControl(run_dir))
+    board = RunBoard(run_dir)
+    progress = Progress(run_dir, status, log, stop or StopControl(run_dir), board=board)
     started = time.perf_counter()
     try:
         rf.write_json(run_dir, rf.CONFIG_FILE, config.to_json())
+        board.settings(run_dir.name, config.to_json())
         log.write(f"{config.mode} run in {run_dir}, image size {format_image_size(config.image_size)}")
         data = prepare_data(config, settings)
         rf.write_json(
@@ -145,6 +148,7 @@ def train(
             temporal["temporal"]["seconds"] = round(time.perf_counter() - twin_started, 2)
         total = {"total_s": time.perf_counter() - started}
         report = save_results(run_dir, data, trained, best, progress, total, temporal)
+        board.report(report)
         log_report(log, report)
         state = "stopped" if progress.stopped or twin_stopped else "finished"
         log.write(f"{state}: best epoch {best.epoch} ({best.phase}), model saved to {run_dir / rf.MODEL_FILE}")
@@ -160,4 +164,5 @@ def train(
         status.finish("failed", error=message)
         return RunResult(run_dir, "failed", message, invalid_settings=isinstance(error, ConfigError))
     finally:
+        board.close()
         log.close()
