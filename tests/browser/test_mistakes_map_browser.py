@@ -1,0 +1,92 @@
+"""Where the model goes wrong, in Chromium: a count of the run's per-genre table opens its gallery of
+posters (and the URL says which), labels that look wrong on the Dataset page, and a box drawn on the map
+opens a gallery of exactly the posters inside it."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
+
+import numpy as np
+from playwright.sync_api import Page, expect
+
+from core import projection
+from core.catalog import open_catalog
+from core.evaluation import out_of_fold as oof
+from core.evaluation.mistakes import load_test_predictions, outcomes
+from core.poster_index import build_index
+from tests.browser.helpers import (
+    Screenshots,
+    assert_no_exception,
+    expect_url,
+    gallery_links,
+    open_view,
+    wait_for_app,
+    wait_for_text,
+)
+from tests.model_fixture import ModelServer
+
+
+def test_a_false_positive_count_opens_exactly_its_posters(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server, model = model_app_server.server, model_app_server.model
+    predictions = load_test_predictions(model.run_dir)
+    genre = max(predictions.genres, key=lambda name: len(outcomes(predictions, name, "fp")))
+    wanted = [item.imdb_id for item in outcomes(predictions, genre, "fp")]
+    assert wanted, "the tiny run has no false positive to show"
+    open_view(page, server.url_for("/training", run=model.run_id), expect_text="Per genre (test part)", timeout=240_000)
+    counts = page.get_by_test_id("stMain").locator('[data-testid="stPageLink-NavLink"][href*="errors=fp"]')
+    link = counts.and_(page.locator(f'[href*="genre={genre}&"]')).first
+    expect(link).to_have_text(str(len(wanted)))
+    link.click()
+    expect_url(page, "/training", {"run": model.run_id, "genre": genre, "errors": "fp"})
+    wait_for_text(page, f"{genre}: false positives (random test part)")
+    wait_for_app(page)
+    screenshot(page, "false-positives")
+    assert list(gallery_links(page)) == wanted[:24]
+    page.go_back()
+    expect_url(page, "/training", {"run": model.run_id})
+    assert_no_exception(page, server)
+
+
+def test_labels_that_look_wrong_are_listed_with_their_corrections(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server = model_app_server.server
+    result = oof.compute(server.settings, min_movies=5)  # the generated dataset is small: every genre counts
+    open_view(page, server.url_for("/"), expect_text="movies scored out of fold")
+    section = page.get_by_test_id("stMain")
+    top = oof.doubts(result).iloc[0]
+    expect(section.locator(f'[class*="st-key-doubt-card-{top.imdb_id}-{top.genre}"]')).to_be_visible()
+    section.locator(f'[class*="st-key-doubt-card-{top.imdb_id}-{top.genre}"]').scroll_into_view_if_needed()
+    screenshot(page, "labels-that-look-wrong")
+    assert_no_exception(page, server)
+
+
+def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server = model_app_server.server
+    catalog = open_catalog(server.settings)
+    index = build_index(catalog, server.settings)
+    poster_map = projection.fit_map(index.ids, index.vectors)
+    projection.save_map(server.settings, projection.map_key(catalog), poster_map)
+    open_view(page, server.url_for("/map", color="Drama"), expect_text="Draw a box or a lasso")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first.bounding_box()
+    assert area is not None
+    page.mouse.move(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.2)
+    page.mouse.down()
+    page.mouse.move(area["x"] + area["width"] * 0.6, area["y"] + area["height"] * 0.7, steps=12)
+    page.mouse.up()
+    page.wait_for_url(lambda url: "box=" in url)
+    wait_for_text(page, "selected posters")
+    wait_for_app(page)
+    screenshot(page, "map-selection")
+    box = projection.parse_box(dict(parse_qsl(urlsplit(page.url).query))["box"])
+    inside = {i for i, keep in zip(poster_map.ids, projection.in_box(poster_map.xy, box), strict=True) if keep}
+    assert 0 < len(inside) <= 24
+    assert set(gallery_links(page)) == inside
+    assert np.isfinite(box).all()
+    assert_no_exception(page, server)
