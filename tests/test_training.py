@@ -24,7 +24,8 @@ from core.training import fast as fast_mode
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import make_config
-from core.training.embeddings import embed_images, embed_posters, poster_embeddings
+from core.training.embeddings import cache_file, embed_images, embed_posters, poster_embeddings
+from core.training.model import FEATURE_DIM
 from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
 
@@ -76,7 +77,7 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
     cache = tmp_path / "embeddings"
     first = embed_posters(posters[:4], SIZE, cache, settings.weights_dir)
     assert (first.computed, first.reused) == (4, 0)
-    assert first.vectors.shape == (4, embeddings_module.FEATURE_DIM)
+    assert first.vectors.shape == (4, FEATURE_DIM)
 
     def no_model(*args, **kwargs):
         raise AssertionError("the backbone was needed although every poster was cached")
@@ -220,6 +221,17 @@ def test_the_scratch_and_fine_tune_modes_train_from_pixels(settings, tmp_path, m
     assert result.state == "finished", result.error
     assert {record["phase"] for record in rf.read_history(run_dir)} == expected
     scores, labels = _model_scores_on_test(run_dir, settings, make_config(mode, **{**TINY, **overrides}))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(
+        rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
+    )
+
+
+def test_a_lite2_run_trains_saves_reloads_and_predicts_from_its_own_embeddings(settings, tmp_path):
+    result, run_dir = _run(settings, tmp_path, "lite2", backbone="lite2")
+    assert result.state == "finished", result.error
+    assert json.loads((run_dir / rf.PROVENANCE_FILE).read_text())["backbone"]["name"].startswith("EfficientNet-Lite2")
+    assert cache_file(settings.embeddings_dir, SIZE, backbone="lite2").is_file()  # beside Lite0's, not in it
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "backbone": "lite2"}))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(
         rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
     )

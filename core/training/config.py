@@ -17,6 +17,7 @@ from typing import Any
 
 MODES = ("fast", "fine-tune", "scratch")
 POS_WEIGHTINGS = ("none", "sqrt", "balanced")
+BACKBONE_NAMES = ("lite0", "lite2")  # core.backbone.BACKBONES; named here so the config loads no Keras
 
 # Posters are about 2:3 portrait (median 300×434 px here): the sizes keep that shape, height × width in px.
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -76,6 +77,9 @@ class TrainingConfig:
     # fast mode always trains it (seconds on cached features); the image modes when asked.
     temporal_test_from: int | None = None
     temporal_twin: bool = True
+    # The pretrained backbone of the fast and fine-tune modes (core.backbone.BACKBONES): "lite0", or the
+    # wider, deeper "lite2" (about 2.2 times the embedding cost at the same image size).
+    backbone: str = "lite0"
 
     @property
     def image_height(self) -> int:
@@ -180,6 +184,8 @@ def validate(config: TrainingConfig) -> TrainingConfig:
         raise ConfigError(f"pos_weighting must be one of {', '.join(POS_WEIGHTINGS)}, got {config.pos_weighting!r}")
     if not _is_number(config.pos_weight_cap) or config.pos_weight_cap < 1:
         raise ConfigError(f"pos_weight_cap must be a number of at least 1, got {config.pos_weight_cap!r}")
+    if config.backbone not in BACKBONE_NAMES:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONE_NAMES)}, got {config.backbone!r}")
     year = config.temporal_test_from
     if year is not None and (not _is_whole(year) or not MIN_YEAR <= year <= MAX_YEAR):
         raise ConfigError(f"temporal_test_from must be a year from {MIN_YEAR} to {MAX_YEAR}, got {year!r}")

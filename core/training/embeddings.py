@@ -4,7 +4,7 @@ An embedding here is the FEATURE_DIM poster features of `core.training.model.mak
 (its last EMBEDDING_DIM columns are the backbone's usual pooled embedding). Embedding the 5,745 posters
 is most of a fast run's time, and the result depends only on the backbone's weights, the feature layers,
 the image size, the view (the poster as is, or mirrored) and the poster file itself. So each
-(features, size, view) has one cache file under `settings.embeddings_dir`, holding one row per poster with
+(backbone's features, size, view) has one cache file under `settings.embeddings_dir`, holding one row per poster with
 the poster's absolute path and a stamp of its size and modification time. A poster whose file changed
 gets a new row; only the posters missing from the cache are computed. Cache files are written atomically
 and merged with whatever another process saved meanwhile, so two runs embedding at once lose nothing
@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from core import atomic
-from core.backbone import PTH_SHA256
-from core.training.model import FEATURE_DIM, FEATURE_LAYERS, make_feature_extractor
+from core.backbone import BACKBONES
+from core.training.model import feature_dim, feature_layers, make_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,8 +30,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
-# Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors.
-FEATURES_ID = f"lite0-{PTH_SHA256[:12]}-{len(FEATURE_LAYERS)}stages"
+
+def features_id(backbone: str = "lite0") -> str:
+    """Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors."""
+    spec = BACKBONES[backbone]
+    return f"{spec.name}-{spec.sha256[:12]}-{len(feature_layers(spec))}stages"
+
+
+FEATURES_ID = features_id("lite0")
 VIEWS = ("plain", "flip")
 # Bump when the preprocessing or the file layout changes, so old caches are ignored.
 _CACHE_FORMAT = 2
@@ -50,17 +56,17 @@ class EmbeddingStopped(Exception):
 class EmbeddingResult:
     """Row i of `vectors` is the embedding of `paths[i]`; the counts say how much the cache saved."""
 
-    vectors: np.ndarray  # float32, (posters, FEATURE_DIM)
+    vectors: np.ndarray  # float32, (posters, the backbone's feature_dim)
     computed: int
     reused: int
 
 
-def cache_file(embeddings_dir: Path, image_size: tuple[int, int], view: str = "plain") -> Path:
-    """Where the embeddings of one (features, image size, view) live."""
+def cache_file(embeddings_dir: Path, image_size: tuple[int, int], view: str = "plain", backbone: str = "lite0") -> Path:
+    """Where the embeddings of one (backbone's features, image size, view) live."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
     height, width = image_size
-    return Path(embeddings_dir) / f"{FEATURES_ID}_{height}x{width}_{view}_v{_CACHE_FORMAT}.npz"
+    return Path(embeddings_dir) / f"{features_id(backbone)}_{height}x{width}_{view}_v{_CACHE_FORMAT}.npz"
 
 
 def poster_stamp(path: str) -> str:
@@ -69,21 +75,21 @@ def poster_stamp(path: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _read_cache(file: Path) -> dict[str, tuple[str, np.ndarray]]:
+def _read_cache(file: Path, dim: int) -> dict[str, tuple[str, np.ndarray]]:
     """path -> (stamp, vector) of a cache file; a missing or unreadable cache is simply empty."""
     try:
         with np.load(file, allow_pickle=False) as saved:
             paths, stamps, vectors = saved["paths"], saved["stamps"], saved["vectors"]
     except (OSError, ValueError, KeyError):
         return {}
-    if vectors.ndim != 2 or vectors.shape[1] != FEATURE_DIM or not len(paths) == len(stamps) == len(vectors):
+    if vectors.ndim != 2 or vectors.shape[1] != dim or not len(paths) == len(stamps) == len(vectors):
         return {}
     return {str(p): (str(s), v) for p, s, v in zip(paths, stamps, vectors, strict=True)}
 
 
-def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]]) -> None:
+def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]], dim: int) -> None:
     """Save `fresh` over the cache, keeping other posters another process saved in the meantime."""
-    entries = _read_cache(file)
+    entries = _read_cache(file, dim)
     entries.update(fresh)
     paths = sorted(entries)
     atomic.save_npz(
@@ -95,13 +101,18 @@ def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]]) -> None:
 
 
 def cached_embeddings(
-    paths: Sequence[str], image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain"
+    paths: Sequence[str],
+    image_size: tuple[int, int],
+    embeddings_dir: Path,
+    view: str = "plain",
+    backbone: str = "lite0",
 ) -> tuple[np.ndarray | None, int]:
     """The cached embeddings of `paths` when every one is up to date, else None; and how many are missing.
 
     Reads the cache and never computes, so a page can ask it without ever waiting for the backbone.
     """
-    cached = _read_cache(cache_file(embeddings_dir, image_size, view))
+    dim = feature_dim(BACKBONES[backbone])
+    cached = _read_cache(cache_file(embeddings_dir, image_size, view, backbone), dim)
     rows = []
     for path in paths:
         entry = cached.get(path)
@@ -109,7 +120,7 @@ def cached_embeddings(
             missing = sum(1 for p in paths if cached.get(p, ("",))[0] != poster_stamp(p))
             return None, missing
         rows.append(entry[1])
-    vectors = np.stack(rows) if rows else np.zeros((0, FEATURE_DIM))
+    vectors = np.stack(rows) if rows else np.zeros((0, dim))
     return vectors.astype(np.float32), 0
 
 
@@ -123,14 +134,16 @@ def embed_posters(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = EMBEDDING_BATCH_SIZE,
+    backbone: str = "lite0",
 ) -> EmbeddingResult:
     """The embedding of each poster at `image_size`, from the cache where it is up to date.
 
-    `features` is `make_feature_extractor(image_size, weights_dir)` (built when not given). Raises
-    `EmbeddingStopped` when `should_stop()` turns true between batches, after saving the work done.
+    `features` is `make_feature_extractor(image_size, weights_dir, backbone)` (built when not given).
+    Raises `EmbeddingStopped` when `should_stop()` turns true between batches, after saving the work done.
     """
-    file = cache_file(embeddings_dir, image_size, view)
-    cached = _read_cache(file)
+    file = cache_file(embeddings_dir, image_size, view, backbone)
+    dim = feature_dim(BACKBONES[backbone])
+    cached = _read_cache(file, dim)
     stamps = [poster_stamp(path) for path in paths]
     missing = [
         i for i, (path, stamp) in enumerate(zip(paths, stamps, strict=True)) if cached.get(path, ("",))[0] != stamp
@@ -138,7 +151,7 @@ def embed_posters(
     fresh: dict[str, tuple[str, np.ndarray]] = {}
     if missing:
         if features is None:
-            features = make_feature_extractor(image_size, weights_dir)
+            features = make_feature_extractor(image_size, weights_dir, backbone)
         embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
         dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
         done = unsaved = 0
@@ -146,7 +159,7 @@ def embed_posters(
             progress(0, len(missing))
         for batch in dataset:
             if should_stop and should_stop():
-                _write_cache(file, fresh)
+                _write_cache(file, fresh, dim)
                 raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
             vectors = embed(batch).numpy()
             for row, vector in enumerate(vectors):
@@ -155,13 +168,13 @@ def embed_posters(
             done += len(vectors)
             unsaved += len(vectors)
             if unsaved >= CHECKPOINT_EVERY:
-                _write_cache(file, fresh)
+                _write_cache(file, fresh, dim)
                 unsaved = 0
             if progress:
                 progress(done, len(missing))
-        _write_cache(file, fresh)
+        _write_cache(file, fresh, dim)
     entries = {**cached, **fresh}
-    vectors = np.stack([entries[path][1] for path in paths]) if paths else np.zeros((0, FEATURE_DIM))
+    vectors = np.stack([entries[path][1] for path in paths]) if paths else np.zeros((0, dim))
     return EmbeddingResult(vectors.astype(np.float32), computed=len(missing), reused=len(paths) - len(missing))
 
 
@@ -174,6 +187,7 @@ def poster_embeddings(
     features: keras.Model | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    backbone: str = "lite0",
 ) -> EmbeddingResult:
     """Embeddings as the model of a run sees them: the plain view, or its mean with the mirrored view."""
     views = VIEWS if flip_tta else ("plain",)
@@ -186,7 +200,17 @@ def poster_embeddings(
                 progress(offset * total + done, len(views) * total)
 
         results.append(
-            embed_posters(paths, image_size, embeddings_dir, weights_dir, view, features, view_progress, should_stop)
+            embed_posters(
+                paths,
+                image_size,
+                embeddings_dir,
+                weights_dir,
+                view,
+                features,
+                view_progress,
+                should_stop,
+                backbone=backbone,
+            )
         )
     return EmbeddingResult(
         vectors=np.mean([result.vectors for result in results], axis=0).astype(np.float32),
@@ -200,6 +224,7 @@ def embed_images(
     image_size: tuple[int, int],
     weights_dir: Path,
     features: keras.Model | None = None,
+    backbone: str = "lite0",
 ) -> np.ndarray:
     """Embeddings of RGB uint8 images in memory (an uploaded poster), comparable with the cached ones.
 
@@ -207,9 +232,9 @@ def embed_images(
     catalog's posters (e.g. for nearest neighbours); nothing is cached.
     """
     if features is None:
-        features = make_feature_extractor(image_size, weights_dir)
+        features = make_feature_extractor(image_size, weights_dir, backbone)
     if not len(images):
-        return np.zeros((0, FEATURE_DIM), dtype=np.float32)
+        return np.zeros((0, feature_dim(BACKBONES[backbone])), dtype=np.float32)
     batches = [
         features(resize_posters(images[start : start + EMBEDDING_BATCH_SIZE], image_size), training=False).numpy()
         for start in range(0, len(images), EMBEDDING_BATCH_SIZE)

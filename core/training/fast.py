@@ -92,7 +92,7 @@ def head_on_features(
     """
     started = time.perf_counter()
     with strategy.scope():
-        features = make_feature_extractor(config.image_size, settings.weights_dir)
+        features = make_feature_extractor(config.image_size, settings.weights_dir, config.backbone)
     if keep_backbone:
         best.models.append(features)
     features_by_part = embed_posters(data, config, settings, features, progress)
@@ -128,6 +128,7 @@ def embed_posters(
         features=features,
         progress=report,
         should_stop=progress.check_stop,
+        backbone=config.backbone,
     )
     progress.log.write(f"embeddings: {result.computed} computed, {result.reused} from the cache")
     vectors, start = {}, 0

@@ -14,22 +14,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
-from core.backbone import EMBEDDING_DIM, LAST_CONV_LAYER, layers_of_top_blocks, load_pretrained_lite0
+from core.backbone import (
+    BACKBONES,
+    EMBEDDING_DIM,
+    LAST_CONV_LAYER,
+    LITE0,
+    BackboneSpec,
+    layers_of_top_blocks,
+    load_pretrained,
+)
 
 _PACKAGE = "poster_genres"
-# The poster features: the average over the poster of the last map of each backbone stage, not only of
-# the final one. Colour, texture and layout live in the early stages; with them the head's validation
-# mAP rose from 0.313 to 0.333 (same head, 320×224). The final 1280 are the backbone's usual embedding.
-FEATURE_LAYERS = (
-    "block2_add",
-    "block4_add",
-    "block7_add",
-    "block10_add",
-    "block14_add",
-    "block15_project_bn",
-    LAST_CONV_LAYER,
-)
-FEATURE_DIM = 24 + 40 + 80 + 112 + 192 + 320 + EMBEDDING_DIM
+
+
+def feature_layers(spec: BackboneSpec) -> tuple[str, ...]:
+    """The poster features: the average over the poster of the last map of each backbone stage from the
+    second on, not only of the final one. Colour, texture and layout live in the early stages; with them the
+    head's validation mAP rose from 0.313 to 0.333 (Lite0, same head, 320×224). The last stage has a
+    single block without a skip (its `project_bn`); the final 1280 are the backbone's usual embedding.
+    """
+    *with_skip, last = spec.stage_ends[1:]
+    return (*(f"block{end}_add" for end in with_skip), f"block{last}_project_bn", LAST_CONV_LAYER)
+
+
+def feature_dim(spec: BackboneSpec) -> int:
+    """How many features `feature_layers(spec)` give: the stages' widths plus the 1280 of the head."""
+    return sum(stage.channels for stage in spec.stages[1:]) + EMBEDDING_DIM
+
+
+FEATURE_LAYERS = feature_layers(LITE0)  # block2_add, block4_add, block7_add, block10_add, block14_add, …
+FEATURE_DIM = feature_dim(LITE0)  # 2048
 # The names of the two parts of a fast run's saved model, by which a reader can use them apart.
 FEATURES_MODEL = "poster_features"
 HEAD_MODEL = "genre_head"
@@ -99,12 +113,13 @@ def _prior_bias(prior: np.ndarray | None, n_genres: int) -> keras.initializers.I
     return keras.initializers.Constant(np.log(share / (1 - share)).astype(np.float32).reshape(n_genres))
 
 
-def make_feature_extractor(image_size: tuple[int, int], weights_dir) -> keras.Model:
-    """Pretrained Lite0: raw RGB pixels at `image_size` → the FEATURE_DIM poster features."""
-    backbone = load_pretrained_lite0((*image_size, 3), include_top=True, cache_dir=weights_dir)
+def make_feature_extractor(image_size: tuple[int, int], weights_dir, backbone_name: str = "lite0") -> keras.Model:
+    """A pretrained backbone (`core.backbone.BACKBONES`): raw RGB pixels at `image_size` → its poster features."""
+    spec = BACKBONES[backbone_name]
+    backbone = load_pretrained((*image_size, 3), include_top=True, cache_dir=weights_dir, spec=spec)
     pooled = [
         keras.layers.GlobalAveragePooling2D(name=f"{name}_mean")(backbone.get_layer(name).output)
-        for name in FEATURE_LAYERS
+        for name in feature_layers(spec)
     ]
     features = keras.layers.Concatenate(name="features")(pooled)
     return keras.Model(backbone.input, features, name=FEATURES_MODEL)

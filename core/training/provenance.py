@@ -12,12 +12,12 @@ from typing import Any
 
 import tensorflow as tf
 
-from core.backbone import PTH_SHA256, cached_weights_path
+from core.backbone import BACKBONES, cached_weights_path
 from core.config import PROJECT_ROOT, Settings
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData, split_path
-from core.training.embeddings import FEATURES_ID
-from core.training.model import FEATURE_LAYERS
+from core.training.embeddings import features_id
+from core.training.model import feature_layers
 from core.training.split import PARTS
 
 
@@ -54,7 +54,8 @@ def provenance(
 ) -> dict[str, Any]:
     """The provenance record of a run about to train under `strategy`."""
     uses_backbone = config.mode != "scratch"
-    weights = cached_weights_path(settings.weights_dir)
+    spec = BACKBONES[config.backbone]
+    weights = cached_weights_path(settings.weights_dir, spec)
     return {
         "catalog_fingerprint": data.catalog_fingerprint,
         "data_dir": str(settings.data_dir),
@@ -75,11 +76,11 @@ def provenance(
             "hostname": platform.node(),
         },
         "backbone": {
-            "name": "EfficientNet-Lite0 (ImageNet)",
-            "weights_sha256": PTH_SHA256,
+            "name": spec.title,
+            "weights_sha256": spec.sha256,
             "keras_weights_file": weights.name,
-            "features_id": FEATURES_ID,
-            "feature_layers": list(FEATURE_LAYERS),
+            "features_id": features_id(spec.name),
+            "feature_layers": list(feature_layers(spec)),
         }
         if uses_backbone
         else None,
