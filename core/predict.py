@@ -7,6 +7,10 @@ prediction is: decode → `resize_poster` (the very function the training pipeli
 probabilities rank the genres (the top 3 need no threshold); the run's per-genre thresholds, chosen on
 the validation part, decide which genres are predicted outright.
 
+A folder of thousands of posters streams (`stream_scores`): files are decoded by a few threads a bounded
+window ahead, resized inside a `tf.data` pipeline and scored batch by batch, so memory stays flat and
+the model never waits for a decode; progress goes to stderr.
+
 A file that cannot be decoded is reported on stderr and skipped; the others are still predicted. The
 exit code is 0 when at least one image was predicted, 1 when none could be, 2 when the run is unusable.
 """
@@ -17,7 +21,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,10 +42,13 @@ from core.genres import GenreVocabulary
 from core.training import model as _custom_layers  # noqa: F401  (registers the layers model.keras uses)
 from core.training import run_folder as rf
 from core.training.config import ConfigError, parse_image_size
-from core.training.pipeline import resize_posters
+from core.training.pipeline import resize_poster, resize_posters
 
 TOP_K = 3
 PREDICT_BATCH = 32  # posters per model call
+DECODE_THREADS = 2  # Pillow releases the GIL while it decodes a JPEG
+DECODE_AHEAD = 4 * PREDICT_BATCH  # decoded posters waiting at most: what bounds a folder's memory
+_PROGRESS_SECONDS = 2.0
 
 
 class RunModelError(RuntimeError):
@@ -166,6 +176,57 @@ def decode_image_file(path: str | os.PathLike[str]) -> np.ndarray:
         raise ImageDecodeError(f"{path}: damaged or truncated image ({error})") from error
 
 
+def _decoded_in_order(
+    paths: Sequence[Path], on_error: Callable[[ImageDecodeError], None]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, pixels) of each readable file in order, decoded by threads at most DECODE_AHEAD ahead."""
+    with ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="poster-decode") as pool:
+        pending: deque[tuple[int, Future]] = deque()
+        for index, path in enumerate(paths):
+            pending.append((index, pool.submit(decode_image_file, path)))
+            if len(pending) >= DECODE_AHEAD:
+                yield from _result(*pending.popleft(), on_error)
+        while pending:
+            yield from _result(*pending.popleft(), on_error)
+
+
+def _result(
+    index: int, future: Future, on_error: Callable[[ImageDecodeError], None]
+) -> Iterator[tuple[int, np.ndarray]]:
+    try:
+        yield index, future.result()
+    except ImageDecodeError as error:
+        on_error(error)
+
+
+def stream_scores(
+    loaded: LoadedModel,
+    paths: Sequence[str | os.PathLike[str]],
+    on_error: Callable[[ImageDecodeError], None] = lambda error: None,
+    batch_size: int = PREDICT_BATCH,
+) -> Iterator[tuple[Path, np.ndarray]]:
+    """(file, genre probabilities) for each readable file, in order, a batch at a time, in bounded memory.
+
+    The same decode (`decode_image_file`) and resize (`resize_poster`) as `predict_images`, so a poster
+    gets the same scores streamed as alone; an unreadable file goes to `on_error` and is skipped.
+    """
+    files = [Path(path) for path in paths]
+    height, width = loaded.image_size
+    dataset = tf.data.Dataset.from_generator(
+        lambda: _decoded_in_order(files, on_error),
+        output_signature=(tf.TensorSpec((), tf.int32), tf.TensorSpec((None, None, 3), tf.uint8)),
+    )
+    dataset = dataset.map(
+        lambda index, pixels: (index, resize_poster(pixels, (height, width))),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    for indices, batch in dataset.batch(batch_size).prefetch(2):
+        scores = loaded.serve(batch).numpy()
+        for index, row in zip(indices.numpy(), scores, strict=True):
+            yield files[index], row
+
+
 # --- the command ---------------------------------------------------------------------------------------
 
 
@@ -181,7 +242,7 @@ def _image_files(targets: Sequence[str]) -> list[Path]:
     return files
 
 
-def _json_key(path: Path, taken: set[str]) -> str:
+def _json_key(path: Path, taken: Collection[str]) -> str:
     """The poster's file stem, or its name, or its path when two inputs share a stem."""
     for key in (path.stem, path.name, str(path)):
         if key not in taken:
@@ -203,20 +264,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     top = max(1, min(args.top, len(loaded.vocabulary)))
 
-    decoded: list[tuple[Path, np.ndarray]] = []
-    for path in _image_files(args.images):
-        try:
-            decoded.append((path, decode_image_file(path)))
-        except ImageDecodeError as error:
-            print(f"skipped {error}", file=sys.stderr)
-    if not decoded:
-        print("error: no image could be read", file=sys.stderr)
-        return 1
-    scores = predict_images(loaded, [pixels for _, pixels in decoded])
-
+    files = _image_files(args.images)
     results: dict[str, dict[str, float]] = {}
-    for (path, _), row in zip(decoded, scores, strict=True):
-        results[_json_key(path, set(results))] = {
+    started = last_report = time.perf_counter()
+    for done, (path, row) in enumerate(
+        stream_scores(loaded, files, lambda error: print(f"skipped {error}", file=sys.stderr)), 1
+    ):
+        now = time.perf_counter()
+        if now - last_report >= _PROGRESS_SECONDS:
+            last_report = now
+            print(f"predicted {done} of {len(files)} files ({done / (now - started):.1f} posters/s)", file=sys.stderr)
+        results[_json_key(path, results.keys())] = {
             genre: round(float(p), 6) for genre, p in zip(loaded.genres, row, strict=True)
         }
         ranked = ", ".join(f"{genre} {p:.2f}" for genre, p in top_genres(loaded, row, top))
@@ -225,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{genre} {p:.3f}" for genre, p in sorted(zip(loaded.genres, row, strict=True), key=lambda g: -g[1])
         )
         print(f"{path}\n  top {top}: {ranked}\n  predicted: {chosen}\n  all: {every}")
+    if not results:
+        print("error: no image could be read", file=sys.stderr)
+        return 1
+    print(f"predicted {len(results)} of {len(files)} files in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if args.json:
         atomic.write_json(args.json, results)
     return 0

@@ -125,3 +125,31 @@ def test_the_command_fails_when_no_image_or_no_run_can_be_read(run_dir, tmp_path
     assert predict.main(["--run", str(run_dir), str(bad)]) == 1
     assert predict.main(["--run", str(tmp_path / "nowhere"), str(bad)]) == 2
     assert "no run folder" in capsys.readouterr().err
+
+
+def test_a_folder_streams_in_batches_with_the_scores_each_poster_gets_alone(loaded, run_dir, posters, tmp_path, capsys):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    readable = [path for path in posters if _decodes(path)][:40]  # more than one batch of PREDICT_BATCH
+    for number, path in enumerate(readable):
+        shutil.copy(path, folder / f"p{number:03d}{path.suffix}")
+    (folder / "p017-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")  # mid-stream: skipped, order kept
+    output = tmp_path / "many.json"
+    assert predict.main(["--run", str(run_dir), str(folder), "--json", str(output)]) == 0
+    captured = capsys.readouterr()
+    assert (
+        "p017-broken.jpg" in captured.err and f"predicted {len(readable)} of {len(readable) + 1} files" in captured.err
+    )
+    streamed = json.loads(output.read_text())
+    assert list(streamed) == [f"p{number:03d}" for number in range(len(readable))]
+    for number, path in enumerate(readable):
+        alone = predict.predict_images(loaded, [predict.decode_image_file(path)])[0]
+        np.testing.assert_allclose([streamed[f"p{number:03d}"][genre] for genre in loaded.genres], alone, atol=1e-5)
+
+
+def _decodes(path: Path) -> bool:
+    try:
+        predict.decode_image_file(path)
+    except predict.ImageDecodeError:
+        return False
+    return True
