@@ -1,0 +1,183 @@
+"""What helps on posters of new movies: each factor varied alone, judged on the temporal split.
+
+    python -m bench.bench_new_movies cost  [--backbone lite2] [--image-size 320x224] [--posters 64] [--repeats 3]
+    python -m bench.bench_new_movies embed --backbone lite2 --image-size 320x224 [--flip]
+    python -m bench.bench_new_movies sweep [--seeds 3] [--factors default,linear,...] [--json out.json]
+
+`cost` prints the embedding time of a candidate against today's default (Lite0 at 320×224, one view) on
+the same posters in the same process (median of `--repeats` timed passes after a warm-up): the embedding
+cost limit of a candidate is judged on that ratio. `embed` fills the embeddings cache for every usable movie
+(slow, resumable: the cache keeps what was done). `sweep` trains the temporal twin of a fast run
+(core.training.twin) for each factor and seed on cached features, and prints one row per factor: the
+3-seed mean temporal *validation* mAP (what chooses), with hit@3 and P@3, and the temporal test figures
+beside it (reported, never used to choose). A factor whose features are not cached is embedded first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.catalog import open_catalog
+from core.config import get_settings
+from core.training import run_folder as rf
+from core.training.config import make_config, parse_image_size
+from core.training.embeddings import poster_embeddings
+from core.training.epochs import Progress
+from core.training.fast import train_fast
+from core.training.model import make_feature_extractor
+from core.training.pipeline import make_poster_dataset
+from core.training.stop import StopControl
+from core.training.twin import train_temporal_twin
+
+DEFAULT = {"backbone": "lite0", "image_size": "320x224"}
+# One factor at a time, against today's default fast run (Lite0, 320×224, 512-unit head, no weighting).
+FACTORS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "linear head": {"head_hidden_units": 0},
+    "sqrt pos-weighting": {"pos_weighting": "sqrt"},
+    "lite2 320x224": {"backbone": "lite2"},
+    "lite2 320x224, linear head": {"backbone": "lite2", "head_hidden_units": 0},
+    "flip TTA": {"flip_tta": True},
+    "224x224 squash": {"image_size": "224x224"},
+    "384x256": {"image_size": "384x256"},
+}
+
+
+def _usable_paths(settings) -> list[str]:
+    return list(open_catalog(settings).usable_movies()["poster_path"])
+
+
+def _timed_pass(features, dataset) -> float:
+    started = time.perf_counter()
+    for batch in dataset:
+        features(batch, training=False)
+    return time.perf_counter() - started
+
+
+def cost(args: argparse.Namespace) -> None:
+    """Seconds per poster of the candidate against the default, same posters, same process."""
+    settings = get_settings()
+    paths = _usable_paths(settings)[: args.posters]
+    rows = []
+    for backbone, size, views in (("lite0", "320x224", 1), (args.backbone, args.image_size, 2 if args.flip else 1)):
+        image_size = parse_image_size(size)
+        features = make_feature_extractor(image_size, settings.weights_dir, backbone)
+        dataset = make_poster_dataset(paths, image_size, 32).cache()
+        _timed_pass(features, dataset)  # warm-up: tracing and the decoded posters cached
+        seconds = statistics.median(_timed_pass(features, dataset) for _ in range(args.repeats)) * views
+        rows.append((f"{backbone} {size}{' + flip' if views == 2 else ''}", seconds))
+    print(f"| features | s per {len(paths)} posters (median of {args.repeats}) | cost against the default |")
+    print("|---|---|---|")
+    for name, seconds in rows:
+        print(f"| {name} | {seconds:.2f} | {seconds / rows[0][1]:.2f}x |")
+
+
+def embed(args: argparse.Namespace) -> None:
+    """Fill the embeddings cache of one backbone, size and view for every usable movie."""
+    settings = get_settings()
+    paths = _usable_paths(settings)
+    image_size = parse_image_size(args.image_size)
+    started = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        if done % 256 == 0 or done == total:
+            print(f"{done}/{total} posters, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+
+    result = poster_embeddings(
+        paths,
+        image_size,
+        settings.embeddings_dir,
+        settings.weights_dir,
+        args.flip,
+        progress=report,
+        backbone=args.backbone,
+    )
+    seconds = time.perf_counter() - started
+    rate = result.computed / seconds if result.computed else float("nan")
+    print(
+        f"{args.backbone} {args.image_size}: {result.computed} computed ({rate:.2f} posters/s), {result.reused} reused"
+    )
+
+
+def _twin_figures(overrides: dict[str, Any], seed: int, settings, work: Path) -> dict[str, Any]:
+    config = make_config("fast", **{**DEFAULT, **overrides, "seed": seed})
+    run_dir = work / f"run-{time.monotonic_ns()}"
+    progress = Progress(run_dir, rf.StatusWriter(rf.claim_run_dir(run_dir)), rf.RunLog(run_dir), StopControl(run_dir))
+    import tensorflow as tf
+
+    figures, _ = train_temporal_twin(config, settings, progress, tf.distribute.get_strategy(), train_fast)
+    progress.log.close()
+    if "temporal_test" not in figures:
+        raise RuntimeError(figures["temporal"].get("skipped"))
+    return figures
+
+
+def sweep(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    names = [name.strip() for name in args.factors.split(",")] if args.factors else list(FACTORS)
+    results: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as work:
+        for name in names:
+            results[name] = []
+            for seed in range(1, args.seeds + 1):
+                figures = _twin_figures(FACTORS[name], seed, settings, Path(work))
+                val, test = figures["temporal_validation"], figures["temporal_test"]
+                results[name].append(
+                    {
+                        **{f"val_{key}": val["summary"][key] for key in ("map", "hit_at_3", "p_at_3")},
+                        **{f"test_{key}": test["summary"][key] for key in ("map", "hit_at_3", "p_at_3")},
+                        "test_top3_hit_at_3": test["baselines"]["top3_frequent"]["hit_at_3"],
+                        "test_chance_map": test["baselines"]["chance_map"],
+                    }
+                )
+                print(f"{name} seed {seed}: {results[name][-1]}", file=sys.stderr, flush=True)
+    keys = ("val_map", "val_hit_at_3", "val_p_at_3", "test_map", "test_hit_at_3", "test_p_at_3")
+    print(
+        f"| factor ({args.seeds}-seed mean ± sd) | temporal val mAP | val hit@3 | val P@3 | temporal test mAP | test hit@3 | test P@3 |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        cells = []
+        for key in keys:
+            values = [row[key] for row in rows]
+            spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
+            cells.append(f"{np.mean(values):.4f} ± {spread:.4f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    first = next(iter(results.values()))[0]
+    print(
+        f"\nBaselines on the temporal test part: top-3 frequent hit@3 {first['test_top3_hit_at_3']:.4f}, "
+        f"chance mAP {first['test_chance_map']:.4f}"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_new_movies", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("cost", "embed"):
+        command = commands.add_parser(name)
+        command.add_argument("--backbone", default="lite2")
+        command.add_argument("--image-size", default="320x224")
+        command.add_argument("--flip", action="store_true")
+        command.add_argument("--posters", type=int, default=64)
+        command.add_argument("--repeats", type=int, default=3)
+    command = commands.add_parser("sweep")
+    command.add_argument("--seeds", type=int, default=3)
+    command.add_argument("--factors", help=f"comma-separated, of: {', '.join(FACTORS)}")
+    command.add_argument("--json")
+    args = parser.parse_args(argv)
+    {"cost": cost, "embed": embed, "sweep": sweep}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
