@@ -111,7 +111,9 @@ def embed(args: argparse.Namespace) -> None:
 def _twin_figures(overrides: dict[str, Any], seed: int, settings, work: Path) -> dict[str, Any]:
     config = make_config("fast", **{**DEFAULT, **overrides, "seed": seed})
     run_dir = work / f"run-{time.monotonic_ns()}"
-    progress = Progress(run_dir, rf.StatusWriter(rf.claim_run_dir(run_dir)), rf.RunLog(run_dir), StopControl(run_dir))
+    progress = Progress(
+        run_dir, rf.StatusWriter(rf.claim_run_dir(run_dir)), rf.RunLog(run_dir, echo=False), StopControl(run_dir)
+    )
     import tensorflow as tf
 
     figures, _ = train_temporal_twin(config, settings, progress, tf.distribute.get_strategy(), train_fast)
