@@ -250,11 +250,14 @@ class JobContext:
         self._last_write = time.monotonic()
 
     def progress(self, done: int, total: int, message: str = "", **extra: Any) -> None:
-        """Record how far the job is; written at most every PROGRESS_INTERVAL seconds, and always at the end."""
+        """Record how far the job is: written at most every PROGRESS_INTERVAL seconds for counting alone, but at
+        once when the stage changes (a new message or total) and at the end, so that a job that pauses after a
+        step never leaves an older step on screen."""
+        new_stage = (int(total), message) != (self._status["total"], self._status["message"])
         self._status.update(done=int(done), total=int(total), message=message)
         if extra:
             self._status["extra"] = {**self._status.get("extra", {}), **extra}
-        if done >= total or time.monotonic() - self._last_write >= PROGRESS_INTERVAL:
+        if new_stage or done >= total or time.monotonic() - self._last_write >= PROGRESS_INTERVAL:
             self._write()
 
     def should_stop(self) -> bool:

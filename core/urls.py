@@ -122,6 +122,9 @@ def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years
             view.like = like
         else:
             view.messages.append(f"{_shown(like)} is not a movie id ({MOVIE_ID_RULE}); ignored.")
+    if view.poster and view.like:
+        view.messages.append("The link names both a poster and a movie to compare with; the poster is used.")
+        view.like = None
     if view.sort == "similar" and not (view.poster or view.like):
         view.messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
         view.sort = "title"

@@ -58,7 +58,7 @@ if movie_id is None:
 movie = catalog.movie(movie_id)
 if movie is None:
     st.title("Movie")
-    st.error(f"There is no movie {movie_id} in the catalog.", icon=":material/search_off:")
+    st.error(f"There is no movie {md_escape(movie_id)} in the catalog.", icon=":material/search_off:")
     st.stop()
 
 literal_heading(movie["title"])

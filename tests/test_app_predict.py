@@ -28,7 +28,7 @@ from core.uploads import validate_upload
 from tests.apptest_helpers import shown_text, texts, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 
-GALLERY_PAGE_SIZE, GALLERY_COLUMNS = 24, 6  # pages/genre.py
+GALLERY_PAGE_SIZE = 24  # pages/genre.py; its cards flow in one wrapping row, so listing order is reading order
 
 
 def chips(app: AppTest) -> list[tuple[str, dict[str, str]]]:
@@ -41,27 +41,16 @@ def chips(app: AppTest) -> list[tuple[str, dict[str, str]]]:
     return found
 
 
-def reading_order(by_column: list[str]) -> list[str]:
-    """The gallery's cards in reading order, from AppTest's listing (which goes column by column)."""
-    ordered: list[str] = [""] * len(by_column)
-    start = 0
-    for column in range(GALLERY_COLUMNS):
-        size = len(range(column, len(by_column), GALLERY_COLUMNS))
-        ordered[column::GALLERY_COLUMNS] = by_column[start : start + size]
-        start += size
-    return ordered
-
-
 def gallery_ids(app: AppTest) -> list[str]:
     """The gallery's movie ids in reading order."""
     links = [link.proto.query_string for link in app.get("page_link")]
-    return reading_order([dict(parse_qsl(query))["movie"] for query in links if query.startswith("movie=")])
+    return [dict(parse_qsl(query))["movie"] for query in links if query.startswith("movie=")]
 
 
 def card_similarities(app: AppTest) -> list[str]:
     """The similarity each gallery card's caption shows ("0.97"), in reading order."""
     captions = [shown_text(caption.value) for caption in app.caption]
-    return reading_order([caption.rsplit("similarity ", 1)[1] for caption in captions if " · similarity " in caption])
+    return [caption.rsplit("similarity ", 1)[1] for caption in captions if " · similarity " in caption]
 
 
 def content_hash(data: bytes) -> str:

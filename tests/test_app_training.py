@@ -197,7 +197,7 @@ def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Setting
     assert runs_shown(app) == {run_dir.name: "interrupted"}
     [error] = [error.body for error in app.error]
     assert error.startswith("This run interrupted: its process ended without saying so")
-    [tail] = [code.value for code in app.code]
+    [tail] = [code.value for code in app.code if code.language == "text"]  # the log's end, not the TensorBoard line
     assert tail.splitlines() == ["epoch 1 of 60", "epoch 2 of 60"]
     assert not [header for header in app.subheader if header.value.startswith("Running:")]
 
@@ -221,7 +221,7 @@ def test_a_failed_run_shows_its_error_and_the_end_of_its_log(settings: Settings)
     assert not app.exception
     assert runs_shown(app) == {run_dir.name: "failed"}
     assert [error.body for error in app.error] == ["This run failed: RuntimeError: the head would not build"]
-    [tail] = [code.value for code in app.code]
+    [tail] = [code.value for code in app.code if code.language == "text"]  # the log's end, not the TensorBoard line
     assert tail.splitlines() == log[-25:]
     assert button(app, "Make it the active model").disabled
 

@@ -54,8 +54,11 @@ def test_out_of_fold_scores_never_come_from_a_model_that_saw_the_movie(monkeypat
     for genre in range(genres):
         per_fold = np.bincount(folds[labels[:, genre]], minlength=oof.N_FOLDS)
         assert per_fold.max() - per_fold.min() <= 2
-    # The heads learned something: labelled genres score higher than unlabelled ones.
-    assert scores[labels].mean() > scores[~labels].mean() + 0.1
+    # The heads learned something: within each genre, a labelled movie outranks an unlabelled one far more often
+    # than chance (the ranking of doubts rests on this order; the early-stopped heads' scores are close together).
+    for genre in range(genres):
+        labelled, unlabelled = scores[labels[:, genre], genre], scores[~labels[:, genre], genre]
+        assert (labelled[:, None] > unlabelled[None, :]).mean() > 0.8
 
 
 def result_for(ids: list[str], genres: list[str], labels: list[list[int]], scores: list[list[float]], key: str):

@@ -45,9 +45,9 @@ HOSTILE_VALUES = {
 # goes on to use them (page, years, similarity reference) rather than stopping at "choose a genre".
 VIEWS = {
     "gallery": ("pages/genre.py", {"genre": "Drama"}, {"page": "page", "sort": "sort", "from": "'from'",
-                "to": "'to'", "poster": "poster", "like": "IMDb id"}),
+                "to": "'to'", "poster": "poster", "like": "movie"}),
     "genre": ("pages/genre.py", {}, {"genre": "genre"}),
-    "movie": ("pages/movie.py", {}, {"movie": "IMDb id"}),
+    "movie": ("pages/movie.py", {}, {"movie": "movie"}),
     "predict": ("pages/predict.py", {}, {"movie": "movie"}),
     "training-run": ("pages/training.py", {}, {"run": "run"}),
     "training-compare": ("pages/training.py", {}, {"compare": "run"}),
