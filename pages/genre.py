@@ -117,7 +117,9 @@ if view.poster or view.like:
         elif index is not None and view.like in index:
             query, reference = index.vector(view.like), ("movie", liked)
         elif index is not None:
-            st.warning(f"The poster of {md_escape(view.like)} could not be read, so it has no likeness; sorted by title.")
+            st.warning(
+                f"The poster of {md_escape(view.like)} could not be read, so it has no likeness; sorted by title."
+            )
 if query is not None:
     SORT_LABELS = {"similar": "Similarity (most alike first)", **SORT_LABELS}
 elif view.sort == "similar":
