@@ -30,5 +30,5 @@ with st.sidebar:
             removed = clear_all_caches()
             st.success("Cleared: " + (", ".join(removed) if removed else "nothing was cached"))
 
-keep_url_in_step()  # a link to the page already shown leaves its parameters in the URL
+keep_url_in_step(page.url_path)  # a link to the page already shown leaves its parameters in the URL
 page.run()

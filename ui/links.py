@@ -56,9 +56,17 @@ _scroll = st.components.v2.component("poster_genre_explorer_scroll_to_top", js=_
 _HIDDEN = '<style>div[class*="st-key-follow-link-"] { display: none; }</style>'
 
 
-def keep_url_in_step() -> None:
-    """Write the query parameters this run was asked for back to the URL (see the module's docstring)."""
-    st.query_params.from_dict(st.query_params.to_dict())
+def keep_url_in_step(page: str) -> None:
+    """Write the query parameters this run was asked for back to the URL (see the module's docstring).
+
+    Only when the tab's previous run showed the same `page`: on a move to another page the frontend writes
+    the new address itself, and a second write in the same run can land before it, with the old page's path
+    and the new parameters (`/movie?genre=Romance`), a history entry that Back would then open.
+    """
+    previous = st.session_state.get("_url_page")
+    st.session_state["_url_page"] = page
+    if previous == page:
+        st.query_params.from_dict(st.query_params.to_dict())
 
 
 def follow_link(page: str, query_params: dict[str, str], label: str, key: str) -> None:
