@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -115,9 +116,16 @@ def test_only_one_correction_per_movie_and_genre_can_be_active_even_past_the_che
         )
 
 
-def test_corrections_survive_a_rebuild_a_damaged_catalog_and_a_cache_clear(
-    settings: Settings, catalog: Catalog
-) -> None:
+@pytest.fixture
+def own_copy(fixture_data: FixtureData, tmp_path: Path) -> Settings:
+    """A copy of the generated dataset that this test may change: the shared one backs session-wide
+    fixtures (a trained tiny model records its catalog's fingerprint, which a touched poster would change)."""
+    shutil.copytree(fixture_data.settings.data_dir, tmp_path / "data", copy_function=shutil.copy2)
+    return make_settings(tmp_path / "data", tmp_path / "work")
+
+
+def test_corrections_survive_a_rebuild_a_damaged_catalog_and_a_cache_clear(own_copy: Settings) -> None:
+    settings, catalog = own_copy, open_catalog(own_copy)
     movie = a_movie(catalog)
     kept = cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
     missing = a_missing_genre(catalog, movie["genres"])

@@ -102,6 +102,13 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
     assert len(list(cache.glob("*.npz"))) == 2
     assert not list(cache.glob(".*"))  # no temporary file left behind
 
+    # A poster deleted after it was embedded (before the catalog's next check): its cached vector is still
+    # served, and a poster never embedded is counted missing; reading the cache never fails on either.
+    Path(posters[0]).unlink()
+    kept, missing = embeddings_module.cached_embeddings(posters, SIZE, cache)
+    assert missing == 0 and np.array_equal(kept[0], changed.vectors[0])
+    assert embeddings_module.cached_embeddings([*posters, str(tmp_path / "never.jpg")], SIZE, cache) == (None, 1)
+
 
 def test_an_image_in_memory_embeds_like_its_cached_poster(settings, tmp_path):
     poster = str(sorted(settings.data_dir.rglob("*.jpg"))[0])

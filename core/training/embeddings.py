@@ -109,17 +109,27 @@ def cached_embeddings(
 ) -> tuple[np.ndarray | None, int]:
     """The cached embeddings of `paths` when every one is up to date, else None; and how many are missing.
 
-    Reads the cache and never computes, so a page can ask it without ever waiting for the backbone.
+    Reads the cache and never computes, so a page can ask it without ever waiting for the backbone. A poster
+    file deleted since the catalog was built keeps its last cached vector: the next catalog check drops its
+    movie, and until then a page must not fail on it (nor start embedding a file that is gone).
     """
     dim = feature_dim(BACKBONES[backbone])
     cached = _read_cache(cache_file(embeddings_dir, image_size, view, backbone), dim)
+
+    def up_to_date(path: str) -> bool:
+        entry = cached.get(path)
+        if entry is None:
+            return False
+        try:
+            return entry[0] == poster_stamp(path)
+        except FileNotFoundError:
+            return True
+
     rows = []
     for path in paths:
-        entry = cached.get(path)
-        if entry is None or entry[0] != poster_stamp(path):
-            missing = sum(1 for p in paths if cached.get(p, ("",))[0] != poster_stamp(p))
-            return None, missing
-        rows.append(entry[1])
+        if not up_to_date(path):
+            return None, sum(1 for p in paths if not up_to_date(p))
+        rows.append(cached[path][1])
     vectors = np.stack(rows) if rows else np.zeros((0, dim))
     return vectors.astype(np.float32), 0
 
