@@ -47,21 +47,26 @@ STEP_TIMEOUT_MS = 30_000  # one interaction and the rerun it causes
 
 APP_ROOT = '[data-testid="stApp"]'
 EXCEPTION_BOX = '[data-testid="stException"]'
-QUIET_MS = 500  # how long the page must stay unchanged to count as drawn
-# True once the app is connected, its script not running (Streamlit marks both on its root element), and
-# nothing in the page changed for `quiet` ms.
+QUIET_MS = 300  # how long the drawn state must hold: it bridges the instant between a run and its st.rerun
+# True once the app is connected, its script not running (Streamlit marks both on its root element), and its
+# content drawn: no element of an earlier run left stale, no element still a skeleton (Streamlit draws one
+# while an element type's code loads, which on a busy machine outlasts any fixed wait), every image loaded
+# and every Plotly chart drawn; all of that unbroken for `quiet` ms. Content, not DOM silence: a chart's own
+# redraws under load kept a "nothing changed for 500 ms" wait from ever ending.
 _SETTLED_JS = """quiet => {
     const app = document.querySelector('[data-testid="stApp"]');
-    if (!window.__settled) {
-        window.__settled = {changed: performance.now()};
-        new MutationObserver(() => { window.__settled.changed = performance.now(); }).observe(
-            document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-    }
-    if (!app || app.dataset.testScriptState !== "notRunning" || app.dataset.testConnectionState !== "CONNECTED") {
-        window.__settled.changed = performance.now();
+    const drawn = app
+        && app.dataset.testScriptState === "notRunning"
+        && app.dataset.testConnectionState === "CONNECTED"
+        && !app.querySelector('[data-stale="true"], [data-testid="stSkeleton"]')
+        && [...app.querySelectorAll("img")].every(image => image.complete)
+        && [...app.querySelectorAll('[data-testid="stPlotlyChart"]')].every(chart => chart.querySelector(".main-svg"));
+    if (!drawn) {
+        window.__drawnSince = undefined;
         return false;
     }
-    return performance.now() - window.__settled.changed > quiet;
+    window.__drawnSince ??= performance.now();
+    return performance.now() - window.__drawnSince >= quiet;
 }"""
 
 
@@ -186,12 +191,13 @@ def running_app_server(
 
 
 def wait_for_app(page: Page, timeout: float = STEP_TIMEOUT_MS, quiet_ms: int = QUIET_MS) -> None:
-    """Wait until the script has finished its runs and the page has stopped changing.
+    """Wait until the script has finished its runs and their content is drawn (see `_SETTLED_JS`).
 
-    "notRunning" alone is not enough: the elements of a run are drawn a moment after it, and a page may
-    start a second run (a rerun, a `st.switch_page`) right after the first; so the app must also have been
-    idle and its DOM unchanged for `quiet_ms`.
+    "notRunning" alone is not enough: the elements of a run are drawn a moment after it (skeletons until
+    their code has loaded, stale ones until replaced), and a page may start a second run (a rerun, a
+    `st.switch_page`) right after the first; so the drawn state must also hold for `quiet_ms`.
     """
+    page.evaluate("window.__drawnSince = undefined")  # what was drawn before this wait does not count
     page.wait_for_function(_SETTLED_JS, arg=quiet_ms, timeout=timeout, polling=100)
     expect(page.get_by_test_id("stStatusWidget").get_by_text("Running")).to_have_count(0, timeout=timeout)
 

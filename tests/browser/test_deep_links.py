@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -208,3 +209,22 @@ def test_a_fresh_servers_first_request_is_a_deep_link(
     assert set(gallery_links(page)) == set(gallery_order(fresh_app_server.expected, "Horror", "title")[:24])
     expect_url(page, "/genre", {"genre": "Horror"})
     assert_in_the_app(page, fresh_app_server)
+
+
+def test_the_wait_for_a_drawn_page_outlasts_slow_element_code(
+    page: Page, app_server: AppServer, screenshot: Screenshots
+) -> None:
+    """A busy machine, imitated: the frontend's code for page links arrives 2 s late, so the gallery's links
+    stay skeletons while the script is long done and nothing else on the page changes. The wait must still
+    end on the drawn gallery, all its cards readable at once (a wait for a page quiet for 500 ms returned on
+    the skeletons, and the gallery's links were read before they were drawn)."""
+
+    def late(route) -> None:
+        time.sleep(2.0)
+        route.continue_()
+
+    page.route("**/static/js/PageLink.*.js", late)
+    open_view(page, app_server.url_for("/genre", genre="Horror"), expect_text="Genre gallery: Horror")
+    assert page.locator('[data-testid="stSkeleton"]').count() == 0
+    assert set(gallery_links(page)) == set(gallery_order(app_server.expected, "Horror", "title")[:GALLERY_PAGE_SIZE])
+    screenshot(page, "drawn-after-slow-code")
