@@ -6,7 +6,6 @@ genre), and the posters of the dataset that look most alike.
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from core.config import get_settings
@@ -30,6 +29,7 @@ from ui.model import (
 from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.posters import show_poster
 from ui.runs import start_run
+from ui.score_chart import WHY_THEY_DIFFER, score_chart
 from ui.text import md_escape
 
 require_entry_point()
@@ -99,7 +99,7 @@ picked = st.selectbox(
 def show_scores(scores, key: str, similar_params: dict[str, str], true_genres: list[str] | None = None) -> None:
     """Top-3 chips (links to the galleries sorted by similarity), the predicted set and all the scores."""
     top = model.vocabulary.top_k(scores, 3)
-    st.markdown("**Top 3 genres** (click one for its gallery, most similar posters first)")
+    st.markdown("**Top 3 genres**: links, each opens that genre's gallery with the most similar posters first")
     genre_chips([g for g, _ in top], key=key, scores=[s for _, s in top], extra_params=similar_params)
     predicted = model.vocabulary.decode(scores, model.thresholds)
     st.markdown(
@@ -107,22 +107,9 @@ def show_scores(scores, key: str, similar_params: dict[str, str], true_genres: l
         + (", ".join(md_escape(g) for g in predicted) if predicted else "none")
     )
     if true_genres is not None:
-        st.markdown("**True genres** (IMDb): " + ", ".join(md_escape(g) for g in true_genres))
-    frame = pd.DataFrame({"genre": model.genres, "score": scores, "threshold": model.thresholds})
-    frame["predicted"] = frame["score"] >= frame["threshold"]
-    if true_genres is not None:
-        frame["true"] = frame["genre"].isin(true_genres)
-    chart = px.bar(
-        frame.sort_values("score"),
-        x="score",
-        y="genre",
-        orientation="h",
-        color="predicted",
-        color_discrete_map={True: "#f5c518", False: "#6c757d"},
-        range_x=[0, 1],
-        hover_data=["threshold"],
-    )
-    chart.update_layout(height=22 * len(frame) + 80, margin={"t": 10}, legend_title_text="predicted")
+        st.markdown("**True genres** (IMDb, starred in the chart): " + ", ".join(md_escape(g) for g in true_genres))
+    st.caption(WHY_THEY_DIFFER)
+    chart = score_chart(model.genres, scores, model.thresholds, true_genres)
     st.plotly_chart(chart, width="stretch", key=f"scores-{key}")
 
 

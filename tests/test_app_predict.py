@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import hashlib
 import io
+import json
 import re
 import shutil
 import time
@@ -399,3 +400,26 @@ def test_with_no_embeddings_a_poster_gets_its_chips_at_once_and_the_similar_post
     assert not progress_texts(gallery)
     assert gallery.selectbox(key="gallery_sort").value == "similar"
     assert gallery_ids(gallery)[0] == movie.imdb_id
+
+
+def test_the_score_chart_is_sorted_by_score_marks_each_threshold_and_says_why_top_3_and_predicted_differ(
+    with_model: TinyModel,
+) -> None:
+    _, data = poster_of(with_model, 2)
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("chart.jpg", data, "image/jpeg")).run()
+    assert not app.exception
+    stored = next(iter(app.session_state["dropped_posters"].values()))
+    genres = rf.read_genres(with_model.run_dir)["genres"]
+    thresholds = rf.read_thresholds(with_model.run_dir)
+    figure = json.loads(app.get("plotly_chart")[0].proto.spec)
+    bars, marks = figure["data"]
+    order = sorted(range(len(genres)), key=lambda i: -stored.scores[i])
+    assert bars["y"] == [genres[i] for i in order]  # highest score first (the axis is reversed: on top)
+    assert np.allclose(bars["x"], [stored.scores[i] for i in order], atol=1e-6)
+    assert marks["name"] == "threshold" and marks["y"] == bars["y"]
+    wanted = [thresholds[genres[i]] for i in order]
+    assert np.allclose(marks["x"], wanted, atol=1e-6)
+    passed = [stored.scores[i] >= wanted[n] for n, i in enumerate(order)]
+    assert [colour == "#f5c518" for colour in bars["marker"]["color"]] == passed
+    assert any("A genre is *predicted* when its score reaches its own threshold" in c.value for c in app.caption)

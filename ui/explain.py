@@ -123,7 +123,7 @@ def render_evidence(
             st.caption(md_escape(f"The link asks for {wanted[:40]!r}, which is not one of this poster's top genres."))
         st.session_state[choice_key] = wanted if wanted in options else options[0]
     choice = st.segmented_control(
-        "Why this genre",
+        "Why this genre: pick one to see where the poster supports it (this changes the picture, it opens nothing)",
         options,
         required=True,
         format_func=md_escape,
