@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shlex
 
-import plotly.express as px
 import streamlit as st
 
 from core import run_reports, runs
@@ -17,6 +16,7 @@ from core.corrections import active_corrections
 from core.training.config import BACKBONE_NAMES, MODES, ConfigError, make_config
 from core.urls import valid_run_id
 from ui.data import get_catalog
+from ui.figures import curves_chart
 from ui.nav import require_entry_point
 from ui.runs import estimate_for, render_baselines, start_run
 
@@ -75,10 +75,7 @@ def progress_panel() -> None:
     columns[2].metric("Phase", str(phase))
     curves = run_reports.curves([current])
     if not curves.empty:
-        st.plotly_chart(
-            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"),
-            width="stretch",
-        )
+        st.plotly_chart(curves_chart(curves), width="stretch")
     stop_asked = (current.path / runs.STOP_FILE).exists()
     if stop_asked:
         st.info("Stopping after the current batch; the best weights so far are kept.")
@@ -91,9 +88,22 @@ def progress_panel() -> None:
 
 progress_panel()
 
+# What each mode does and costs, in a learner's words (core/training/config.py has the details).
+MODE_EXPLAINED = {
+    "fast": "**fast** (the default): the pretrained backbone reads every poster once (its features are cached), "
+    "then a small head learns the genres from those features in seconds per epoch. Minutes on a laptop CPU; "
+    "the best start.",
+    "fine-tune": "**fine-tune**: the fast head first, then the backbone's top blocks are unfrozen and trained on "
+    "the images at a low learning rate, so the backbone adapts to posters. Tens of minutes on a CPU, better "
+    "on a GPU; may gain a little over fast, may overfit.",
+    "scratch": "**scratch**: the classic tutorial's small CNN trained from pixels, with no pretrained "
+    "knowledge. The baseline the pretrained modes must beat; expect it to lose.",
+}
+
 # --- Start a run ------------------------------------------------------------------------------------------------
 with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circle:"):
     mode = st.segmented_control("Mode", MODES, default="fast", key="train_mode") or "fast"
+    st.caption(MODE_EXPLAINED[mode])
     defaults = make_config(mode)
     with st.form("start_run"):
         columns = st.columns(3)

@@ -319,6 +319,42 @@ def test_a_finished_runs_page_offers_its_folder_its_model_with_a_model_card_and_
         ]
 
 
+def test_a_runs_figures_say_which_way_is_better_never_read_none_and_explain_a_hamming_loss_worse_than_nothing(
+    settings: Settings, tiny_model: TinyModel
+) -> None:
+    run_id = copy_run(tiny_model.run_dir, settings)
+    metrics_file = settings.runs_dir / run_id / "metrics.json"
+    metrics = json.loads(metrics_file.read_text())
+    metrics["test"]["summary"]["hamming_loss"] = 0.141  # as the real default run: worse than predicting nothing
+    metrics["test"]["baselines"]["nothing"]["hamming_loss"] = 0.119
+    metrics_file.write_text(json.dumps(metrics))
+    app = open_app("pages/training.py", run=run_id)
+    assert not app.exception
+    table = next(frame.value for frame in app.dataframe if "model" in frame.value.columns)
+    assert {"micro-F1 ↑", "macro-F1 ↑", "mAP ↑", "hit@3 ↑", "P@3 ↑", "Hamming loss ↓"} <= set(table.columns)
+    nothing = table.set_index("model").loc["predict nothing"]
+    assert nothing["mAP ↑"] == "—" and nothing["Hamming loss ↓"] == "0.119"
+    assert "None" not in table.to_string()
+    notes = " ".join(caption.value for caption in app.caption)
+    assert "This model's Hamming loss (0.141) is worse than predicting nothing (0.119)" in notes
+    assert "↑ higher is better, ↓ lower is better" in notes
+    figure = json.loads(next(chart.proto.spec for chart in app.get("plotly_chart") if "Per epoch" in chart.proto.spec))
+    names = {trace["name"] for trace in figure["data"]}
+    assert {"training loss", "validation loss", "validation mAP", "validation hit@3"} <= names
+    assert not any("val_" in name for name in names)
+    loss_axes = {trace["yaxis"] for trace in figure["data"] if trace["name"].endswith("loss")}
+    score_axes = {trace["yaxis"] for trace in figure["data"] if not trace["name"].endswith("loss")}
+    assert len(loss_axes) == len(score_axes) == 1 and loss_axes != score_axes  # losses apart from scores
+    assert len({trace["line"]["color"] for trace in figure["data"]}) == len(names)
+
+
+def test_the_start_form_explains_each_mode(settings: Settings) -> None:
+    app = open_app("pages/training.py")
+    assert any("**fast** (the default)" in caption.value for caption in app.caption)
+    app.segmented_control(key="train_mode").set_value("scratch").run()
+    assert any("**scratch**: the classic tutorial's small CNN" in caption.value for caption in app.caption)
+
+
 # --- run_reports and estimate -----------------------------------------------------------------------------------
 
 

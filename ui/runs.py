@@ -14,11 +14,11 @@ from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, l
 from core.runs import RunView
 from core.training.config import ConfigError, parse_image_size
 from core.urls import MistakesView, parse_mistakes_params
+from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
 from ui.text import md_escape
 
-FIGURE_FORMAT = {"format": "%.3f"}
 # The formats of `core.export` (imported on click only: it loads TensorFlow), in the user's words.
 MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel", "tflite": "TFLite (.tflite)"}
 PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part -> its metrics.json entry
@@ -159,7 +159,14 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
         per_genre = run_reports.per_genre_table(run, PART_REPORTS[part])
         predictions = _mistakes_view(catalog, run, list(per_genre["genre"]), parts)
         st.subheader("Test figures beside the trivial baselines")
-        st.dataframe(run_reports.baselines_table(run), hide_index=True, width="stretch")
+        baselines = run_reports.baselines_table(run)
+        st.dataframe(readable_figures(baselines), hide_index=True, width="stretch")
+        st.caption(
+            "↑ higher is better, ↓ lower is better; — where a figure does not apply (predicting nothing ranks nothing)."
+        )
+        note = hamming_note(baselines)
+        if note:
+            st.caption(note)
         _corrections_used(run)
         _yardsticks(run)
         st.subheader(f"Per genre ({'temporal ' if part == 'temporal' else ''}test part)")
@@ -186,11 +193,7 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
     curves = run_reports.curves([run])
     if not curves.empty:
         # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
-        st.plotly_chart(
-            px.line(curves, x="epoch", y="value", color="metric", markers=True, title="Per epoch"),
-            width="stretch",
-            key=f"curves-{run.run_id}",
-        )
+        st.plotly_chart(curves_chart(curves), width="stretch", key=f"curves-{run.run_id}")
     genres = run.genres.get("left_out") or {}
     if genres:
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
@@ -205,12 +208,10 @@ def _yardsticks(run: RunView) -> None:
             st.caption(f"No temporal test: {temporal['skipped']}")
         return
     st.subheader("Posters like the training ones, and posters of newer movies")
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={name: st.column_config.NumberColumn(**FIGURE_FORMAT) for name in table.columns[1:]},
-    )
+    shown = table.assign(figure=table["figure"].map(with_direction))
+    for column in shown.columns[1:]:
+        shown[column] = shown[column].map(shown_figure)
+    st.dataframe(shown, hide_index=True, width="stretch")
     st.caption(
         f"The temporal test comes from a twin of this run with the same settings, trained on movies before "
         f"{temporal.get('train_before')} and tuned on {temporal.get('validation_years', ['?'])[0]}–"
@@ -316,7 +317,13 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
     st.header("Compare " + ", ".join(run.run_id for run in chosen))
     curves = run_reports.curves(chosen)
     if not curves.empty:
-        metric = st.selectbox("Curve", sorted(curves["metric"].unique()), index=0, key="compare_metric")
+        metric = st.selectbox(
+            "Curve",
+            sorted(curves["metric"].unique()),
+            index=0,
+            key="compare_metric",
+            format_func=lambda key: CURVE_LABELS.get(key, key),
+        )
         st.plotly_chart(
             px.line(curves[curves["metric"] == metric], x="epoch", y="value", color="run", markers=True),
             width="stretch",
