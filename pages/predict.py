@@ -107,7 +107,7 @@ def show_scores(scores, key: str, similar_params: dict[str, str], true_genres: l
         + (", ".join(md_escape(g) for g in predicted) if predicted else "none")
     )
     if true_genres is not None:
-        st.markdown("**True genres** (IMDb, starred in the chart): " + ", ".join(md_escape(g) for g in true_genres))
+        st.markdown("**True genres** (IMDb): " + ", ".join(md_escape(g) for g in true_genres))
     st.caption(WHY_THEY_DIFFER)
     chart = score_chart(model.genres, scores, model.thresholds, true_genres)
     st.plotly_chart(chart, width="stretch", key=f"scores-{key}")
