@@ -145,6 +145,10 @@ def test_every_count_on_the_runs_page_links_to_its_gallery(monkeypatch: pytest.M
     assert all(params["run"] == tiny_model.run_id and "labelled" not in params for params in count_links.values())
     labels = [shown_text(link.label) for link in app.get("page_link") if "errors=" in link.proto.query_string]
     assert sorted(map(int, labels)) == sorted(row[outcome] for row in per_genre for outcome in OUTCOMES)
+    # The "mistaken for" matrix names every genre on both axes (Plotly would thin them to every other one).
+    matrix = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Mistaken for" in c.proto.spec)
+    genres = [row["genre"] for row in per_genre]
+    assert matrix["layout"]["xaxis"]["tickvals"] == genres == matrix["layout"]["yaxis"]["tickvals"]
 
 
 def test_the_fp_gallery_url_shows_exactly_its_posters(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:

@@ -22,6 +22,7 @@ from ui.data import movies_table
 
 SIZE_BINS = 30  # per axis of the width × height map
 ASPECT_BINS = 40
+LOG_TICKS = [0, 1, 2, 3, 4]  # colour-bar marks of the poster-size map: 1, 10, 100, 1,000, 10,000 posters
 
 
 def _usable(catalog: Catalog, fingerprint: str) -> pd.DataFrame:
@@ -60,22 +61,59 @@ def imbalance_chart(imbalance: pd.DataFrame, log_scale: bool) -> go.Figure:
         text=imbalance["share_pct"].map(lambda share: f"{share:.1f} %"),
         custom_data=["genre"],
         log_x=log_scale,
+        labels={"movies": "usable movies", "genre": ""},
     )
-    bars.update_layout(yaxis={"categoryorder": "total ascending"}, height=24 * len(imbalance) + 80, margin={"t": 10})
+    # Shares beside their bars, legible; room above the top bar, which the chart's toolbar would cover.
+    bars.update_traces(textposition="outside", textfont={"size": 13}, cliponaxis=False)
+    bars.update_layout(
+        yaxis={"categoryorder": "total ascending", "tickmode": "linear", "dtick": 1},
+        height=24 * len(imbalance) + 110,
+        margin={"t": 40, "r": 60},
+    )
     return bars.update_traces(hovertemplate="%{y}: %{x} usable movies (%{text})<extra></extra>")
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def labels_per_movie_chart(_catalog: Catalog, fingerprint: str) -> go.Figure:
     per_movie = eda.labels_per_movie(_usable(_catalog, fingerprint))
-    return px.bar(per_movie, x="genres_per_movie", y="movies", text="movies")
+    chart = px.bar(
+        per_movie, x="genres_per_movie", y="movies", text="movies", labels={"genres_per_movie": "genres per movie"}
+    )
+    return chart.update_layout(xaxis={"tickmode": "linear", "dtick": 1}, margin={"t": 10})
+
+
+def co_occurrence_shares(counts: pd.DataFrame) -> pd.DataFrame:
+    """Row A, column B: the share of A's movies that are also B. The diagonal (always 1) is left empty, so
+    the colours are spent on the pairs: raw counts are swamped by the big genres and by the diagonal."""
+    totals = np.diag(counts.to_numpy()).astype(float)
+    shares = counts.to_numpy() / np.where(totals > 0, totals, np.nan)[:, None]
+    np.fill_diagonal(shares, np.nan)
+    return pd.DataFrame(shares, index=counts.index, columns=counts.columns)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def co_occurrence_chart(_catalog: Catalog, fingerprint: str, order: tuple[str, ...]) -> go.Figure:
-    matrix = eda.co_occurrence(_usable(_catalog, fingerprint), list(order))
-    heat = px.imshow(matrix, color_continuous_scale="Blues", aspect="auto", labels={"color": "movies"})
-    return heat.update_layout(height=520, margin={"t": 10})
+    counts = eda.co_occurrence(_usable(_catalog, fingerprint), list(order))
+    shares = co_occurrence_shares(counts)
+    heat = go.Figure(
+        go.Heatmap(
+            z=shares.to_numpy(),
+            x=list(order),
+            y=list(order),
+            customdata=counts.to_numpy(),
+            colorscale="YlOrRd",
+            zmin=0,
+            colorbar={"title": "share", "tickformat": ".0%"},
+            hovertemplate="%{z:.0%} of %{y} movies are also %{x} (%{customdata} movies)<extra></extra>",
+        )
+    )
+    every_label = {"tickmode": "array", "tickvals": list(order), "ticktext": list(order)}
+    return heat.update_layout(
+        height=28 * len(order) + 160,
+        margin={"t": 10},
+        xaxis={**every_label, "title": "…are also this genre", "tickangle": -45},
+        yaxis={**every_label, "title": "Of this genre's movies…", "autorange": "reversed"},
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -104,10 +142,12 @@ def poster_size_charts(_catalog: Catalog, fingerprint: str) -> tuple[go.Figure, 
         go.Heatmap(
             x=(widths[:-1] + widths[1:]) / 2,
             y=(heights[:-1] + heights[1:]) / 2,
-            z=np.where(counts.T > 0, counts.T, np.nan),
-            colorscale="Blues",
-            colorbar={"title": "posters"},
-            hovertemplate="width ≈ %{x:.0f}, height ≈ %{y:.0f}: %{z} posters<extra></extra>",
+            # A log scale: most posters share a few sizes, and a linear one painted everything else one colour.
+            z=np.where(counts.T > 0, np.log10(np.maximum(counts.T, 1)), np.nan),
+            customdata=counts.T,
+            colorscale="Viridis",
+            colorbar={"title": "posters", "tickvals": LOG_TICKS, "ticktext": [f"{10**t:,.0f}" for t in LOG_TICKS]},
+            hovertemplate="width ≈ %{x:.0f}, height ≈ %{y:.0f}: %{customdata:.0f} posters<extra></extra>",
         )
     ).update_layout(xaxis_title="poster width (px)", yaxis_title="poster height (px)", margin={"t": 10})
     shares, edges = np.histogram(sizes["aspect"], bins=ASPECT_BINS)

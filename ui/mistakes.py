@@ -106,9 +106,17 @@ def confusion_chart(run: RunView, predictions: PartPredictions, current: Mistake
     )
     figure.update_layout(
         title="Mistaken for: how often a genre was predicted for movies that lack it (click a cell)",
-        xaxis_title="predicted genre",
-        yaxis_title="labelled genre",
+        # Every genre named on both axes (Plotly thins crowded category labels to every other one).
+        xaxis={
+            "title": "predicted genre",
+            "tickmode": "array",
+            "tickvals": genres,
+            "ticktext": genres,
+            "tickangle": -45,
+        },
+        yaxis={"title": "labelled genre", "tickmode": "array", "tickvals": genres, "ticktext": genres},
         yaxis_autorange="reversed",
+        height=26 * len(genres) + 200,
         clickmode="event+select",
     )
     # Keyed by the view, so a new view starts without the last click's selection.

@@ -1,0 +1,53 @@
+"""The Dataset page's charts as a reader sees them: every genre named, the pairs rather than the diagonal,
+whole numbers where only whole numbers exist, shares legible beside their bars, sizes told apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core import eda
+from core.catalog import Catalog
+from ui import dataset_charts as charts
+
+
+def test_the_co_occurrence_map_shows_shares_of_each_genres_movies_without_the_diagonal(
+    fixture_catalog: Catalog,
+) -> None:
+    counts = pd.DataFrame([[10, 4, 0], [4, 5, 5], [0, 5, 20]], index=list("ABC"), columns=list("ABC"))
+    shares = charts.co_occurrence_shares(counts)
+    assert np.isnan(np.diag(shares.to_numpy())).all()
+    assert shares.loc["A", "B"] == 0.4 and shares.loc["B", "A"] == 0.8  # of A's 10, 4 are B; of B's 5, 4 are A
+    order = tuple(fixture_catalog.genre_counts())
+    figure = charts.co_occurrence_chart(fixture_catalog, fixture_catalog.fingerprint, order)
+    heat = figure.data[0]
+    assert list(figure.layout.xaxis.tickvals) == list(order) == list(figure.layout.yaxis.tickvals)
+    values = np.array(heat.z, dtype=float)
+    assert np.isnan(np.diag(values)).all() and np.nanmax(values) <= 1.0
+    usable = charts._usable(fixture_catalog, fixture_catalog.fingerprint)  # what the page counts
+    assert np.array_equal(np.array(heat.customdata), eda.co_occurrence(usable, list(order)))
+
+
+def test_genres_per_movie_has_whole_ticks_and_a_worded_axis(fixture_catalog: Catalog) -> None:
+    figure = charts.labels_per_movie_chart(fixture_catalog, fixture_catalog.fingerprint)
+    assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.title.text == "genres per movie"
+
+
+def test_the_imbalance_bars_show_their_shares_outside_with_room_for_the_toolbar() -> None:
+    imbalance = pd.DataFrame(
+        {"genre": ["Drama", "Comedy", "War"], "movies": [50, 40, 2], "share_pct": [54.3, 43.5, 2.2]}
+    )
+    figure = charts.imbalance_chart(imbalance, False)
+    assert figure.data[0].textposition == "outside" and figure.data[0].textfont.size >= 12
+    assert list(figure.data[0].text) == ["54.3 %", "43.5 %", "2.2 %"]
+    assert figure.layout.margin.t >= 40
+
+
+def test_the_poster_size_map_uses_a_log_scale_so_rare_sizes_are_visible(fixture_catalog: Catalog) -> None:
+    size_map, _ = charts.poster_size_charts(fixture_catalog, fixture_catalog.fingerprint)
+    heat = size_map.data[0]
+    counts = np.array(heat.customdata, dtype=float)
+    shown = np.array(heat.z, dtype=float)
+    filled = counts > 0
+    assert np.allclose(shown[filled], np.log10(counts[filled]))
+    assert list(heat.colorbar.ticktext)[:3] == ["1", "10", "100"]
