@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import get_settings
-from ui.data import clear_all_caches, existing_catalog
+from ui.caches import caches_control
+from ui.data import existing_catalog
 from ui.links import keep_url_in_step
 from ui.nav import PAGES
 from ui.search import title_search
@@ -24,11 +25,7 @@ with st.sidebar:
     if catalog is not None:  # a page builds it first, with its progress bar
         title_search(catalog, key="sidebar_search")
     st.caption(f"Dataset folder: `{settings.data_dir}`")
-    with st.popover("Caches", icon=":material/cleaning_services:"):
-        st.write("The catalog and the poster embeddings are rebuilt from the raw data when next needed.")
-        if st.button("Clear caches", type="primary"):
-            removed = clear_all_caches()
-            st.success("Cleared: " + (", ".join(removed) if removed else "nothing was cached"))
+    caches_control()
 
 keep_url_in_step(page.url_path)  # a link to the page already shown leaves its parameters in the URL
 page.run()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from core.catalog import open_catalog
 from tests.apptest_helpers import genre_links, heading, open_page, shown_text, texts, use_settings
 from tests.conftest import FixtureData, make_settings
 
@@ -183,3 +185,32 @@ def test_the_empty_movie_page_offers_a_search_and_a_random_movie(on_fixture) -> 
     movie_id = app.query_params["movie"]
     movie_id = movie_id[0] if isinstance(movie_id, list) else movie_id
     assert heading(app) == on_fixture.movie(movie_id)["title"]
+
+
+def _caches_sidebar() -> None:
+    """The sidebar's caches control alone (AppTest does not pass clicks to widgets of an `st.navigation`
+    entry script, so the control is tried as its own script)."""
+    from ui.caches import caches_control
+
+    caches_control()
+
+
+def test_clearing_the_caches_says_what_it_costs_and_keeps_and_asks_before_it_clears(
+    monkeypatch: pytest.MonkeyPatch, fixture_data: FixtureData, tmp_path
+) -> None:
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path)  # caches of its own: they are cleared
+    open_catalog(settings)
+    use_settings(monkeypatch, settings)
+    shown = open_page("pages/dataset.py")  # the control is in the app's sidebar
+    said = " ".join(element.value for element in shown.sidebar.markdown)
+    assert "embedding every poster again takes minutes" in said
+    assert "Trained runs and label corrections are kept" in said
+
+    app = AppTest.from_function(_caches_sidebar, default_timeout=60).run()
+    assert settings.catalog_path.exists()  # opening the popover is the first click; nothing is cleared yet
+    app.button[0].click().run()
+    assert not app.exception
+    assert any(success.body.startswith("Cleared: ") for success in app.success)
+    assert not settings.catalog_path.exists()
+    app.run()  # the next run (a page rebuilding the catalog reruns at once) still says what was cleared
+    assert any(success.body.startswith("Cleared: ") for success in app.success)

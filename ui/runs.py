@@ -27,7 +27,8 @@ PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part ->
 def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
     """Launch a run and show it; a second start while one runs gets the reason, never a second process."""
     try:
-        run_id = runs.launch_run(settings, mode, options)
+        with st.spinner("Starting the run: its process loads TensorFlow, then reads the data…"):
+            run_id = runs.launch_run(settings, mode, options)
     except runs.RunAlreadyActive as error:
         st.warning(str(error), icon=":material/hourglass_top:")
         return
