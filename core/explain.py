@@ -326,8 +326,10 @@ def colormap(heat: np.ndarray) -> np.ndarray:
 def overlay(poster: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:
     """The poster with its heat map blended over it: uint8 RGB of the poster's shape.
 
-    opacity 0 gives the plain poster, 1 the heat map alone; in between, regions without evidence are
-    darkened (inferno starts at black) and the evidence glows orange to yellow.
+    Each pixel's colour is blended in proportion to its own evidence (alpha = opacity × heat): where there is
+    no evidence the poster shows as it is, and the evidence glows in inferno's colours, strongest at the
+    peak. A uniform blend tinted the whole poster dark purple and left faint evidence hard to see.
+    opacity 0 gives the plain poster; 1 gives the colour map alone at the peak, the poster where nothing is.
     """
     poster = np.asarray(poster)
     heat = np.asarray(heat)
@@ -339,5 +341,6 @@ def overlay(poster: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:
         raise ValueError(f"opacity must be between 0 and 1, got {opacity}")
     if opacity == 0.0:
         return poster.copy()
-    blended = (1.0 - opacity) * poster.astype(np.float32) + opacity * colormap(heat).astype(np.float32)
+    alpha = (opacity * np.clip(heat, 0.0, 1.0).astype(np.float32))[..., None]
+    blended = (1.0 - alpha) * poster.astype(np.float32) + alpha * colormap(heat).astype(np.float32)
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)

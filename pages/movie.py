@@ -114,7 +114,7 @@ if movie["usable"]:
             scores = predict_images(model, [poster.pixels])[0]
             st.subheader("The model's prediction beside the true genres")
             top = model.vocabulary.top_k(scores, 3)
-            evidence, chips = st.columns([1, 2])
+            evidence, chips = st.columns([1, 1])
             with evidence:
                 render_evidence(model, poster.pixels, poster.content_hash, top, key=movie_id, url_param="why")
             with chips:

@@ -169,7 +169,7 @@ if dropped:
         )
     for item in dropped:
         st.divider()
-        left, right = st.columns([1, 2])
+        left, right = st.columns([1, 1])
         with left:
             top = model.vocabulary.top_k(item.scores, 3)
             render_evidence(model, item.poster.pixels, item.poster.content_hash, top, key=item.poster.content_hash)
@@ -200,7 +200,7 @@ elif picked and not uploads:
         st.stop()
     scores = predict_images(model, [poster.pixels])[0]
     st.divider()
-    left, right = st.columns([1, 2])
+    left, right = st.columns([1, 1])
     with left:
         render_evidence(
             model, poster.pixels, poster.content_hash, model.vocabulary.top_k(scores, 3), key=picked, url_param="why"

@@ -422,4 +422,4 @@ def test_the_score_chart_is_sorted_by_score_marks_each_threshold_and_says_why_to
     assert np.allclose(marks["x"], wanted, atol=1e-6)
     passed = [stored.scores[i] >= wanted[n] for n, i in enumerate(order)]
     assert [colour == "#f5c518" for colour in bars["marker"]["color"]] == passed
-    assert any("A genre is *predicted* when its score reaches its own threshold" in c.value for c in app.caption)
+    assert any("A genre is predicted when its score reaches its own threshold" in c.value for c in app.caption)

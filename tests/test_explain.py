@@ -25,6 +25,7 @@ from core.training.pipeline import resize_poster
 from core.uploads import validate_upload
 from tests.apptest_helpers import shown_text, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
+from ui.explain import DEFAULT_OPACITY
 
 IMAGE_SIZE = (64, 48)  # the planted models' input, height × width
 POSTER_SHAPE = (150, 100)  # the test posters' own size: not the model's, nor its aspect ratio
@@ -226,10 +227,17 @@ def test_the_overlay_blends_a_perceptual_colormap_over_the_poster() -> None:
     heat[PATCH] = 1.0
     np.testing.assert_array_equal(overlay(poster, heat, 0.0), poster)  # opacity 0: the plain poster
     full = overlay(poster, heat, 1.0)
-    np.testing.assert_array_equal(full, colormap(heat))
+    np.testing.assert_array_equal(full[PATCH], colormap(heat)[PATCH])  # the colour map alone at the peak
+    outside = heat == 0
+    np.testing.assert_array_equal(full[outside], poster[outside])  # the low end is transparent: no purple tint
     half = overlay(poster, heat, 0.5)
     assert half.dtype == np.uint8 and half.shape == poster.shape
-    assert half[PATCH].mean() > half[100:, 60:].mean()  # the evidence glows, the rest is dimmed
+    np.testing.assert_array_equal(half[outside], poster[outside])
+    assert not np.array_equal(half[PATCH], poster[PATCH]) and not np.array_equal(half[PATCH], full[PATCH])
+    weak = overlay(poster, heat * 0.3, 1.0)  # weaker evidence, fainter colour: closer to the poster
+    assert (
+        np.abs(weak[PATCH].astype(int) - poster[PATCH]).mean() < np.abs(full[PATCH].astype(int) - poster[PATCH]).mean()
+    )
     # Inferno: from black to pale yellow, brighter all the way (readable in greyscale too).
     ramp = colormap(np.linspace(0, 1, 50)).astype(np.float64)
     luminance = ramp @ [0.2126, 0.7152, 0.0722]
@@ -351,12 +359,16 @@ def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
     _, again_url, _ = shown_evidence(app, drawn_images)
     assert again_url == first_url  # the same map, from the cache
     opacity = app.slider(key=f"evidence-opacity-{content_hash(data)}")
-    assert opacity.value == 50 and not opacity.disabled
+    assert opacity.value == DEFAULT_OPACITY and not opacity.disabled
     opacity.set_value(100).run()
     _, opaque_url, opaque = shown_evidence(app, drawn_images)
     assert opaque_url != first_url
-    # At 100 %, the map alone (the page keeps maps as 256 levels, so a colour may be one step off).
-    assert np.abs(opaque.astype(int) - colormap(maps[first]).astype(int)).max() <= 2
+    # At 100 %, each pixel blended by its own evidence (the page keeps maps as 256 levels: a step off at most).
+    expected = overlay(pixels, np.rint(maps[first] * 255) / 255, 1.0)
+    assert np.abs(opaque.astype(int) - expected.astype(int)).max() <= 2
+    # The plain poster is beside the map, and the map has its colour scale.
+    alts = [img.alt for element in app.image for img in element.proto.imgs]
+    assert "The poster as it is, beside its evidence" in alts and "The evidence map's colour scale" in alts
     app.slider(key=f"evidence-opacity-{content_hash(data)}").set_value(0).run()
     _, _, invisible = shown_evidence(app, drawn_images)
     np.testing.assert_array_equal(invisible, pixels)

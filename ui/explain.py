@@ -25,7 +25,7 @@ from core.training.run_folder import MODEL_FILE
 from ui.text import md_escape
 
 PLAIN_POSTER = "Plain poster"
-DEFAULT_OPACITY = 50  # % of heat over the poster
+DEFAULT_OPACITY = 80  # % of colour at the strongest evidence (weaker evidence is fainter, none is transparent)
 DRAWN_MAX_SIDE = 720  # pixels: posters are drawn no larger (a page column is narrower), and so are their maps
 
 
@@ -63,6 +63,15 @@ def _drawn_poster(poster_key: str, _poster: np.ndarray) -> np.ndarray:
         return _poster
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(_poster).resize(size, Image.Resampling.LANCZOS))
+
+
+@st.cache_data(show_spinner=False)
+def _colour_scale() -> np.ndarray:
+    """The colour bar under a map: each level as `overlay` blends it over mid grey at full opacity, so the
+    low end shows the transparency a reader sees on the poster."""
+    levels = np.tile(np.linspace(0.0, 1.0, 256, dtype=np.float32), (14, 1))
+    grey = np.full((*levels.shape, 3), 128, dtype=np.uint8)
+    return overlay(grey, levels, 1.0)
 
 
 def _model_mtime_ns(loaded: LoadedModel) -> int:
@@ -149,12 +158,19 @@ def render_evidence(
         return
 
     heat = _evidence_maps(run_dir, mtime_ns, poster_key, tuple(genres), drawn.shape[:2], explainer, poster)[choice]
-    st.image(
-        overlay(drawn, heat.astype(np.float32) / 255, opacity / 100),
-        width="stretch",
-        alt=f"Evidence map for {choice} over the poster",
-        output_format="JPEG",
-    )
+    plain_side, evidence_side = st.columns(2, gap="small")
+    with plain_side:
+        st.image(drawn, width="stretch", alt="The poster as it is, beside its evidence")
+        st.caption("The poster")
+    with evidence_side:
+        st.image(
+            overlay(drawn, heat.astype(np.float32) / 255, opacity / 100),
+            width="stretch",
+            alt=f"Evidence map for {choice} over the poster",
+            output_format="JPEG",
+        )
+        st.image(_colour_scale(), width="stretch", alt="The evidence map's colour scale")
+        st.caption("none (the poster shows through) → the strongest evidence")
     if heat.max() == 0:
         caption = (
             f"{choice} ({_percent(scores[choice])}): nothing in this poster pushes it up (no positive evidence), "

@@ -20,7 +20,7 @@ THRESHOLD_COLOUR = "#e8590c"
 ROW_HEIGHT_PX = 24
 
 WHY_THEY_DIFFER = (
-    "The top 3 are the three highest scores. A genre is *predicted* when its score reaches its own threshold "
+    "The top 3 are the three highest scores. A genre is predicted when its score reaches its own threshold "
     "(the orange mark on its bar), tuned on validation for that genre: rare genres have low thresholds and "
     "common ones high, so a top-3 genre can stay below its mark, and a genre outside the top 3 can pass it. "
     "A ★ marks the movie's true genres, where they are known."
