@@ -423,3 +423,16 @@ def test_the_score_chart_is_sorted_by_score_marks_each_threshold_and_says_why_to
     passed = [stored.scores[i] >= wanted[n] for n, i in enumerate(order)]
     assert [colour == "#f5c518" for colour in bars["marker"]["color"]] == passed
     assert any("A genre is predicted when its score reaches its own threshold" in c.value for c in app.caption)
+
+
+def test_the_same_file_dropped_twice_is_predicted_and_shown_once_with_a_note(with_model: TinyModel) -> None:
+    _, data = poster_of(with_model, 4)
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(
+        [("first.jpg", data, "image/jpeg"), ("copy of first.jpg", data, "image/jpeg")]
+    ).run()
+    assert not app.exception and not app.error
+    assert len(chips(app)) == 3  # one result: three chips, not six
+    assert "also uploaded as copy of first.jpg (identical file), kept once" in " ".join(
+        shown_text(caption.value) for caption in app.caption
+    )
