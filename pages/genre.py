@@ -100,26 +100,22 @@ if view.poster or view.like:
     from ui.model import index_or_progress, session_posters  # TensorFlow only for this sort order
 
     dropped = session_posters().get(view.poster) if view.poster else None
-    liked = catalog.movie(view.like) if view.like and not view.poster else None
+    liked = catalog.movie(view.like) if view.like else None  # `like` is dropped when a poster is given
     if view.poster and dropped is None:
         st.warning(
             "The poster this link compares with is not in this browser session any more (another browser, "
             "or the app restarted): drop it again on the Predict page. Sorted by title meanwhile.",
             icon=":material/hide_image:",
         )
-    elif view.like and not view.poster and not (liked and liked["usable"]):
+    elif view.like and not (liked and liked["usable"]):
         st.warning(f"{md_escape(view.like)} is not a usable movie of the catalog; sorted by title.")
     else:
         # While the index is being prepared its progress is shown, and the gallery is sorted by title meanwhile.
         index = index_or_progress(catalog, "The order by similarity")
         if index is not None and dropped is not None:
             query, reference = dropped.embedding, ("poster", dropped.poster)
-        elif index is not None and view.like in index:
+        elif index is not None:  # the index holds every usable movie, so a usable `liked` is in it
             query, reference = index.vector(view.like), ("movie", liked)
-        elif index is not None:
-            st.warning(
-                f"The poster of {md_escape(view.like)} could not be read, so it has no likeness; sorted by title."
-            )
 if query is not None:
     SORT_LABELS = {"similar": "Similarity (most alike first)", **SORT_LABELS}
 elif view.sort == "similar":

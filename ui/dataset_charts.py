@@ -19,6 +19,7 @@ import streamlit as st
 from core import eda
 from core.catalog import Catalog
 from ui.data import movies_table
+from ui.figures import every_label
 
 SIZE_BINS = 30  # per axis of the width × height map
 ASPECT_BINS = 40
@@ -107,12 +108,11 @@ def co_occurrence_chart(_catalog: Catalog, fingerprint: str, order: tuple[str, .
             hovertemplate="%{z:.0%} of %{y} movies are also %{x} (%{customdata} movies)<extra></extra>",
         )
     )
-    every_label = {"tickmode": "array", "tickvals": list(order), "ticktext": list(order)}
     return heat.update_layout(
         height=28 * len(order) + 160,
         margin={"t": 10},
-        xaxis={**every_label, "title": "…are also this genre", "tickangle": -45},
-        yaxis={**every_label, "title": "Of this genre's movies…", "autorange": "reversed"},
+        xaxis={**every_label(order), "title": "…are also this genre", "tickangle": -45},
+        yaxis={**every_label(order), "title": "Of this genre's movies…", "autorange": "reversed"},
     )
 
 

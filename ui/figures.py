@@ -5,6 +5,7 @@ scores, in words rather than history keys."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.express as px
@@ -39,6 +40,11 @@ HAMMING_EXPLAINED = (
     "predicts more genres to find more of the right ones, at the price of some wrong yeses. Judge the model "
     "by mAP, F1 and hit@3 beside their baselines."
 )
+
+
+def every_label(labels: Sequence[str]) -> dict[str, object]:
+    """Axis settings that name every category: Plotly thins crowded category labels to every other one."""
+    return {"tickmode": "array", "tickvals": list(labels), "ticktext": list(labels)}
 
 
 def with_direction(name: str) -> str:

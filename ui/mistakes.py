@@ -20,6 +20,7 @@ from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, P
 from core.runs import RunView
 from core.training import metrics
 from core.urls import MistakesView
+from ui.figures import every_label
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
 from ui.posters import show_poster
 from ui.text import md_escape
@@ -106,15 +107,8 @@ def confusion_chart(run: RunView, predictions: PartPredictions, current: Mistake
     )
     figure.update_layout(
         title="Mistaken for: how often a genre was predicted for movies that lack it (click a cell)",
-        # Every genre named on both axes (Plotly thins crowded category labels to every other one).
-        xaxis={
-            "title": "predicted genre",
-            "tickmode": "array",
-            "tickvals": genres,
-            "ticktext": genres,
-            "tickangle": -45,
-        },
-        yaxis={"title": "labelled genre", "tickmode": "array", "tickvals": genres, "ticktext": genres},
+        xaxis={"title": "predicted genre", "tickangle": -45, **every_label(genres)},
+        yaxis={"title": "labelled genre", **every_label(genres)},
         yaxis_autorange="reversed",
         height=26 * len(genres) + 200,
         clickmode="event+select",
