@@ -94,8 +94,9 @@ MODE_EXPLAINED = {
     "then a small head learns the genres from those features in seconds per epoch. Minutes on a laptop CPU; "
     "the best start.",
     "fine-tune": "**fine-tune**: the fast head first, then the backbone's top blocks are unfrozen and trained on "
-    "the images at a low learning rate, so the backbone adapts to posters. Tens of minutes on a CPU, better "
-    "on a GPU; may gain a little over fast, may overfit.",
+    "the images at a low learning rate, so the backbone adapts to posters. Every epoch reads every poster "
+    "through the backbone, so it takes far longer than fast (the estimate below says how long here); it may "
+    "gain a little over fast, or overfit.",
     "scratch": "**scratch**: the classic tutorial's small CNN trained from pixels, with no pretrained "
     "knowledge. The baseline the pretrained modes must beat; expect it to lose.",
 }
