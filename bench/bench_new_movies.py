@@ -1,13 +1,14 @@
 """What helps on posters of new movies: each factor varied alone, judged on the temporal split.
 
-    python -m bench.bench_new_movies cost  [--backbone lite2] [--image-size 320x224] [--posters 64] [--repeats 3]
-    python -m bench.bench_new_movies embed --backbone lite2 --image-size 320x224 [--flip]
+    python -m bench.bench_new_movies cost  [--factors "lite2 320x224,flip TTA"] [--posters 64] [--repeats 3]
+    python -m bench.bench_new_movies embed --factors "default,lite2 320x224"
     python -m bench.bench_new_movies sweep [--seeds 3] [--factors default,linear,...] [--json out.json]
 
-`cost` prints the embedding time of a candidate against today's default (Lite0 at 320×224, one view) on
-the same posters in the same process (median of `--repeats` timed passes after a warm-up): the embedding
-cost limit of a candidate is judged on that ratio. `embed` fills the embeddings cache for every usable movie
-(slow, resumable: the cache keeps what was done). `sweep` trains the temporal twin of a fast run
+`cost` prints the embedding time of each candidate (every factor by default) against today's default
+(Lite0 at 320×224, one view) on the same posters in the same process (median of `--repeats` timed passes
+after a warm-up, summed over the views and sizes a candidate embeds): the embedding cost limit of a
+candidate is judged on that ratio. `embed` fills the embeddings caches of the named factors for every
+usable movie (slow, resumable: the cache keeps what was done). `sweep` trains the temporal twin of a fast run
 (core.training.twin) for each factor and seed on cached features, and prints one row per factor: the
 3-seed mean temporal *validation* mAP (what chooses), with hit@3 and P@3, and the temporal test figures
 beside it (reported, never used to choose). A factor whose features are not cached is embedded first.
@@ -33,7 +34,7 @@ from core.training.config import make_config, parse_image_size
 from core.training.embeddings import poster_embeddings
 from core.training.epochs import Progress
 from core.training.fast import train_fast
-from core.training.model import make_feature_extractor
+from core.training.model import make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset
 from core.training.stop import StopControl
 from core.training.twin import train_temporal_twin
@@ -46,9 +47,12 @@ FACTORS: dict[str, dict[str, Any]] = {
     "sqrt pos-weighting": {"pos_weighting": "sqrt"},
     "lite2 320x224": {"backbone": "lite2"},
     "lite2 320x224, linear head": {"backbone": "lite2", "head_hidden_units": 0},
+    "lite2 372x260 (native width)": {"backbone": "lite2", "image_size": "372x260"},
     "flip TTA": {"flip_tta": True},
     "224x224 squash": {"image_size": "224x224"},
     "384x256": {"image_size": "384x256"},
+    "multi-scale 320x224 + 224x160": {"multi_scale": "224x160"},
+    "multi-scale 384x256 + 320x224": {"image_size": "384x256", "multi_scale": "320x224"},
 }
 
 
@@ -63,18 +67,37 @@ def _timed_pass(features, dataset) -> float:
     return time.perf_counter() - started
 
 
+def _extractors(factor: dict[str, Any], weights_dir: Path) -> tuple[tuple[int, int], list[tuple[Any, int]]]:
+    """The factor's image size and each feature extractor it runs per poster, with how many views it sees."""
+    settings = {**DEFAULT, **factor}
+    image_size = parse_image_size(settings["image_size"])
+    views = 2 if settings.get("flip_tta") else 1
+    extractors = [(make_feature_extractor(image_size, weights_dir, settings["backbone"]), views)]
+    if settings.get("multi_scale"):
+        smaller = parse_image_size(settings["multi_scale"])
+        extractors.append(
+            (make_scaled_feature_extractor(image_size, smaller, weights_dir, settings["backbone"]), views)
+        )
+    return image_size, extractors
+
+
 def cost(args: argparse.Namespace) -> None:
-    """Seconds per poster of the candidate against the default, same posters, same process."""
+    """Seconds per poster of each candidate against the default, same posters, same process."""
     settings = get_settings()
     paths = _usable_paths(settings)[: args.posters]
+    names = ["default", *(name.strip() for name in args.factors.split(","))] if args.factors else list(FACTORS)
     rows = []
-    for backbone, size, views in (("lite0", "320x224", 1), (args.backbone, args.image_size, 2 if args.flip else 1)):
-        image_size = parse_image_size(size)
-        features = make_feature_extractor(image_size, settings.weights_dir, backbone)
+    for name in dict.fromkeys(names):
+        if name in ("linear head", "sqrt pos-weighting", "lite2 320x224, linear head"):
+            continue  # the head or the loss: no embedding cost of their own
+        image_size, extractors = _extractors(FACTORS[name], settings.weights_dir)
         dataset = make_poster_dataset(paths, image_size, 32).cache()
-        _timed_pass(features, dataset)  # warm-up: tracing and the decoded posters cached
-        seconds = statistics.median(_timed_pass(features, dataset) for _ in range(args.repeats)) * views
-        rows.append((f"{backbone} {size}{' + flip' if views == 2 else ''}", seconds))
+        seconds = 0.0
+        for features, views in extractors:
+            _timed_pass(features, dataset)  # warm-up: tracing and the decoded posters cached
+            seconds += statistics.median(_timed_pass(features, dataset) for _ in range(args.repeats)) * views
+        rows.append((name, seconds))
+        print(f"{name}: {seconds:.2f} s", file=sys.stderr, flush=True)
     print(f"| features | s per {len(paths)} posters (median of {args.repeats}) | cost against the default |")
     print("|---|---|---|")
     for name, seconds in rows:
@@ -82,30 +105,34 @@ def cost(args: argparse.Namespace) -> None:
 
 
 def embed(args: argparse.Namespace) -> None:
-    """Fill the embeddings cache of one backbone, size and view for every usable movie."""
+    """Fill the embeddings caches of the named factors for every usable movie."""
     settings = get_settings()
     paths = _usable_paths(settings)
-    image_size = parse_image_size(args.image_size)
-    started = time.perf_counter()
+    for name in (name.strip() for name in args.factors.split(",")):
+        factor = {**DEFAULT, **FACTORS[name]}
+        started = time.perf_counter()
 
-    def report(done: int, total: int) -> None:
-        if done % 256 == 0 or done == total:
-            print(f"{done}/{total} posters, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        def report(done: int, total: int, started: float = started, name: str = name) -> None:
+            if done % 512 == 0 or done == total:
+                print(
+                    f"{name}: {done}/{total} posters, {time.perf_counter() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
-    result = poster_embeddings(
-        paths,
-        image_size,
-        settings.embeddings_dir,
-        settings.weights_dir,
-        args.flip,
-        progress=report,
-        backbone=args.backbone,
-    )
-    seconds = time.perf_counter() - started
-    rate = result.computed / seconds if result.computed else float("nan")
-    print(
-        f"{args.backbone} {args.image_size}: {result.computed} computed ({rate:.2f} posters/s), {result.reused} reused"
-    )
+        result = poster_embeddings(
+            paths,
+            parse_image_size(factor["image_size"]),
+            settings.embeddings_dir,
+            settings.weights_dir,
+            bool(factor.get("flip_tta")),
+            progress=report,
+            backbone=factor["backbone"],
+            multi_scale=parse_image_size(factor["multi_scale"]) if factor.get("multi_scale") else None,
+        )
+        seconds = time.perf_counter() - started
+        rate = result.computed / seconds if result.computed else float("nan")
+        print(f"{name}: {result.computed} embeddings computed ({rate:.2f} per s), {result.reused} reused", flush=True)
 
 
 def _twin_figures(overrides: dict[str, Any], seed: int, settings, work: Path) -> dict[str, Any]:
@@ -168,9 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("cost", "embed"):
         command = commands.add_parser(name)
-        command.add_argument("--backbone", default="lite2")
-        command.add_argument("--image-size", default="320x224")
-        command.add_argument("--flip", action="store_true")
+        command.add_argument("--factors", help=f"comma-separated, of: {', '.join(FACTORS)}", required=name == "embed")
         command.add_argument("--posters", type=int, default=64)
         command.add_argument("--repeats", type=int, default=3)
     command = commands.add_parser("sweep")

@@ -63,9 +63,8 @@ import keras
 import tensorflow as tf
 
 from core.predict import LoadedModel, preprocess_images
-from core.training.model import HorizontalFlip
+from core.training.model import FEATURES_MODEL, SCALED_FEATURES_MODEL, HorizontalFlip
 
-FEATURES_MODEL = "poster_features"  # the nested sub-model whose pooled maps the head reads
 # The explainer must reproduce the model's scores to explain it; float32 reorderings stay far below this.
 SCORE_TOLERANCE = 1e-3
 # A map whose positive peak is below this share of its largest magnitude is numerical noise: flat.
@@ -290,6 +289,11 @@ def make_explainer(loaded: LoadedModel) -> Explainer:
     """The explainer of a loaded run model, traced and checked once: its own forward pass must give the
     model's scores on a test poster, or it would explain some other model (ExplainError)."""
     model = loaded.model
+    if any(layer.name == SCALED_FEATURES_MODEL for layer in model.layers):
+        raise ExplainError(
+            "this run sees each poster at two sizes (multi-scale); its evidence maps would mix two grids of "
+            "different resolutions, so none are drawn"
+        )
     try:
         features = model.get_layer(FEATURES_MODEL)
     except ValueError:

@@ -101,10 +101,15 @@ class PosterEmbedder:
 def shares_backbone(loaded: LoadedModel) -> bool:
     """True when the model's poster features are exactly the similarity embedder's.
 
-    That is a fast run (its backbone is the frozen pretrained one) at the similarity image size: its
-    features sub-model then computes, as its last columns, the very embedding the index holds.
+    That is a fast run (its backbone is the frozen pretrained one) of the index's backbone (Lite0) at the
+    similarity image size, seeing the poster at that one size: its features sub-model then computes, as its
+    last columns, the very embedding the index holds. A Lite2 run's columns have the same width but are
+    another backbone's, so it takes the second pass.
     """
-    if loaded.config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
+    config = loaded.config
+    if config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
+        return False
+    if config.get("backbone", "lite0") != "lite0" or config.get("multi_scale"):
         return False
     names = {layer.name for layer in loaded.model.layers}
     return {FEATURES_MODEL, HEAD_MODEL} <= names

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--flip-tta", action=argparse.BooleanOptionalAction, default=None, help="average with the mirrored poster"
     )
     parser.add_argument(
+        "--multi-scale",
+        help="fast: also see the poster at this smaller size, e.g. 224x160, and average the two embeddings",
+    )
+    parser.add_argument(
         "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"
     )
     parser.add_argument(
@@ -122,6 +126,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pos_weighting",
         "backbone",
         "flip_tta",
+        "multi_scale",
         "include_non_movies",
         "use_corrections",
         "temporal_twin",

@@ -17,7 +17,9 @@ from tests.conftest import FixtureData
 GENRES = ["Action", "Comedy", "Drama", "Horror"]
 
 
-def save_run(folder: Path, weights_dir: Path, image_size: tuple[int, int], mode: str, flip_tta: bool) -> LoadedModel:
+def save_run(
+    folder: Path, weights_dir: Path, image_size: tuple[int, int], mode: str, flip_tta: bool, **settings: str
+) -> LoadedModel:
     """A run folder as a finished run leaves it, with a random head over the pretrained features."""
     rng = np.random.default_rng(3)
     features = make_feature_extractor(image_size, weights_dir)
@@ -25,7 +27,7 @@ def save_run(folder: Path, weights_dir: Path, image_size: tuple[int, int], mode:
     folder.mkdir(parents=True)
     make_genre_model(features, head, flip_tta=flip_tta).save(folder / "model.keras")
     height, width = image_size
-    config = {"mode": mode, "image_size": f"{height}x{width}", "flip_tta": flip_tta}
+    config = {"mode": mode, "image_size": f"{height}x{width}", "flip_tta": flip_tta, **settings}
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "genres.json").write_text(json.dumps({"genres": GENRES}))
     (folder / "thresholds.json").write_text(json.dumps(dict.fromkeys(GENRES, 0.5)))
@@ -77,3 +79,13 @@ def test_another_image_size_or_a_fine_tuned_backbone_takes_two_passes(
     # Same size, but the backbone's top blocks were trained: its features are not the index's any more.
     tuned = save_run(tmp_path / "tuned", weights_dir, SIMILARITY_IMAGE_SIZE, "fine-tune", False)
     assert not shares_backbone(tuned)
+
+
+@pytest.mark.parametrize("settings", [{"backbone": "lite2"}, {"multi_scale": "224x160"}])
+def test_a_lite2_or_multi_scale_run_at_the_similarity_size_still_takes_two_passes(
+    tmp_path: Path, weights_dir: Path, settings: dict[str, str]
+) -> None:
+    """Their features columns have the index's width but are not its embedding: one pass would mix spaces."""
+    loaded = save_run(tmp_path / "run", weights_dir, SIMILARITY_IMAGE_SIZE, "fast", False, **settings)
+    assert not shares_backbone(loaded)
+    assert not PosterReader(loaded, lambda: pytest.fail("built on first use only")).one_pass

@@ -18,12 +18,13 @@ from PIL import Image
 
 from core import train as train_command
 from core.config import Settings
+from core.explain import ExplainError, make_explainer
 from core.predict import decode_image_file, load_run_model
 from core.training import embeddings as embeddings_module
 from core.training import fast as fast_mode
 from core.training import metrics
 from core.training import run_folder as rf
-from core.training.config import make_config
+from core.training.config import ConfigError, make_config
 from core.training.embeddings import cache_file, embed_images, embed_posters, poster_embeddings
 from core.training.model import FEATURE_DIM
 from core.training.pipeline import make_poster_dataset
@@ -244,6 +245,35 @@ def test_a_lite2_run_trains_saves_reloads_and_predicts_from_its_own_embeddings(s
     )
 
 
+def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size_features_gave(settings, tmp_path):
+    result, run_dir = _run(settings, tmp_path, "multi", multi_scale="48x32")
+    assert result.state == "finished", result.error
+    assert json.loads((run_dir / rf.CONFIG_FILE).read_text())["multi_scale"] == "48x32"
+    assert cache_file(settings.embeddings_dir, SIZE, seen_at=(48, 32)).is_file()  # its own cache, beside 64x48's
+    # The test figures came from cached features (both sizes averaged); the saved model sees pixels only.
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "multi_scale": "48x32"}))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(
+        rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
+    )
+    loaded = load_run_model(run_dir)
+    with pytest.raises(ExplainError, match="two sizes"):
+        make_explainer(loaded)
+
+
+@pytest.mark.parametrize(
+    ("mode", "multi_scale", "message"),
+    [
+        ("fast", "64x48", "smaller than the image size"),
+        ("fast", "80x32", "smaller than the image size"),
+        ("fine-tune", "48x32", "fast-mode setting"),
+        ("fast", "48", "image size must look like"),
+    ],
+)
+def test_a_second_size_that_is_not_smaller_or_not_in_fast_mode_is_refused(mode, multi_scale, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(mode, image_size=SIZE, multi_scale=multi_scale)
+
+
 # --- the command ---------------------------------------------------------------------------------------
 
 
@@ -310,7 +340,7 @@ def test_the_fine_tune_mode_trains_under_a_mirrored_strategy(settings, tmp_path)
         from pathlib import Path
         from core.config import Settings
         from core.training import trainer
-        from core.training.config import make_config
+        from core.training.config import ConfigError, make_config
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

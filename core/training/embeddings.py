@@ -22,7 +22,7 @@ import numpy as np
 
 from core import atomic
 from core.backbone import BACKBONES
-from core.training.model import feature_dim, feature_layers, make_feature_extractor
+from core.training.model import feature_dim, feature_layers, make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,12 +61,23 @@ class EmbeddingResult:
     reused: int
 
 
-def cache_file(embeddings_dir: Path, image_size: tuple[int, int], view: str = "plain", backbone: str = "lite0") -> Path:
-    """Where the embeddings of one (backbone's features, image size, view) live."""
+def cache_file(
+    embeddings_dir: Path,
+    image_size: tuple[int, int],
+    view: str = "plain",
+    backbone: str = "lite0",
+    seen_at: tuple[int, int] | None = None,
+) -> Path:
+    """Where the embeddings of one (backbone's features, image size, view[, second scale]) live.
+
+    `seen_at` is a multi-scale run's second size: the poster at `image_size`, resized down to it in the
+    model. Those pixels differ from a poster resized straight to `seen_at`, so they have a cache of their own.
+    """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
     height, width = image_size
-    return Path(embeddings_dir) / f"{features_id(backbone)}_{height}x{width}_{view}_v{_CACHE_FORMAT}.npz"
+    scale = f"-at-{seen_at[0]}x{seen_at[1]}" if seen_at is not None else ""
+    return Path(embeddings_dir) / f"{features_id(backbone)}_{height}x{width}{scale}_{view}_v{_CACHE_FORMAT}.npz"
 
 
 def poster_stamp(path: str) -> str:
@@ -145,13 +156,16 @@ def embed_posters(
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = EMBEDDING_BATCH_SIZE,
     backbone: str = "lite0",
+    seen_at: tuple[int, int] | None = None,
 ) -> EmbeddingResult:
-    """The embedding of each poster at `image_size`, from the cache where it is up to date.
+    """The embedding of each poster at `image_size` (seen by the backbone at `seen_at` when given), from the
+    cache where it is up to date.
 
-    `features` is `make_feature_extractor(image_size, weights_dir, backbone)` (built when not given).
+    `features` is `make_feature_extractor(image_size, weights_dir, backbone)`, or with `seen_at`
+    `make_scaled_feature_extractor(image_size, seen_at, …)` (built when not given).
     Raises `EmbeddingStopped` when `should_stop()` turns true between batches, after saving the work done.
     """
-    file = cache_file(embeddings_dir, image_size, view, backbone)
+    file = cache_file(embeddings_dir, image_size, view, backbone, seen_at)
     dim = feature_dim(BACKBONES[backbone])
     cached = _read_cache(file, dim)
     stamps = [poster_stamp(path) for path in paths]
@@ -160,7 +174,9 @@ def embed_posters(
     ]
     fresh: dict[str, tuple[str, np.ndarray]] = {}
     if missing:
-        if features is None:
+        if features is None and seen_at is not None:
+            features = make_scaled_feature_extractor(image_size, seen_at, weights_dir, backbone)
+        elif features is None:
             features = make_feature_extractor(image_size, weights_dir, backbone)
         embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
         dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
@@ -198,11 +214,18 @@ def poster_embeddings(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     backbone: str = "lite0",
+    multi_scale: tuple[int, int] | None = None,
+    scaled_features: keras.Model | None = None,
 ) -> EmbeddingResult:
-    """Embeddings as the model of a run sees them: the plain view, or its mean with the mirrored view."""
-    views = VIEWS if flip_tta else ("plain",)
+    """Embeddings as the model of a run sees them: the plain view, or the mean of every view the run averages
+    (the mirrored poster with `flip_tta`, the poster at the second size `multi_scale`, and both).
+
+    `features` serves the first size, `scaled_features` the second; either is built when not given.
+    """
+    scales = (None,) if multi_scale is None else (None, multi_scale)
+    views = [(view, scale) for scale in scales for view in (VIEWS if flip_tta else ("plain",))]
     results = []
-    for number, view in enumerate(views):
+    for number, (view, scale) in enumerate(views):
         view_progress = None
         if progress:
             # One scale across the views, so progress never runs backwards.
@@ -216,10 +239,11 @@ def poster_embeddings(
                 embeddings_dir,
                 weights_dir,
                 view,
-                features,
+                features if scale is None else scaled_features,
                 view_progress,
                 should_stop,
                 backbone=backbone,
+                seen_at=scale,
             )
         )
     return EmbeddingResult(

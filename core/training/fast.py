@@ -19,7 +19,13 @@ from core.training.config import TrainingConfig
 from core.training.data import TrainingData
 from core.training.embeddings import poster_embeddings
 from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
-from core.training.model import WeightedBinaryCrossentropy, make_feature_extractor, make_genre_model, make_head
+from core.training.model import (
+    WeightedBinaryCrossentropy,
+    make_feature_extractor,
+    make_genre_model,
+    make_head,
+    make_scaled_feature_extractor,
+)
 from core.training.pipeline import make_embedding_dataset
 from core.training.split import PARTS
 from core.training.stop import StopRequested
@@ -52,7 +58,7 @@ def train_fast(
         keep_backbone=False,
     )
     with strategy.scope():
-        model = make_genre_model(fast.features, fast.head, config.flip_tta)
+        model = make_genre_model(fast.features, fast.head, config.flip_tta, fast.scaled_features)
     return Trained(
         model=model,
         val_scores=fast.head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
@@ -65,6 +71,7 @@ def train_fast(
 @dataclass(frozen=True)
 class HeadOnFeatures:
     features: keras.Model  # the pretrained backbone's poster features
+    scaled_features: keras.Model | None  # the same at the second size, in a multi-scale run
     features_by_part: dict[str, np.ndarray]
     head: keras.Model  # with its best epoch's weights
     early_stopped: bool
@@ -93,20 +100,32 @@ def head_on_features(
     started = time.perf_counter()
     with strategy.scope():
         features = make_feature_extractor(config.image_size, settings.weights_dir, config.backbone)
+        scaled = None
+        if config.multi_scale is not None:
+            scaled = make_scaled_feature_extractor(
+                config.image_size, config.multi_scale, settings.weights_dir, config.backbone
+            )
     if keep_backbone:
         best.models.append(features)
-    features_by_part = embed_posters(data, config, settings, features, progress)
+    features_by_part = embed_posters(data, config, settings, features, progress, scaled)
     embedded = time.perf_counter()
     head, early = train_head(
         data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate
     )
     if not best.has_weights:
         raise StopRequested
-    return HeadOnFeatures(features, features_by_part, head, early, embedded - started, time.perf_counter() - embedded)
+    return HeadOnFeatures(
+        features, scaled, features_by_part, head, early, embedded - started, time.perf_counter() - embedded
+    )
 
 
 def embed_posters(
-    data: TrainingData, config: TrainingConfig, settings: Settings, features: keras.Model, progress: Progress
+    data: TrainingData,
+    config: TrainingConfig,
+    settings: Settings,
+    features: keras.Model,
+    progress: Progress,
+    scaled_features: keras.Model | None = None,
 ) -> dict[str, np.ndarray]:
     """The cached (or freshly computed) features of every poster of the run, per part."""
     paths = [path for part in PARTS for path in data.parts[part].paths]
@@ -129,6 +148,8 @@ def embed_posters(
         progress=report,
         should_stop=progress.check_stop,
         backbone=config.backbone,
+        multi_scale=config.multi_scale,
+        scaled_features=scaled_features,
     )
     progress.log.write(f"embeddings: {result.computed} computed, {result.reused} from the cache")
     vectors, start = {}, 0

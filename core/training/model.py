@@ -44,8 +44,9 @@ def feature_dim(spec: BackboneSpec) -> int:
 
 FEATURE_LAYERS = feature_layers(LITE0)  # block2_add, block4_add, block7_add, block10_add, block14_add, …
 FEATURE_DIM = feature_dim(LITE0)  # 2048
-# The names of the two parts of a fast run's saved model, by which a reader can use them apart.
+# The names of the parts of a fast run's saved model, by which a reader can use them apart.
 FEATURES_MODEL = "poster_features"
+SCALED_FEATURES_MODEL = "poster_features_second_scale"  # only in a multi-scale run
 HEAD_MODEL = "genre_head"
 # Standardised features are scaled down to this standard deviation: at unit scale the head overfits
 # within a few epochs (validation mAP 0.311 against 0.333 at 0.1).
@@ -125,6 +126,20 @@ def make_feature_extractor(image_size: tuple[int, int], weights_dir, backbone_na
     return keras.Model(backbone.input, features, name=FEATURES_MODEL)
 
 
+def make_scaled_feature_extractor(
+    image_size: tuple[int, int], seen_at: tuple[int, int], weights_dir, backbone_name: str = "lite0"
+) -> keras.Model:
+    """Raw pixels at `image_size`, resized down to `seen_at` inside the model, → the backbone's features there.
+
+    The resize is part of the model so that the cached training features and a prediction see exactly the
+    same pixels: both start from the poster at the run's image size.
+    """
+    inner = make_feature_extractor(seen_at, weights_dir, backbone_name)
+    inputs = keras.Input(shape=(*image_size, 3), name="pixels")
+    smaller = keras.layers.Resizing(*seen_at, interpolation="bilinear", antialias=True, name="second_scale")(inputs)
+    return keras.Model(inputs, inner(smaller), name=SCALED_FEATURES_MODEL)
+
+
 def make_head(
     n_genres: int,
     feature_mean: np.ndarray,
@@ -152,17 +167,28 @@ def make_head(
     return keras.Model(inputs, outputs, name=HEAD_MODEL)
 
 
-def make_genre_model(features: keras.Model, head: keras.Model, flip_tta: bool = False) -> keras.Model:
+def make_genre_model(
+    features: keras.Model, head: keras.Model, flip_tta: bool = False, scaled_features: keras.Model | None = None
+) -> keras.Model:
     """The self-contained model a run saves: raw RGB pixels → genre probabilities.
 
-    With `flip_tta` the features of the poster and of its mirror image are averaged before the head,
-    exactly as the cached training features were.
+    With `flip_tta` the features of the poster and of its mirror image are averaged before the head, and with
+    `scaled_features` (a multi-scale run) those of the poster seen at the second size too: every view with
+    the same weight, exactly as the cached training features were averaged.
     """
     inputs = keras.Input(shape=features.input_shape[1:], name="pixels")
-    x = features(inputs)
-    if flip_tta:
-        mirrored = features(HorizontalFlip(name="mirror")(inputs))
-        x = keras.layers.Average(name="flip_average")([x, mirrored])
+    mirrored = HorizontalFlip(name="mirror")(inputs) if flip_tta else None
+    views = []
+    for extractor in (features, scaled_features):
+        if extractor is not None:
+            views.append(extractor(inputs))
+            if mirrored is not None:
+                views.append(extractor(mirrored))
+    if len(views) > 1:
+        name = "flip_average" if scaled_features is None else "views_average"
+        x = keras.layers.Average(name=name)(views)
+    else:
+        x = views[0]
     return keras.Model(inputs, head(x), name="poster_genres")
 
 
