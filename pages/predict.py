@@ -28,12 +28,13 @@ from ui.model import (
 )
 from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.posters import show_poster
-from ui.runs import start_run
+from ui.runs import mark_start_pressed, start_notice, start_run
 from ui.score_chart import WHY_THEY_DIFFER, score_chart
 from ui.text import md_escape
 
 require_entry_point()
 st.title("Predict")
+starting = start_notice()
 chip_style()
 settings = get_settings()
 catalog = get_catalog()
@@ -46,8 +47,10 @@ if loaded is None:
         st.page_link(TRAINING_PAGE, label="Watch it on the Training page", query_params={"run": running.run_id})
     else:
         st.info("There is no active model yet. Train one first: the fast default run takes a few minutes.")
-        if st.button("Start the fast default run", type="primary", icon=":material/rocket_launch:"):
-            start_run(settings, "fast", [])
+        if st.button(
+            "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
+        ):
+            start_run(settings, "fast", [], starting)
     st.stop()
 run_id, model = loaded
 run = read_run(settings, run_id)

@@ -18,10 +18,11 @@ from core.urls import valid_run_id
 from ui.data import get_catalog
 from ui.figures import curves_chart
 from ui.nav import require_entry_point
-from ui.runs import estimate_for, render_baselines, start_run
+from ui.runs import estimate_for, mark_start_pressed, render_baselines, start_notice, start_run
 
 require_entry_point()
 st.title("Training")
+starting = start_notice()
 settings = get_settings()
 catalog = get_catalog()
 all_runs = runs.list_runs(settings)
@@ -41,8 +42,10 @@ if active_model:
         )
 elif not running:
     st.info("No model yet. Train one: the fast default run takes a few minutes on a laptop CPU.")
-    if st.button("Start the fast default run", type="primary", icon=":material/rocket_launch:"):
-        start_run(settings, "fast", [])
+    if st.button(
+        "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
+    ):
+        start_run(settings, "fast", [], starting)
 
 
 # --- Live progress -------------------------------------------------------------------------------------------
@@ -137,13 +140,17 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
         columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
         if estimate:
             st.caption(f"Estimate {estimate.basis}.")
-        submitted = st.form_submit_button("Start", type="primary", disabled=running is not None)
+        submitted = st.form_submit_button(
+            "Start", type="primary", disabled=running is not None, on_click=mark_start_pressed
+        )
     if running is not None:
         st.caption("One run at a time on this machine: wait for the running one, or stop it.")
     if submitted:
         try:
             make_config(mode, epochs=int(epochs), image_size=image_size, learning_rate=float(learning_rate))
         except ConfigError as error:
+            if starting is not None:
+                starting.empty()
             st.error(f"Not started: {error}")
         else:
             options = ["--epochs", str(int(epochs)), "--image-size", image_size.strip(), "--learning-rate"]
@@ -158,7 +165,7 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
                 options.append("--no-corrections")
             if mode != "scratch" and backbone != defaults.backbone:
                 options += ["--backbone", backbone]
-            start_run(settings, mode, options)
+            start_run(settings, mode, options, starting)
 
 # --- The runs ------------------------------------------------------------------------------------------------------
 st.header("Runs")

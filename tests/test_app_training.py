@@ -172,6 +172,7 @@ def test_a_bad_image_size_is_refused_and_nothing_starts(settings: Settings) -> N
     assert not app.exception
     [error] = [error.body for error in app.error]
     assert error.startswith("Not started: image size must look like 320x224") and "'abc'" in error
+    assert not [info for info in app.info if info.body.startswith("Starting the run")]  # the click's answer is gone
     assert not [path for path in settings.runs_dir.iterdir() if path.is_dir()]
     assert [metric.value for metric in app.metric if metric.label == "Estimated time here"] == ["—"]
 

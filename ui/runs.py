@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import plotly.express as px
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core import estimate, run_reports, runs
 from core.catalog import Catalog
@@ -24,15 +25,41 @@ MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel
 PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part -> its metrics.json entry
 
 
-def start_run(settings: Settings, mode: str, options: Sequence[str]) -> None:
+_STARTING = "start-run-pressed"  # set by a Start button's callback, read at the top of the next script run
+STARTING_MESSAGE = "Starting the run: its process loads TensorFlow, then reads the data…"
+
+
+def mark_start_pressed() -> None:
+    """A Start button's `on_click`: callbacks run before the page script, so the page can answer at its top."""
+    st.session_state[_STARTING] = True
+
+
+def start_notice() -> DeltaGenerator | None:
+    """The answer to a Start click, drawn first thing in the script run the click caused.
+
+    The page above the button (its run table, its time estimate) takes a moment to draw again; the notice
+    says at once that the click was taken. Returns its holder, which `start_run` or the caller empties when
+    the run is not started after all (the reason then shows where the button is).
+    """
+    if not st.session_state.pop(_STARTING, False):
+        return None
+    notice = st.empty()
+    notice.info(STARTING_MESSAGE, icon=":material/hourglass_top:")
+    return notice
+
+
+def start_run(settings: Settings, mode: str, options: Sequence[str], notice: DeltaGenerator | None = None) -> None:
     """Launch a run and show it; a second start while one runs gets the reason, never a second process."""
     try:
-        with st.spinner("Starting the run: its process loads TensorFlow, then reads the data…"):
-            run_id = runs.launch_run(settings, mode, options)
+        run_id = runs.launch_run(settings, mode, options)
     except runs.RunAlreadyActive as error:
+        if notice is not None:
+            notice.empty()
         st.warning(str(error), icon=":material/hourglass_top:")
         return
     except (runs.RunError, OSError) as error:
+        if notice is not None:
+            notice.empty()
         st.error(f"The run could not be started: {error}")
         return
     st.toast(f"Run {run_id} started.", icon=":material/rocket_launch:")

@@ -329,6 +329,30 @@ def click_bar(page: Page, chart: Locator, label: str) -> None:
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
 
+_WATCH_TEXTS_JS = """(needles) => {
+    window.__textsShown = [];
+    const look = () => {
+        const shown = document.body.innerText;
+        for (const needle of needles) {
+            if (!window.__textsShown.includes(needle) && shown.includes(needle)) window.__textsShown.push(needle);
+        }
+    };
+    new MutationObserver(look).observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
+def watch_for_texts(page: Page, texts: list[str]) -> None:
+    """From now on, note each of these texts the page shows, however briefly: a click's passing feedback
+    (\"Opening …\", \"Starting …\") is gone by the time the next view is drawn. The app moves between its
+    pages without reloading the document, so the watch lasts across them."""
+    page.evaluate(_WATCH_TEXTS_JS, texts)
+
+
+def texts_shown(page: Page) -> list[str]:
+    """The watched texts that have been on the page since `watch_for_texts`, in the order they appeared."""
+    return page.evaluate("() => window.__textsShown")
+
+
 # --- Screenshots ---------------------------------------------------------------------------------------
 
 MAX_SCREENSHOT_HEIGHT = 12_000  # pixels
