@@ -126,7 +126,9 @@ def script_seconds(records: list[dict]) -> tuple[float, int]:
 def rerun(page: Page, timings: Timings) -> float:
     """Press R (Streamlit's rerun key) and return the server seconds of that rerun."""
     timings.new()
-    page.locator('[data-testid="stMain"]').click(position={"x": 5, "y": 5})
+    # The key goes to the page, not to a focused widget (which would take the "r"); no click, since a click
+    # at any fixed spot may land on a link or the sidebar's resize handle.
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
     page.keyboard.press("r")
     deadline = time.monotonic() + STEP_TIMEOUT_S
     records: list[dict] = []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.corrections import active_corrections, corrected_genres
@@ -97,21 +95,19 @@ if not own.empty:
 # --- What the model and the poster embeddings say ----------------------------------------------------------
 if movie["usable"]:
     from core.evaluation.mistakes import check_prediction
-    from core.predict import predict_images
-    from core.uploads import UploadError, validate_upload
+    from core.uploads import UploadError
     from ui.explain import render_evidence
     from ui.mistakes import render_verdict
-    from ui.model import active_model, index_or_progress
+    from ui.model import active_model, catalog_poster_scores, index_or_progress
 
     loaded = active_model()
     if loaded is not None:
         run_id, model = loaded
         try:
-            poster = validate_upload(Path(movie["poster_path"]).read_bytes(), f"{movie_id}.jpg")
+            poster, scores = catalog_poster_scores(model, movie["poster_path"])
         except (UploadError, OSError) as error:
             st.error(f"The poster cannot be read for a prediction: {error}")
         else:
-            scores = predict_images(model, [poster.pixels])[0]
             st.subheader("The model's prediction beside the true genres")
             top = model.vocabulary.top_k(scores, 3)
             evidence, chips = st.columns([1, 1])

@@ -22,6 +22,7 @@ from PIL import Image
 from core.explain import Explainer, ExplainError, make_explainer, overlay
 from core.predict import LoadedModel
 from core.training.run_folder import MODEL_FILE
+from ui.heap import freeze_long_lived_objects
 from ui.text import md_escape
 
 PLAIN_POSTER = "Plain poster"
@@ -33,9 +34,11 @@ DRAWN_MAX_SIDE = 720  # pixels: posters are drawn no larger (a page column is na
 def _explainer(run_dir: str, model_mtime_ns: int, _loaded: LoadedModel) -> tuple[Explainer | None, str]:
     """The model's explainer, or None and why not (an error is cached too, so it is not retried per run)."""
     try:
-        return make_explainer(_loaded), ""
+        explainer = make_explainer(_loaded)
     except ExplainError as error:
         return None, str(error)
+    freeze_long_lived_objects()
+    return explainer, ""
 
 
 @st.cache_data(show_spinner="Finding the evidence for the top genres…", max_entries=64)
