@@ -35,8 +35,9 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
+from bench.page_profile import profile_visit
 from bench.timed_server import read_timings, running
 from core import runs
 from core.catalog import open_catalog
@@ -144,11 +145,9 @@ def rerun(page: Page, timings: Timings) -> float:
     return script_seconds(records + timings.new())[0]
 
 
-def visit(browser, url: str, timings: Timings) -> tuple[Page, float, float, int]:
+def visit(tabs: BrowserContext, url: str, timings: Timings) -> tuple[Page, float, float, int]:
     """A new tab's first visit of `url`: (the page, server seconds, browser seconds to complete, runs)."""
-    context = browser.new_context(viewport=VIEWPORT)
-    context.add_init_script(_WATCH_JS)
-    page = context.new_page()
+    page = tabs.new_page()
     timings.new()
     page.goto(url, timeout=STEP_TIMEOUT_S * 1000)
     settle(page)
@@ -157,9 +156,11 @@ def visit(browser, url: str, timings: Timings) -> tuple[Page, float, float, int]
     return page, server, complete, count
 
 
-def drop_and_click(browser, base: str, poster: Path, timings: Timings) -> tuple[float, float, float, float, int]:
+def drop_and_click(
+    tabs: BrowserContext, base: str, poster: Path, timings: Timings
+) -> tuple[float, float, float, float, int]:
     """Predict: (server s of the drop, browser s drop → complete, warm rerun s, chip click browser s, runs)."""
-    page, _, _, _ = visit(browser, f"{base}/predict", timings)
+    page, _, _, _ = visit(tabs, f"{base}/predict", timings)
     since = page.evaluate("performance.now()")
     timings.new()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(poster))
@@ -174,43 +175,53 @@ def drop_and_click(browser, base: str, poster: Path, timings: Timings) -> tuple[
     page.wait_for_url("**/genre?**", timeout=STEP_TIMEOUT_S * 1000)
     settle(page)
     chip = page.evaluate(_COMPLETE_JS, since) / 1000
-    page.context.close()
+    page.close()
     return server, complete, warm, chip, count
 
 
-def measure(tree: Path, settings: Settings, views: dict[str, str], poster: Path, repeats: int, pin: bool) -> dict:
-    """Every page's figures on the app of `tree`; also the one-off TensorFlow + model load."""
+def measure(
+    tree: Path, settings: Settings, views: dict[str, str], poster: Path, repeats: int, pin: bool, profile: bool = False
+) -> dict:
+    """Every page's figures on the app of `tree`; also the one-off TensorFlow + model load, and with `profile`
+    one more visit per page with the browser's phases and JavaScript profile."""
     folder = Path(tempfile.mkdtemp(prefix="bench-pages-"))
     timings_path = folder / "timings.jsonl"
     results: dict[str, Figures] = {name: Figures() for name in [*views, "Predict (drop a poster)"]}
     chip: list[float] = []
     with timed_server(tree, settings, timings_path, pin) as base, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        # Tabs of one browser, as a user's: they share its HTTP cache, so a new tab does not fetch and compile
+        # the app's JavaScript again (the first visits below warm it), but each opens its own session.
+        tabs = browser.new_context(viewport=VIEWPORT)
+        tabs.add_init_script(_WATCH_JS)
         timings = Timings(timings_path)
         # Once per server: TensorFlow and the model (the first Predict visit), then every page once, cold.
-        page, load, _, _ = visit(browser, f"{base}/predict", timings)
-        page.context.close()
+        page, load, _, _ = visit(tabs, f"{base}/predict", timings)
+        page.close()
         for url in views.values():
-            visit(browser, f"{base}{url}", timings)[0].context.close()
-        drop_and_click(browser, base, poster, timings)
+            visit(tabs, f"{base}{url}", timings)[0].close()
+        drop_and_click(tabs, base, poster, timings)
         for _ in range(repeats):
             for name, url in views.items():
-                page, server, complete, count = visit(browser, f"{base}{url}", timings)
+                page, server, complete, count = visit(tabs, f"{base}{url}", timings)
                 figures = results[name]
                 figures.first.append(server)
                 figures.complete.append(complete)
                 figures.runs.append(count)
                 figures.warm.append(rerun(page, timings))
-                page.context.close()
-            server, complete, warm, chip_seconds, count = drop_and_click(browser, base, poster, timings)
+                page.close()
+            server, complete, warm, chip_seconds, count = drop_and_click(tabs, base, poster, timings)
             predict = results["Predict (drop a poster)"]
             predict.first.append(server)
             predict.complete.append(complete)
             predict.warm.append(warm)
             predict.runs.append(count)
             chip.append(chip_seconds)
+        profiles = (
+            {} if not profile else {name: profile_visit(tabs, f"{base}{url}", settle) for name, url in views.items()}
+        )
         browser.close()
-    return {"load": load, "pages": results, "chip": chip}
+    return {"load": load, "pages": results, "chip": chip, "profiles": profiles}
 
 
 def views_of(settings: Settings) -> tuple[dict[str, str], Path]:
@@ -258,6 +269,9 @@ def main() -> None:
         "--baseline-cache", type=Path, help="the baseline's own cache folder (when its catalog format differs)"
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the browser to CPUs")
+    parser.add_argument(
+        "--profile", action="store_true", help="also say where each page's time goes in the browser (one visit)"
+    )
     args = parser.parse_args()
     pin = not args.no_pin and os.cpu_count() and os.cpu_count() >= 2
     if pin:
@@ -271,7 +285,8 @@ def main() -> None:
         served = settings
         if label == "baseline" and args.baseline_cache:
             served = Settings(settings.data_dir, args.baseline_cache.resolve(), settings.runs_dir)
-        measured[label] = measure(tree, served, views, poster, args.repeats, bool(pin))
+        profile = args.profile and label == "now"
+        measured[label] = measure(tree, served, views, poster, args.repeats, bool(pin), profile)
     now, before = measured["now"], measured.get("baseline")
     load = load_before = now["load"]
     if before:
@@ -289,6 +304,9 @@ def main() -> None:
     print(f"  {'Chip click → similarity gallery (browser)':<42} {chip:6.2f} ≤{CHIP_BUDGET:.1f}{ratio}")
     runs_per_visit = {name: max(figures.runs) for name, figures in now["pages"].items()}
     print(f"\nScript runs per first visit (max): {runs_per_visit}")
+    for name, profile in now["profiles"].items():
+        print(f"\n{name}, one more new tab in the browser:")
+        print("\n".join(f"  {text}" for text in profile.lines()))
 
 
 if __name__ == "__main__":
