@@ -15,7 +15,7 @@ from core.runs import active_run, read_run
 from core.uploads import MAX_UPLOAD_BYTES, UploadError, validate_upload, validate_uploads
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
-from ui.data import get_catalog
+from ui.data import get_catalog, usable_titles
 from ui.explain import render_evidence
 from ui.model import (
     DroppedPoster,
@@ -80,8 +80,7 @@ uploads = st.file_uploader(
     help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each; the file's content decides its format, not its name.",
     on_change=_forget_last_drop,
 )
-movies = catalog.usable_movies(include_non_movies=True)
-titles = dict(zip(movies["imdb_id"], movies["title"] + " (" + movies["year"].astype(str) + ")", strict=True))
+titles = usable_titles(catalog, catalog.fingerprint)
 url_movie = valid_movie_id(st.query_params.get("movie"))
 if st.query_params.get("movie") and url_movie not in titles:
     st.warning("The movie in the URL is not a usable movie of the catalog.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.data import findings_table, gallery_table, movies_table
+from ui.data import findings_table, gallery_table, movies_table, usable_titles
 
 
 def test_a_rerun_gets_the_same_tables_without_copying_them(fixture_catalog) -> None:
@@ -13,6 +13,15 @@ def test_a_rerun_gets_the_same_tables_without_copying_them(fixture_catalog) -> N
     assert gallery_table(fixture_catalog, key, genre, "title", None, None) is gallery_table(
         fixture_catalog, key, genre, "title", None, None
     )
+    assert usable_titles(fixture_catalog, key) is usable_titles(fixture_catalog, key)
+
+
+def test_the_predict_pick_list_names_every_usable_movie_with_its_year(fixture_catalog) -> None:
+    usable = fixture_catalog.usable_movies(include_non_movies=True)
+    titles = usable_titles(fixture_catalog, fixture_catalog.fingerprint)
+    assert list(titles) == list(usable["imdb_id"])
+    first = usable.iloc[0]
+    assert titles[first["imdb_id"]] == f"{first['title']} ({first['year']})"
 
 
 def test_a_frame_a_page_derives_from_a_shared_table_cannot_change_it(fixture_catalog) -> None:

@@ -90,6 +90,14 @@ def movies_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
     return _catalog.movies()
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def usable_titles(_catalog: Catalog, fingerprint: str) -> dict[str, str]:
+    """imdbID → "Title (year)" of every usable movie, series included, in imdbID order: the Predict page's
+    pick list. Shared and never changed: reading it from the catalog took ~90 ms of a drop's script run."""
+    movies = _catalog.usable_movies(include_non_movies=True)
+    return dict(zip(movies["imdb_id"], movies["title"] + " (" + movies["year"].astype(str) + ")", strict=True))
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def findings_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
     return _catalog.findings()
