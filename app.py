@@ -7,11 +7,13 @@ import streamlit as st
 from core.config import get_settings
 from ui.caches import caches_control
 from ui.data import existing_catalog
+from ui.keras_session import keep_keras_session
 from ui.links import keep_url_in_step
 from ui.nav import PAGES
 from ui.search import title_search
 
 st.set_page_config(page_title="Poster Genre Explorer", page_icon=":material/movie_filter:", layout="wide")
+keep_keras_session()  # the models this server loaded stay warm between script runs
 
 pages = [
     st.Page(path, title=title, icon=icon, url_path=url_path, default=(number == 0))
