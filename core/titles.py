@@ -21,3 +21,12 @@ def title_sort_key(title: str) -> str:
     stripped = _LEADING_ARTICLE.sub("", text)
     text = _LEADING_PUNCTUATION.sub("", stripped) or text  # a title that is only "The" keeps it
     return text.casefold() or str(title).casefold()
+
+
+def title_with_year(title: object, year: object) -> str:
+    """ "Title (year)" as lists show a movie; just the title when the year is unknown (None or NaN: a CSV row
+    may have none), and a year read as a float (2001.0, beside a missing one) is written as 2001."""
+    try:
+        return f"{title} ({int(year)})"  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return str(title)

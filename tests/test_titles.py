@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from core.titles import title_sort_key
+import pandas as pd
+
+from core.titles import title_sort_key, title_with_year
 
 
 def test_a_title_list_files_as_a_library_does() -> None:
@@ -22,3 +24,14 @@ def test_a_title_list_files_as_a_library_does() -> None:
         "'Til There Was You",
         "Zoolander",
     ]
+
+
+def test_a_movie_without_a_year_is_listed_by_its_title_alone() -> None:
+    """A CSV dataset may leave a year out; pandas then reads the column as floats with NaN for it."""
+    years = pd.Series([2001, None], dtype="float64")
+    assert [title_with_year(title, year) for title, year in zip(["Amélie", "Untitled"], years, strict=True)] == [
+        "Amélie (2001)",
+        "Untitled",
+    ]
+    assert title_with_year("Heat", 1995) == "Heat (1995)"
+    assert title_with_year("Heat", None) == "Heat"

@@ -14,6 +14,7 @@ from core.catalog import Catalog, clear_caches, open_catalog, open_existing_cata
 from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
 from core.ingest.archives import ArchiveError
 from core.ingest.layout import DataNotFoundError
+from core.titles import title_with_year
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
@@ -95,7 +96,10 @@ def usable_titles(_catalog: Catalog, fingerprint: str) -> dict[str, str]:
     """imdbID → "Title (year)" of every usable movie, series included, in imdbID order: the Predict page's
     pick list. Shared and never changed: reading it from the catalog took ~90 ms of a drop's script run."""
     movies = _catalog.usable_movies(include_non_movies=True)
-    return dict(zip(movies["imdb_id"], movies["title"] + " (" + movies["year"].astype(str) + ")", strict=True))
+    return {
+        imdb_id: title_with_year(title, year)
+        for imdb_id, title, year in zip(movies["imdb_id"], movies["title"], movies["year"], strict=True)
+    }
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -11,20 +11,24 @@ import random
 import streamlit as st
 
 from core.catalog import Catalog
-from core.titles import title_sort_key
+from core.titles import title_sort_key, title_with_year
+from ui.data import movies_table
 from ui.links import follow_link
 from ui.nav import MOVIE_PAGE
 
 _CHOSEN = "search_chosen"
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def movie_titles(_catalog: Catalog, fingerprint: str) -> dict[str, str]:
-    """imdbID → "Title (year)" of every movie of the catalog, in the order titles file."""
-    movies = _catalog.movies()
+    """imdbID → "Title (year)" of every movie of the catalog, in the order titles file. Shared, never changed
+    (the sidebar reads it on every script run of every page: `st.cache_data` unpickled a copy each time)."""
+    movies = movies_table(_catalog, fingerprint)
     movies = movies.assign(key=movies["title"].map(title_sort_key)).sort_values(["key", "year", "imdb_id"])
-    years = movies["year"].map(lambda year: f" ({int(year)})" if year == year and year is not None else "")
-    return dict(zip(movies["imdb_id"], movies["title"].astype(str) + years, strict=True))
+    return {
+        imdb_id: title_with_year(title, year)
+        for imdb_id, title, year in zip(movies["imdb_id"], movies["title"], movies["year"], strict=True)
+    }
 
 
 def _chosen(key: str) -> None:
