@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from bench.page_profile import profile_visit
+from bench.page_profile import WATCH_PHASES_JS, profile_visit
 from bench.timed_server import read_timings, running
 from core import runs
 from core.catalog import open_catalog
@@ -52,12 +52,6 @@ WARM_BUDGET, FIRST_BUDGET = 0.3, 1.5
 COMPLETE_BUDGET = {"Dataset": 2.5}
 COMPLETE_DEFAULT, CHIP_BUDGET = 1.5, 1.5
 
-# Installed before any page script: the time of the last DOM change, from the document's start.
-_WATCH_JS = """
-window.__lastChange = 0;
-new MutationObserver(() => { window.__lastChange = performance.now(); })
-    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-"""
 _SETTLED_JS = """quiet => {
     const app = document.querySelector('[data-testid="stApp"]');
     if (!app || app.dataset.testScriptState !== "notRunning" || app.dataset.testConnectionState !== "CONNECTED")
@@ -193,7 +187,7 @@ def measure(
         # Tabs of one browser, as a user's: they share its HTTP cache, so a new tab does not fetch and compile
         # the app's JavaScript again (the first visits below warm it), but each opens its own session.
         tabs = browser.new_context(viewport=VIEWPORT)
-        tabs.add_init_script(_WATCH_JS)
+        tabs.add_init_script(WATCH_PHASES_JS)
         timings = Timings(timings_path)
         # Once per server: TensorFlow and the model (the first Predict visit), then every page once, cold.
         page, load, _, _ = visit(tabs, f"{base}/predict", timings)

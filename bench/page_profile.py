@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-# Installed before any page script: the page's clock at the shell's first appearance, at the end of each
-# script run and at the last change of the document.
+# Installed in every tab before any page script (`bench_pages` waits on `__lastChange` too): the page's clock
+# at the last change of the document, at the shell's first appearance and at the end of each script run.
 WATCH_PHASES_JS = """
 window.__lastChange = 0; window.__shell = null; window.__scriptDone = null;
 new MutationObserver(() => {
@@ -75,10 +75,9 @@ def seconds_by_source(profile: dict) -> dict[str, float]:
 
 
 def profile_visit(tabs, url: str, settle) -> Profile:
-    """A new tab's visit of `url` (in the browser context `tabs`) with the phases watched and the JavaScript
-    profiler on until it settles."""
+    """A new tab's visit of `url` with the JavaScript profiler on until it settles. `tabs`: a browser context
+    with WATCH_PHASES_JS as its init script."""
     page = tabs.new_page()
-    page.add_init_script(WATCH_PHASES_JS)
     cdp = tabs.new_cdp_session(page)
     cdp.send("Profiler.enable")
     cdp.send("Profiler.setSamplingInterval", {"interval": SAMPLING_US})
