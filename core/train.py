@@ -37,7 +37,7 @@ STOPPED_EARLY = "stopped before the first epoch; no model saved"
 # Numeric options are read as text and checked by the config, so a bad value still leaves a failed run
 # folder with the reason (argparse would only print usage and exit).
 _WHOLE = ("epochs", "min_movies_per_genre", "seed", "batch_size", "head_hidden_units", "unfreeze_blocks")
-_WHOLE += ("head_epochs", "patience", "temporal_test_from")
+_WHOLE += ("head_epochs", "patience", "temporal_test_from", "head_ensemble")
 _NUMBER = ("learning_rate", "head_learning_rate", "dropout", "pos_weight_cap")
 
 
@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--multi-scale",
         help="fast: also see the poster at this smaller size, e.g. 224x160, and average the two embeddings",
+    )
+    parser.add_argument("--head-ensemble", help="fast: average this many heads, each from its own seed")
+    parser.add_argument(
+        "--refit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fast: train the heads again on training + validation for their chosen epochs",
     )
     parser.add_argument(
         "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"
@@ -130,6 +137,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "include_non_movies",
         "use_corrections",
         "temporal_twin",
+        "refit",
     ):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)

@@ -260,6 +260,64 @@ def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size
         make_explainer(loaded)
 
 
+def test_an_ensemble_of_refitted_heads_is_saved_as_one_head_and_scores_from_pixels_what_it_reported(settings, tmp_path):
+    overrides = {"head_ensemble": 2, "refit": True, "epochs": 3, "temporal_test_from": 2004}
+    result, run_dir = _run(settings, tmp_path, "ensemble", **overrides)
+    assert result.state == "finished", result.error
+    # Each head chose its own epochs on validation, under its own name in the history.
+    history = rf.read_history(run_dir)
+    assert {record["phase"] for record in history} == {"training", "training head 2 of 2"}
+    # The refit trained each head on training + validation for exactly the epochs validation chose.
+    data = prepare_data(make_config("fast", **{**TINY, **overrides}), settings)
+    posters = len(data.parts["train"].ids) + len(data.parts["val"].ids)
+    log = (run_dir / rf.LOG_FILE).read_text()
+    for number, phase in ((1, "training"), (2, "training head 2 of 2")):
+        best = max((r for r in history if r["phase"] == phase), key=lambda r: (r["val_map"], -r["phase_epoch"]))
+        assert f"refit of head {number} of 2: {best['phase_epoch']} epochs on {posters} training + validation" in log
+    # The saved model is one head averaging the two, and its scores from pixels are the reported ones.
+    loaded = load_run_model(run_dir)
+    ensemble = loaded.model.get_layer("genre_head")
+    features = np.random.default_rng(0).normal(size=(4, ensemble.input_shape[-1])).astype(np.float32)
+    inner = [ensemble.get_layer(f"genre_head_{number}") for number in (1, 2)]
+    averaged = np.mean([head(features).numpy() for head in inner], axis=0)
+    np.testing.assert_allclose(ensemble(features).numpy(), averaged, atol=1e-6)
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, **overrides}))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(
+        rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
+    )
+    # The temporal twin is trained the same way.
+    assert "temporal twin refit of head 2 of 2" in log
+
+
+def test_refit_changes_the_saved_heads_but_not_what_validation_chose(settings, tmp_path):
+    plain, plain_dir = _run(settings, tmp_path, "plain", epochs=3)
+    refit, refit_dir = _run(settings, tmp_path, "refit", epochs=3, refit=True)
+    assert plain.state == refit.state == "finished"
+    # Same seed: the same best epoch and the same thresholds, chosen before the refit ...
+    assert refit.metrics["best_epoch"] == plain.metrics["best_epoch"]
+    assert rf.read_thresholds(refit_dir) == rf.read_thresholds(plain_dir)
+    assert refit.metrics["validation"]["summary"] == plain.metrics["validation"]["summary"]
+    # ... and other test scores, because the saved head learnt from the validation posters too.
+    config = make_config("fast", **TINY)
+    plain_scores, _ = _model_scores_on_test(plain_dir, settings, config)
+    refit_scores, _ = _model_scores_on_test(refit_dir, settings, config)
+    assert np.abs(plain_scores - refit_scores).max() > 1e-3
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides", "message"),
+    [
+        ("fine-tune", {"head_ensemble": 2}, "fast-mode settings"),
+        ("scratch", {"refit": True}, "fast-mode settings"),
+        ("fast", {"head_ensemble": 0}, "head_ensemble must be a whole number from 1 to 16"),
+        ("fast", {"refit": "yes"}, "refit must be true or false"),
+    ],
+)
+def test_ensembles_and_refits_outside_the_fast_mode_or_out_of_range_are_refused(mode, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        make_config(mode, **overrides)
+
+
 @pytest.mark.parametrize(
     ("mode", "multi_scale", "message"),
     [

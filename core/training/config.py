@@ -70,6 +70,13 @@ class TrainingConfig:
     # `image_size` inside the model), its embedding averaged with the first (None: one size). Coarse and fine
     # detail in one vector, for about 1 + (smaller area / area) times the embedding cost.
     multi_scale: tuple[int, int] | None = None
+    # fast only: how many heads, each from its own seed (seed, seed + 1, …), whose scores are averaged. Each
+    # chooses its best epoch on validation; their average is steadier than any one of them.
+    head_ensemble: int = 1
+    # fast only: once validation has chosen each head's best epoch and the thresholds, train each head again
+    # from its seed on training + validation for that many epochs, and save those heads. The validation
+    # posters are the newest a run can learn from; the temporal test is where that shows.
+    refit: bool = False
     # fine-tune only: head epochs on cached embeddings first, then how many top blocks to unfreeze.
     head_epochs: int = 80
     head_learning_rate: float = 3e-4
@@ -177,6 +184,7 @@ def validate(config: TrainingConfig) -> TrainingConfig:
         "unfreeze_blocks": (0, 16),
         "patience": (0, MAX_EPOCHS),
         "seed": (0, 2**31 - 1),
+        "head_ensemble": (1, 16),
     }
     for name, (low, high) in whole_ranges.items():
         value = getattr(config, name)
@@ -203,10 +211,12 @@ def validate(config: TrainingConfig) -> TrainingConfig:
                 f"multi_scale must be smaller than the image size in both sides (it is resized down from it), "
                 f"got {format_image_size(smaller)} for {format_image_size(config.image_size)}"
             )
+    if config.mode != "fast" and (config.head_ensemble != 1 or config.refit is not False):
+        raise ConfigError("head_ensemble and refit are fast-mode settings: the other modes train one model on images")
     year = config.temporal_test_from
     if year is not None and (not _is_whole(year) or not MIN_YEAR <= year <= MAX_YEAR):
         raise ConfigError(f"temporal_test_from must be a year from {MIN_YEAR} to {MAX_YEAR}, got {year!r}")
-    for name in ("include_non_movies", "flip_tta", "use_corrections", "temporal_twin"):
+    for name in ("include_non_movies", "flip_tta", "use_corrections", "temporal_twin", "refit"):
         if not isinstance(getattr(config, name), bool):
             raise ConfigError(f"{name} must be true or false, got {getattr(config, name)!r}")
     return config

@@ -20,13 +20,17 @@ from core.training.data import TrainingData
 from core.training.embeddings import poster_embeddings
 from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
 from core.training.model import (
+    HEAD_MODEL,
     WeightedBinaryCrossentropy,
+    ensemble_head_name,
+    make_ensemble_head,
     make_feature_extractor,
     make_genre_model,
     make_head,
     make_scaled_feature_extractor,
 )
 from core.training.pipeline import make_embedding_dataset
+from core.training.refit import ChosenHead, refit_heads
 from core.training.split import PARTS
 from core.training.stop import StopRequested
 
@@ -44,7 +48,13 @@ def train_fast(
     progress: Progress,
     strategy: tf.distribute.Strategy,
 ) -> Trained:
-    """Frozen backbone: features embedded once (cached), a small head trained on them."""
+    """Frozen backbone: features embedded once (cached), `head_ensemble` heads trained on them, averaged.
+
+    The first head's best epoch is the run's (`best`). The validation scores, which choose the thresholds,
+    are those of the heads as validation chose them; with `refit` the saved heads are then trained again
+    on training + validation (`core.training.refit`).
+    """
+    count = config.head_ensemble
     fast = head_on_features(
         data,
         config,
@@ -56,15 +66,51 @@ def train_fast(
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         keep_backbone=False,
+        head_name=ensemble_head_name(1) if count > 1 else HEAD_MODEL,
     )
+    chosen = [ChosenHead(fast.head, fast.head_epochs, config.seed)]
+    training_s = fast.training_s
+    for number in range(2, count + 1):
+        if progress.check_stop():
+            break
+        started = time.perf_counter()
+        seed = config.seed + number - 1
+        keras.utils.set_random_seed(seed)
+        head, _, epochs_chosen = train_head(
+            data,
+            config,
+            fast.features_by_part,
+            pos_weight,
+            BestWeights([]),
+            progress,
+            strategy,
+            config.epochs,
+            config.learning_rate,
+            seed=seed,
+            phase=f"training head {number} of {count}",
+            head_name=ensemble_head_name(number),
+        )
+        if epochs_chosen:
+            chosen.append(ChosenHead(head, epochs_chosen, seed))
+        training_s += time.perf_counter() - started
+    val_head = make_ensemble_head([choice.head for choice in chosen])
+    val_scores = val_head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0)
+    timing = {"embedding_s": fast.embedding_s, "training_s": training_s}
+    final_head = val_head
+    if config.refit and not progress.check_stop():
+        started = time.perf_counter()
+        final_head = make_ensemble_head(
+            refit_heads(data, config, fast.features_by_part, pos_weight, chosen, progress, strategy)
+        )
+        timing["refit_s"] = time.perf_counter() - started
     with strategy.scope():
-        model = make_genre_model(fast.features, fast.head, config.flip_tta, fast.scaled_features)
+        model = make_genre_model(fast.features, final_head, config.flip_tta, fast.scaled_features)
     return Trained(
         model=model,
-        val_scores=fast.head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0),
-        test_scores=fast.head.predict(fast.features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
+        val_scores=val_scores,
+        test_scores=final_head.predict(fast.features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
         early_stopped=fast.early_stopped,
-        timing={"embedding_s": fast.embedding_s, "training_s": fast.training_s},
+        timing=timing,
     )
 
 
@@ -74,6 +120,7 @@ class HeadOnFeatures:
     scaled_features: keras.Model | None  # the same at the second size, in a multi-scale run
     features_by_part: dict[str, np.ndarray]
     head: keras.Model  # with its best epoch's weights
+    head_epochs: int  # how many epochs of training gave those weights
     early_stopped: bool
     embedding_s: float
     training_s: float
@@ -91,6 +138,7 @@ def head_on_features(
     epochs: int,
     learning_rate: float,
     keep_backbone: bool,
+    head_name: str = HEAD_MODEL,
 ) -> HeadOnFeatures:
     """Every poster embedded once by the frozen backbone (cached on disk), then a head trained on them.
 
@@ -109,13 +157,13 @@ def head_on_features(
         best.models.append(features)
     features_by_part = embed_posters(data, config, settings, features, progress, scaled)
     embedded = time.perf_counter()
-    head, early = train_head(
-        data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate
+    head, early, head_epochs = train_head(
+        data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate, head_name=head_name
     )
     if not best.has_weights:
         raise StopRequested
     return HeadOnFeatures(
-        features, scaled, features_by_part, head, early, embedded - started, time.perf_counter() - embedded
+        features, scaled, features_by_part, head, head_epochs, early, embedded - started, time.perf_counter() - embedded
     )
 
 
@@ -170,8 +218,13 @@ def train_head(
     strategy: tf.distribute.Strategy,
     epochs: int,
     learning_rate: float,
-) -> tuple[keras.Model, bool]:
-    """Train the head on cached features; returns it with the best validation epoch's weights restored."""
+    *,
+    seed: int | None = None,
+    phase: str = "training",
+    head_name: str = HEAD_MODEL,
+) -> tuple[keras.Model, bool, int]:
+    """Train a head on cached features: the head with the best validation epoch's weights restored, whether
+    it stopped early, and how many epochs gave those weights (0 when no epoch ended)."""
     train = data.parts["train"]
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
@@ -182,14 +235,16 @@ def train_head(
             config.head_hidden_units,
             config.dropout,
             prior=train.labels.mean(axis=0),
+            name=head_name,
         )
         head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=WeightedBinaryCrossentropy(pos_weight))
     best.models.insert(0, head)
-    dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, config.seed)
+    shuffle_seed = config.seed if seed is None else seed
+    dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, shuffle_seed)
     val_features = tf.constant(features_by_part["val"])
     score = tf.function(lambda features: head(features, training=False))
     monitor = EpochMonitor(
-        "training",
+        phase,
         epochs,
         math.ceil(len(train.ids) / global_batch),
         lambda: score(val_features).numpy(),
@@ -201,4 +256,5 @@ def train_head(
     )
     fit_epochs(head, dataset, monitor, progress)
     best.restore()
-    return head, monitor.early_stopped
+    epochs_chosen = best.epoch - monitor.epoch_offset if best.epoch is not None else 0
+    return head, monitor.early_stopped, epochs_chosen

@@ -147,6 +147,7 @@ def make_head(
     hidden_units: int = 0,
     dropout: float = 0.5,
     prior: np.ndarray | None = None,
+    name: str = HEAD_MODEL,
 ) -> keras.Model:
     """Features → standardised → dropout → [dense ReLU → dropout] → one sigmoid per genre.
 
@@ -164,7 +165,25 @@ def make_head(
     outputs = keras.layers.Dense(
         n_genres, activation="sigmoid", bias_initializer=_prior_bias(prior, n_genres), name="genres"
     )(x)
-    return keras.Model(inputs, outputs, name=HEAD_MODEL)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def ensemble_head_name(number: int) -> str:
+    """The name of the `number`-th head (from 1) of an ensemble; the ensemble itself is HEAD_MODEL."""
+    return f"{HEAD_MODEL}_{number}"
+
+
+def make_ensemble_head(heads: list[keras.Model]) -> keras.Model:
+    """Features → the average of the heads' probabilities, as one head (named HEAD_MODEL, as a single head is).
+
+    One head is returned as it is. Averaging probabilities, not logits, keeps every output a probability
+    the thresholds and the charts read as before.
+    """
+    if len(heads) == 1:
+        return heads[0]
+    inputs = keras.Input(shape=heads[0].input_shape[1:], name="features")
+    averaged = keras.layers.Average(name="heads_average")([head(inputs) for head in heads])
+    return keras.Model(inputs, averaged, name=HEAD_MODEL)
 
 
 def make_genre_model(
