@@ -24,12 +24,13 @@ POSTERS = 20
 
 @pytest.fixture(scope="module")
 def run_scores(tiny_model) -> tuple[list[str], np.ndarray]:
-    """20 posters of the run's validation and test parts, and the scores the run itself gave them."""
+    """Posters of the run's test part, and the scores the saved model gave them (the validation scores are
+    those of the heads before their refit, which chose the thresholds, not the saved model's)."""
     catalog = open_catalog(tiny_model.settings)
     with np.load(tiny_model.run_dir / rf.PREDICTIONS_FILE) as saved:
-        ids = [*saved["val_ids"], *saved["test_ids"]][:POSTERS]
-        scores = np.concatenate([saved["val_scores"], saved["test_scores"]])[:POSTERS]
-    assert len(ids) == POSTERS
+        ids = list(saved["test_ids"])[:POSTERS]
+        scores = saved["test_scores"][:POSTERS]
+    assert len(ids) >= 10
     return [catalog.movie(str(imdb_id))["poster_path"] for imdb_id in ids], scores
 
 

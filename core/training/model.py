@@ -182,7 +182,14 @@ def make_ensemble_head(heads: list[keras.Model]) -> keras.Model:
     if len(heads) == 1:
         return heads[0]
     inputs = keras.Input(shape=heads[0].input_shape[1:], name="features")
-    averaged = keras.layers.Average(name="heads_average")([head(inputs) for head in heads])
+    # Uncompiled copies: a nested model is saved with its compile settings, and the training loss is this
+    # project's class, which a saved model must not need in order to load.
+    copies = []
+    for head in heads:
+        copy = keras.Model.from_config(head.get_config())  # (clone_model would keep the compile settings)
+        copy.set_weights(head.get_weights())
+        copies.append(copy)
+    averaged = keras.layers.Average(name="heads_average")([copy(inputs) for copy in copies])
     return keras.Model(inputs, averaged, name=HEAD_MODEL)
 
 
