@@ -3,8 +3,9 @@
     python -m bench.bench_batch_predict --run runs/<id> [--posters 2000] [--repeats 3]
 
 Three figures, start-up (TensorFlow, model loading, tracing) excluded from each:
-- the backbone alone: the run's feature extractor on posters already decoded and resized in memory, the
-  fastest a prediction could go (its pure compute);
+- the backbone alone: the run's feature extractor on posters already decoded and resized in memory, once
+  per view the model reads (the poster, and its mirror image in a run that averages it in), the fastest a
+  prediction could go (its pure compute);
 - `stream_scores`: files → decode (threads) → resize (tf.data) → model, what `python -m core.predict` runs;
 - with `--decode-first`, also every file decoded first, then `predict_images` (the command before streaming).
 Each is the median of `--repeats` passes, in posters per second, with its ratio to the backbone.
@@ -46,10 +47,13 @@ def main() -> None:
     sample = resize_posters([decode_image_file(path) for path in paths[: args.backbone_posters]], loaded.image_size)
     batches = [sample[start : start + 32] for start in range(0, len(sample), 32)]
     # Traced like the run model's `serve`, so both are timed as the same kind of call.
-    embed = tf.function(
-        lambda batch: features(batch, training=False),
-        input_signature=[tf.TensorSpec((None, *loaded.image_size, 3), tf.float32)],
-    )
+    mirrored = bool(loaded.config.get("flip_tta"))
+
+    def views(batch):
+        plain = features(batch, training=False)
+        return (plain, features(tf.reverse(batch, axis=[2]), training=False)) if mirrored else (plain,)
+
+    embed = tf.function(views, input_signature=[tf.TensorSpec((None, *loaded.image_size, 3), tf.float32)])
     embed(tf.constant(batches[0]))  # tracing: excluded
     list(stream_scores(loaded, paths[:32]))  # warm-up of the pipeline and the model, excluded
     predict_images(loaded, [decode_image_file(paths[0])])
@@ -58,7 +62,7 @@ def main() -> None:
     for _ in range(args.repeats):
         started = time.perf_counter()
         for batch in batches:
-            embed(tf.constant(batch)).numpy()
+            [view.numpy() for view in embed(tf.constant(batch))]
         backbone.append(time.perf_counter() - started)
 
         started = time.perf_counter()
@@ -71,7 +75,10 @@ def main() -> None:
             decoded_first.append(time.perf_counter() - started)
 
     base = _rate(len(sample), backbone)
-    print(f"{count} posters streamed, backbone timed on {len(sample)}; median of {args.repeats} passes")
+    print(
+        f"{count} posters streamed, backbone timed on {len(sample)} ({2 if mirrored else 1} view(s) each, as the "
+        f"model reads them); median of {args.repeats} passes"
+    )
     print("| pipeline | posters/s | against the backbone alone |")
     print("|---|---|---|")
     rows = [

@@ -48,17 +48,30 @@ def estimate_from_runs(runs: Sequence[RunView], mode: str, image_size: str, epoc
         fixed = max(0.0, total - (training if isinstance(training, int | float) else 0.0))
         if mode == "fast":
             fixed = min(fixed, 30.0)  # embeddings are cached now: only loading and evaluation remain
-        return Estimate(fixed + per_epoch * epochs, f"measured by run {run.run_id}: {per_epoch:.1f} s per epoch")
+        passes = head_passes(run.config)
+        return Estimate(
+            fixed + per_epoch * epochs * passes, f"measured by run {run.run_id}: {per_epoch:.1f} s per epoch"
+        )
     return None
 
 
+def head_passes(config: dict) -> int:
+    """How many times a fast run goes through its epochs: once per head, again for a refit (at most as many
+    epochs), and all of it again for the temporal twin. 1 for the other modes (their twin is counted apart)."""
+    if config.get("mode", "fast") != "fast":
+        return 1
+    heads = int(config.get("head_ensemble", 1) or 1)
+    return heads * (2 if config.get("refit") else 1) * (2 if config.get("temporal_twin") else 1)
+
+
 def estimate_from_throughput(
-    posters_per_second: float, mode: str, posters: int, epochs: int, uncached: int
+    posters_per_second: float, mode: str, posters: int, epochs: int, uncached: int, views: int = 1, passes: int = 1
 ) -> Estimate:
-    """From the backbone's measured throughput: embedding the uncached posters, then the epochs."""
-    embed = uncached / posters_per_second
+    """From the backbone's measured throughput: embedding the uncached posters (once per view: the mirrored
+    poster is a second pass), then the epochs (`passes` times over, see `head_passes`)."""
+    embed = uncached * views / posters_per_second
     if mode == "fast":
-        seconds = embed + epochs * 1.0 + 10
+        seconds = embed + epochs * 1.0 * passes + 10
     elif mode == "fine-tune":
         seconds = embed + epochs * posters * BACKWARD_COST / posters_per_second + 30
     else:

@@ -24,11 +24,12 @@ from core.config import Settings
 from core.jobs import JobContext, JobStopped
 from core.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
 from core.similar import SimilarityIndex
+from core.training.config import FAST_IMAGE_SIZE
 from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
 from core.training.model import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
 from core.training.pipeline import resize_posters
 
-SIMILARITY_IMAGE_SIZE = (320, 224)  # height, width in pixels
+SIMILARITY_IMAGE_SIZE = FAST_IMAGE_SIZE  # height, width in pixels
 INDEX_JOB = "core.poster_index:embed_catalog"  # the background job (`core.jobs`) that embeds the catalog
 
 

@@ -31,7 +31,9 @@ from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_a
 from ui import runs as ui_runs
 
 # What the panel's bars say: the phase alone before the epochs are known, then the epoch, then the batch.
-PROGRESS_TEXT = re.compile(rf"({'|'.join((*rf.STATES, *rf.PHASES))})(…|: epoch \d+ of 2)|batch \d+ of \d+")
+# A phase, or one of the default fast run's three heads, or their refit; then where in it the run is.
+_PHASE = rf"(?:{'|'.join((*rf.STATES, *rf.PHASES))})(?: head \d of 3)?|refit of head \d of 3"
+PROGRESS_TEXT = re.compile(rf"({_PHASE})(…|: epoch \d+ of [12])|batch \d+ of \d+")
 RUN_TIMEOUT_S = 240  # a tiny run in its own process: TensorFlow's start-up, then seconds of training
 
 
@@ -126,7 +128,7 @@ def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(s
     assert run.state == "finished", runs.log_tail(settings, run_id)
     assert seen, "the progress panel never showed the running run"
     assert all(PROGRESS_TEXT.fullmatch(text) for text in seen), seen
-    assert run.history and [record["epoch"] for record in run.history] == [1, 2]
+    assert run.history and [record["epoch"] for record in run.history] == [1, 2, 3, 4, 5, 6]  # 3 heads
 
     app.run()  # the panel saw the end: the page shows the finished run in the table and its detail
     assert runs_shown(app) == {run_id: "finished"}
@@ -490,6 +492,17 @@ def test_estimate_from_runs_uses_the_latest_finished_run_of_the_same_mode_and_si
     scratch = estimate.estimate_from_runs(newest_first, "scratch", "64x48", epochs=10)
     assert scratch is not None and scratch.seconds == pytest.approx(94.0 + 30.0 * 10)
     assert estimate.estimate_from_runs(newest_first, "fine-tune", "64x48", epochs=10) is None
+
+
+def test_a_fast_run_of_several_refitted_heads_and_a_twin_is_estimated_for_all_its_epochs() -> None:
+    run = timed("ensemble", "fast", "64x48", per_epoch=2.0)
+    run.config.update({"head_ensemble": 3, "refit": True, "temporal_twin": True})
+    found = estimate.estimate_from_runs([run], "fast", "64x48", epochs=10)
+    # 3 heads, each refitted, and the temporal twin doing the same: 12 passes over the epochs.
+    assert found is not None and found.seconds == pytest.approx(30.0 + 2.0 * 10 * 12)
+    one = estimate.estimate_from_throughput(50.0, "fast", 1000, 10, uncached=1000)
+    both_views = estimate.estimate_from_throughput(50.0, "fast", 1000, 10, uncached=1000, views=2, passes=12)
+    assert both_views.seconds - one.seconds == pytest.approx(1000 / 50.0 + 10 * 11)
 
 
 def test_estimate_from_throughput_scales_with_posters_and_epochs() -> None:

@@ -141,7 +141,11 @@ def test_a_fast_run_writes_a_complete_run_folder(settings, tmp_path):
     genres = rf.read_genres(run_dir)
     assert genres["genres"] == ["Action", "Comedy", "Drama", "Horror", "Romance"]
     history = rf.read_history(run_dir)
-    assert [record["epoch"] for record in history] == [1, 2]
+    # The default fast run trains three heads, each choosing its own best epoch on validation.
+    assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5, 6]
+    assert [(record["phase"], record["phase_epoch"]) for record in history] == [
+        (phase, epoch) for phase in ("training", "training head 2 of 3", "training head 3 of 3") for epoch in (1, 2)
+    ]
     assert {"loss", "val_loss", "val_map", "val_micro_f1", "val_macro_f1", "val_hit_at_3", "val_p_at_3"} <= set(
         history[0]
     )
@@ -290,7 +294,7 @@ def test_an_ensemble_of_refitted_heads_is_saved_as_one_head_and_scores_from_pixe
 
 
 def test_refit_changes_the_saved_heads_but_not_what_validation_chose(settings, tmp_path):
-    plain, plain_dir = _run(settings, tmp_path, "plain", epochs=3)
+    plain, plain_dir = _run(settings, tmp_path, "plain", epochs=3, refit=False)
     refit, refit_dir = _run(settings, tmp_path, "refit", epochs=3, refit=True)
     assert plain.state == refit.state == "finished"
     # Same seed: the same best epoch and the same thresholds, chosen before the refit ...

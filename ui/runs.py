@@ -13,7 +13,7 @@ from core.catalog import Catalog
 from core.config import Settings
 from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
 from core.runs import RunView
-from core.training.config import ConfigError, parse_image_size
+from core.training.config import ConfigError, make_config, parse_image_size
 from core.urls import MistakesView, parse_mistakes_params
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
@@ -89,7 +89,16 @@ def estimate_for(
     usable = catalog.summary()["usable_movies"]
     sample = tuple(catalog.usable_movies()["poster_path"].head(16))
     rate = _posters_per_second(size, sample, str(settings.weights_dir))
-    return estimate.estimate_from_throughput(rate, mode, int(usable), epochs, uncached=int(usable))
+    defaults = make_config(mode)
+    return estimate.estimate_from_throughput(
+        rate,
+        mode,
+        int(usable),
+        epochs,
+        uncached=int(usable),
+        views=2 if defaults.flip_tta else 1,
+        passes=estimate.head_passes(defaults.to_json()),
+    )
 
 
 def render_baselines(all_runs: Sequence[RunView]) -> None:
