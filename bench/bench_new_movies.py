@@ -65,6 +65,7 @@ FACTORS: dict[str, dict[str, Any]] = {
     "refit": {"refit": True},
     "refit + ensemble of 3": {"refit": True, "head_ensemble": 3},
     "384x256 + flip TTA": {"image_size": "384x256", "flip_tta": True},
+    "384x256 + refit + ensemble of 3": {"image_size": "384x256", "refit": True, "head_ensemble": 3},
     "384x256 + flip TTA + refit + ensemble of 3": {
         "image_size": "384x256",
         "flip_tta": True,

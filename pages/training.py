@@ -93,9 +93,9 @@ progress_panel()
 
 # What each mode does and costs, in a learner's words (core/training/config.py has the details).
 MODE_EXPLAINED = {
-    "fast": "**fast** (the default): the pretrained backbone reads every poster once, and its mirror image "
-    "(their features are cached), then three small heads learn the genres from those features in seconds per "
-    "epoch, and are averaged. Minutes on a laptop CPU; the best start.",
+    "fast": "**fast** (the default): the pretrained backbone reads every poster once (its features are cached), "
+    "then three small heads learn the genres from those features in seconds per epoch, and are averaged. "
+    "Minutes on a laptop CPU; the best start.",
     "fine-tune": "**fine-tune**: the fast head first, then the backbone's top blocks are unfrozen and trained on "
     "the images at a low learning rate, so the backbone adapts to posters. Every epoch reads every poster "
     "through the backbone, so it takes far longer than fast (the estimate below says how long here); it may "

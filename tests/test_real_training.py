@@ -18,9 +18,7 @@ MAP_OVER_CHANCE = 2.5
 @pytest.mark.slow
 def test_the_default_fast_run_beats_the_baselines_on_the_test_part(real_settings, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("real-run") / "fast"
-    # The default fast run but for the mirrored view, which would double the embedding, the bulk of this test's
-    # time on a bare machine; the mirrored view is trained and checked on the generated fixture.
-    result = train(make_config("fast", seed=42, flip_tta=False), real_settings, run_dir)
+    result = train(make_config("fast", seed=42), real_settings, run_dir)
     assert result.state == "finished", result.error
     assert rf.effective_state(rf.read_status(run_dir)) == "finished"
 
