@@ -26,7 +26,7 @@ from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
 from core.training.embeddings import cache_file, embed_images, embed_posters, poster_embeddings
-from core.training.model import FEATURE_DIM
+from core.training.model import FEATURE_DIM, FEATURES_MODEL, HEAD_MODEL
 from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
 
@@ -291,6 +291,20 @@ def test_an_ensemble_of_refitted_heads_is_saved_as_one_head_and_scores_from_pixe
     )
     # The temporal twin is trained the same way.
     assert "temporal twin refit of head 2 of 2" in log
+
+
+def test_an_ensemble_stopped_after_its_first_head_saves_that_head_where_the_poster_reader_looks(settings, tmp_path):
+    stop = _StopAfterFirstEpoch(tmp_path / "stopped-ensemble")
+    result, run_dir = _run(settings, tmp_path, "stopped-ensemble", stop=stop, head_ensemble=3, epochs=20)
+    assert result.state == "stopped"
+    assert {record["phase"] for record in rf.read_history(run_dir)} == {"training"}  # heads 2 and 3 never began
+    loaded = load_run_model(run_dir)
+    # Its head is under the usual name, where the one-pass poster reader (core.poster_index) looks for it.
+    assert {FEATURES_MODEL, HEAD_MODEL} <= {layer.name for layer in loaded.model.layers}
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **TINY))
+    assert metrics.mean_average_precision(labels, scores) == pytest.approx(
+        rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
+    )
 
 
 def test_refit_changes_the_saved_heads_but_not_what_validation_chose(settings, tmp_path):

@@ -176,10 +176,11 @@ def ensemble_head_name(number: int) -> str:
 def make_ensemble_head(heads: list[keras.Model]) -> keras.Model:
     """Features → the average of the heads' probabilities, as one head (named HEAD_MODEL, as a single head is).
 
-    One head is returned as it is. Averaging probabilities, not logits, keeps every output a probability
-    the thresholds and the charts read as before.
+    A lone head named HEAD_MODEL is returned as it is; the lone survivor of an ensemble stopped after its
+    first head is wrapped under that name, so the one-pass reader still finds it. Averaging probabilities,
+    not logits, keeps every output a probability the thresholds and the charts read as before.
     """
-    if len(heads) == 1:
+    if len(heads) == 1 and heads[0].name == HEAD_MODEL:
         return heads[0]
     inputs = keras.Input(shape=heads[0].input_shape[1:], name="features")
     # Uncompiled copies: a nested model is saved with its compile settings, and the training loss is this
@@ -189,6 +190,8 @@ def make_ensemble_head(heads: list[keras.Model]) -> keras.Model:
         copy = keras.Model.from_config(head.get_config())  # (clone_model would keep the compile settings)
         copy.set_weights(head.get_weights())
         copies.append(copy)
+    if len(copies) == 1:  # what is left of an ensemble stopped after its first head
+        return keras.Model(inputs, copies[0](inputs), name=HEAD_MODEL)
     averaged = keras.layers.Average(name="heads_average")([copy(inputs) for copy in copies])
     return keras.Model(inputs, averaged, name=HEAD_MODEL)
 
