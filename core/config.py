@@ -2,7 +2,9 @@
 
 Every path the app or the training command touches comes from here, so that one environment variable
 moves it and nothing else in the code needs to know. The dataset folder is only ever read: everything the
-app writes goes under the cache and runs folders.
+app writes goes under the cache, runs and state folders. The cache holds only what can be made again from
+the dataset (safe to delete at any moment); the state folder holds what a user made by hand and nothing
+else, so no cache clearing ever reaches it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR_ENV = "POSTER_DATA_DIR"
 CACHE_DIR_ENV = "POSTER_CACHE_DIR"
 RUNS_DIR_ENV = "POSTER_RUNS_DIR"
+STATE_DIR_ENV = "POSTER_STATE_DIR"
 
 # The dataset sits beside the project's folder on a developer machine and in CI.
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "movie-posters"
 DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
+# What users make by hand (label corrections, dropped posters): never derived, so never under the cache.
+STATE_DIR_NAME = "state"
 
 # The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
 # the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
@@ -56,6 +61,17 @@ class Settings:
     data_dir: Path
     cache_dir: Path
     runs_dir: Path
+    # Beside the runs folder unless set: the user's own work travels with their runs, not with the cache.
+    state_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.state_dir is None:
+            object.__setattr__(self, "state_dir", self.runs_dir.parent / STATE_DIR_NAME)
+
+    @property
+    def corrections_path(self) -> Path:
+        """The user's label corrections (`core.corrections`): durable, backed up, never cleared."""
+        return self.state_dir / "corrections.sqlite3"
 
     @property
     def catalog_path(self) -> Path:
@@ -87,7 +103,8 @@ class Settings:
 
 def _path_from_env(name: str, default: Path) -> Path:
     value = os.environ.get(name, "").strip()
-    return _resolved(value) if value else default
+    # The default is resolved too: a folder reached through a symlink has one name, whichever way it is set.
+    return _resolved(value or str(default))
 
 
 @lru_cache(maxsize=64)
@@ -98,8 +115,10 @@ def _resolved(value: str) -> Path:
 
 def get_settings() -> Settings:
     """Read the folders from the environment, falling back to the project's defaults."""
+    runs_dir = _path_from_env(RUNS_DIR_ENV, DEFAULT_RUNS_DIR)
     return Settings(
         data_dir=_path_from_env(DATA_DIR_ENV, DEFAULT_DATA_DIR),
         cache_dir=_path_from_env(CACHE_DIR_ENV, DEFAULT_CACHE_DIR),
-        runs_dir=_path_from_env(RUNS_DIR_ENV, DEFAULT_RUNS_DIR),
+        runs_dir=runs_dir,
+        state_dir=_path_from_env(STATE_DIR_ENV, runs_dir.parent / STATE_DIR_NAME),
     )
