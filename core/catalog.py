@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import Settings, get_settings
+from core.correction_store import CorrectionStore
 from core.file_lock import exclusive
 from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.read import read_layout
@@ -29,23 +30,11 @@ from core.ingest.reconcile import IngestResult, Progress
 from core.titles import title_sort_key
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
-SCHEMA_VERSION = 6
+# 7: label corrections moved out to their own store (`core.correction_store`).
+SCHEMA_VERSION = 7
 SORT_ORDERS = ("title", "year", "rating")
 
-# Users' label corrections (core.corrections): not derived from the raw files, so a rebuild carries them
-# over from the old file, and clearing the catalog keeps them. No foreign key to movies: a correction of a
-# movie that left the dataset is kept (and applies again if it comes back).
-_CORRECTIONS_SCHEMA = """
-CREATE TABLE corrections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, imdb_id TEXT NOT NULL, genre TEXT NOT NULL,
-    action TEXT NOT NULL CHECK (action IN ('add', 'remove')), made_at TEXT NOT NULL, undone_at TEXT
-);
-CREATE UNIQUE INDEX one_active_correction ON corrections (imdb_id, genre) WHERE undone_at IS NULL;
-"""
-CORRECTION_COLUMNS = "id, imdb_id, genre, action, made_at, undone_at"
-
-_SCHEMA = (
-    """
+_SCHEMA = """
 CREATE TABLE movies (
     imdb_id TEXT PRIMARY KEY, title TEXT NOT NULL, year INTEGER, kind TEXT NOT NULL,
     genres TEXT NOT NULL, usable INTEGER NOT NULL,
@@ -65,8 +54,6 @@ CREATE TABLE metadata_files (file TEXT PRIMARY KEY, year INTEGER, encoding TEXT,
     size INTEGER NOT NULL, records INTEGER NOT NULL, error TEXT);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-    + _CORRECTIONS_SCHEMA
-)
 
 _MOVIE_COLUMNS = (
     "imdb_id, title, year, kind, genres, usable, poster, poster_format, poster_width, poster_height, "
@@ -157,34 +144,9 @@ def _stored_fingerprint(path: Path) -> tuple[str | None, str | None]:
         return None, f"the catalog file was unreadable ({error})"
     if damage != "ok":
         return None, f"the catalog file was damaged ({' '.join(str(damage).split())})"
-    if "cleared_at" in rows:
-        return None, "the catalog was cleared"
     if rows.get("schema_version") != str(SCHEMA_VERSION):
         return None, "the catalog was made by another version of the app"
     return rows.get("fingerprint"), None
-
-
-def _read_corrections(path: Path) -> tuple[list[tuple], str | None]:
-    """The correction rows of an old catalog file, or none with the reason they could not be read.
-
-    A file from before corrections existed has none; a damaged file may still give them back, since
-    SQLite reads only the pages of the table asked for.
-    """
-    if not path.exists():
-        return [], None
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
-            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "corrections" not in tables:
-                return [], None
-            return db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections ORDER BY id").fetchall(), None
-    except sqlite3.DatabaseError as error:
-        return [], f"its label corrections could not be read back ({error})"
-
-
-def _write_corrections(path: Path, rows: list[tuple]) -> None:
-    with closing(_connect(path)) as db, db:
-        db.executemany(f"INSERT INTO corrections ({CORRECTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
 
 def _remove_database(path: Path) -> None:
@@ -194,12 +156,17 @@ def _remove_database(path: Path) -> None:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Queries over one built catalog file; label corrections are written through `core.corrections`."""
+    """Queries over one built catalog file (derived data: safe to delete at any moment).
+
+    The user's label corrections of these movies live in their own store, `corrections_path`
+    (`core.corrections`), never in this file.
+    """
 
     path: Path
     fingerprint: str
     data_root: Path
     rebuilt_because: str | None = None  # set when this open had to (re)build, for the app to say so
+    corrections_path: Path | None = None
 
     @contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -317,7 +284,7 @@ def open_existing_catalog(settings: Settings | None = None) -> Catalog | None:
     layout = locate_layout(settings.data_dir, settings.extracted_dir)
     stored, _ = _stored_fingerprint(settings.catalog_path)
     key = fingerprint(layout)
-    return Catalog(settings.catalog_path, key, layout.root) if stored == key else None
+    return Catalog(settings.catalog_path, key, layout.root, None, settings.corrections_path) if stored == key else None
 
 
 def _build(settings: Settings, layout: RawLayout, key: str, progress: Progress | None, reason: str) -> Catalog:
@@ -327,19 +294,21 @@ def _build(settings: Settings, layout: RawLayout, key: str, progress: Progress |
         leftover.unlink(missing_ok=True)
     result = read_layout(layout, progress)
     staging = path.with_name(f".{path.name}.{os.getpid()}.building")
-    corrections, lost = _read_corrections(path)
-    if lost:
-        reason = f"{reason}; {lost}"
+    _keep_corrections(settings)
     try:
         _write_database(staging, result, key)
-        _write_corrections(staging, corrections)
         # A write-ahead log left by the old file must not be replayed into the new one.
         for suffix in ("-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         os.replace(staging, path)
     finally:
         _remove_database(staging)
-    return Catalog(path, key, layout.root, rebuilt_because=reason)
+    return Catalog(path, key, layout.root, reason, settings.corrections_path)
+
+
+def _keep_corrections(settings: Settings) -> None:
+    """Before an old catalog file goes, the corrections it may hold (from before their store) move out."""
+    CorrectionStore(settings.corrections_path, legacy_catalog=settings.catalog_path).ensure()
 
 
 def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:
@@ -355,7 +324,7 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
     path = settings.catalog_path
     stored, problem = _stored_fingerprint(path)
     if not rebuild and stored == key:
-        return Catalog(path, key, layout.root)
+        return Catalog(path, key, layout.root, None, settings.corrections_path)
     reason = "a rebuild was asked for" if rebuild else problem or "the dataset's files changed"
     settings.cache_dir.mkdir(parents=True, exist_ok=True)
     waited = []
@@ -367,35 +336,23 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
 
     with exclusive(path.with_name(f".{path.name}.lock"), on_wait=wait):
         if waited and _stored_fingerprint(path)[0] == key:
-            return Catalog(path, key, layout.root, rebuilt_because=reason)
+            return Catalog(path, key, layout.root, reason, settings.corrections_path)
         return _build(settings, layout, key, progress, reason)
 
 
 def clear_caches(
     settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings", "thumbnails")
 ) -> list[Path]:
-    """Delete the derived data (never the dataset, never the runs); they are rebuilt when next needed.
-
-    Label corrections are a user's work, not derived data: when there are any, the catalog file is
-    replaced by one that holds only them, and the next build carries them into the new catalog.
-    """
+    """Delete the derived data (never the dataset, the runs or the user's state); rebuilt when next needed."""
     settings = settings or get_settings()
     removed: list[Path] = []
     if "catalog" in what:
-        corrections, _ = _read_corrections(settings.catalog_path)
+        _keep_corrections(settings)
         for suffix in ("", "-wal", "-shm"):
             candidate = Path(f"{settings.catalog_path}{suffix}")
             if candidate.exists():
                 candidate.unlink()
                 removed.append(candidate)
-        if corrections:
-            with closing(_connect(settings.catalog_path)) as db, db:
-                db.executescript(_CORRECTIONS_SCHEMA + "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
-                db.executemany(
-                    "INSERT INTO meta VALUES (?, ?)",
-                    [("schema_version", str(SCHEMA_VERSION)), ("cleared_at", time.strftime("%Y-%m-%dT%H:%M:%S%z"))],
-                )
-            _write_corrections(settings.catalog_path, corrections)
         if settings.extracted_dir.exists():
             shutil.rmtree(settings.extracted_dir)
             removed.append(settings.extracted_dir)

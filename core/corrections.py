@@ -1,8 +1,9 @@
 """Label corrections: a user's "this movie is not Comedy" or "this movie is also Horror", kept beside the data.
 
 IMDb's genres are the dataset's ground truth, and they are often arguable. A correction never edits a raw
-file or a catalog row: it is a row of its own in the catalog database, with the time it was made and, once
-undone, the time it was undone (so the history stays readable). A movie's corrected genres are its raw
+file or a catalog row: it is a row of its own in the user's corrections store (`core.correction_store`, in the
+state folder, outside every cache), with the time it was made and, once undone, the time it was undone (so
+the history stays readable). A movie's corrected genres are its raw
 genres, plus its active "add" corrections, minus its active "remove" ones. Training reads them through
 `apply_corrections`; see `core.training.data` for how the test part is kept as the split drew it.
 
@@ -13,15 +14,20 @@ does not have, no adding one it has, no removing its last genre, and only genres
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import ParamSpec
 
 import pandas as pd
 
-from core.catalog import CORRECTION_COLUMNS, Catalog
+from core.catalog import Catalog
+from core.correction_store import COLUMNS as CORRECTION_COLUMNS
+from core.correction_store import CorrectionStore, CorrectionStoreError
 
+P = ParamSpec("P")
 ADD, REMOVE = "add", "remove"
 ACTIONS = (ADD, REMOVE)
 
@@ -56,6 +62,34 @@ def _row(row: sqlite3.Row | tuple) -> Correction:
     return Correction(int(row[0]), row[1], row[2], row[3], row[4], row[5])
 
 
+def store_of(catalog: Catalog) -> CorrectionStore:
+    """The store that corrects this catalog's movies (it takes in an older catalog's corrections once)."""
+    return CorrectionStore(catalog.corrections_path, legacy_catalog=catalog.path)
+
+
+def _read(catalog: Catalog, sql: str, params: tuple = ()) -> list[Correction]:
+    # A store found damaged in use is recovered by the store; a read then simply reads the recovered file.
+    for attempt in (1, 2):
+        try:
+            with store_of(catalog).connection() as db:
+                return [_row(row) for row in db.execute(sql, params)]
+        except CorrectionStoreError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def store_notice(catalog: Catalog) -> str | None:
+    """What the user must be told about their corrections store (a damaged file moved aside), if anything."""
+    store = store_of(catalog)
+    store.ensure()
+    return store.notice()
+
+
+def dismiss_store_notice(catalog: Catalog) -> None:
+    store_of(catalog).dismiss_notice()
+
+
 def active_corrections(catalog: Catalog, imdb_id: str | None = None) -> list[Correction]:
     """The corrections in force, oldest first; only one movie's with `imdb_id`."""
     sql = f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE undone_at IS NULL"
@@ -63,18 +97,22 @@ def active_corrections(catalog: Catalog, imdb_id: str | None = None) -> list[Cor
     if imdb_id is not None:
         sql += " AND imdb_id = ?"
         params = (imdb_id,)
-    with catalog.connection() as db:
-        return [_row(row) for row in db.execute(sql + " ORDER BY id", params)]
+    return _read(catalog, sql + " ORDER BY id", params)
 
 
 def corrections_table(catalog: Catalog) -> pd.DataFrame:
     """Every correction ever made, undone ones included, newest first, with the movie's title and year."""
+    rows = _read(catalog, f"SELECT {CORRECTION_COLUMNS} FROM corrections ORDER BY id DESC")
+    frame = pd.DataFrame(
+        [(c.id, c.imdb_id, c.genre, c.action, c.made_at, c.undone_at) for c in rows],
+        columns=["id", "imdb_id", "genre", "action", "made_at", "undone_at"],
+    )
     with catalog.connection() as db:
-        frame = pd.read_sql_query(
-            "SELECT c.id, c.imdb_id, m.title, m.year, c.genre, c.action, c.made_at, c.undone_at "
-            "FROM corrections c LEFT JOIN movies m ON m.imdb_id = c.imdb_id ORDER BY c.id DESC",
-            db,
-        )
+        titles = pd.read_sql_query("SELECT imdb_id, title, year FROM movies", db)
+    frame = frame.merge(titles, on="imdb_id", how="left")[
+        ["id", "imdb_id", "title", "year", "genre", "action", "made_at", "undone_at"]
+    ]
+    frame["year"] = frame["year"].astype("Int64")
     frame["state"] = ["active" if pd.isna(undone) else "undone" for undone in frame["undone_at"]]
     return frame
 
@@ -111,6 +149,20 @@ def known_genres(catalog: Catalog) -> list[str]:
         return [row[0] for row in db.execute("SELECT DISTINCT genre FROM movie_genres ORDER BY genre")]
 
 
+def _refusal_on_store_error(write: Callable[P, Correction]) -> Callable[P, Correction]:
+    """A store that cannot take the write (damaged and just recovered, or unwritable) refuses it, with why."""
+
+    @functools.wraps(write)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> Correction:
+        try:
+            return write(*args, **kwargs)
+        except CorrectionStoreError as error:
+            raise CorrectionError(f"{error}. Nothing was stored: try again.") from error
+
+    return guarded
+
+
+@_refusal_on_store_error
 def correct(catalog: Catalog, imdb_id: str, genre: str, action: str, made_at: str | None = None) -> Correction:
     """Store one correction, or raise CorrectionError saying why not (and store nothing)."""
     if action not in ACTIONS:
@@ -118,12 +170,14 @@ def correct(catalog: Catalog, imdb_id: str, genre: str, action: str, made_at: st
     if genre not in known_genres(catalog):
         raise CorrectionError(f"{genre!r} is not a genre of this dataset")
     with catalog.connection() as db:
+        movie = db.execute("SELECT title, genres FROM movies WHERE imdb_id = ?", (imdb_id,)).fetchone()
+    if movie is None:
+        raise CorrectionError(f"there is no movie {imdb_id!r} in the catalog")
+    title = movie["title"]
+    store = store_of(catalog)
+    with store.connection() as db:
         # One write at a time from check to insert: two tabs correcting the same movie cannot both pass.
         db.execute("BEGIN IMMEDIATE")
-        movie = db.execute("SELECT title, genres FROM movies WHERE imdb_id = ?", (imdb_id,)).fetchone()
-        if movie is None:
-            raise CorrectionError(f"there is no movie {imdb_id!r} in the catalog")
-        title = movie["title"]
         own = [
             _row(row)
             for row in db.execute(
@@ -154,12 +208,15 @@ def correct(catalog: Catalog, imdb_id: str, genre: str, action: str, made_at: st
         )
         row = db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE id = ?", (cursor.lastrowid,)).fetchone()
         db.commit()
+    store.back_up_daily()
     return _row(row)
 
 
+@_refusal_on_store_error
 def undo(catalog: Catalog, correction_id: int, undone_at: str | None = None) -> Correction:
     """Take a correction back; it stays in the history, marked with when it was undone."""
-    with catalog.connection() as db:
+    store = store_of(catalog)
+    with store.connection() as db:
         db.execute("BEGIN IMMEDIATE")
         row = db.execute(f"SELECT {CORRECTION_COLUMNS} FROM corrections WHERE id = ?", (correction_id,)).fetchone()
         if row is None:
@@ -169,6 +226,7 @@ def undo(catalog: Catalog, correction_id: int, undone_at: str | None = None) -> 
         when = undone_at or now()
         db.execute("UPDATE corrections SET undone_at = ? WHERE id = ?", (when, correction_id))
         db.commit()
+    store.back_up_daily()
     return replace(_row(row), undone_at=when)
 
 

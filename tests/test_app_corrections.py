@@ -14,7 +14,7 @@ from core.config import Settings
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import project_split, train
-from tests.apptest_helpers import open_page, texts, use_settings
+from tests.apptest_helpers import open_page, shown_text, texts, use_settings
 from tests.conftest import FixtureData, make_settings
 from tests.model_fixture import as_on_a_warm_server
 
@@ -139,3 +139,22 @@ def test_a_stale_page_cannot_store_a_correction_twice(settings: Settings) -> Non
     refusals = [message.body for message in second_tab.error]
     assert len(refusals) == 1 and "Not stored" in refusals[0] and "You already removed" in refusals[0]
     assert len(cx.corrections_table(catalog)) == 1
+
+
+def test_a_damaged_corrections_store_is_announced_with_its_files_until_dismissed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = open_catalog(settings)
+    movie = catalog.usable_movies().query("genres.str.len() >= 2").iloc[0]
+    made = cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
+    settings.corrections_path.write_bytes(b"\0" * 4096)  # the file's header gone: not a database any more
+    monkeypatch.setattr("core.correction_store._checked", set())  # as after a restart of the app
+
+    app = open_page("pages/dataset.py")
+    assert not app.exception, app.exception
+    warning = next(shown_text(w.body) for w in app.warning if "label corrections file was damaged" in w.body)
+    aside = next(settings.state_dir.glob("corrections.damaged-*.sqlite3"))
+    assert aside.name in warning and "corrections-" in warning  # which file went where, which backup came back
+    assert cx.active_corrections(catalog) == [made]  # the backup, taken after that first write, came back
+    app.button(key="dismiss_corrections_notice").click().run()
+    assert not any("was damaged" in w.body for w in app.warning)

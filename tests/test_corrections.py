@@ -1,4 +1,5 @@
-"""Label corrections in the catalog database: stored, checked, undone, and kept through rebuilds and clears."""
+"""Label corrections in their own store: stored, checked, undone, kept through rebuilds, clears, damage and
+concurrent writers, and taken over once from a catalog that held them before the store existed."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ def a_movie_with_one_genre(catalog: Catalog) -> dict:
 def test_only_one_correction_per_movie_and_genre_can_be_active_even_past_the_checks(catalog: Catalog) -> None:
     movie = a_movie(catalog)
     cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
-    with sqlite3.connect(catalog.path) as db, pytest.raises(sqlite3.IntegrityError):
+    with sqlite3.connect(catalog.corrections_path) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute(
             "INSERT INTO corrections (imdb_id, genre, action, made_at) VALUES (?, ?, 'add', 'now')",
             (movie["imdb_id"], movie["genres"][0]),
@@ -147,8 +148,9 @@ def test_corrections_survive_a_rebuild_a_damaged_catalog_and_a_cache_clear(own_c
 
     # Clearing the caches (the sidebar's button, `python -m core.ingest --clear-cache`).
     clear_caches(settings)
+    assert not settings.catalog_path.exists() and settings.corrections_path.exists()
     again = open_catalog(settings)
-    assert again.rebuilt_because == "the catalog was cleared"
+    assert again.rebuilt_because == "no catalog yet"
     assert stored() == [kept] and again.summary()["usable_movies"] == catalog.summary()["usable_movies"]
 
     # A rebuild asked for, and new corrections numbered after the old ones.
@@ -161,18 +163,17 @@ def test_clearing_a_catalog_without_corrections_removes_the_file(settings: Setti
     assert settings.catalog_path in removed and not settings.catalog_path.exists()
 
 
-def test_a_catalog_file_that_cannot_be_read_says_its_corrections_are_lost(settings: Settings, catalog: Catalog) -> None:
+def test_a_damaged_or_deleted_catalog_loses_no_correction(settings: Settings, catalog: Catalog) -> None:
     movie = a_movie(catalog)
-    cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
+    made = cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
     settings.catalog_path.write_bytes(b"not a database" * 1000)
     for suffix in ("-wal", "-shm"):
         Path(f"{settings.catalog_path}{suffix}").unlink(missing_ok=True)
     rebuilt = open_catalog(settings)
-    assert (
-        "unreadable" in rebuilt.rebuilt_because
-        and "label corrections could not be read back" in rebuilt.rebuilt_because
-    )
-    assert cx.active_corrections(rebuilt) == []
+    assert "unreadable" in rebuilt.rebuilt_because
+    assert cx.active_corrections(rebuilt) == [made]
+    settings.catalog_path.unlink()
+    assert cx.active_corrections(open_catalog(settings)) == [made]
 
 
 def test_genre_summary_counts_active_corrections_per_genre(catalog: Catalog) -> None:
@@ -186,3 +187,112 @@ def test_genre_summary_counts_active_corrections_per_genre(catalog: Catalog) -> 
     summary = cx.genre_summary(cx.corrections_table(catalog)).set_index("genre")
     assert list(summary.index) == [missing]  # the undone removal counts for nothing
     assert summary.loc[missing, "remove"] == 0 and summary.loc[missing, "add"] == summary.loc[missing, "total"] >= 1
+
+
+# --- the store: migration, damage, backups, concurrent writers ---------------------------------------------
+
+
+def _legacy_catalog(path: Path, rows: list[tuple]) -> None:
+    """A catalog file as the app wrote it before corrections had a store of their own (schema 6)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE corrections (id INTEGER PRIMARY KEY AUTOINCREMENT, imdb_id TEXT NOT NULL, "
+            "genre TEXT NOT NULL, action TEXT NOT NULL, made_at TEXT NOT NULL, undone_at TEXT);"
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '6');"
+        )
+        db.executemany("INSERT INTO corrections VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_an_older_catalogs_corrections_move_to_the_store_once_with_their_ids(
+    fixture_catalog: Catalog, settings: Settings
+) -> None:
+    movie = a_movie(fixture_catalog)
+    missing = a_missing_genre(fixture_catalog, movie["genres"])
+    # Ids with gaps, as a history with deleted rows has them: a run's corrections.json names these ids.
+    rows = [
+        (3, movie["imdb_id"], movie["genres"][0], "remove", "2026-01-01T00:00:00+00:00", None),
+        (7, movie["imdb_id"], missing, "add", "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"),
+    ]
+    _legacy_catalog(settings.catalog_path, rows)
+    catalog = open_catalog(settings)
+    assert catalog.rebuilt_because == "the catalog was made by another version of the app"
+    table = cx.corrections_table(catalog).set_index("id")
+    assert list(table.index) == [7, 3] and table.loc[7, "state"] == "undone" and table.loc[3, "genre"] == rows[0][2]
+    # Ids are never given twice: the next one follows the highest ever given.
+    assert cx.correct(catalog, movie["imdb_id"], missing, cx.ADD).id == 8
+    # Once only: the old rows are not taken again (the catalog no longer holds them, and the store says so).
+    assert len(cx.corrections_table(open_catalog(settings, rebuild=True))) == 3
+
+
+def _truncate_half(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _truncate_4k(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:4096])
+
+
+def _zero_header(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[:100] = bytes(100)
+    path.write_bytes(bytes(data))
+
+
+def _garbage_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = max(4096, len(data) // 2 - 4096)
+    data[middle : middle + 8192] = bytes((i * 37 + 11) % 251 for i in range(8192))
+    path.write_bytes(bytes(data[: max(len(data), middle + 8192)]))
+
+
+@pytest.mark.parametrize("damage", [_truncate_half, _truncate_4k, _zero_header, _garbage_middle])
+def test_a_damaged_store_is_moved_aside_and_its_newest_backup_restored(
+    settings: Settings, catalog: Catalog, damage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    movies = catalog.usable_movies()
+    movies = movies[movies["genres"].map(len) >= 2].head(6)
+    made = [cx.correct(catalog, row.imdb_id, row.genres[0], cx.REMOVE) for row in movies.itertuples()]
+    store = cx.store_of(catalog)
+    backups = store.backups()
+    assert len(backups) == 1  # the day's backup, taken after its first write: it holds that one correction
+    damage(settings.corrections_path)
+    before = settings.corrections_path.read_bytes()
+    monkeypatch.setattr("core.correction_store._checked", set())  # as after a restart of the app
+
+    assert cx.active_corrections(catalog) == made[:1]
+    aside = list(settings.state_dir.glob("corrections.damaged-*.sqlite3"))
+    assert len(aside) == 1 and aside[0].read_bytes() == before  # moved, never overwritten
+    notice = cx.store_notice(catalog)
+    assert str(aside[0]) in notice and str(backups[0]) in notice
+    cx.dismiss_store_notice(catalog)
+    assert cx.store_notice(catalog) is None
+    # Writes go on, with ids after the restored ones' (the damaged file's later ids may be read from it by hand).
+    assert cx.correct(catalog, made[1].imdb_id, made[1].genre, cx.REMOVE).id > made[0].id
+
+
+def test_daily_backups_keep_the_last_seven(settings: Settings, catalog: Catalog) -> None:
+    movie = a_movie(catalog)
+    store = cx.store_of(catalog)
+    store.backups_dir.mkdir(parents=True)
+    for day in range(1, 10):
+        shutil.copy2(settings.catalog_path, store.backups_dir / f"corrections-2026-01-0{day}.sqlite3")
+    cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
+    kept = store.backups()
+    assert len(kept) == 7 and kept[-1].name == "corrections-2026-01-04.sqlite3"
+    assert sqlite3.connect(kept[0]).execute("SELECT count(*) FROM corrections").fetchone()[0] == 1
+
+
+@pytest.mark.slow
+def test_corrections_from_two_processes_survive_ten_rebuilds_and_two_cache_clears(
+    fixture_data: FixtureData, tmp_path: Path
+) -> None:
+    from tests.corrections_soak import run_soak
+
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path / "work")
+    result = run_soak(settings, tmp_path / "soak", rebuilds=10, clears=2, writers=2, seconds=15)
+    print(result)
+    assert result.rebuilds == 10 and result.clears == 2
+    assert result.confirmed >= 20 and result.undone >= 10, result
+    assert result.lost == 0 and result.ids_reused == 0, result

@@ -10,11 +10,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core import corrections
 from core.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
 from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
 from core.ingest.archives import ArchiveError
 from core.ingest.layout import DataNotFoundError
 from core.titles import title_with_year
+from ui.text import md_escape
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
@@ -54,6 +56,7 @@ def get_catalog() -> Catalog:
     try:
         catalog = _fresh_catalog(settings)
         if catalog is not None:
+            _show_corrections_notice(catalog)
             return catalog
         bar = st.progress(0.0, text="Reading the dataset…")
         catalog = open_catalog(settings, progress=lambda fraction, message: bar.progress(min(fraction, 1.0), message))
@@ -69,7 +72,19 @@ def get_catalog() -> Catalog:
         )
     elif catalog.rebuilt_because:
         st.info(f"The catalog was rebuilt from the raw data: {catalog.rebuilt_because}.", icon=":material/sync:")
+    _show_corrections_notice(catalog)
     return catalog
+
+
+def _show_corrections_notice(catalog: Catalog) -> None:
+    """Say, until dismissed, that the user's corrections store was damaged: which file, which backup."""
+    notice = corrections.store_notice(catalog)
+    if notice:
+        with st.container(border=True):
+            st.warning(md_escape(notice), icon=":material/warning:")
+            st.button(
+                "Dismiss", key="dismiss_corrections_notice", on_click=corrections.dismiss_store_notice, args=(catalog,)
+            )
 
 
 def clear_all_caches() -> list[str]:
