@@ -56,7 +56,9 @@ def _read_rows(layout: RawLayout, result: IngestResult) -> dict[str, csvl.Poster
         records[record.movie_id] = record
         result.movies[record.movie_id] = _movie(record, relative)
     result.metadata_files.append(
-        MetadataFileInfo(relative, None, read.encoding, read.line_endings, csv_file.stat().st_size, result.records)
+        MetadataFileInfo(
+            relative, None, read.encoding, read.line_endings, csv_file.stat().st_size, result.records, read.error
+        )
     )
     return records
 
