@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pathlib import Path, PurePosixPath
 from core.genres import parse_genre_field
 from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
 from core.ingest.layout import DataNotFoundError
-from core.ingest.posters import NAME_NOT_UTF8
+from core.ingest.posters import LINKS_OUTSIDE, NAME_NOT_UTF8, inside
 from core.urls import MOVIE_ID
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
@@ -303,12 +304,17 @@ def images_under(
     """Every image file under `folder` (recursively, hidden ones left out) and every file a row names as its
     poster whatever its name ends with; stray-file findings for other files of a poster folder."""
     images, findings = [], []
+    real_root = os.path.realpath(data_root)
+    folder_inside = inside(folder, real_root)  # the listing enters no linked folder, so only files need resolving
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path in skip or any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         relative = path.relative_to(data_root).as_posix()
         if has_undecodable_name(relative):
             findings.append(Finding(FindingKind.STRAY_FILE, shown_path(relative), NAME_NOT_UTF8))
+            continue
+        if not folder_inside or (path.is_symlink() and not inside(path, real_root)):
+            findings.append(Finding(FindingKind.STRAY_FILE, relative, LINKS_OUTSIDE))
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES and relative not in named:
             if folder != data_root:

@@ -43,7 +43,7 @@ KIND_CONSEQUENCES: dict[FindingKind, str] = {
     FindingKind.METADATA_FILE_TOO_LARGE: "far larger than any file of the dataset, so not read: its records are lost",
     FindingKind.RECORD_TOO_LARGE: "far larger than any IMDb record, so it is skipped",
     FindingKind.NOT_A_MOVIE: "a series or a game; left out of training unless asked for",
-    FindingKind.STRAY_FILE: "a file in a poster folder that is not a .jpg: ignored",
+    FindingKind.STRAY_FILE: "a file in a poster folder that is not read as a poster: ignored",
     FindingKind.ROW_NOT_UTF8: "a CSV row read as Windows-1252 instead; still used",
 }
 
