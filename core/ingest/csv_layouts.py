@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from core.genres import parse_genre_field
-from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
+from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path, year_out_of_range
 from core.ingest.layout import DataNotFoundError
 from core.ingest.posters import LINKS_OUTSIDE, NAME_NOT_UTF8, inside
 from core.urls import MOVIE_ID
@@ -194,6 +194,13 @@ class PosterRecord:
     poster_problem: str | None  # why the named poster cannot be looked for (an unsafe path)
     fields: dict[str, object]
     line: int
+    year_problem: str | None = None  # why the row's year was left empty
+
+
+def _year(value: int | None) -> tuple[int | None, str | None]:
+    """(the year, None), or (None, why) for a year no movie can have."""
+    problem = None if value is None else year_out_of_range(value)
+    return (None, problem) if problem else (value, None)
 
 
 def _number(text: str, cast: type) -> float | int | None:
@@ -227,6 +234,8 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
     movie_id = row.values["id"].strip()
     if not movie_id:
         return None, "the row has no id"
+    if movie_id in (".", ".."):
+        return None, f"its id {movie_id!r} is a folder's name in a path, not a movie's"
     if not MOVIE_ID.fullmatch(movie_id):
         return None, f"its id {movie_id[:80]!r} is not 1–64 characters of A–Z a–z 0–9 . _ -"
     fields = _empty_fields()
@@ -234,7 +243,7 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
         fields[name] = (row.values.get(name) or "").strip() or None
     for name, cast in _NUMBER_COLUMNS.items():
         fields[name] = _number(row.values.get(name) or "", cast)
-    year = _number(row.values.get("year") or "", int)
+    year, year_problem = _year(_number(row.values.get("year") or "", int))
     poster, problem = _safe_relative(row.values["poster"])
     genre_field = row.values["genres"]
     title = (row.values.get("title") or "").strip() or movie_id
@@ -248,6 +257,7 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
         poster_problem=problem,
         fields=fields,
         line=row.line,
+        year_problem=year_problem,
     )
     return record, None
 
@@ -273,6 +283,7 @@ def moviegenre_record(row: CsvRow) -> tuple[PosterRecord | None, str | None]:
     title_text = row.values["Title"].strip()
     match = _TITLE_YEAR.match(title_text)
     title, year = (match["title"], int(match["year"])) if match else (title_text, None)
+    year, year_problem = _year(year)
     fields = _empty_fields()
     fields["imdb_rating"] = _number(row.values.get("IMDB Score") or "", float)
     genre_field = row.values["Genre"]
@@ -286,6 +297,7 @@ def moviegenre_record(row: CsvRow) -> tuple[PosterRecord | None, str | None]:
         poster_problem=None,
         fields=fields,
         line=row.line,
+        year_problem=year_problem,
     )
     return record, None
 

@@ -55,6 +55,10 @@ def _read_rows(layout: RawLayout, result: IngestResult) -> dict[str, csvl.Poster
             continue
         records[record.movie_id] = record
         result.movies[record.movie_id] = _movie(record, relative)
+        if record.year_problem:
+            result.findings.append(
+                Finding(FindingKind.YEAR_OUT_OF_RANGE, relative, record.year_problem, record.movie_id, row.line)
+            )
     result.metadata_files.append(
         MetadataFileInfo(
             relative, None, read.encoding, read.line_endings, csv_file.stat().st_size, result.records, read.error
