@@ -53,6 +53,11 @@ COMPRESSION_RATIO_GRACE_BYTES = 1024**2  # bytes a member may unpack to before i
 MAX_METADATA_FILE_BYTES = 64 * 1024**2  # bytes on disk
 MAX_RECORD_CHARS = 1024**2  # characters of one record's text (its bytes, for the ASCII the records are)
 
+# The years a movie may have: the first moving pictures were shot in the late 1870s, and IMDb lists movies
+# announced a few years ahead. Anything else (-5, 99999999999) is a typo or a placeholder, not a year to chart.
+FIRST_MOVIE_YEAR = 1870
+YEARS_AHEAD = 10  # years past the current one
+
 
 @dataclass(frozen=True)
 class Settings:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 IMDB_ID = re.compile(r"tt\d{7,8}")
 # A movie's id in the catalog: an IMDb id, or a manifest dataset's own id (which IMDb ids also match).
-MOVIE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MOVIE_ID_RULE = "an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-'"
+# Not "." nor "..": an id names files and links, where those two are folders.
+MOVIE_ID = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")
+MOVIE_ID_RULE = "an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-' (not '.' or '..' alone)"
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
 POSTER_HASH = re.compile(r"[0-9a-f]{16,64}")
 GALLERY_SORTS = ("title", "year", "rating", "similar")

@@ -227,6 +227,7 @@ def build_raw_dataset(root: Path, seed: int = 7) -> Expected:
         "not a movie": sum(1 for m in movies if m.kind != "movie"),
         "stray file": 1,
         "row not UTF-8": 0,  # a CSV layout's finding; metadata files decode whole
+        "year out of range": 0,
     }
     return Expected(
         records=len(movies) + 2,

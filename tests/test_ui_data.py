@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ui.data
+from tests.apptest_helpers import open_page, use_settings
+from tests.conftest import make_settings
+from tests.csv_fixture import build_manifest_dataset
 from ui.data import findings_table, gallery_table, movies_table, usable_titles
 
 
@@ -32,3 +36,20 @@ def test_a_frame_a_page_derives_from_a_shared_table_cannot_change_it(fixture_cat
     indexed = movies.set_index("imdb_id")
     indexed.loc[indexed.index[0], "title"] = "changed by another"
     assert list(movies_table(fixture_catalog, fixture_catalog.fingerprint)["title"]) == titles
+
+
+def test_a_reader_fault_is_a_message_on_the_page_not_a_traceback(tmp_path, monkeypatch) -> None:
+    settings = make_settings(tmp_path / "data", tmp_path)
+    build_manifest_dataset(settings.data_dir, count=4)
+    use_settings(monkeypatch, settings)
+
+    def trips(*args, **kwargs):
+        raise ValueError("a row the reader did not expect")
+
+    monkeypatch.setattr(ui.data, "open_catalog", trips)
+
+    app = open_page("pages/dataset.py")
+
+    assert not app.exception
+    [error] = app.error
+    assert "The dataset could not be read: a row the reader did not expect" in error.body

@@ -7,6 +7,8 @@ rebuilt catalog can never be shown with an old table.
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import streamlit as st
 
@@ -17,6 +19,8 @@ from core.ingest.archives import ArchiveError
 from core.ingest.layout import DataNotFoundError
 from core.titles import title_with_year
 from ui.text import md_escape
+
+_log = logging.getLogger(__name__)
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
@@ -29,6 +33,9 @@ def existing_catalog() -> Catalog | None:
     try:
         return _fresh_catalog(get_settings())
     except (DataNotFoundError, OSError):
+        return None
+    except Exception:  # every page draws the sidebar: a reader fault must cost its search, not the app
+        _log.exception("the catalog could not be checked")
         return None
 
 
@@ -63,6 +70,14 @@ def get_catalog() -> Catalog:
         bar.empty()
     except (DataNotFoundError, OSError) as error:
         _show_missing_data(settings, error)
+        st.stop()
+    except Exception as error:  # a fault of the reader itself: a message on this page, never a traceback
+        _log.exception("the dataset could not be read")
+        st.error(
+            f"The dataset could not be read: {error} ({type(error).__name__}; the server's log has the details).",
+            icon=":material/error:",
+        )
+        st.caption(f"Looked in: {settings.data_dir}")
         st.stop()
     _fresh_catalog.clear()
     if catalog.rebuilt_because == "no catalog yet":

@@ -18,22 +18,25 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from core.genres import parse_genre_field
-from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
+from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path, year_out_of_range
 from core.ingest.layout import DataNotFoundError
-from core.ingest.posters import NAME_NOT_UTF8
+from core.ingest.posters import LINKS_OUTSIDE, NAME_NOT_UTF8, inside
 from core.urls import MOVIE_ID
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 MANIFEST_COLUMNS = ("id", "genres", "poster")
 MOVIEGENRE_COLUMNS = ("imdbId", "Title", "Genre")
 GENRE_SEPARATOR = "|"
-_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
+_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>[0-9]{4})\)\s*$")
+# A NUL among the first bytes marks a binary file, as git and grep decide it.
+_BINARY_SNIFF_BYTES = 8000
 # Columns of a manifest that fill the catalog's fields of the same name; the IMDb ones are numbers.
 _TEXT_COLUMNS = ("rated", "released", "director", "writer", "actors", "plot", "language", "country", "awards")
 _TEXT_COLUMNS += ("box_office",)
@@ -58,6 +61,7 @@ class CsvRead:
     findings: list[Finding]
     encoding: str
     line_endings: str
+    error: str | None = None  # why no row at all could be read, when none could
 
 
 def _decode_line(raw: bytes) -> tuple[str | None, bool]:
@@ -73,13 +77,23 @@ def _decode_line(raw: bytes) -> tuple[str | None, bool]:
 
 
 def _records(raw: bytes, relative: str, findings: list[Finding]) -> Iterator[tuple[int, str]]:
-    """(first line, text) of each record, a record spanning lines while a quoted field is open."""
+    """(first line, text) of each record, a record spanning lines while a quoted field is open.
+
+    A line with an odd number of quotes opens a field that the next such line closes, so the lines' counts,
+    taken once, say where each record ends: re-counting the open record at each line made one stray quote
+    cost time quadratic in the lines after it. A quote opened on the last line with an odd count can never
+    close; that line alone is skipped, and the lines after it are read as rows of their own.
+    """
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    # A quote is the byte 0x22 in UTF-8 and in Windows-1252 alike, so the bytes can be counted before decoding.
+    odd = [line.count(b'"') % 2 == 1 for line in lines]
+    last_odd = max((index for index, is_odd in enumerate(odd) if is_odd), default=-1)
     pending: list[str] = []
     start = 0
-    for number, line in enumerate(lines, start=1):
+    for index, line in enumerate(lines):
+        number = index + 1
         text, fallback = _decode_line(line)
         if text is None:
             findings.append(
@@ -94,14 +108,27 @@ def _records(raw: bytes, relative: str, findings: list[Finding]) -> Iterator[tup
             continue
         if fallback:
             findings.append(Finding(FindingKind.ROW_NOT_UTF8, relative, "not UTF-8; read as Windows-1252", line=number))
+        if not pending and index == last_odd:
+            reason = "a quoted field opened on this line is never closed; the row is skipped"
+            findings.append(Finding(FindingKind.UNPARSEABLE_RECORD, relative, reason, line=number))
+            continue
         if not pending:
             start = number
         pending.append(text.rstrip("\r"))
-        if "\n".join(pending).count('"') % 2 == 0:
+        # An open record began on an odd line and ends on the next odd one; an even line alone is a record.
+        if (len(pending) == 1 and not odd[index]) or (len(pending) > 1 and odd[index]):
             yield start, "\n".join(pending)
             pending, start = [], 0
-    if pending:
-        findings.append(Finding(FindingKind.UNPARSEABLE_RECORD, relative, "a quoted field is never closed", line=start))
+
+
+def _shortened(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _unreadable(relative: str, why: str, line_endings: str, findings: list[Finding] | None = None) -> CsvRead:
+    """A file none of whose rows can be read, as the year folders' unreadable metadata file: a finding, no rows."""
+    finding = Finding(FindingKind.UNREADABLE_METADATA_FILE, relative, f"unreadable: {why}; none of its rows is read")
+    return CsvRead([], [*(findings or []), finding], "unknown", line_endings, why)
 
 
 def read_csv(path: Path, relative: str, required: tuple[str, ...]) -> CsvRead:
@@ -111,12 +138,18 @@ def read_csv(path: Path, relative: str, required: tuple[str, ...]) -> CsvRead:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw, encoding = raw[3:], "UTF-8 with BOM"
     line_endings = "CRLF" if b"\r\n" in raw else "LF"
+    if b"\x00" in raw[:_BINARY_SNIFF_BYTES]:
+        # No CSV text holds a NUL; a binary file (or UTF-16 text) would only yield garbage rows.
+        return _unreadable(relative, "it holds NUL bytes: binary data or UTF-16, not UTF-8 CSV text", line_endings)
     findings: list[Finding] = []
     records = _records(raw, relative, findings)
     header: list[str] | None = None
-    for _, text in records:
+    for line, text in records:
         if text.strip():
-            header = [name.strip() for name in next(csv.reader([text]))]
+            try:
+                header = [name.strip() for name in next(csv.reader([text]))]
+            except csv.Error as error:
+                return _unreadable(relative, f"its header (line {line}) is not CSV: {error}", line_endings, findings)
             break
     if header is None:
         raise CsvLayoutError(f"{relative} is empty: it needs a header row with {', '.join(required)}")
@@ -124,7 +157,7 @@ def read_csv(path: Path, relative: str, required: tuple[str, ...]) -> CsvRead:
     if missing:
         raise CsvLayoutError(
             f"{relative} has no column {', '.join(repr(name) for name in missing)} "
-            f"(its header: {', '.join(header) or 'nothing'}); expected {', '.join(required)}"
+            f"(its header: {_shortened(', '.join(header)) or 'nothing'}); expected {', '.join(required)}"
         )
     rows = []
     for line, text in records:
@@ -161,6 +194,13 @@ class PosterRecord:
     poster_problem: str | None  # why the named poster cannot be looked for (an unsafe path)
     fields: dict[str, object]
     line: int
+    year_problem: str | None = None  # why the row's year was left empty
+
+
+def _year(value: int | None) -> tuple[int | None, str | None]:
+    """(the year, None), or (None, why) for a year no movie can have."""
+    problem = None if value is None else year_out_of_range(value)
+    return (None, problem) if problem else (value, None)
 
 
 def _number(text: str, cast: type) -> float | int | None:
@@ -194,6 +234,8 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
     movie_id = row.values["id"].strip()
     if not movie_id:
         return None, "the row has no id"
+    if movie_id in (".", ".."):
+        return None, f"its id {movie_id!r} is a folder's name in a path, not a movie's"
     if not MOVIE_ID.fullmatch(movie_id):
         return None, f"its id {movie_id[:80]!r} is not 1–64 characters of A–Z a–z 0–9 . _ -"
     fields = _empty_fields()
@@ -201,7 +243,7 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
         fields[name] = (row.values.get(name) or "").strip() or None
     for name, cast in _NUMBER_COLUMNS.items():
         fields[name] = _number(row.values.get(name) or "", cast)
-    year = _number(row.values.get("year") or "", int)
+    year, year_problem = _year(_number(row.values.get("year") or "", int))
     poster, problem = _safe_relative(row.values["poster"])
     genre_field = row.values["genres"]
     title = (row.values.get("title") or "").strip() or movie_id
@@ -215,14 +257,19 @@ def manifest_record(row: CsvRow, base: str) -> tuple[PosterRecord | None, str | 
         poster_problem=problem,
         fields=fields,
         line=row.line,
+        year_problem=year_problem,
     )
     return record, None
 
 
 def moviegenre_id(text: str) -> str | None:
-    """`114709`, `0114709` or `tt0114709` → `tt0114709`; None for anything else."""
+    """`114709`, `0114709` or `tt0114709` → `tt0114709`; None for anything else.
+
+    ASCII digits only: `isdigit` alone takes "²" (which `int` refuses) and "١٢٣" (which `int` reads as 123,
+    so it would pass for the real 123 and push that row out as its duplicate).
+    """
     digits = text.strip().removeprefix("tt")
-    if not digits.isdigit() or len(digits) > 8 or int(digits) == 0:
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 8 or int(digits) == 0:
         return None
     return f"tt{int(digits):07d}"
 
@@ -236,6 +283,7 @@ def moviegenre_record(row: CsvRow) -> tuple[PosterRecord | None, str | None]:
     title_text = row.values["Title"].strip()
     match = _TITLE_YEAR.match(title_text)
     title, year = (match["title"], int(match["year"])) if match else (title_text, None)
+    year, year_problem = _year(year)
     fields = _empty_fields()
     fields["imdb_rating"] = _number(row.values.get("IMDB Score") or "", float)
     genre_field = row.values["Genre"]
@@ -249,6 +297,7 @@ def moviegenre_record(row: CsvRow) -> tuple[PosterRecord | None, str | None]:
         poster_problem=None,
         fields=fields,
         line=row.line,
+        year_problem=year_problem,
     )
     return record, None
 
@@ -267,12 +316,17 @@ def images_under(
     """Every image file under `folder` (recursively, hidden ones left out) and every file a row names as its
     poster whatever its name ends with; stray-file findings for other files of a poster folder."""
     images, findings = [], []
+    real_root = os.path.realpath(data_root)
+    folder_inside = inside(folder, real_root)  # the listing enters no linked folder, so only files need resolving
     for path in sorted(folder.rglob("*")):
         if not path.is_file() or path in skip or any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         relative = path.relative_to(data_root).as_posix()
         if has_undecodable_name(relative):
             findings.append(Finding(FindingKind.STRAY_FILE, shown_path(relative), NAME_NOT_UTF8))
+            continue
+        if not folder_inside or (path.is_symlink() and not inside(path, real_root)):
+            findings.append(Finding(FindingKind.STRAY_FILE, relative, LINKS_OUTSIDE))
             continue
         if path.suffix.lower() not in IMAGE_SUFFIXES and relative not in named:
             if folder != data_root:

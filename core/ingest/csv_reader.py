@@ -14,7 +14,7 @@ from pathlib import Path
 from core.ingest import csv_layouts as csvl
 from core.ingest.findings import Finding, FindingKind
 from core.ingest.layout import MANIFEST_CSV_LAYOUT, MOVIEGENRE_CSV, MOVIEGENRE_POSTERS, RawLayout
-from core.ingest.posters import check_posters
+from core.ingest.posters import LINKS_OUTSIDE, check_posters
 from core.ingest.reconcile import IngestResult, MetadataFileInfo, Movie, Progress
 
 
@@ -55,8 +55,14 @@ def _read_rows(layout: RawLayout, result: IngestResult) -> dict[str, csvl.Poster
             continue
         records[record.movie_id] = record
         result.movies[record.movie_id] = _movie(record, relative)
+        if record.year_problem:
+            result.findings.append(
+                Finding(FindingKind.YEAR_OUT_OF_RANGE, relative, record.year_problem, record.movie_id, row.line)
+            )
     result.metadata_files.append(
-        MetadataFileInfo(relative, None, read.encoding, read.line_endings, csv_file.stat().st_size, result.records)
+        MetadataFileInfo(
+            relative, None, read.encoding, read.line_endings, csv_file.stat().st_size, result.records, read.error
+        )
     )
     return records
 
@@ -73,9 +79,11 @@ def _poster_owner(layout: RawLayout, image: csvl.FolderImage, named: dict[str, s
     return movie_id, f"no row of {MOVIEGENRE_CSV} has imdbId {stem.removeprefix('tt').lstrip('0')}"
 
 
-def _why_no_poster(layout: RawLayout, record: csvl.PosterRecord, named: dict[str, str]) -> str:
+def _why_no_poster(layout: RawLayout, record: csvl.PosterRecord, named: dict[str, str], outside: set[str]) -> str:
     if record.poster_problem:
         return record.poster_problem
+    if record.poster in outside:
+        return f"its poster {record.poster} links to a file outside the dataset folder, so it is not read"
     if record.poster in named and named[record.poster] != record.movie_id:
         return f"its poster {record.poster} is already the poster of {named[record.poster]}"
     if layout.kind == MANIFEST_CSV_LAYOUT:
@@ -95,6 +103,7 @@ def read_csv_layout(layout: RawLayout, progress: Progress, workers: int | None =
             named.setdefault(record.poster, record.movie_id)  # a file two rows name is the first one's
     images, strays = csvl.images_under(layout.poster_root, layout.root, {layout.csv_file}, set(named))
     result.findings.extend(strays)
+    outside = {finding.file for finding in strays if finding.reason == LINKS_OUTSIDE}
     result.poster_files = len(images)
 
     def report(done: int, total: int) -> None:
@@ -139,7 +148,7 @@ def read_csv_layout(layout: RawLayout, progress: Progress, workers: int | None =
                 Finding(
                     FindingKind.RECORD_WITHOUT_POSTER,
                     movie.metadata_file,
-                    _why_no_poster(layout, record, named),
+                    _why_no_poster(layout, record, named, outside),
                     movie.imdb_id,
                     movie.metadata_line,
                 )

@@ -6,8 +6,11 @@ in plain words, so a user can open the file and see it for themselves. Nothing i
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import asdict, dataclass
 from enum import StrEnum
+
+from core import config
 
 
 class FindingKind(StrEnum):
@@ -26,6 +29,7 @@ class FindingKind(StrEnum):
     NOT_A_MOVIE = "not a movie"
     STRAY_FILE = "stray file"
     ROW_NOT_UTF8 = "row not UTF-8"
+    YEAR_OUT_OF_RANGE = "year out of range"
 
 
 # One line per kind, shown beside the findings table so a user knows what each kind costs them.
@@ -43,9 +47,18 @@ KIND_CONSEQUENCES: dict[FindingKind, str] = {
     FindingKind.METADATA_FILE_TOO_LARGE: "far larger than any file of the dataset, so not read: its records are lost",
     FindingKind.RECORD_TOO_LARGE: "far larger than any IMDb record, so it is skipped",
     FindingKind.NOT_A_MOVIE: "a series or a game; left out of training unless asked for",
-    FindingKind.STRAY_FILE: "a file in a poster folder that is not a .jpg: ignored",
+    FindingKind.STRAY_FILE: "a file in a poster folder that is not read as a poster: ignored",
     FindingKind.ROW_NOT_UTF8: "a CSV row read as Windows-1252 instead; still used",
+    FindingKind.YEAR_OUT_OF_RANGE: "the movie's year is left empty; the movie is still used",
 }
+
+
+def year_out_of_range(year: int) -> str | None:
+    """Why `year` cannot be a movie's year (see `config.FIRST_MOVIE_YEAR`), or None when it can."""
+    last = datetime.date.today().year + config.YEARS_AHEAD
+    if config.FIRST_MOVIE_YEAR <= year <= last:
+        return None
+    return f"its year {year} is not between {config.FIRST_MOVIE_YEAR} and {last}; it is left empty"
 
 
 def shown_path(relative: str) -> str:

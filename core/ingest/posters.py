@@ -45,13 +45,25 @@ class PosterCheck:
 
 NOT_A_POSTER = "not a .jpg file, so not read as a poster"
 NAME_NOT_UTF8 = "its name is not valid UTF-8, so it is not read"
+LINKS_OUTSIDE = "a link to a file outside the dataset folder, so it is not read"
+
+
+def inside(path: str | Path, real_root: str) -> bool:
+    """Whether `path`, every link followed, stays inside `real_root` (a path already resolved).
+
+    A poster is read and served to whoever opens its movie, so a link to a file elsewhere on the machine is
+    refused; links that stay inside the folder are fine, and the folder itself may be reached through one.
+    """
+    return os.path.commonpath([os.path.realpath(path), real_root]) == real_root
 
 
 def iter_poster_folder(poster_root: Path, data_root: Path) -> Iterator[tuple[PosterFile | None, str, str]]:
     """Yield every file under the year folders: (a `PosterFile`, its path, "") for a .jpg file, and
     (None, its path as text that can be shown, why it is not read) for anything else."""
+    real_root = os.path.realpath(data_root)
     folders = sorted((entry for entry in os.scandir(poster_root) if entry.is_dir()), key=lambda e: e.name)
     for folder in folders:
+        folder_inside = inside(folder.path, real_root)  # once per folder: only links need resolving below it
         for entry in sorted(os.scandir(folder.path), key=lambda item: item.name):
             if not entry.is_file():
                 continue
@@ -59,6 +71,9 @@ def iter_poster_folder(poster_root: Path, data_root: Path) -> Iterator[tuple[Pos
             relative = path.relative_to(data_root).as_posix()
             if has_undecodable_name(relative):
                 yield None, shown_path(relative), NAME_NOT_UTF8
+                continue
+            if not folder_inside or (entry.is_symlink() and not inside(path, real_root)):
+                yield None, relative, LINKS_OUTSIDE
                 continue
             if path.suffix.lower() not in POSTER_SUFFIXES:
                 yield None, relative, NOT_A_POSTER

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core import config
 from core.genres import parse_genre_field
-from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path
+from core.ingest.findings import Finding, FindingKind, has_undecodable_name, shown_path, year_out_of_range
 from core.ingest.layout import RawLayout
 from core.ingest.metadata import (
     IMDB_ID_PATTERN,
@@ -155,9 +155,16 @@ def _differences(first: dict[str, object], second: dict[str, object]) -> list[st
     return sorted(key for key in keys if first.get(key) != second.get(key))
 
 
+def _file_year(stem: str) -> int | None:
+    """The year a metadata file is named for; ASCII digits only (`int` refuses "²", which `isdigit` takes)."""
+    return int(stem) if stem.isascii() and stem.isdigit() else None
+
+
 def _movie_from_record(imdb_id: str, fields: dict[str, object], file: str, line: int) -> Movie:
-    stem = Path(file).stem
-    year = int(stem) if stem.isdigit() else _number(fields.get("Year"), int)
+    """The movie of a record; its year is the file's, else the record's own (checked by `_read_metadata`)."""
+    year = _file_year(Path(file).stem)
+    if year is None:
+        year = _number(fields.get("Year"), int)
     title = _text(fields.get("Title")) or imdb_id
     kept = {column: _text(fields.get(key)) for key, column in TEXT_FIELDS.items()}
     kept.update(
@@ -181,7 +188,8 @@ def _read_metadata(layout: RawLayout, result: IngestResult, progress: Progress) 
         if has_undecodable_name(relative):
             result.findings.append(Finding(FindingKind.STRAY_FILE, shown_path(relative), NAME_NOT_UTF8))
             continue
-        year = int(path.stem) if path.stem.isdigit() else None
+        year = _file_year(path.stem)
+        year = None if year is None or year_out_of_range(year) else year
         progress(0.3 * number / max(1, len(files)), f"Reading metadata {relative}")
         size = path.stat().st_size
         if size > config.MAX_METADATA_FILE_BYTES:
@@ -223,7 +231,11 @@ def _read_metadata(layout: RawLayout, result: IngestResult, progress: Progress) 
                 )
                 continue
             first_seen[imdb_id] = (relative, record.line, record.fields)
-            result.movies[imdb_id] = _movie_from_record(imdb_id, record.fields, relative, record.line)
+            movie = _movie_from_record(imdb_id, record.fields, relative, record.line)
+            if movie.year is not None and (problem := year_out_of_range(movie.year)):
+                movie.year = None
+                result.findings.append(Finding(FindingKind.YEAR_OUT_OF_RANGE, relative, problem, imdb_id, record.line))
+            result.movies[imdb_id] = movie
         result.metadata_files.append(
             MetadataFileInfo(relative, year, decoded.encoding, decoded.line_endings, len(raw), kept)
         )
