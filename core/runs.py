@@ -238,6 +238,22 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
     )
 
 
+def read_progress(settings: Settings, run_id: str, history_until: int | None = None) -> RunView:
+    """A run's reconciled state from its small status.json alone: what a live panel polls every few seconds.
+
+    Its config, metrics and the rest are left out; its history (which grows with every epoch, and can be
+    megabytes) is read only when `history_until` differs from the epoch the status reports, else left empty.
+    """
+    path = run_path(settings, run_id)
+    try:
+        status = _checked_status(path)
+        state, explanation = _reconcile(path, status)
+    except _Unreadable:
+        status, state, explanation = {}, "failed", UNREADABLE_STATUS
+    fresh = history_until is None or history_until != status.get("epoch")
+    return RunView(run_id, path, state, status, history=read_history(path) if fresh else [], explanation=explanation)
+
+
 def list_runs(settings: Settings) -> list[RunView]:
     """Every run folder under the runs folder, newest first."""
     if not settings.runs_dir.is_dir():

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core import run_reports
+from core import run_reports, runs
 from core.training import run_folder as rf
 from core.training.config import make_config
 from tests.apptest_helpers import open_page, use_settings
@@ -92,3 +93,28 @@ def plotted(values: list | dict) -> list:
     if isinstance(values, dict):
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"])).tolist()
     return values
+
+
+def test_the_progress_panel_polls_only_the_running_runs_status_and_reads_its_history_once_per_epoch(
+    fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
+    use_settings(monkeypatch, settings)
+    as_on_a_warm_server(monkeypatch)
+    write_long_run(settings.runs_dir)
+    live = settings.runs_dir / "20200102-000000-fast-live"
+    live.mkdir()
+    status = {"state": "running", "pid": os.getpid(), "pid_start_time": rf.process_start_time(os.getpid())}
+    (live / rf.STATUS_FILE).write_text(json.dumps({**status, "phase": "training", "epoch": 3, "epochs": 10}))
+    (live / rf.HISTORY_FILE).write_text(json.dumps(history(2, 2)))
+
+    app = open_page("pages/training.py")
+    assert not app.exception
+    assert [header.value for header in app.subheader if header.value.startswith("Running:")] == [
+        f"Running: {live.name}"
+    ]
+
+    first = runs.read_progress(settings, live.name)
+    again = runs.read_progress(settings, live.name, history_until=3)
+    assert (first.state, len(first.history), first.config) == ("running", 2, {})
+    assert (again.state, again.history) == ("running", [])  # same epoch: the history is not read again
