@@ -21,6 +21,7 @@ limits, the backbone's licence and credit).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
@@ -132,11 +133,50 @@ def _write_tflite(model: keras.Model, target: Path) -> None:
     atomic.write_bytes(target, converter.convert())
 
 
-def _check_out_dir(out_dir: Path) -> None:
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def prepare_out_dir(out_dir: Path, data_dir: Path) -> bool:
+    """Make sure the export can be written to `out_dir` before a model is loaded (seconds to a minute).
+
+    Refuses a file, a folder under a file, a folder with files in it, a place that cannot be written (a
+    read-only disk, /proc) and anything inside the dataset's folder (an export there changes the dataset),
+    the paths compared resolved so that a symlink or `..` does not hide it. Creates the folder; returns
+    whether it did, so that a failed export removes only what it made.
+    """
+    resolved, dataset = out_dir.resolve(), data_dir.resolve()
+    if resolved == dataset or dataset in resolved.parents:
+        raise ExportError(f"{out_dir} is inside the dataset folder {data_dir}; export somewhere else")
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{out_dir} is a file; give a folder for the export")
+    ancestor = _existing_ancestor(resolved)
+    if not ancestor.is_dir():
+        raise ExportError(f"{ancestor} is a file, so {out_dir} cannot be a folder; give a folder for the export")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         raise ExportError(f"{out_dir} is not empty; give a new or empty folder so that nothing is overwritten")
+    created = not out_dir.exists()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):  # a folder can exist and still refuse files
+            pass
+    except OSError as error:
+        if created:
+            _remove_created(out_dir, ancestor)
+        raise ExportError(f"{out_dir} cannot be written: {error.strerror or error}") from error
+    return created
+
+
+def _remove_created(out_dir: Path, ancestor: Path) -> None:
+    """Remove `out_dir` and the folders made for it, up to `ancestor`, which was there before."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    for parent in out_dir.resolve().parents:
+        if parent == ancestor or ancestor not in parent.parents:
+            break
+        with contextlib.suppress(OSError):
+            parent.rmdir()
 
 
 def export_run(
@@ -144,18 +184,35 @@ def export_run(
 ) -> ExportedRun:
     """Write the run's model in `fmt` with genres.json, thresholds.json and MODEL_CARD.md into `out_dir`.
 
-    `settings` locate the catalog the model card reads the data's years from (the environment's by default).
+    `settings` locate the dataset (never a place for an export) and the catalog the model card reads the
+    data's years from (the environment's by default). An export that fails half-way (a full disk) leaves
+    nothing behind: the folder it created is removed, or the one it was given emptied again.
     """
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    settings = settings or get_settings()
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
+    ancestor = _existing_ancestor(out_dir.resolve())
+    created = prepare_out_dir(out_dir, settings.data_dir)
+    try:
+        return _write_export(run_dir, fmt, out_dir, settings)
+    except (ExportError, OSError) as error:
+        if created:
+            _remove_created(out_dir, ancestor)
+        else:
+            for entry in out_dir.iterdir():
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        if isinstance(error, ExportError):
+            raise
+        raise ExportError(f"the export to {out_dir} failed and was removed: {error.strerror or error}") from error
+
+
+def _write_export(run_dir: str | os.PathLike[str], fmt: str, out_dir: Path, settings: Settings) -> ExportedRun:
     try:
         loaded = load_run_model(run_dir)
     except RunModelError as error:
         raise ExportError(str(error)) from error
     model = portable_model(loaded)
-    out_dir.mkdir(parents=True, exist_ok=True)
     artifact = out_dir / ARTIFACTS[fmt]
     if fmt == "keras":
         atomic.write_with(artifact, model.save)
@@ -175,7 +232,7 @@ def export_run(
         {genre: float(cut) for genre, cut in zip(loaded.genres, loaded.thresholds, strict=True)},
     )
     exported = ExportedRun(out_dir, fmt, artifact, loaded.image_size, loaded.genres)
-    atomic.write_text(out_dir / CARD_FILE, model_card(loaded, exported.format, settings or get_settings()))
+    atomic.write_text(out_dir / CARD_FILE, model_card(loaded, exported.format, settings))
     return exported
 
 

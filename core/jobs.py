@@ -24,13 +24,14 @@ import argparse
 import fcntl
 import importlib
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,8 @@ FINAL_STATES = ("done", "failed", "stopped")
 PROGRESS_INTERVAL = 0.5
 # A job launched but silent for this long (no status yet, process gone) has failed to start.
 START_GRACE_SECONDS = 2.0
+# The reason shown for a job whose files hold something no job writes (hand-edited, damaged disk).
+UNREADABLE_STATUS = "unreadable status"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
@@ -119,19 +122,77 @@ def _log_tail(folder: Path, lines: int = 5) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+class _Unreadable(ValueError):
+    """A job file that exists but is not what a job writes."""
+
+
+def _read_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, None when there is no file; `_Unreadable` for anything else it may hold."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _Unreadable(str(error)) from error
+    if not isinstance(value, dict):
+        raise _Unreadable(f"a {type(value).__name__}, not an object")
+    return value
+
+
+def _number(value: object) -> float:
+    # bool is an int to Python, and `1e999` parses as infinity: neither is a count or a time.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Unreadable(f"{value!r} is not a finite number")
+    return float(value)
+
+
+def _count(value: object) -> int:
+    number = _number(value)
+    if number < 0 or number != int(number):
+        raise _Unreadable(f"{value!r} is not a count")
+    return int(number)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise _Unreadable(f"{value!r} is not text")
+    return value
+
+
+def _optional(read: Callable[[object], Any], value: object) -> Any:
+    return None if value is None else read(value)
+
+
 def job_status(settings: Settings, key: str) -> JobStatus:
-    """The job's state as on disk, corrected by the operating system: a job whose process is gone is over."""
+    """The job's state as on disk, corrected by the operating system: a job whose process is gone is over.
+
+    Files that hold what no job writes (a count as text, an infinite number, a list, broken bytes) make the
+    job `failed` for an "unreadable status", so a page shows that rather than stopping on an exception.
+    """
     folder = job_folder(settings, key)
-    launch = _read_json(folder / JOB_FILE)
+    try:
+        return _status_from_files(key, folder)
+    except _Unreadable:
+        return JobStatus(key, "failed", error=UNREADABLE_STATUS)
+
+
+def _status_from_files(key: str, folder: Path) -> JobStatus:
+    launch = _read_object(folder / JOB_FILE)
     if not launch:
         return JobStatus(key, "absent")
+    launched_at = _number(launch.get("launched_at", 0))
     # Alive first, status second: a job that writes its final state and exits between the two reads is
     # then seen finished, never "ended without finishing".
     alive = _alive(launch.get("pid"), launch.get("pid_start_time"))
-    status = _read_json(folder / STATUS_FILE)
-    state = status.get("state") or "queued"
-    error = status.get("error")
-    silent = not status and time.time() - float(launch.get("launched_at", 0)) <= START_GRACE_SECONDS
+    status = _read_object(folder / STATUS_FILE) or {}
+    state = _text(status.get("state") or "queued")
+    if state not in (*ACTIVE_STATES, *FINAL_STATES):
+        raise _Unreadable(f"{state!r} is not a job state")
+    error = _optional(_text, status.get("error"))
+    extra = status.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise _Unreadable("its extra values are not an object")
+    silent = not status and time.time() - launched_at <= START_GRACE_SECONDS
     if state in ACTIVE_STATES and not alive and not silent:
         tail = _log_tail(folder)
         state = "failed"
@@ -140,13 +201,13 @@ def job_status(settings: Settings, key: str) -> JobStatus:
     return JobStatus(
         key=key,
         state=state,
-        done=int(status.get("done", 0)),
-        total=int(status.get("total", 0)),
-        message=str(status.get("message", "")),
+        done=_count(status.get("done", 0)),
+        total=_count(status.get("total", 0)),
+        message=_text(status.get("message", "")),
         error=error,
-        started_at=launch.get("launched_at"),
-        finished_at=status.get("finished_at"),
-        extra=status.get("extra") or {},
+        started_at=_optional(_number, launch.get("launched_at")),
+        finished_at=_optional(_number, status.get("finished_at")),
+        extra=extra,
     )
 
 

@@ -33,6 +33,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
 # The figures of `yardsticks_table`, in the order a reader weighs them for new posters.
 _YARDSTICK_FIGURES = (("mAP", "map"), ("hit@3", "hit_at_3"), ("P@3", "p_at_3"), ("micro-F1", "micro_f1"))
 CURVE_METRICS = ("loss", "val_loss", "val_map", "val_hit_at_3", "val_micro_f1", "val_macro_f1")
+# Points per curve on a chart: more than a screen shows, and a 300,000-epoch run's figure stays small.
+MAX_CURVE_POINTS = 2_000
 
 
 def _parse_time(value: object) -> datetime | None:
@@ -140,8 +142,32 @@ def baselines_table(run: RunView, part: str = "test") -> pd.DataFrame:
     )
 
 
+def charted_epochs(history: Sequence[dict], best_epoch: object = None, limit: int = MAX_CURVE_POINTS) -> list[dict]:
+    """At most about `limit` of a history's records, evenly spread, always with the first, the last and the best.
+
+    The best is the run's chosen epoch (metrics.json's `best_epoch`), else the one of highest validation mAP:
+    the point a reader looks for must not fall between two kept ones.
+    """
+    if len(history) <= limit:
+        return list(history)
+    kept = set(np.linspace(0, len(history) - 1, limit - 1).round().astype(int).tolist())
+    scored = [(record.get("val_map"), index) for index, record in enumerate(history)]
+    scored = [(value, index) for value, index in scored if isinstance(value, int | float)]
+    chosen = [
+        index for index, record in enumerate(history) if best_epoch is not None and record.get("epoch") == best_epoch
+    ]
+    if chosen:
+        kept.add(chosen[0])
+    elif scored:
+        kept.add(max(scored)[1])
+    return [history[index] for index in sorted(kept)]
+
+
 def curves(runs: Sequence[RunView]) -> pd.DataFrame:
-    """Long table (run, epoch, metric, value) of every run's per-epoch history, for overlaid charts."""
+    """Long table (run, epoch, metric, value) of every run's per-epoch history, for overlaid charts.
+
+    A long history is thinned to `MAX_CURVE_POINTS` epochs per run (`charted_epochs`).
+    """
     rows = [
         {
             "run": run.run_id,
@@ -151,7 +177,7 @@ def curves(runs: Sequence[RunView]) -> pd.DataFrame:
             "value": value,
         }
         for run in runs
-        for record in run.history
+        for record in charted_epochs(run.history, (run.metrics or {}).get("best_epoch"))
         for metric in CURVE_METRICS
         if isinstance(value := record.get(metric), int | float)
     ]

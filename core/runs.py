@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -42,7 +43,6 @@ from core.training.run_folder import (
     read_genres,
     read_history,
     read_metrics,
-    read_status,
 )
 from core.urls import valid_run_id
 
@@ -52,6 +52,10 @@ ACTIVE_STATES = ("queued", "running")
 # A run that was launched but has not written its status yet: how long before silence means it died.
 START_GRACE_SECONDS = 120
 MAX_IMPORT_BYTES = 500 * 1024 * 1024
+# Why a run whose status.json or launch.json holds what no run writes (hand-edited, damaged) shows failed.
+UNREADABLE_STATUS = "unreadable status"
+_COUNTS = ("epoch", "epochs", "batch", "batches", "pid")
+_TEXTS = ("state", "phase", "error", "started_at", "finished_at", "updated_at")
 
 
 class RunError(RuntimeError):
@@ -137,10 +141,49 @@ def log_tail(settings: Settings, run_id: str, lines: int = 25) -> str:
     return _log_tail(run_path(settings, run_id), lines)
 
 
+class _Unreadable(ValueError):
+    """A run file that exists but is not what a run writes."""
+
+
+def _read_object(path: Path) -> dict:
+    """The JSON object in `path` ({} when there is no file); `_Unreadable` for anything else it holds."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise _Unreadable(str(error)) from error
+    if not isinstance(value, dict):
+        raise _Unreadable(f"a {type(value).__name__}, not an object")
+    return value
+
+
+def _is_count(value: object) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+
+
+def _checked_status(path: Path) -> dict:
+    """status.json, its fields of the types a run writes: the page does arithmetic and text with them."""
+    status = _read_object(path / STATUS_FILE)
+    if not all(_is_count(status.get(name)) for name in _COUNTS):
+        raise _Unreadable("a count that is not a whole number")
+    if not all(isinstance(status.get(name), str | None) for name in _TEXTS):
+        raise _Unreadable("a text field that is not text")
+    return status
+
+
+def _checked_launch(path: Path) -> dict:
+    launch = _read_object(path / LAUNCH_FILE)
+    launched_at = launch.get("launched_at", 0)
+    if isinstance(launched_at, bool) or not isinstance(launched_at, int | float) or not math.isfinite(launched_at):
+        raise _Unreadable(f"launched at {launched_at!r}")
+    return launch
+
+
 def _reconcile(path: Path, status: dict) -> tuple[str, str | None]:
     """The run's real state: a run whose process is gone is not running, whatever its status says."""
     state = status.get("state")
-    launch = _read_json(path / LAUNCH_FILE, {})
+    launch = _checked_launch(path)
     if state == "running":
         if process_alive(status.get("pid"), status.get("pid_start_time")):
             return "running", None
@@ -169,8 +212,12 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
     path = run_path(settings, run_id)
     if not path.is_dir():
         raise RunError(f"There is no run {run_id}.")
-    status = read_status(path)
-    state, explanation = _reconcile(path, status)
+    try:
+        status = _checked_status(path)
+        state, explanation = _reconcile(path, status)
+    except _Unreadable:
+        # Shown failed, and the damaged files left as they are for whoever looks into them.
+        status, state, explanation, persist = {}, "failed", UNREADABLE_STATUS, False
     if persist and explanation and state in ("interrupted", "failed") and status.get("state") != state:
         corrected = {**status, "state": state, "error": status.get("error") or explanation}
         corrected["finished_at"] = corrected.get("finished_at") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -189,6 +236,22 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
         corrections=_read_json(path / CORRECTIONS_FILE, {}),
         explanation=explanation,
     )
+
+
+def read_progress(settings: Settings, run_id: str, history_until: int | None = None) -> RunView:
+    """A run's reconciled state from its small status.json alone: what a live panel polls every few seconds.
+
+    Its config, metrics and the rest are left out; its history (which grows with every epoch, and can be
+    megabytes) is read only when `history_until` differs from the epoch the status reports, else left empty.
+    """
+    path = run_path(settings, run_id)
+    try:
+        status = _checked_status(path)
+        state, explanation = _reconcile(path, status)
+    except _Unreadable:
+        status, state, explanation = {}, "failed", UNREADABLE_STATUS
+    fresh = history_until is None or history_until != status.get("epoch")
+    return RunView(run_id, path, state, status, history=read_history(path) if fresh else [], explanation=explanation)
 
 
 def list_runs(settings: Settings) -> list[RunView]:

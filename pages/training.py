@@ -49,16 +49,24 @@ elif not running:
 
 
 # --- Live progress -------------------------------------------------------------------------------------------
-@st.fragment(run_every=2)
+@st.fragment(run_every=2 if running else None)
 def progress_panel() -> None:
-    """Re-read the running run's folder every two seconds; the rest of the page does not rerun."""
-    current = runs.active_run(settings)
-    if current is None:
-        if st.session_state.get("watching"):
-            st.session_state.pop("watching")
-            st.rerun()  # the run just ended: refresh the runs table once
+    """Re-read the running run's status.json every two seconds; the rest of the page does not rerun.
+
+    Only that small file is polled (its history only when an epoch ended), never every run folder: an idle
+    tab costs next to nothing. When the run's state changes the whole page runs once, for the runs table. A
+    run started elsewhere shows on the next page run (a tab with no run polls nothing).
+    """
+    if running is None:
         return
-    st.session_state["watching"] = current.run_id
+    seen_epoch, history = st.session_state.get(f"history-{running.run_id}", (None, running.history))
+    current = runs.read_progress(settings, running.run_id, history_until=seen_epoch)
+    if current.state != running.state:
+        st.rerun()  # started, ended, failed or stopped: the runs table and the Start button change
+    if current.history or seen_epoch != current.status.get("epoch"):
+        history = current.history
+        st.session_state[f"history-{running.run_id}"] = (current.status.get("epoch"), history)
+    current.history = history
     status = current.status
     st.subheader(f"Running: {current.run_id}")
     epoch, epochs = status.get("epoch"), status.get("epochs")

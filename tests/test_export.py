@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from core import export
 from core.catalog import open_catalog
+from core.config import DATA_DIR_ENV
 from core.model_card import usage_code
 from core.predict import decode_image_file
 from core.training import run_folder as rf
@@ -115,3 +118,74 @@ def test_the_mirror_of_a_flip_averaging_model_becomes_an_exact_built_in_one():
 
     assert not any(isinstance(layer, HorizontalFlip) for layer in portable._flatten_layers())
     np.testing.assert_array_equal(portable.predict(batch, verbose=0), model.predict(batch, verbose=0))
+
+
+# --- the destination, checked before the model is loaded ------------------------------------------------
+
+
+@pytest.fixture
+def no_model_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A dataset folder in the environment, and a model loader that fails the test if it is reached."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    monkeypatch.setenv(DATA_DIR_ENV, str(data_dir))
+
+    def load(run_dir):
+        raise AssertionError("the model was loaded before the destination was checked")
+
+    monkeypatch.setattr(export, "load_run_model", load)
+    return data_dir
+
+
+def _refused(capsys: pytest.CaptureFixture[str], out: Path, tmp_path: Path) -> str:
+    code = export.main(["--run", str(tmp_path / "run"), "--format", "keras", "--out", str(out)])
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2 and line.startswith("error: ")
+    return line
+
+
+def test_an_export_to_a_place_that_cannot_hold_a_folder_is_refused_before_loading_the_model(
+    no_model_load: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+
+    assert "cannot be written" in _refused(capsys, Path("/proc/poster-export"), tmp_path)
+    assert "is a file" in _refused(capsys, tmp_path / "notes.txt" / "export", tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_an_export_into_the_dataset_folder_is_refused_even_through_a_link(
+    no_model_load: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "link").symlink_to(no_model_load)
+
+    assert "inside the dataset folder" in _refused(capsys, no_model_load / "models", tmp_path)
+    assert "inside the dataset folder" in _refused(capsys, tmp_path / "link" / "models", tmp_path)
+    assert "inside the dataset folder" in _refused(capsys, tmp_path / "elsewhere" / ".." / "data", tmp_path)
+    assert list(no_model_load.iterdir()) == []
+
+
+@pytest.mark.parametrize("given", ["new folder", "empty folder"])
+def test_a_disk_that_fills_up_mid_export_leaves_no_half_written_export(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "data"))
+    loaded = SimpleNamespace(image_size=(8, 6), genres=("Drama",), thresholds=(0.5,))
+
+    def save(path: Path) -> None:
+        Path(path).write_bytes(b"half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export, "load_run_model", lambda run_dir: loaded)
+    monkeypatch.setattr(export, "portable_model", lambda loaded: SimpleNamespace(save=save))
+    out = tmp_path / "exports" / "model"
+    if given == "empty folder":
+        out.mkdir(parents=True)
+
+    line = _refused(capsys, out, tmp_path)
+
+    assert "No space left on device" in line
+    if given == "empty folder":
+        assert list(out.iterdir()) == []
+    else:
+        assert not (tmp_path / "exports").exists()

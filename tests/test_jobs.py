@@ -106,3 +106,55 @@ def test_a_stop_request_ends_the_job_stopped_and_ensure_starts_it_again(settings
 def test_a_key_that_is_not_a_plain_name_is_refused(settings: Settings, key: str) -> None:
     with pytest.raises(JobError, match="is not a job key"):
         jobs.start_job(settings, key, TARGET)
+
+
+# What a damaged or hand-edited job folder may hold: (job.json, status.json), as the bytes on disk.
+DAMAGED_FILES = {
+    "a count as words": (b'{"launched_at": 1}', b'{"state": "running", "done": "12 of 40", "total": 40}'),
+    "an infinite count": (b'{"launched_at": 1}', b'{"state": "running", "done": 1e999, "total": 40}'),
+    "a count that is not a number": (b'{"launched_at": 1}', b'{"state": "running", "done": NaN, "total": 40}'),
+    "a launch time as words": (b'{"launched_at": "yesterday"}', None),
+    "a state that is a number": (b'{"launched_at": 1}', b'{"state": 3}'),
+    "a message that is a list": (b'{"launched_at": 1}', b'{"state": "done", "message": ["all"]}'),
+    "a status that is not an object": (b'{"launched_at": 1}', b"[12, 40]"),
+    "a launch that is not an object": (b'"launched"', None),
+    "bytes that are not text": (b'{"launched_at": 1}', b'{"state": "\xff\xfe running"}'),
+}
+
+
+def damage(settings: Settings, key: str, launch: bytes, status: bytes | None) -> None:
+    folder = jobs.job_folder(settings, key)
+    folder.mkdir(parents=True)
+    (folder / jobs.JOB_FILE).write_bytes(launch)
+    if status is not None:
+        (folder / jobs.STATUS_FILE).write_bytes(status)
+
+
+@pytest.mark.parametrize("files", DAMAGED_FILES.values(), ids=DAMAGED_FILES.keys())
+def test_a_job_whose_files_are_damaged_reads_as_failed_for_an_unreadable_status(
+    settings: Settings, files: tuple[bytes, bytes | None]
+) -> None:
+    damage(settings, "damaged", *files)
+
+    status = jobs.job_status(settings, "damaged")
+
+    assert (status.state, status.error) == ("failed", "unreadable status")
+    assert not status.is_active
+
+
+def test_the_map_page_shows_a_job_with_a_damaged_status_as_failed(
+    fixture_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core import projection
+    from core.catalog import open_catalog
+    from tests.apptest_helpers import open_page, texts, use_settings
+    from tests.conftest import make_settings
+
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
+    use_settings(monkeypatch, settings)
+    damage(settings, projection.map_key(open_catalog(settings)), *DAMAGED_FILES["a count as words"])
+
+    app = open_page("pages/map.py")
+
+    assert not app.exception
+    assert "The map could not be computed: unreadable status" in texts(app)

@@ -145,3 +145,39 @@ def test_export_then_import_round_trip_and_bad_zips(settings: Settings, tmp_path
     failed = zipped({"r/config.json": b"{}", "r/status.json": b'{"state": "failed"}', "r/model.keras": b"m"})
     with pytest.raises(runs.RunError, match="Only finished or stopped"):
         runs.import_run(other, failed)
+
+
+def _live_status(**fields: object) -> bytes:
+    """A running run's status.json whose process is this one (alive for the whole test)."""
+    status = {"state": "running", "pid": os.getpid(), "pid_start_time": runs.process_start_time(os.getpid())}
+    return json.dumps({**status, **fields}).encode()
+
+
+# What a damaged or hand-edited run folder may hold: (launch.json, status.json), as the bytes on disk.
+DAMAGED_RUN_FILES = {
+    "an epoch as words": (None, _live_status(epoch="12 of 40", epochs=40)),
+    "an infinite number of epochs": (None, _live_status(epoch=12).replace(b"}", b', "epochs": 1e999}')),
+    "a launch time as words": (b'{"pid": 999999999, "launched_at": "yesterday"}', None),
+    "a state that is a number": (None, b'{"state": 3}'),
+    "a status that is not an object": (None, b'["running", 12, 40]'),
+    "bytes that are not text": (None, b'{"state": "\xff\xfe running"}'),
+}
+
+
+@pytest.mark.parametrize("files", DAMAGED_RUN_FILES.values(), ids=DAMAGED_RUN_FILES.keys())
+def test_a_run_whose_status_is_damaged_reads_as_failed_and_its_files_are_kept(
+    settings: Settings, files: tuple[bytes | None, bytes | None]
+) -> None:
+    launch, status = files
+    path = settings.runs_dir / "20200101-000000-fast-damaged"
+    path.mkdir(parents=True)
+    for name, content in (("launch.json", launch), ("status.json", status)):
+        if content is not None:
+            (path / name).write_bytes(content)
+
+    [view] = runs.list_runs(settings)
+
+    assert (view.state, view.explanation) == ("failed", "unreadable status")
+    assert not view.is_active
+    if status is not None:  # left as found, for whoever looks into it
+        assert (path / "status.json").read_bytes() == status
