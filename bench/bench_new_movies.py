@@ -153,6 +153,7 @@ def embed(args: argparse.Namespace) -> None:
             progress=report,
             backbone=factor["backbone"],
             multi_scale=parse_image_size(factor["multi_scale"]) if factor.get("multi_scale") else None,
+            data_root=open_catalog(settings).data_root,
         )
         seconds = time.perf_counter() - started
         rate = result.computed / seconds if result.computed else float("nan")

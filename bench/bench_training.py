@@ -79,10 +79,19 @@ def _seconds(function) -> float:
 
 def embedding_throughput(settings: Settings, paths: list[str]) -> float:
     features = make_feature_extractor((320, 224), settings.weights_dir)
-    embed_posters(paths[:BATCH], (320, 224), settings.cache_dir / "warm-up", settings.weights_dir, features=features)
+    root = settings.data_dir  # only what the store keys the posters by: each folder below is a cold store
+    embed_posters(
+        paths[:BATCH], (320, 224), settings.cache_dir / "warm-up", settings.weights_dir, features=features,
+        data_root=root,
+    )  # fmt: skip
     seconds = _seconds(
         lambda: embed_posters(
-            paths, (320, 224), settings.cache_dir / "bench-embed", settings.weights_dir, features=features
+            paths,
+            (320, 224),
+            settings.cache_dir / "bench-embed",
+            settings.weights_dir,
+            features=features,
+            data_root=root,
         )
     )
     return len(paths) / seconds

@@ -91,3 +91,11 @@ def save_npz(target: str | os.PathLike[str], **arrays: np.ndarray) -> None:
 
     with atomic_path(target) as temporary, temporary.open("wb") as handle:
         np.savez(handle, **arrays)
+
+
+def save_npy(target: str | os.PathLike[str], array: np.ndarray) -> None:
+    """One array as a plain .npy file (readable memory-mapped), whole or not at all."""
+    import numpy as np
+
+    with atomic_path(target) as temporary, temporary.open("wb") as handle:
+        np.save(handle, array, allow_pickle=False)

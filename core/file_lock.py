@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,3 +30,25 @@ def exclusive(lock_path: Path, on_wait: Callable[[], None] | None = None) -> Ite
         yield
     finally:
         os.close(descriptor)  # closing the descriptor releases the lock
+
+
+@contextmanager
+def exclusive_polling(lock_path: Path, while_waiting: Callable[[], None], every_s: float = 0.5) -> Iterator[None]:
+    """Hold `lock_path` exclusively for the block, calling `while_waiting()` every `every_s` seconds until then.
+
+    For a waiter that has something to do meanwhile: show the holder's progress, or give up (an exception
+    raised by `while_waiting` leaves without the lock).
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                while_waiting()
+                time.sleep(every_s)
+        yield
+    finally:
+        os.close(descriptor)

@@ -46,7 +46,9 @@ def index_job_key(catalog: Catalog) -> str:
 def cached_index(catalog: Catalog, settings: Settings) -> SimilarityIndex | None:
     """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
     movies = catalog.usable_movies(include_non_movies=True)
-    vectors, _ = cached_embeddings(list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir)
+    vectors, _ = cached_embeddings(
+        list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir, data_root=catalog.data_root
+    )
     return None if vectors is None else SimilarityIndex(list(movies["imdb_id"]), _pooled(vectors))
 
 
@@ -77,6 +79,7 @@ def build_index(
         settings.weights_dir,
         progress=progress,
         should_stop=should_stop,
+        data_root=catalog.data_root,
     )
     return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
 

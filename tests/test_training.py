@@ -25,7 +25,7 @@ from core.training import fast as fast_mode
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
-from core.training.embeddings import cache_file, embed_images, embed_posters, poster_embeddings
+from core.training.embeddings import embed_images, embed_posters, poster_embeddings, vector_key
 from core.training.model import FEATURE_DIM, FEATURES_MODEL, HEAD_MODEL
 from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
@@ -75,8 +75,8 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
         copy.parent.mkdir(exist_ok=True)
         shutil.copy(path, copy)
         posters.append(str(copy))
-    cache = tmp_path / "embeddings"
-    first = embed_posters(posters[:4], SIZE, cache, settings.weights_dir)
+    cache, root = tmp_path / "embeddings", tmp_path / "posters"
+    first = embed_posters(posters[:4], SIZE, cache, settings.weights_dir, data_root=root)
     assert (first.computed, first.reused) == (4, 0)
     assert first.vectors.shape == (4, FEATURE_DIM)
 
@@ -84,7 +84,7 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
         raise AssertionError("the backbone was needed although every poster was cached")
 
     monkeypatch.setattr(embeddings_module, "make_feature_extractor", no_model)
-    again = embed_posters(posters[:4], SIZE, cache, settings.weights_dir)
+    again = embed_posters(posters[:4], SIZE, cache, settings.weights_dir, data_root=root)
     assert (again.computed, again.reused) == (0, 4)
     assert np.array_equal(again.vectors, first.vectors)
     monkeypatch.undo()
@@ -92,28 +92,32 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
     # One poster replaced by another picture, two new ones: only those three are computed.
     Image.new("RGB", (60, 90), (0, 200, 0)).save(posters[1], "JPEG")
     os.utime(posters[1], ns=(1, 1))
-    changed = embed_posters(posters, SIZE, cache, settings.weights_dir)
+    changed = embed_posters(posters, SIZE, cache, settings.weights_dir, data_root=root)
     assert (changed.computed, changed.reused) == (3, 3)
     assert np.array_equal(changed.vectors[[0, 2, 3]], first.vectors[[0, 2, 3]])
     assert not np.allclose(changed.vectors[1], first.vectors[1])
 
     # Another size or the mirrored view is a separate cache; the plain view above is reused.
-    mirrored = poster_embeddings(posters, SIZE, cache, settings.weights_dir, flip_tta=True)
+    mirrored = poster_embeddings(posters, SIZE, cache, settings.weights_dir, flip_tta=True, data_root=root)
     assert (mirrored.computed, mirrored.reused) == (6, 6)
-    assert len(list(cache.glob("*.npz"))) == 2
-    assert not list(cache.glob(".*"))  # no temporary file left behind
+    assert sorted(folder.name for folder in cache.iterdir()) == sorted(
+        vector_key(SIZE, view).folder_name for view in ("plain", "flip")
+    )
+    leftovers = [p for p in cache.rglob(".*") if p.name != ".filling.lock"]
+    assert not leftovers  # no temporary file left behind
 
     # A poster deleted after it was embedded (before the catalog's next check): its cached vector is still
     # served, and a poster never embedded is counted missing; reading the cache never fails on either.
     Path(posters[0]).unlink()
-    kept, missing = embeddings_module.cached_embeddings(posters, SIZE, cache)
+    kept, missing = embeddings_module.cached_embeddings(posters, SIZE, cache, data_root=root)
     assert missing == 0 and np.array_equal(kept[0], changed.vectors[0])
-    assert embeddings_module.cached_embeddings([*posters, str(tmp_path / "never.jpg")], SIZE, cache) == (None, 1)
+    never = str(tmp_path / "never.jpg")
+    assert embeddings_module.cached_embeddings([*posters, never], SIZE, cache, data_root=root) == (None, 1)
 
 
 def test_an_image_in_memory_embeds_like_its_cached_poster(settings, tmp_path):
     poster = str(sorted(settings.data_dir.rglob("*.jpg"))[0])
-    cached = embed_posters([poster], SIZE, tmp_path, settings.weights_dir).vectors
+    cached = embed_posters([poster], SIZE, tmp_path, settings.weights_dir, data_root=settings.data_dir).vectors
     fresh = embed_images([decode_image_file(poster)], SIZE, settings.weights_dir)
     assert fresh.shape == cached.shape and np.allclose(fresh, cached, atol=1e-4)
 
@@ -242,7 +246,7 @@ def test_a_lite2_run_trains_saves_reloads_and_predicts_from_its_own_embeddings(s
     result, run_dir = _run(settings, tmp_path, "lite2", backbone="lite2")
     assert result.state == "finished", result.error
     assert json.loads((run_dir / rf.PROVENANCE_FILE).read_text())["backbone"]["name"].startswith("EfficientNet-Lite2")
-    assert cache_file(settings.embeddings_dir, SIZE, backbone="lite2").is_file()  # beside Lite0's, not in it
+    assert (settings.embeddings_dir / vector_key(SIZE, backbone="lite2").folder_name).is_dir()  # beside Lite0's
     scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "backbone": "lite2"}))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(
         rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
@@ -253,7 +257,7 @@ def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size
     result, run_dir = _run(settings, tmp_path, "multi", multi_scale="48x32")
     assert result.state == "finished", result.error
     assert json.loads((run_dir / rf.CONFIG_FILE).read_text())["multi_scale"] == "48x32"
-    assert cache_file(settings.embeddings_dir, SIZE, seen_at=(48, 32)).is_file()  # its own cache, beside 64x48's
+    assert (settings.embeddings_dir / vector_key(SIZE, seen_at=(48, 32)).folder_name).is_dir()  # its own key
     # The test figures came from cached features (both sizes averaged); the saved model sees pixels only.
     scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "multi_scale": "48x32"}))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(

@@ -205,6 +205,7 @@ def compute(settings: Settings, progress=None, should_stop=None, min_movies: int
         settings.weights_dir,
         progress=lambda done, total: progress(done, total, "embedding posters"),
         should_stop=should_stop,
+        data_root=catalog.data_root,
     )
     import keras
 

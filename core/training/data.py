@@ -72,6 +72,7 @@ class TrainingData:
     genre_counts: dict[str, dict[str, int]]
     corrections: dict[str, Any]  # what corrections.json records: the label corrections used and held back
     test_labels_corrected: np.ndarray  # the test part with every correction in force (see corrected_labels)
+    data_root: Path  # the dataset folder the posters' paths are under: the embeddings store knows them by it
 
 
 def prepare_data(config: TrainingConfig, settings: Settings, temporal: bool = False) -> TrainingData:
@@ -124,7 +125,16 @@ def prepare_data(config: TrainingConfig, settings: Settings, temporal: bool = Fa
     }
     record = labels_of.record(part_of, available=len(in_force))
     return TrainingData(
-        vocabulary, left_out, parts, split, catalog.fingerprint, without, counts, record, corrected[test_rows]
+        vocabulary,
+        left_out,
+        parts,
+        split,
+        catalog.fingerprint,
+        without,
+        counts,
+        record,
+        corrected[test_rows],
+        catalog.data_root,
     )
 
 

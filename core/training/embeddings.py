@@ -1,14 +1,12 @@
-"""Poster embeddings from the frozen pretrained backbone, computed once and cached on disk.
+"""Poster embeddings from the frozen pretrained backbone, computed once and kept in the embeddings store.
 
 An embedding here is the FEATURE_DIM poster features of `core.training.model.make_feature_extractor`
 (its last EMBEDDING_DIM columns are the backbone's usual pooled embedding). Embedding the 5,745 posters
 is most of a fast run's time, and the result depends only on the backbone's weights, the feature layers,
-the image size, the view (the poster as is, or mirrored) and the poster file itself. So each
-(backbone's features, size, view) has one cache file under `settings.embeddings_dir`, holding one row per poster with
-the poster's absolute path and a stamp of its size and modification time. A poster whose file changed
-gets a new row; only the posters missing from the cache are computed. Cache files are written atomically
-and merged with whatever another process saved meanwhile, so two runs embedding at once lose nothing
-more than duplicated work.
+the image size, the view (the poster as is, or mirrored) and the poster file itself: what
+`core.embedding_store` keys its vectors by, with the poster known relative to the dataset folder. Every
+consumer (a run's features, the similarity index, the map, the out-of-fold scores) goes through here, so
+one process fills a key at a time and the others wait for its vectors instead of computing them again.
 """
 
 from __future__ import annotations
@@ -20,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core import atomic
 from core.backbone import BACKBONES
+from core.embedding_store import EmbeddingStopped, EmbeddingStore, VectorKey, identity
 from core.training.model import feature_dim, feature_layers, make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
 
@@ -30,6 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
+__all__ = ["EmbeddingStopped", "cached_embeddings", "embed_posters", "poster_embeddings", "vector_key"]
+
 
 def features_id(backbone: str = "lite0") -> str:
     """Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors."""
@@ -37,78 +37,48 @@ def features_id(backbone: str = "lite0") -> str:
     return f"{spec.name}-{spec.sha256[:12]}-{len(feature_layers(spec))}stages"
 
 
-FEATURES_ID = features_id("lite0")
 VIEWS = ("plain", "flip")
-# Bump when the preprocessing or the file layout changes, so old caches are ignored.
-_CACHE_FORMAT = 2
-# Save progress every this many newly embedded posters, so a stopped or crashed cold run keeps its work.
+# Store progress every this many newly embedded posters, so a stopped or crashed cold run keeps its work.
 CHECKPOINT_EVERY = 1024
 EMBEDDING_BATCH_SIZE = 32
+ENGINE = "keras"
 
 Progress = Callable[[int, int], None]  # (posters done, posters to do)
 
 
-class EmbeddingStopped(Exception):
-    """A stop was asked for while posters were being embedded; what was done is saved in the cache."""
-
-
 @dataclass(frozen=True)
 class EmbeddingResult:
-    """Row i of `vectors` is the embedding of `paths[i]`; the counts say how much the cache saved."""
+    """Row i of `vectors` is the embedding of `paths[i]`; the counts say how much the store saved."""
 
     vectors: np.ndarray  # float32, (posters, the backbone's feature_dim)
     computed: int
     reused: int
 
 
-def cache_file(
-    embeddings_dir: Path,
-    image_size: tuple[int, int],
-    view: str = "plain",
-    backbone: str = "lite0",
-    seen_at: tuple[int, int] | None = None,
-) -> Path:
-    """Where the embeddings of one (backbone's features, image size, view[, second scale]) live.
+def vector_key(
+    image_size: tuple[int, int], view: str = "plain", backbone: str = "lite0", seen_at: tuple[int, int] | None = None
+) -> VectorKey:
+    """The store's key for one (backbone's features, image size, view[, second scale]).
 
     `seen_at` is a multi-scale run's second size: the poster at `image_size`, resized down to it in the
-    model. Those pixels differ from a poster resized straight to `seen_at`, so they have a cache of their own.
+    model. Those pixels differ from a poster resized straight to `seen_at`, so they have a key of their own.
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
-    height, width = image_size
-    scale = f"-at-{seen_at[0]}x{seen_at[1]}" if seen_at is not None else ""
-    return Path(embeddings_dir) / f"{features_id(backbone)}_{height}x{width}{scale}_{view}_v{_CACHE_FORMAT}.npz"
+    return VectorKey(features_id(backbone), tuple(image_size), view, "stages", seen_at)
 
 
-def poster_stamp(path: str) -> str:
-    """What identifies one version of a poster file: its size and modification time (ns)."""
-    stat = os.stat(path)
-    return f"{stat.st_size}:{stat.st_mtime_ns}"
+def _legacy_file(embeddings_dir: Path, key: VectorKey) -> Path:
+    """Where the older layout (one .npz per key, absolute paths) kept the same vectors."""
+    height, width = key.image_size
+    scale = f"-at-{key.seen_at[0]}x{key.seen_at[1]}" if key.seen_at is not None else ""
+    return Path(embeddings_dir) / f"{key.features}_{height}x{width}{scale}_{key.view}_v2.npz"
 
 
-def _read_cache(file: Path, dim: int) -> dict[str, tuple[str, np.ndarray]]:
-    """path -> (stamp, vector) of a cache file; a missing or unreadable cache is simply empty."""
-    try:
-        with np.load(file, allow_pickle=False) as saved:
-            paths, stamps, vectors = saved["paths"], saved["stamps"], saved["vectors"]
-    except (OSError, ValueError, KeyError):
-        return {}
-    if vectors.ndim != 2 or vectors.shape[1] != dim or not len(paths) == len(stamps) == len(vectors):
-        return {}
-    return {str(p): (str(s), v) for p, s, v in zip(paths, stamps, vectors, strict=True)}
-
-
-def _write_cache(file: Path, fresh: dict[str, tuple[str, np.ndarray]], dim: int) -> None:
-    """Save `fresh` over the cache, keeping other posters another process saved in the meantime."""
-    entries = _read_cache(file, dim)
-    entries.update(fresh)
-    paths = sorted(entries)
-    atomic.save_npz(
-        file,
-        paths=np.array(paths, dtype=str),
-        stamps=np.array([entries[p][0] for p in paths], dtype=str),
-        vectors=np.stack([entries[p][1] for p in paths]).astype(np.float32),
-    )
+def _store(embeddings_dir: Path, data_root: Path, key: VectorKey, dim: int) -> EmbeddingStore:
+    store = EmbeddingStore(embeddings_dir, data_root)
+    store.migrate_legacy(key, _legacy_file(embeddings_dir, key), dim)
+    return store
 
 
 def cached_embeddings(
@@ -117,32 +87,23 @@ def cached_embeddings(
     embeddings_dir: Path,
     view: str = "plain",
     backbone: str = "lite0",
+    *,
+    data_root: Path,
 ) -> tuple[np.ndarray | None, int]:
-    """The cached embeddings of `paths` when every one is up to date, else None; and how many are missing.
+    """The stored embeddings of `paths` when every one is up to date, else None; and how many are missing.
 
-    Reads the cache and never computes, so a page can ask it without ever waiting for the backbone. A poster
-    file deleted since the catalog was built keeps its last cached vector: the next catalog check drops its
-    movie, and until then a page must not fail on it (nor start embedding a file that is gone).
+    Reads the store and never computes, so a page can ask it without ever waiting for the backbone.
     """
+    key = vector_key(image_size, view, backbone)
     dim = feature_dim(BACKBONES[backbone])
-    cached = _read_cache(cache_file(embeddings_dir, image_size, view, backbone), dim)
+    return _store(embeddings_dir, data_root, key, dim).vectors(key, paths, dim)
 
-    def up_to_date(path: str) -> bool:
-        entry = cached.get(path)
-        if entry is None:
-            return False
-        try:
-            return entry[0] == poster_stamp(path)
-        except FileNotFoundError:
-            return True
 
-    rows = []
-    for path in paths:
-        if not up_to_date(path):
-            return None, sum(1 for p in paths if not up_to_date(p))
-        rows.append(cached[path][1])
-    vectors = np.stack(rows) if rows else np.zeros((0, dim))
-    return vectors.astype(np.float32), 0
+def embedding_progress(
+    image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain", backbone: str = "lite0"
+) -> tuple[int, int] | None:
+    """(done, to do) of whichever process is embedding these posters now (a run, a job, the CLI), or None."""
+    return EmbeddingStore(embeddings_dir, Path("/")).progress(vector_key(image_size, view, backbone))
 
 
 def embed_posters(
@@ -157,51 +118,88 @@ def embed_posters(
     batch_size: int = EMBEDDING_BATCH_SIZE,
     backbone: str = "lite0",
     seen_at: tuple[int, int] | None = None,
+    *,
+    data_root: Path,
 ) -> EmbeddingResult:
     """The embedding of each poster at `image_size` (seen by the backbone at `seen_at` when given), from the
-    cache where it is up to date.
+    store where it is up to date.
 
     `features` is `make_feature_extractor(image_size, weights_dir, backbone)`, or with `seen_at`
-    `make_scaled_feature_extractor(image_size, seen_at, …)` (built when not given).
-    Raises `EmbeddingStopped` when `should_stop()` turns true between batches, after saving the work done.
+    `make_scaled_feature_extractor(image_size, seen_at, …)` (built when not given). Another process already
+    embedding the same key is waited for (its progress passed on), and its vectors taken.
+    Raises `EmbeddingStopped` when `should_stop()` turns true between batches, after storing the work done.
     """
-    file = cache_file(embeddings_dir, image_size, view, backbone, seen_at)
+    key = vector_key(image_size, view, backbone, seen_at)
     dim = feature_dim(BACKBONES[backbone])
-    cached = _read_cache(file, dim)
-    stamps = [poster_stamp(path) for path in paths]
-    missing = [
-        i for i, (path, stamp) in enumerate(zip(paths, stamps, strict=True)) if cached.get(path, ("",))[0] != stamp
-    ]
-    fresh: dict[str, tuple[str, np.ndarray]] = {}
+    store = _store(embeddings_dir, data_root, key, dim)
+    found, missing = store.lookup(key, paths, dim)
+    computed = 0
     if missing:
-        if features is None and seen_at is not None:
-            features = make_scaled_feature_extractor(image_size, seen_at, weights_dir, backbone)
-        elif features is None:
-            features = make_feature_extractor(image_size, weights_dir, backbone)
-        embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
-        dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
-        done = unsaved = 0
-        if progress:
-            progress(0, len(missing))
-        for batch in dataset:
-            if should_stop and should_stop():
-                _write_cache(file, fresh, dim)
-                raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
-            vectors = embed(batch).numpy()
-            for row, vector in enumerate(vectors):
-                index = missing[done + row]
-                fresh[paths[index]] = (stamps[index], vector)
-            done += len(vectors)
-            unsaved += len(vectors)
-            if unsaved >= CHECKPOINT_EVERY:
-                _write_cache(file, fresh, dim)
-                unsaved = 0
-            if progress:
-                progress(done, len(missing))
-        _write_cache(file, fresh, dim)
-    entries = {**cached, **fresh}
-    vectors = np.stack([entries[path][1] for path in paths]) if paths else np.zeros((0, dim))
-    return EmbeddingResult(vectors.astype(np.float32), computed=len(missing), reused=len(paths) - len(missing))
+        with store.filling(key, progress, should_stop) as publish:
+            found, missing = store.lookup(key, paths, dim)  # what the process we waited for has stored
+            computed = len(missing)
+            if missing:
+                features = features or _extractor(image_size, weights_dir, backbone, seen_at)
+                found.update(_compute(store, key, paths, missing, image_size, view, features, batch_size,
+                                      progress, publish, should_stop))  # fmt: skip
+    vectors = np.stack([found[i] for i in range(len(paths))]) if paths else np.zeros((0, dim))
+    return EmbeddingResult(vectors.astype(np.float32), computed=computed, reused=len(paths) - computed)
+
+
+def _extractor(
+    image_size: tuple[int, int], weights_dir: Path, backbone: str, seen_at: tuple[int, int] | None
+) -> keras.Model:
+    if seen_at is not None:
+        return make_scaled_feature_extractor(image_size, seen_at, weights_dir, backbone)
+    return make_feature_extractor(image_size, weights_dir, backbone)
+
+
+def _compute(
+    store: EmbeddingStore,
+    key: VectorKey,
+    paths: Sequence[str],
+    missing: list[int],
+    image_size: tuple[int, int],
+    view: str,
+    features: keras.Model,
+    batch_size: int,
+    progress: Progress | None,
+    publish: Progress,
+    should_stop: Callable[[], bool] | None,
+) -> dict[int, np.ndarray]:
+    """Embed the posters at `missing`, storing a chunk every CHECKPOINT_EVERY posters (and when stopped)."""
+    embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
+    dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
+    identities = [identity(paths[i], store.data_root) for i in missing]
+    computed: dict[int, np.ndarray] = {}
+    pending: list[int] = []  # positions in `missing` computed but not yet stored
+
+    def flush() -> None:
+        keep = [i for i in pending if identities[i] is not None]  # a file gone meanwhile is not stored
+        store.add(key, [identities[i] for i in keep], np.stack([computed[missing[i]] for i in keep]), ENGINE)
+        pending.clear()
+
+    done = 0
+    for report in (progress, publish):
+        if report:
+            report(0, len(missing))
+    for batch in dataset:
+        if should_stop and should_stop():
+            if pending:
+                flush()
+            raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
+        for row, vector in enumerate(embed(batch).numpy()):
+            computed[missing[done + row]] = vector
+            pending.append(done + row)
+        done = len(computed)
+        if len(pending) >= CHECKPOINT_EVERY:
+            flush()
+        for report in (progress, publish):
+            if report:
+                report(done, len(missing))
+    if pending:
+        flush()
+    return computed
 
 
 def poster_embeddings(
@@ -216,6 +214,8 @@ def poster_embeddings(
     backbone: str = "lite0",
     multi_scale: tuple[int, int] | None = None,
     scaled_features: keras.Model | None = None,
+    *,
+    data_root: Path,
 ) -> EmbeddingResult:
     """Embeddings as the model of a run sees them: the plain view, or the mean of every view the run averages
     (the mirrored poster with `flip_tta`, the poster at the second size `multi_scale`, and both).
@@ -244,6 +244,7 @@ def poster_embeddings(
                 should_stop,
                 backbone=backbone,
                 seen_at=scale,
+                data_root=data_root,
             )
         )
     return EmbeddingResult(

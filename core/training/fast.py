@@ -198,6 +198,7 @@ def embed_posters(
         backbone=config.backbone,
         multi_scale=config.multi_scale,
         scaled_features=scaled_features,
+        data_root=data.data_root,
     )
     progress.log.write(f"embeddings: {result.computed} computed, {result.reused} from the cache")
     vectors, start = {}, 0
