@@ -8,14 +8,18 @@ from __future__ import annotations
 import io
 import json
 import random
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from core import config, runs
-from core.config import Settings
+from core.config import PROJECT_ROOT, Settings
 from core.urls import valid_run_id
+from tests.apptest_helpers import open_page, use_settings
+from tests.conftest import FixtureData, make_settings
+from tests.model_fixture import as_on_a_warm_server
 
 RUN_ID = "20260101-120000-fast-beef"
 FINISHED = json.dumps({"state": "finished", "started_at": "2026-01-01T12:00:00"}).encode()
@@ -128,3 +132,48 @@ def test_a_long_run_id_imported_twice_stays_a_run_the_app_can_show_and_delete(se
 
 def test_a_run_id_with_a_path_in_it_is_still_refused(settings: Settings) -> None:
     assert "outside" in refusal(settings, run_zip(run_id="../elsewhere"))
+
+
+# --- Through the app ------------------------------------------------------------------------------------------
+
+
+def real_sized_run(runs_dir: Path, run_id: str = RUN_ID) -> Path:
+    """A finished run folder as large as the default fast run's: its model is about 25 MB of weights, which
+    compress no better than random bytes (import never loads the model, so random bytes stand in for it)."""
+    noise = random.Random(0)
+    path = runs_dir / run_id
+    (path / "tensorboard").mkdir(parents=True)
+    (path / "model.keras").write_bytes(noise.randbytes(25 * 1024**2))
+    (path / "predictions.npz").write_bytes(noise.randbytes(400 * 1024))
+    (path / "tensorboard" / "events.out.tfevents").write_bytes(noise.randbytes(200 * 1024))
+    (path / "train.log").write_text("".join(f"epoch {n}: loss 0.{n:04d}\n" for n in range(1, 31)))
+    (path / "status.json").write_bytes(FINISHED)
+    (path / "config.json").write_bytes(CONFIG)
+    return path
+
+
+def test_a_downloaded_run_as_large_as_a_real_one_imports_back_on_the_training_page(
+    fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained = Settings(fixture_data.settings.data_dir, fixture_data.settings.cache_dir, tmp_path / "trained")
+    real_sized_run(trained.runs_dir)
+    data = runs.export_run(trained, RUN_ID)  # what Download run folder gives
+    assert len(data) > 25 * 1024**2
+
+    here = make_settings(fixture_data.settings.data_dir, tmp_path / "here")
+    use_settings(monkeypatch, here)
+    as_on_a_warm_server(monkeypatch)  # so that the Import button's click survives the page's rerun
+    app = open_page("pages/training.py")
+    assert not app.exception, app.exception
+    uploader = app.file_uploader(key="run_import")
+    with open(PROJECT_ROOT / ".streamlit" / "config.toml", "rb") as settings_file:
+        server_limit_mb = tomllib.load(settings_file)["server"]["maxUploadSize"]
+    # The browser refuses a file past the uploader's limit, the server one past its own; a MB is 10^6 bytes to
+    # the browser (2^20 on Windows) and 2^20 to the server, so the stricter count is used.
+    assert len(data) <= min(uploader.proto.max_upload_size_mb, server_limit_mb) * 10**6
+    uploader.set_value((f"{RUN_ID}.zip", data, "application/zip")).run()
+    next(button for button in app.button if button.label == "Import").click().run()
+    assert not app.exception and not app.error, [error.value for error in app.error]
+    assert [run.run_id for run in runs.list_runs(here)] == [RUN_ID]
+    imported = here.runs_dir / RUN_ID / "model.keras"
+    assert imported.read_bytes() == (trained.runs_dir / RUN_ID / "model.keras").read_bytes()
