@@ -152,7 +152,7 @@ def real_sized_run(runs_dir: Path, run_id: str = RUN_ID) -> Path:
     return path
 
 
-def test_a_downloaded_run_as_large_as_a_real_one_imports_back_on_the_training_page(
+def test_on_the_training_page_a_bomb_is_refused_and_a_real_sized_downloaded_run_imports_back(
     fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trained = Settings(fixture_data.settings.data_dir, fixture_data.settings.cache_dir, tmp_path / "trained")
@@ -171,7 +171,15 @@ def test_a_downloaded_run_as_large_as_a_real_one_imports_back_on_the_training_pa
     # The browser refuses a file past the uploader's limit, the server one past its own; a MB is 10^6 bytes to
     # the browser (2^20 on Windows) and 2^20 to the server, so the stricter count is used.
     assert len(data) <= min(uploader.proto.max_upload_size_mb, server_limit_mb) * 10**6
-    uploader.set_value((f"{RUN_ID}.zip", data, "application/zip")).run()
+    # A bomb first: the page shows why it is refused, naming the file, and nothing is left.
+    uploader.set_value(("bomb.zip", run_zip({"model.keras": bytes(64 * 1024**2)}), "application/zip")).run()
+    next(button for button in app.button if button.label == "Import").click().run()
+    assert not app.exception
+    [message] = [error.value for error in app.error]
+    assert message.startswith("bomb.zip is refused") and "expands" in message
+    assert left_in(here.runs_dir) == []
+
+    app.file_uploader(key="run_import").set_value((f"{RUN_ID}.zip", data, "application/zip")).run()
     next(button for button in app.button if button.label == "Import").click().run()
     assert not app.exception and not app.error, [error.value for error in app.error]
     assert [run.run_id for run in runs.list_runs(here)] == [RUN_ID]
