@@ -40,10 +40,17 @@ DATASET_CITATION = (
 )
 
 
-# Limits on what the two original zip archives may unpack to. The real ones unpack to about 200 MB, at close
-# to 1:1 (JPEG posters do not compress) and about 8:1 for the metadata text; a "zip bomb" of a few MB can
-# declare, or inflate to, gigabytes of zeros and fill the disk that holds the cache.
-MAX_UNPACKED_BYTES = 4 * 1024**3  # bytes, every member of both archives together
+# What one upload may weigh, per uploader (each passes its own to `st.file_uploader(max_upload_size=...)`, in
+# MiB as Streamlit's server counts them). The server refuses any upload above `server.maxUploadSize`
+# (.streamlit/config.toml) whichever uploader it is for, so that setting is the largest of these.
+MAX_UPLOAD_BYTES = 20 * 1024**2  # bytes of one poster: real ones are a few hundred KB
+MAX_IMPORT_BYTES = 500 * 1024**2  # bytes of one run zip: a run that holds its model is about 25 MB
+
+# Limits on what a user's zip may unpack to: the two original archives together, or one imported run. The
+# real archives unpack to about 200 MB, at close to 1:1 (JPEG posters do not compress) and about 8:1 for the
+# metadata text, and a run's files compress little (its model is mostly weights); a "zip bomb" of a few MB
+# can declare, or inflate to, gigabytes of zeros and fill the disk that holds the cache or the runs.
+MAX_UNPACKED_BYTES = 4 * 1024**3  # bytes, every member of both archives together, or of one run
 MAX_COMPRESSION_RATIO = 100  # unpacked bytes per compressed byte, for one member
 # A small member may compress far better than that (a file of blanks) without harming anyone.
 COMPRESSION_RATIO_GRACE_BYTES = 1024**2  # bytes a member may unpack to before its ratio is checked

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -25,8 +26,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from core import safe_zip
 from core.atomic import write_json as write_json_atomic
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, MAX_IMPORT_BYTES, PROJECT_ROOT, RUNS_DIR_ENV, Settings
 from core.training import run_lock
 from core.training.run_folder import (
     CONFIG_FILE,
@@ -44,14 +46,13 @@ from core.training.run_folder import (
     read_history,
     read_metrics,
 )
-from core.urls import valid_run_id
+from core.urls import MAX_RUN_ID_CHARS, valid_run_id
 
 LAUNCH_FILE = "launch.json"  # written by the launcher, before the run can write anything itself
 ACTIVE_MODEL_FILE = "active_model.json"
 ACTIVE_STATES = ("queued", "running")
 # A run that was launched but has not written its status yet: how long before silence means it died.
 START_GRACE_SECONDS = 120
-MAX_IMPORT_BYTES = 500 * 1024 * 1024
 # Why a run whose status.json or launch.json holds what no run writes (hand-edited, damaged) shows failed.
 UNREADABLE_STATUS = "unreadable status"
 _COUNTS = ("epoch", "epochs", "batch", "batches", "pid")
@@ -387,46 +388,82 @@ def export_run(settings: Settings, run_id: str) -> bytes:
     return buffer.getvalue()
 
 
-def import_run(settings: Settings, data: bytes) -> str:
+def _imported_id(settings: Settings, root: str) -> str:
+    """The id the run gets here: its own, unless taken; then its own (cut to fit) with a random suffix."""
+    if not (settings.runs_dir / root).exists():
+        return root
+    suffix = f"-imported-{os.urandom(2).hex()}"
+    return root[: MAX_RUN_ID_CHARS - len(suffix)] + suffix
+
+
+def _json_object(path: Path) -> dict:
+    """A run file as the app reads it (UTF-8 JSON, one object), or a refusal naming what is wrong with it."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RunError(f"The zip's {path.name} is not UTF-8 text, so the app could not read it.") from None
+    except ValueError as error:
+        raise RunError(f"The zip's {path.name} is not JSON ({error}).") from None
+    if not isinstance(value, dict):
+        raise RunError(f"The zip's {path.name} is not a JSON object (it holds a {type(value).__name__}).")
+    return value
+
+
+def _run_root(name: str, paths: list[PurePosixPath]) -> str:
+    """The one run folder the zip holds, once it is known to hold a complete run and nothing else."""
+    if any(len(path.parts) < 2 for path in paths):
+        raise RunError(f"{name} holds files outside a run folder; it was not imported.")
+    roots = {path.parts[0] for path in paths}
+    if len(roots) != 1 or valid_run_id(next(iter(roots))) is None:
+        raise RunError(f"{name} must hold exactly one run folder (its name: letters, digits, - and _ only).")
+    root = next(iter(roots))
+    inside = {PurePosixPath(*path.parts[1:]).as_posix() for path in paths}
+    missing = [file for file in (CONFIG_FILE, STATUS_FILE, MODEL_FILE) if file not in inside]
+    if missing:
+        raise RunError(f"{name} is not a complete run: it has no " + ", ".join(missing) + ".")
+    return root
+
+
+def _unpack_run(bundle: zipfile.ZipFile, name: str, members: list[zipfile.ZipInfo], staging: Path) -> None:
+    """Every member into `staging`, under the limits the dataset's archives have (`core.safe_zip`)."""
+    budget = safe_zip.UnpackBudget("the run")
+    budget.check_declared([(name, members)])
+    for member in members:
+        target = staging.joinpath(*PurePosixPath(member.filename).parts[1:])
+        safe_zip.unpack_member(bundle, name, member, target, budget)
+
+
+def import_run(settings: Settings, data: bytes, name: str = "The zip") -> str:
     """Unpack a run exported elsewhere (e.g. trained on a GPU machine); returns its id here.
 
-    Only a finished or stopped run with a model is accepted, and no member may land outside its folder.
+    Only a finished or stopped run with a model and a status and settings the app can read is accepted; no
+    member may land outside its folder, and the unpacked run is held to the size limits of the dataset's
+    archives. `name` (the uploaded file's) is how refusals name the zip. A refused import leaves nothing.
     """
     if len(data) > MAX_IMPORT_BYTES:
-        raise RunError("The file is larger than an exported run can be.")
+        raise RunError(f"{name} is larger than an exported run can be ({MAX_IMPORT_BYTES // 1024**2} MB at most).")
     try:
-        bundle = zipfile.ZipFile(io.BytesIO(data))
-        names = [PurePosixPath(info.filename) for info in bundle.infolist() if not info.is_dir()]
-    except (zipfile.BadZipFile, ValueError) as error:
-        raise RunError(f"This is not a zip file of a run ({error}).") from error
-    if any(name.is_absolute() or ".." in name.parts or len(name.parts) < 2 for name in names):
-        raise RunError("The zip holds paths outside a run folder; it was not imported.")
-    roots = {name.parts[0] for name in names}
-    if len(roots) != 1 or valid_run_id(next(iter(roots))) is None:
-        raise RunError("The zip must hold exactly one run folder.")
-    root = next(iter(roots))
-    inside = {PurePosixPath(*name.parts[1:]).as_posix() for name in names}
-    missing = [name for name in (CONFIG_FILE, STATUS_FILE, MODEL_FILE) if name not in inside]
-    if missing:
-        raise RunError("The zip is not a complete run: it has no " + ", ".join(missing) + ".")
-    status = json.loads(bundle.read(f"{root}/{STATUS_FILE}"))
-    if status.get("state") not in ("finished", "stopped"):
-        raise RunError(f"Only finished or stopped runs can be imported; this one is {status.get('state')!r}.")
-    run_id = root if not (settings.runs_dir / root).exists() else f"{root}-imported-{os.urandom(2).hex()}"
-    staging = settings.runs_dir / f".{run_id}.importing"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for info in bundle.infolist():
-            if info.is_dir():
-                continue
-            target = staging.joinpath(*PurePosixPath(info.filename).parts[1:])
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with bundle.open(info) as source, open(target, "wb") as sink:
-                shutil.copyfileobj(source, sink)
-        os.replace(staging, settings.runs_dir / run_id)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with safe_zip.open_zip(io.BytesIO(data), name) as bundle:
+            members = safe_zip.members(bundle, name)
+            root = _run_root(name, [PurePosixPath(member.filename) for member in members])
+            settings.runs_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{root}.", suffix=".importing", dir=settings.runs_dir))
+            try:
+                _unpack_run(bundle, name, members, staging)
+                status = _json_object(staging / STATUS_FILE)
+                _json_object(staging / CONFIG_FILE)
+                if status.get("state") not in ("finished", "stopped"):
+                    raise RunError(
+                        f"Only finished or stopped runs can be imported; this one is {status.get('state')!r}."
+                    )
+                run_id = _imported_id(settings, root)
+                os.rename(staging, settings.runs_dir / run_id)  # never onto a run that appeared meanwhile
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    except safe_zip.ZipRefused as refusal:
+        raise RunError(str(refusal)) from None
+    except OSError as error:
+        raise RunError(f"{name} could not be unpacked into the runs folder: {error}") from None
     return run_id
 
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import ExifTags, Image
 
-# Streamlit's server refuses bodies above `server.maxUploadSize` MiB (.streamlit/config.toml): keep equal.
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+from core.config import MAX_UPLOAD_BYTES
+
 # Real posters are about 300×450 (0.14 megapixels); 40 megapixels are 120 MB as RGB, a few times that while
 # converting: the most one upload may cost.
 MAX_PIXELS = 40_000_000

@@ -16,7 +16,8 @@ IMDB_ID = re.compile(r"tt\d{7,8}")
 # Not "." nor "..": an id names files and links, where those two are folders.
 MOVIE_ID = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9._-]{1,64}")
 MOVIE_ID_RULE = "an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-' (not '.' or '..' alone)"
-RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")
+MAX_RUN_ID_CHARS = 80  # characters: an id is a folder name and a URL parameter
+RUN_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_RUN_ID_CHARS}}}")
 POSTER_HASH = re.compile(r"[0-9a-f]{16,64}")
 GALLERY_SORTS = ("title", "year", "rating", "similar")
 MAX_PAGE = 100_000

@@ -8,11 +8,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.config import get_settings
+from core.config import MAX_UPLOAD_BYTES, get_settings
 from core.predict import predict_images
 from core.run_reports import summary_value
 from core.runs import active_run, read_run
-from core.uploads import MAX_UPLOAD_BYTES, UploadError, validate_upload, validate_uploads
+from core.uploads import UploadError, validate_upload, validate_uploads
 from core.urls import valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog, usable_titles
@@ -77,6 +77,7 @@ uploads = st.file_uploader(
     type=["jpg", "jpeg", "png", "webp"],
     accept_multiple_files=True,
     key="poster_upload",
+    max_upload_size=MAX_UPLOAD_BYTES // 2**20,  # the server takes more, for run zips (core.config)
     help=f"Up to {MAX_UPLOAD_BYTES // 2**20} MB each; the file's content decides its format, not its name.",
     on_change=_forget_last_drop,
 )

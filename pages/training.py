@@ -11,7 +11,7 @@ import shlex
 import streamlit as st
 
 from core import run_reports, runs
-from core.config import get_settings
+from core.config import MAX_IMPORT_BYTES, get_settings
 from core.corrections import active_corrections
 from core.training.config import BACKBONE_NAMES, MODES, ConfigError, make_config
 from core.urls import valid_run_id
@@ -177,6 +177,24 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
 
 # --- The runs ------------------------------------------------------------------------------------------------------
 st.header("Runs")
+# Before the table: a machine with no run yet is where a run trained elsewhere is most needed.
+with st.expander("Import a run (a zip exported from another machine)", icon=":material/upload:"):
+    upload = st.file_uploader(
+        "Run zip",
+        type=["zip"],
+        key="run_import",
+        max_upload_size=MAX_IMPORT_BYTES // 2**20,  # a run with its model is past the posters' limit
+        help="The zip that Download run folder gives, from this or another machine.",
+    )
+    if upload is not None and st.button("Import"):
+        try:
+            imported = runs.import_run(settings, upload.getvalue(), upload.name)
+        except runs.RunError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Imported as run {imported}.")
+            st.rerun()
+
 if not all_runs:
     st.caption("No run yet.")
     st.stop()
@@ -211,17 +229,6 @@ else:
         st.warning("The run in the URL is not a valid run id; pick a run in the table.")
     if not all(valid_run_id(r) for r in url_compare_given):
         st.warning("The URL's compare list holds values that are not run ids; they were left out.")
-
-with st.expander("Import a run (a zip exported from another machine)", icon=":material/upload:"):
-    upload = st.file_uploader("Run zip", type=["zip"], key="run_import")
-    if upload is not None and st.button("Import"):
-        try:
-            imported = runs.import_run(settings, upload.getvalue())
-        except runs.RunError as error:
-            st.error(str(error))
-        else:
-            st.success(f"Imported as run {imported}.")
-            st.rerun()
 
 known = {run.run_id: run for run in all_runs}
 if url_compare:

@@ -21,6 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs, runs
 from core.catalog import open_catalog
+from core.config import MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES
 from core.genres import GenreVocabulary
 from core.poster_index import PosterEmbedder, build_index, index_job_key
 from core.similar import SimilarityIndex
@@ -175,6 +176,12 @@ def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_simi
     assert fresh.selectbox(key="gallery_sort").value == "title"
     assert gallery_ids(fresh) == members[:GALLERY_PAGE_SIZE]
     assert not any("similarity" in shown_text(caption.value) for caption in fresh.caption)
+
+
+def test_the_poster_uploader_keeps_the_poster_limit_though_the_server_takes_run_zips(with_model: TinyModel) -> None:
+    uploader = open_app("pages/predict.py").file_uploader(key="poster_upload")
+    # What the browser refuses before sending; the server takes up to a run zip's limit from any uploader.
+    assert uploader.proto.max_upload_size_mb * 2**20 == MAX_UPLOAD_BYTES < MAX_IMPORT_BYTES
 
 
 def test_back_on_the_predict_page_the_dropped_poster_is_shown_again(with_model: TinyModel) -> None:
