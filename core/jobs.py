@@ -1,10 +1,11 @@
 """Long jobs in the background: at most one per key, each in its own process, its progress on disk.
 
 A job is a plain function of the engine (`"core.poster_index:embed_catalog"`) run by `python -m core.jobs`
-in its own process session, the way `core.runs` launches a training run: it never blocks a page's script
-thread, it outlives a page reload (and the server), and every tab of every server sees the same state,
-because that state is only ever read from the job's folder (`<cache>/jobs/<key>/status.json`, written by
-the job) and from the operating system (is its process still alive?).
+in its own process session, through the same mechanism as a training run (`core.background`: launch,
+liveness, the grace policy, stop requests): it never blocks a page's script thread, it outlives a page
+reload (and the server), and every tab of every server sees the same state, because that state is only
+ever read from the job's folder (`<cache>/jobs/<key>/status.json`, written by the job) and from the
+operating system (is its process still alive?).
 
 "One per key" holds across tabs and servers: starting is a check-and-launch under a file lock, and a job
 whose process is alive is never started twice. A key names the work and its inputs (e.g. the similarity
@@ -21,43 +22,31 @@ progress (at most a few writes a second) and `job.should_stop()` turns true afte
 from __future__ import annotations
 
 import argparse
-import fcntl
 import importlib
-import json
-import math
 import os
 import re
-import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import background
 from core.atomic import write_json
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings, get_settings
-from core.training.run_folder import process_start_time
+from core.background import STOP_FILE, UNREADABLE_STATUS, Unreadable, count, finite_number, read_object, text
+from core.config import Settings, get_settings
 
 STATUS_FILE = "status.json"
 JOB_FILE = "job.json"  # what to run, written by the launcher before the process starts
 LOG_FILE = "job.log"
-STOP_FILE = "STOP"
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("done", "failed", "stopped")
 # Progress is written at most this often (seconds): a reader polls, it does not need every poster.
 PROGRESS_INTERVAL = 0.5
-# A job launched but silent for this long (no status yet, process gone) has failed to start.
-START_GRACE_SECONDS = 2.0
-# The reason shown for a job whose files hold something no job writes (hand-edited, damaged disk).
-UNREADABLE_STATUS = "unreadable status"
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 _TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-# Children launched by this process, kept so that they are reaped (an unreaped child is a zombie).
-_children: dict[int, subprocess.Popen] = {}
 
 
 class JobError(RuntimeError):
@@ -94,71 +83,6 @@ def job_folder(settings: Settings, key: str) -> Path:
     return settings.jobs_dir / key
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _alive(pid: object, start_time: object) -> bool:
-    """True while the process `pid` that started at `start_time` runs (a zombie counts as ended)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    current = process_start_time(pid)
-    return current is not None and (start_time is None or current == start_time)
-
-
-def _log_tail(folder: Path, lines: int = 5) -> str:
-    try:
-        text = (folder / LOG_FILE).read_bytes()[-4000:].decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-class _Unreadable(ValueError):
-    """A job file that exists but is not what a job writes."""
-
-
-def _read_object(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, None when there is no file; `_Unreadable` for anything else it may hold."""
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise _Unreadable(str(error)) from error
-    if not isinstance(value, dict):
-        raise _Unreadable(f"a {type(value).__name__}, not an object")
-    return value
-
-
-def _number(value: object) -> float:
-    # bool is an int to Python, and `1e999` parses as infinity: neither is a count or a time.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _Unreadable(f"{value!r} is not a finite number")
-    return float(value)
-
-
-def _count(value: object) -> int:
-    number = _number(value)
-    if number < 0 or number != int(number):
-        raise _Unreadable(f"{value!r} is not a count")
-    return int(number)
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str):
-        raise _Unreadable(f"{value!r} is not text")
-    return value
-
-
 def _optional(read: Callable[[object], Any], value: object) -> Any:
     return None if value is None else read(value)
 
@@ -172,56 +96,41 @@ def job_status(settings: Settings, key: str) -> JobStatus:
     folder = job_folder(settings, key)
     try:
         return _status_from_files(key, folder)
-    except _Unreadable:
+    except Unreadable:
         return JobStatus(key, "failed", error=UNREADABLE_STATUS)
 
 
 def _status_from_files(key: str, folder: Path) -> JobStatus:
-    launch = _read_object(folder / JOB_FILE)
+    launch = read_object(folder / JOB_FILE)
     if not launch:
         return JobStatus(key, "absent")
-    launched_at = _number(launch.get("launched_at", 0))
+    finite_number(launch.get("launched_at", 0))
     # Alive first, status second: a job that writes its final state and exits between the two reads is
     # then seen finished, never "ended without finishing".
-    alive = _alive(launch.get("pid"), launch.get("pid_start_time"))
-    status = _read_object(folder / STATUS_FILE) or {}
-    state = _text(status.get("state") or "queued")
+    alive = background.process_alive(launch.get("pid"), launch.get("pid_start_time"))
+    status = read_object(folder / STATUS_FILE) or {}
+    state = text(status.get("state") or "queued")
     if state not in (*ACTIVE_STATES, *FINAL_STATES):
-        raise _Unreadable(f"{state!r} is not a job state")
-    error = _optional(_text, status.get("error"))
+        raise Unreadable(f"{state!r} is not a job state")
+    error = _optional(text, status.get("error"))
     extra = status.get("extra") or {}
     if not isinstance(extra, dict):
-        raise _Unreadable("its extra values are not an object")
-    silent = not status and time.time() - launched_at <= START_GRACE_SECONDS
-    if state in ACTIVE_STATES and not alive and not silent:
-        tail = _log_tail(folder)
-        state = "failed"
-        error = error or "its process ended without finishing (killed, out of memory, or the machine restarted)"
-        error += f": {tail}" if tail else ""
+        raise Unreadable("its extra values are not an object")
+    if state in ACTIVE_STATES and not alive:
+        state, why = background.launch_state(launch, bool(status), folder / LOG_FILE)
+        if state == "failed":
+            error = error or why
     return JobStatus(
         key=key,
         state=state,
-        done=_count(status.get("done", 0)),
-        total=_count(status.get("total", 0)),
-        message=_text(status.get("message", "")),
+        done=count(status.get("done", 0)),
+        total=count(status.get("total", 0)),
+        message=text(status.get("message", "")),
         error=error,
-        started_at=_optional(_number, launch.get("launched_at")),
-        finished_at=_optional(_number, status.get("finished_at")),
+        started_at=_optional(finite_number, launch.get("launched_at")),
+        finished_at=_optional(finite_number, status.get("finished_at")),
         extra=extra,
     )
-
-
-@contextmanager
-def _start_lock(settings: Settings) -> Iterator[None]:
-    """Two tabs asking for the same job at once must not both launch it: one lock, held to check and start."""
-    folder = settings.jobs_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".start.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start_job(settings: Settings, key: str, target: str, arguments: dict[str, Any] | None = None) -> JobStatus:
@@ -234,42 +143,16 @@ def start_job(settings: Settings, key: str, target: str, arguments: dict[str, An
         raise JobError(f"{target!r} is not a 'module:function' name")
     arguments = dict(arguments or {})
     folder = job_folder(settings, key)
-    with _start_lock(settings):
+    with background.start_lock(settings.jobs_dir / ".start.lock"):
         current = job_status(settings, key)
         if current.is_active:
             return current
         folder.mkdir(parents=True, exist_ok=True)
         for stale in (STATUS_FILE, STOP_FILE, LOG_FILE):
             (folder / stale).unlink(missing_ok=True)
-        environment = {
-            **os.environ,
-            DATA_DIR_ENV: str(settings.data_dir),
-            CACHE_DIR_ENV: str(settings.cache_dir),
-            RUNS_DIR_ENV: str(settings.runs_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
         write_json(folder / JOB_FILE, {"target": target, "arguments": arguments, "launched_at": time.time()})
-        with open(folder / LOG_FILE, "ab") as log:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "core.jobs", key],
-                cwd=PROJECT_ROOT,
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own session: it outlives the server and a Ctrl-C of it
-            )
-        _children[child.pid] = child
-        write_json(
-            folder / JOB_FILE,
-            {
-                "target": target,
-                "arguments": arguments,
-                "launched_at": time.time(),
-                "pid": child.pid,
-                "pid_start_time": process_start_time(child.pid),
-            },
-        )
+        _, launched = background.launch(["core.jobs", key], settings, folder / LOG_FILE)
+        write_json(folder / JOB_FILE, {"target": target, "arguments": arguments, **launched})
     return job_status(settings, key)
 
 
@@ -290,7 +173,7 @@ def request_stop(settings: Settings, key: str) -> None:
     """Ask a running job to stop at its next `should_stop()` check (it then ends `stopped`)."""
     folder = job_folder(settings, key)
     if folder.is_dir():
-        (folder / STOP_FILE).touch()
+        background.request_stop(folder)
 
 
 # --- Inside the job's process --------------------------------------------------------------------------------
@@ -322,7 +205,7 @@ class JobContext:
             self._write()
 
     def should_stop(self) -> bool:
-        return (self.folder / STOP_FILE).exists()
+        return background.stop_requested(self.folder)
 
     def finish(self, state: str, error: str | None = None) -> None:
         self._status.update(state=state, finished_at=time.time())
@@ -343,7 +226,7 @@ def _resolve(target: str):
 def run_job(settings: Settings, key: str) -> int:
     """Run the job described in its folder's job.json, recording its state; the process's exit code."""
     context = JobContext(settings, key)
-    launch = _read_json(context.folder / JOB_FILE)
+    launch = background.read_json(context.folder / JOB_FILE, {})
     context._write()
     try:
         _resolve(launch["target"])(context, **launch.get("arguments", {}))

@@ -1,34 +1,30 @@
 """Training runs as the app sees them: launch one in the background, find out how it is doing, stop it,
 and keep, delete, export or import the finished ones.
 
-A run is the headless `python -m core.train` command in its own process session, so it outlives the
-Streamlit server and survives page reloads. Everything the app knows about a run comes from its folder
+A run is the headless `python -m core.train` command in its own process session (`core.background`, the
+mechanism jobs share: launch, liveness, the grace policy, stop requests), so it outlives the Streamlit
+server and survives page reloads. Everything the app knows about a run comes from its folder
 (status.json, written by the run) and from the operating system (is that process still alive?), never
 from memory in the server: any tab, any server, after any restart sees the same thing.
 """
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
-import math
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from core import safe_zip
+from core import background, safe_zip
 from core.atomic import write_json as write_json_atomic
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, MAX_IMPORT_BYTES, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from core.background import UNREADABLE_STATUS, Unreadable, process_alive, read_json, read_object
+from core.config import MAX_IMPORT_BYTES, Settings
 from core.training import run_lock
 from core.training.run_folder import (
     CONFIG_FILE,
@@ -40,7 +36,6 @@ from core.training.run_folder import (
     STATUS_FILE,
     STOP_FILE,
     new_run_id,
-    process_start_time,
     read_config,
     read_genres,
     read_history,
@@ -53,8 +48,6 @@ ACTIVE_MODEL_FILE = "active_model.json"
 ACTIVE_STATES = ("queued", "running")
 # A run that was launched but has not written its status yet: how long before silence means it died.
 START_GRACE_SECONDS = 120
-# Why a run whose status.json or launch.json holds what no run writes (hand-edited, damaged) shows failed.
-UNREADABLE_STATUS = "unreadable status"
 _COUNTS = ("epoch", "epochs", "batch", "batches", "pid")
 _TEXTS = ("state", "phase", "error", "started_at", "finished_at", "updated_at")
 
@@ -95,68 +88,8 @@ class RunView:
         return (self.path / MODEL_FILE).is_file()
 
 
-def _read_json(path: Path, default: object) -> object:
-    """A JSON file's content, or `default` when it is missing or unreadable (a run may be mid-write)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-
-
-# --- Is the process alive? ----------------------------------------------------------------------------------
-
-# Children launched by this server, kept so that they are reaped (a dead child nobody waits for is a zombie
-# that still answers to os.kill(pid, 0)).
-_children: dict[int, subprocess.Popen] = {}
-
-
-def process_alive(pid: object, start_time: object) -> bool:
-    """True when the process `pid` that started at `start_time` is still running (not a zombie)."""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        _children.pop(pid, None)
-        return False
-    current = process_start_time(pid)
-    if current is None:
-        return False
-    return start_time is None or current == start_time
-
-
-# --- Reading runs -------------------------------------------------------------------------------------------
-
-
-def _log_tail(path: Path, lines: int = 25) -> str:
-    try:
-        with (path / LOG_FILE).open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 16_000))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def log_tail(settings: Settings, run_id: str, lines: int = 25) -> str:
-    return _log_tail(run_path(settings, run_id), lines)
-
-
-class _Unreadable(ValueError):
-    """A run file that exists but is not what a run writes."""
-
-
-def _read_object(path: Path) -> dict:
-    """The JSON object in `path` ({} when there is no file); `_Unreadable` for anything else it holds."""
-    try:
-        value = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise _Unreadable(str(error)) from error
-    if not isinstance(value, dict):
-        raise _Unreadable(f"a {type(value).__name__}, not an object")
-    return value
+    return background.log_tail(run_path(settings, run_id) / LOG_FILE, lines)
 
 
 def _is_count(value: object) -> bool:
@@ -165,19 +98,17 @@ def _is_count(value: object) -> bool:
 
 def _checked_status(path: Path) -> dict:
     """status.json, its fields of the types a run writes: the page does arithmetic and text with them."""
-    status = _read_object(path / STATUS_FILE)
+    status = read_object(path / STATUS_FILE) or {}
     if not all(_is_count(status.get(name)) for name in _COUNTS):
-        raise _Unreadable("a count that is not a whole number")
+        raise Unreadable("a count that is not a whole number")
     if not all(isinstance(status.get(name), str | None) for name in _TEXTS):
-        raise _Unreadable("a text field that is not text")
+        raise Unreadable("a text field that is not text")
     return status
 
 
 def _checked_launch(path: Path) -> dict:
-    launch = _read_object(path / LAUNCH_FILE)
-    launched_at = launch.get("launched_at", 0)
-    if isinstance(launched_at, bool) or not isinstance(launched_at, int | float) or not math.isfinite(launched_at):
-        raise _Unreadable(f"launched at {launched_at!r}")
+    launch = read_object(path / LAUNCH_FILE) or {}
+    background.finite_number(launch.get("launched_at", 0))
     return launch
 
 
@@ -188,14 +119,9 @@ def _reconcile(path: Path, status: dict) -> tuple[str, str | None]:
     if state == "running":
         if process_alive(status.get("pid"), status.get("pid_start_time")):
             return "running", None
-        return "interrupted", "its process ended without saying so (killed, out of memory, or the machine restarted)"
+        return "interrupted", background.ENDED_UNANNOUNCED
     if state == "queued" or (state is None and launch):
-        if process_alive(launch.get("pid"), launch.get("pid_start_time")):
-            return "queued", None
-        if state is None and time.time() - float(launch.get("launched_at", 0)) < 2:
-            return "queued", None
-        tail = _log_tail(path, 5)
-        return "failed", "the training process ended before it started training" + (f": {tail}" if tail else "")
+        return background.launch_state(launch, state is not None, path / LOG_FILE)
     if state in FINAL_STATES:
         return state, None
     return "failed", "the run folder has no readable status"
@@ -216,7 +142,7 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
     try:
         status = _checked_status(path)
         state, explanation = _reconcile(path, status)
-    except _Unreadable:
+    except Unreadable:
         # Shown failed, and the damaged files left as they are for whoever looks into them.
         status, state, explanation, persist = {}, "failed", UNREADABLE_STATUS, False
     if persist and explanation and state in ("interrupted", "failed") and status.get("state") != state:
@@ -232,9 +158,9 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
         config=read_config(path) or {},
         metrics=read_metrics(path) or {},
         history=read_history(path),
-        provenance=_read_json(path / PROVENANCE_FILE, {}),
+        provenance=read_json(path / PROVENANCE_FILE, {}),
         genres=read_genres(path) or {},
-        corrections=_read_json(path / CORRECTIONS_FILE, {}),
+        corrections=read_json(path / CORRECTIONS_FILE, {}),
         explanation=explanation,
     )
 
@@ -249,7 +175,7 @@ def read_progress(settings: Settings, run_id: str, history_until: int | None = N
     try:
         status = _checked_status(path)
         state, explanation = _reconcile(path, status)
-    except _Unreadable:
+    except Unreadable:
         status, state, explanation = {}, "failed", UNREADABLE_STATUS
     fresh = history_until is None or history_until != status.get("epoch")
     return RunView(run_id, path, state, status, history=read_history(path) if fresh else [], explanation=explanation)
@@ -273,18 +199,6 @@ def active_run(settings: Settings) -> RunView | None:
 # --- Launching and stopping ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def _launch_lock(settings: Settings) -> Iterator[None]:
-    """Two tabs pressing Start at once must not both launch: one lock file, held while checking and starting."""
-    settings.runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.runs_dir / ".launch.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = ()) -> str:
     """Start `python -m core.train` for a new run folder in its own session; return the run's id.
 
@@ -293,7 +207,7 @@ def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = 
     handed to the run's process, so a command-line run is refused while this one lives, and the other way
     round (RunAlreadyActive names the run either way).
     """
-    with _launch_lock(settings):
+    with background.start_lock(settings.runs_dir / ".launch.lock"):
         running = active_run(settings)
         if running is not None:
             raise RunAlreadyActive(running.run_id)
@@ -306,36 +220,14 @@ def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = 
             lock.record(run_id)
             path = settings.runs_dir / run_id
             path.mkdir(parents=True)
-            command = [sys.executable, "-m", "core.train", "--mode", mode, "--run-dir", str(path), *options]
-            environment = {
-                **os.environ,
-                DATA_DIR_ENV: str(settings.data_dir),
-                CACHE_DIR_ENV: str(settings.cache_dir),
-                RUNS_DIR_ENV: str(settings.runs_dir),
-                run_lock.LOCK_FD_ENV: str(lock.fileno()),
-                "PYTHONUNBUFFERED": "1",
-            }
-            with open(path / LOG_FILE, "ab") as log:
-                child = subprocess.Popen(
-                    command,
-                    cwd=PROJECT_ROOT,
-                    env=environment,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    pass_fds=(lock.fileno(),),
-                    start_new_session=True,  # its own session: it outlives the server and a Ctrl-C of it
-                )
-        _children[child.pid] = child
-        write_json_atomic(
-            path / LAUNCH_FILE,
-            {
-                "pid": child.pid,
-                "pid_start_time": process_start_time(child.pid),
-                "launched_at": time.time(),
-                "command": command[1:],
-            },
-        )
+            command, launched = background.launch(
+                ["core.train", "--mode", mode, "--run-dir", str(path), *options],
+                settings,
+                path / LOG_FILE,
+                extra_environment={run_lock.LOCK_FD_ENV: str(lock.fileno())},
+                pass_fds=(lock.fileno(),),
+            )
+        write_json_atomic(path / LAUNCH_FILE, {**launched, "command": command[1:]})
     return run_id
 
 
@@ -344,7 +236,7 @@ def request_stop(settings: Settings, run_id: str) -> None:
     run = read_run(settings, run_id)
     if not run.is_active:
         raise RunError(f"The run {run_id} is not running (it is {run.state}).")
-    (run.path / STOP_FILE).touch()
+    background.request_stop(run.path)
 
 
 def kill_run(settings: Settings, run_id: str) -> None:
@@ -354,13 +246,9 @@ def kill_run(settings: Settings, run_id: str) -> None:
     records itself `interrupted`), so a forced stop sends two.
     """
     run = read_run(settings, run_id)
-    pid = run.status.get("pid") or _read_json(run.path / LAUNCH_FILE, {}).get("pid")
-    if run.is_active and isinstance(pid, int):
-        with suppress(ProcessLookupError):
-            group = os.getpgid(pid)
-            os.killpg(group, signal.SIGTERM)
-            time.sleep(0.5)
-            os.killpg(group, signal.SIGTERM)
+    pid = run.status.get("pid") or read_json(run.path / LAUNCH_FILE, {}).get("pid")
+    if run.is_active:
+        background.kill(pid)
 
 
 def delete_run(settings: Settings, run_id: str) -> None:
@@ -472,7 +360,7 @@ def import_run(settings: Settings, data: bytes, name: str = "The zip") -> str:
 
 def active_model_id(settings: Settings) -> str | None:
     """The run whose model the Predict page uses (persisted in the runs folder), if it still exists."""
-    chosen = _read_json(settings.runs_dir / ACTIVE_MODEL_FILE, {})
+    chosen = read_json(settings.runs_dir / ACTIVE_MODEL_FILE, {})
     run_id = chosen.get("run_id") if isinstance(chosen, dict) else None
     if run_id and valid_run_id(run_id) and (settings.runs_dir / run_id / MODEL_FILE).is_file():
         return run_id

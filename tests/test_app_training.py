@@ -199,7 +199,7 @@ def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Setting
     assert not app.exception
     assert runs_shown(app) == {run_dir.name: "interrupted"}
     [error] = [error.body for error in app.error]
-    assert error.startswith("This run interrupted: its process ended without saying so")
+    assert error.startswith("This run interrupted: its process ended without finishing")
     [tail] = [code.value for code in app.code if code.language == "text"]  # the log's end, not the TensorBoard line
     assert tail.splitlines() == ["epoch 1 of 60", "epoch 2 of 60"]
     assert not [header for header in app.subheader if header.value.startswith("Running:")]

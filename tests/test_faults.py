@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from PIL import Image
 
-from core import runs
+from core import background, runs
 from core.catalog import open_catalog
 from core.config import Settings
 from core.ingest.__main__ import main as ingest_command
@@ -99,7 +99,7 @@ def new_server() -> None:
     """What a restarted Streamlit server starts with: empty caches and no children of its own."""
     st.cache_data.clear()
     st.cache_resource.clear()
-    runs._children.clear()
+    background._children.clear()
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +131,8 @@ def launch(settings: Settings, options: list[str], children: list[subprocess.Pop
     """Launch a run as the app does; the test keeps its process, whatever a simulated restart forgets."""
     run_id = runs.launch_run(settings, "fast", options)
     pid = json.loads((settings.runs_dir / run_id / runs.LAUNCH_FILE).read_text())["pid"]
-    children.append(runs._children[pid])
-    return run_id, runs._children[pid]
+    children.append(background._children[pid])
+    return run_id, background._children[pid]
 
 
 def model_scores(run_dir: Path, poster: Path) -> np.ndarray:
@@ -167,7 +167,7 @@ def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable
 
     killed = runs.read_run(settings, run_id)
     assert killed.state == "interrupted" and not killed.is_active
-    assert "ended without saying so" in killed.explanation
+    assert "ended without finishing" in killed.explanation
     assert rf.read_status(killed.path)["state"] == "interrupted"  # corrected on disk for every reader
     assert runs.active_run(settings) is None  # a new run may start: nothing is stuck "running"
     assert killed.history and not killed.has_model  # it got through an epoch, but never saved a model

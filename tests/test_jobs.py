@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs
+from core import background, jobs
 from core.config import Settings
 from core.jobs import JobContext, JobError, JobStopped
 
@@ -81,7 +81,7 @@ def test_a_failed_job_says_why_and_is_retried_only_on_request(settings: Settings
 def test_a_job_whose_process_dies_is_reported_failed(settings: Settings, tmp_path: Path) -> None:
     jobs.start_job(settings, "killed", TARGET, {"total": 3, "result": str(tmp_path / "never")})
     wait_for(settings, "killed", lambda s: s.done == 1)
-    pid = jobs._read_json(jobs.job_folder(settings, "killed") / jobs.JOB_FILE)["pid"]
+    pid = background.read_json(jobs.job_folder(settings, "killed") / jobs.JOB_FILE, {})["pid"]
     os.kill(pid, signal.SIGKILL)
     failed = wait_for(settings, "killed", lambda s: not s.is_active)
     assert failed.state == "failed"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
+from core import background, runs
 from core.catalog import Catalog
 from core.config import PROJECT_ROOT, Settings
 from core.training import run_folder as rf
@@ -150,7 +150,7 @@ def test_a_force_stop_in_a_launched_runs_first_seconds_stops_it_and_a_command_li
             time.sleep(0.1)
     finally:
         pid = rf.read_status(settings.runs_dir / run_id).get("pid")
-        if isinstance(pid, int) and runs.process_alive(pid, None):
+        if isinstance(pid, int) and background.process_alive(pid, None):
             os.killpg(os.getpgid(pid), signal.SIGKILL)
     run = runs.read_run(settings, run_id)
     assert run.state == "stopped", runs.log_tail(settings, run_id)

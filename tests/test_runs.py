@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
+from core import background, runs
 from core.config import Settings
 
 
@@ -35,7 +35,7 @@ def _make_run(settings: Settings, run_id: str, status: dict, model: bool = False
 def test_a_live_process_is_running_and_a_dead_one_is_interrupted(settings: Settings) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        start = runs.process_start_time(sleeper.pid)
+        start = background.process_start_time(sleeper.pid)
         _make_run(settings, "alive", {"state": "running", "pid": sleeper.pid, "pid_start_time": start})
         assert runs.read_run(settings, "alive").state == "running"
         # The same pid with another start time is another program (pid reuse): not our run.
@@ -45,7 +45,7 @@ def test_a_live_process_is_running_and_a_dead_one_is_interrupted(settings: Setti
         sleeper.kill()
         sleeper.wait()
     view = runs.read_run(settings, "alive")
-    assert view.state == "interrupted" and "ended without saying so" in view.explanation
+    assert view.state == "interrupted" and "ended without finishing" in view.explanation
     # The correction is written once, so every tab and every later server sees the same state.
     assert json.loads((view.path / "status.json").read_text())["state"] == "interrupted"
 
@@ -53,10 +53,10 @@ def test_a_live_process_is_running_and_a_dead_one_is_interrupted(settings: Setti
 def test_a_zombie_is_not_alive(settings: Settings) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     deadline = time.time() + 10
-    while runs.process_start_time(child.pid) is not None and time.time() < deadline:
+    while background.process_start_time(child.pid) is not None and time.time() < deadline:
         time.sleep(0.05)  # not reaped: it lingers as a zombie, which os.kill(pid, 0) would call alive
     os.kill(child.pid, 0)  # the zombie still answers to signal 0 …
-    assert not runs.process_alive(child.pid, None)  # … but is not running
+    assert not background.process_alive(child.pid, None)  # … but is not running
     child.wait()
 
 
@@ -91,7 +91,7 @@ def test_run_ids_from_users_never_become_paths(settings: Settings) -> None:
 def test_stop_request_and_delete_rules(settings: Settings) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        status = {"state": "running", "pid": sleeper.pid, "pid_start_time": runs.process_start_time(sleeper.pid)}
+        status = {"state": "running", "pid": sleeper.pid, "pid_start_time": background.process_start_time(sleeper.pid)}
         path = _make_run(settings, "busy", status)
         runs.request_stop(settings, "busy")
         assert (path / "STOP").exists()
@@ -149,7 +149,7 @@ def test_export_then_import_round_trip_and_bad_zips(settings: Settings, tmp_path
 
 def _live_status(**fields: object) -> bytes:
     """A running run's status.json whose process is this one (alive for the whole test)."""
-    status = {"state": "running", "pid": os.getpid(), "pid_start_time": runs.process_start_time(os.getpid())}
+    status = {"state": "running", "pid": os.getpid(), "pid_start_time": background.process_start_time(os.getpid())}
     return json.dumps({**status, **fields}).encode()
 
 

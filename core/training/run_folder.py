@@ -23,13 +23,13 @@ A file named STOP appearing in the folder asks the run to stop after its current
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-from core import atomic
+from core import atomic, background
+from core.background import STOP_FILE, process_alive, process_start_time, read_json
 
 CONFIG_FILE = "config.json"
 PROVENANCE_FILE = "provenance.json"
@@ -42,7 +42,6 @@ PREDICTIONS_FILE = "predictions.npz"  # per-movie labels and scores of the valid
 MODEL_FILE = "model.keras"
 LOG_FILE = "train.log"
 STATUS_FILE = "status.json"
-STOP_FILE = "STOP"
 TENSORBOARD_DIR = "tensorboard"  # `tensorboard --logdir runs` shows each run as <run id>/tensorboard
 RUN_FILES = (
     CONFIG_FILE,
@@ -109,22 +108,6 @@ def claim_run_dir(run_dir: Path) -> Path:
             f"{run_dir} already holds a run ({', '.join(used[:4])}); choose a new folder or leave out --run-dir"
         )
     return run_dir
-
-
-def process_start_time(pid: int) -> int | None:
-    """When process `pid` started, in clock ticks since boot (/proc/<pid>/stat field 22); None if unknown.
-
-    With the pid it names one process for good: a pid the system reuses has another start time.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) is in parentheses and may hold spaces: count fields after its ")".
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):  # a zombie or dead process has finished, whatever its parent did
-        return None
-    return int(fields[19])
 
 
 class StatusWriter:
@@ -222,62 +205,52 @@ def write_json(run_dir: Path, name: str, value: Any) -> None:
     atomic.write_json(Path(run_dir) / name, value)
 
 
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return default
-
-
 def read_status(run_dir: Path) -> dict[str, Any]:
     """status.json as written by the run ({} when there is none yet). See `effective_state` for liveness."""
-    value = _read_json(Path(run_dir) / STATUS_FILE, {})
+    value = read_json(Path(run_dir) / STATUS_FILE, {})
     return value if isinstance(value, dict) else {}
 
 
 def effective_state(status: dict[str, Any]) -> str | None:
     """The state, with a `running` run whose process is gone (or whose pid was reused) as `interrupted`."""
     state = status.get("state")
-    if state == "running":
-        pid = status.get("pid")
-        started = process_start_time(pid) if isinstance(pid, int) and pid > 0 else None
-        if started is None or (status.get("pid_start_time") is not None and started != status["pid_start_time"]):
-            return "interrupted"
+    if state == "running" and not process_alive(status.get("pid"), status.get("pid_start_time")):
+        return "interrupted"
     return state
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """One dict per finished epoch, in order: epoch, phase, loss, val_loss, val_map, val_micro_f1, …"""
-    value = _read_json(Path(run_dir) / HISTORY_FILE, [])
+    value = read_json(Path(run_dir) / HISTORY_FILE, [])
     return value if isinstance(value, list) else []
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
     """metrics.json: {"validation": report, "test": report, "best_epoch", …}; reports as `metrics.evaluate`."""
-    value = _read_json(Path(run_dir) / METRICS_FILE, None)
+    value = read_json(Path(run_dir) / METRICS_FILE, None)
     return value if isinstance(value, dict) else None
 
 
 def read_config(run_dir: Path) -> dict[str, Any] | None:
-    value = _read_json(Path(run_dir) / CONFIG_FILE, None)
+    value = read_json(Path(run_dir) / CONFIG_FILE, None)
     return value if isinstance(value, dict) else None
 
 
 def read_genres(run_dir: Path) -> dict[str, Any] | None:
     """genres.json: {"genres": [...], "left_out": {genre: reason}, …}."""
-    value = _read_json(Path(run_dir) / GENRES_FILE, None)
+    value = read_json(Path(run_dir) / GENRES_FILE, None)
     return value if isinstance(value, dict) else None
 
 
 def read_thresholds(run_dir: Path) -> dict[str, float] | None:
-    value = _read_json(Path(run_dir) / THRESHOLDS_FILE, None)
+    value = read_json(Path(run_dir) / THRESHOLDS_FILE, None)
     return value if isinstance(value, dict) else None
 
 
 def request_stop(run_dir: Path) -> None:
     """Ask the run to stop after its current batch (what the app's Stop button does)."""
-    (Path(run_dir) / STOP_FILE).touch()
+    background.request_stop(run_dir)
 
 
 def stop_file_exists(run_dir: Path) -> bool:
-    return (Path(run_dir) / STOP_FILE).exists()
+    return background.stop_requested(run_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import runs
+from core import background, runs
 from core.config import Settings
 from core.training import run_folder as rf
 from tests.browser.helpers import AppServer, Screenshots, alerts, assert_no_exception, open_view, wait_for_text
@@ -32,7 +32,7 @@ def killed_and_finished(browser_fixture_data: FixtureData, tmp_path: Path) -> It
 
     killed = runs.launch_run(settings, "fast", ENDLESS_RUN)
     pid = json.loads((settings.runs_dir / killed / runs.LAUNCH_FILE).read_text())["pid"]
-    child = runs._children.pop(pid)
+    child = background._children.pop(pid)
     try:
         wait_for(lambda: training_status(settings, killed, 2), "the run to train its second epoch")
     finally:
@@ -55,7 +55,7 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted_beside_the_finished_one(
     wait_for_text(page, "This run interrupted")
     screenshot(page, "killed-run")
     [reason] = [text for text in alerts(page) if text.startswith("This run interrupted")]
-    assert "its process ended without saying so (killed, out of memory, or the machine restarted)" in reason
+    assert "its process ended without finishing (killed, out of memory, or the machine restarted)" in reason
     assert "Running:" not in page.get_by_test_id("stMain").inner_text()  # no live progress for a dead run
     assert_no_exception(page, server)
 
