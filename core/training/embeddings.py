@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from core import atomic
-from core.backbone import BACKBONES
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training.model import feature_dim, feature_layers, make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
 
@@ -31,13 +31,12 @@ import keras
 import tensorflow as tf
 
 
-def features_id(backbone: str = "lite0") -> str:
+def features_id(backbone: str = DEFAULT_BACKBONE) -> str:
     """Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors."""
     spec = BACKBONES[backbone]
     return f"{spec.name}-{spec.sha256[:12]}-{len(feature_layers(spec))}stages"
 
 
-FEATURES_ID = features_id("lite0")
 VIEWS = ("plain", "flip")
 # Bump when the preprocessing or the file layout changes, so old caches are ignored.
 _CACHE_FORMAT = 2
@@ -65,7 +64,7 @@ def cache_file(
     embeddings_dir: Path,
     image_size: tuple[int, int],
     view: str = "plain",
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     seen_at: tuple[int, int] | None = None,
 ) -> Path:
     """Where the embeddings of one (backbone's features, image size, view[, second scale]) live.
@@ -116,7 +115,7 @@ def cached_embeddings(
     image_size: tuple[int, int],
     embeddings_dir: Path,
     view: str = "plain",
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> tuple[np.ndarray | None, int]:
     """The cached embeddings of `paths` when every one is up to date, else None; and how many are missing.
 
@@ -155,7 +154,7 @@ def embed_posters(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = EMBEDDING_BATCH_SIZE,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     seen_at: tuple[int, int] | None = None,
 ) -> EmbeddingResult:
     """The embedding of each poster at `image_size` (seen by the backbone at `seen_at` when given), from the
@@ -213,7 +212,7 @@ def poster_embeddings(
     features: keras.Model | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     multi_scale: tuple[int, int] | None = None,
     scaled_features: keras.Model | None = None,
 ) -> EmbeddingResult:
@@ -258,7 +257,7 @@ def embed_images(
     image_size: tuple[int, int],
     weights_dir: Path,
     features: keras.Model | None = None,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> np.ndarray:
     """Embeddings of RGB uint8 images in memory (an uploaded poster), comparable with the cached ones.
 
