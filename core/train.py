@@ -2,8 +2,10 @@
 
     python -m core.train [--mode fast|fine-tune|scratch] [--epochs N] [--image-size HxW]
                          [--learning-rate X] [--min-movies-per-genre N] [--seed N]
-                         [--temporal-test-from YEAR] [--[no-]temporal-twin] [--backbone lite0|lite2]
+                         [--temporal-test-from YEAR] [--[no-]temporal-twin] [--backbone NAME]
                          [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
+
+`--help` lists every option, and the backbones by name (`core.backbones.BACKBONES`) with their block counts.
 
 Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
 folder: it ends after the current batch and saves the best weights so far; a stop before the first epoch
@@ -25,10 +27,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.config import Settings, get_settings
 from core.training import run_folder as rf
 from core.training import run_lock
-from core.training.config import BACKBONE_NAMES, MODES, POS_WEIGHTINGS, ConfigError, make_config
+from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
 from core.training.stop import StopControl
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -56,11 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-hidden-units", help="a hidden layer of this width in the head (0: none)")
     parser.add_argument("--dropout", help="dropout of the head (0..1)")
     parser.add_argument("--pos-weighting", help=f"positive-class weights: {', '.join(POS_WEIGHTINGS)}")
-    parser.add_argument("--backbone", help=f"the pretrained backbone: {', '.join(BACKBONE_NAMES)} (default lite0)")
+    parser.add_argument(
+        "--backbone",
+        metavar="NAME",
+        help="the pretrained EfficientNet-Lite backbone: "
+        + ", ".join(
+            f"{entry.name} ({entry.block_count} blocks, {entry.native_size} px native)" for entry in BACKBONES.values()
+        )
+        + f" (default {DEFAULT_BACKBONE})",
+    )
     parser.add_argument("--pos-weight-cap", help="largest positive-class weight")
     parser.add_argument("--head-epochs", help="fine-tune: head epochs on cached features before unfreezing")
     parser.add_argument("--head-learning-rate", help="fine-tune: learning rate of the head epochs")
-    parser.add_argument("--unfreeze-blocks", help="fine-tune: top backbone blocks to train (0-16)")
+    parser.add_argument(
+        "--unfreeze-blocks",
+        help="fine-tune: top backbone blocks to train, from 0 to the backbone's block count (see --backbone)",
+    )
     parser.add_argument("--patience", help="epochs without a better validation mAP before stopping (0: never)")
     parser.add_argument(
         "--flip-tta", action=argparse.BooleanOptionalAction, default=None, help="average with the mirrored poster"

@@ -11,9 +11,10 @@ import shlex
 import streamlit as st
 
 from core import run_reports, runs
+from core.backbones import BACKBONES
 from core.config import MAX_IMPORT_BYTES, get_settings
 from core.corrections import active_corrections
-from core.training.config import BACKBONE_NAMES, MODES, ConfigError, make_config
+from core.training.config import MODES, ConfigError, make_config
 from core.urls import valid_run_id
 from ui.data import get_catalog
 from ui.figures import curves_chart
@@ -138,13 +139,18 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
         )
         backbone = st.radio(
             "Pretrained backbone",
-            BACKBONE_NAMES,
+            list(BACKBONES),
+            index=list(BACKBONES).index(defaults.backbone),
             horizontal=True,
             disabled=mode == "scratch",
-            help="lite2 is wider and deeper than lite0 and costs about twice its time per poster; the scratch "
-            "mode has no backbone.",
+            help="; ".join(
+                f"{entry.name}: {entry.block_count} blocks, trained at {entry.native_size} px"
+                for entry in BACKBONES.values()
+            )
+            + ". A larger backbone costs more time per poster (the estimate says how much here); the scratch mode "
+            "has no backbone.",
         )
-        estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs))
+        estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs), backbone)
         columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
         if estimate:
             st.caption(f"Estimate {estimate.basis}.")

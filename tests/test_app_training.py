@@ -21,6 +21,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import estimate, run_reports, runs
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.config import Settings
 from core.runs import RunView
 from core.training import run_folder as rf
@@ -356,6 +357,14 @@ def test_the_start_form_explains_each_mode(settings: Settings) -> None:
     assert any("**fast** (the default)" in caption.value for caption in app.caption)
     app.segmented_control(key="train_mode").set_value("scratch").run()
     assert any("**scratch**: the classic tutorial's small CNN" in caption.value for caption in app.caption)
+
+
+def test_the_start_form_offers_every_registered_backbone(settings: Settings) -> None:
+    app = open_app("pages/training.py")
+    choice = next(radio for radio in app.radio if radio.label == "Pretrained backbone")
+    assert list(choice.options) == list(BACKBONES) and choice.value == DEFAULT_BACKBONE
+    for entry in BACKBONES.values():
+        assert f"{entry.name}: {entry.block_count} blocks" in choice.help
 
 
 # --- run_reports and estimate -----------------------------------------------------------------------------------

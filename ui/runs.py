@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core import estimate, run_reports, runs
+from core.backbones import DEFAULT_BACKBONE
 from core.catalog import Catalog
 from core.config import Settings
 from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
@@ -68,27 +69,36 @@ def start_run(settings: Settings, mode: str, options: Sequence[str], notice: Del
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8)
-def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str) -> float:
+def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str, backbone: str) -> float:
     from pathlib import Path
 
-    return estimate.measure_posters_per_second(image_size, sample, Path(cache_dir))
+    return estimate.measure_posters_per_second(image_size, sample, Path(cache_dir), backbone)
 
 
 def estimate_for(
-    settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], mode: str, image_size: str, epochs: int
+    settings: Settings,
+    catalog: Catalog,
+    all_runs: Sequence[RunView],
+    mode: str,
+    image_size: str,
+    epochs: int,
+    backbone: str = DEFAULT_BACKBONE,
 ) -> estimate.Estimate | None:
-    """The run's expected duration: from an earlier run of the same kind, else from a measured probe."""
+    """The run's expected duration: from an earlier run of the same kind, else from a probe of its backbone (the
+    scratch mode has none; its small CNN is costed as a share of the default backbone)."""
     try:
         size = parse_image_size(image_size)
     except ConfigError:
         return None
     size_text = f"{size[0]}x{size[1]}"
-    from_runs = estimate.estimate_from_runs(all_runs, mode, size_text, epochs)
+    if mode == "scratch":
+        backbone = DEFAULT_BACKBONE
+    from_runs = estimate.estimate_from_runs(all_runs, mode, size_text, epochs, backbone)
     if from_runs is not None:
         return from_runs
     usable = catalog.summary()["usable_movies"]
     sample = tuple(catalog.usable_movies()["poster_path"].head(16))
-    rate = _posters_per_second(size, sample, str(settings.weights_dir))
+    rate = _posters_per_second(size, sample, str(settings.weights_dir), backbone)
     defaults = make_config(mode)
     return estimate.estimate_from_throughput(
         rate,
@@ -98,6 +108,7 @@ def estimate_for(
         uncached=int(usable),
         views=2 if defaults.flip_tta else 1,
         passes=estimate.head_passes(defaults.to_json()),
+        backbone=backbone,
     )
 
 

@@ -15,9 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
+
 MODES = ("fast", "fine-tune", "scratch")
 POS_WEIGHTINGS = ("none", "sqrt", "balanced")
-BACKBONE_NAMES = ("lite0", "lite2")  # core.backbone.BACKBONES; named here so the config loads no Keras
 
 # Posters are about 2:3 portrait (median 300×434 px here): the sizes keep that shape, height × width in px.
 # The fast run's size, also the similarity index's (core.poster_index), so that both share one backbone pass.
@@ -89,7 +90,8 @@ class TrainingConfig:
     # from its seed on training + validation for that many epochs, and save those heads. The validation
     # posters are the newest a run can learn from; the temporal test is where that shows.
     refit: bool = False
-    # fine-tune only: head epochs on cached embeddings first, then how many top blocks to unfreeze.
+    # fine-tune only: head epochs on cached embeddings first, then how many top blocks to unfreeze (at most
+    # the backbone's block count).
     head_epochs: int = 80
     head_learning_rate: float = 3e-4
     unfreeze_blocks: int = 2
@@ -100,9 +102,8 @@ class TrainingConfig:
     # fast mode always trains it (seconds on cached features); the image modes when asked.
     temporal_test_from: int | None = None
     temporal_twin: bool = True
-    # The pretrained backbone of the fast and fine-tune modes (core.backbone.BACKBONES): "lite0", or the
-    # wider, deeper "lite2" (about 2.2 times the embedding cost at the same image size).
-    backbone: str = "lite0"
+    # The pretrained backbone of the fast and fine-tune modes, by its name in core.backbones.BACKBONES.
+    backbone: str = DEFAULT_BACKBONE
 
     @property
     def image_height(self) -> int:
@@ -187,13 +188,17 @@ def validate(config: TrainingConfig) -> TrainingConfig:
     if config.mode not in MODES:
         raise ConfigError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
     parse_image_size(config.image_size)
+    # Checked before the numbers, since how many blocks can be unfrozen depends on which backbone it is.
+    backbone = BACKBONES.get(config.backbone) if isinstance(config.backbone, str) else None
+    if backbone is None:
+        raise ConfigError(f"backbone must be one of {', '.join(BACKBONES)}, got {config.backbone!r}")
     whole_ranges = {
         "epochs": (1, MAX_EPOCHS),
         "head_epochs": (1, MAX_EPOCHS),
         "batch_size": (1, 4096),
         "min_movies_per_genre": (1, 10**9),
         "head_hidden_units": (0, 65536),
-        "unfreeze_blocks": (0, 16),
+        "unfreeze_blocks": (0, backbone.block_count),
         "patience": (0, MAX_EPOCHS),
         "seed": (0, 2**31 - 1),
         "head_ensemble": (1, 16),
@@ -201,7 +206,8 @@ def validate(config: TrainingConfig) -> TrainingConfig:
     for name, (low, high) in whole_ranges.items():
         value = getattr(config, name)
         if not _is_whole(value) or not low <= value <= high:
-            raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+            reason = f" ({backbone.name} has {high} blocks)" if name == "unfreeze_blocks" else ""
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}{reason}, got {value!r}")
     for name in ("learning_rate", "head_learning_rate"):
         value = getattr(config, name)
         if not _is_number(value) or not 0 < value <= 1:
@@ -212,8 +218,6 @@ def validate(config: TrainingConfig) -> TrainingConfig:
         raise ConfigError(f"pos_weighting must be one of {', '.join(POS_WEIGHTINGS)}, got {config.pos_weighting!r}")
     if not _is_number(config.pos_weight_cap) or config.pos_weight_cap < 1:
         raise ConfigError(f"pos_weight_cap must be a number of at least 1, got {config.pos_weight_cap!r}")
-    if config.backbone not in BACKBONE_NAMES:
-        raise ConfigError(f"backbone must be one of {', '.join(BACKBONE_NAMES)}, got {config.backbone!r}")
     if config.multi_scale is not None:
         smaller = parse_image_size(config.multi_scale)
         if config.mode != "fast":

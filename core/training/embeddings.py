@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.backbone import BACKBONES
+from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.embedding_store import EmbeddingStopped, EmbeddingStore, VectorKey, identity
 from core.training.model import feature_dim, feature_layers, make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
@@ -31,7 +31,7 @@ import tensorflow as tf
 __all__ = ["EmbeddingStopped", "cached_embeddings", "embed_posters", "poster_embeddings", "vector_key"]
 
 
-def features_id(backbone: str = "lite0") -> str:
+def features_id(backbone: str = DEFAULT_BACKBONE) -> str:
     """Names the weights and layers the embeddings come from: new weights or layers never reuse old vectors."""
     spec = BACKBONES[backbone]
     return f"{spec.name}-{spec.sha256[:12]}-{len(feature_layers(spec))}stages"
@@ -56,7 +56,10 @@ class EmbeddingResult:
 
 
 def vector_key(
-    image_size: tuple[int, int], view: str = "plain", backbone: str = "lite0", seen_at: tuple[int, int] | None = None
+    image_size: tuple[int, int],
+    view: str = "plain",
+    backbone: str = DEFAULT_BACKBONE,
+    seen_at: tuple[int, int] | None = None,
 ) -> VectorKey:
     """The store's key for one (backbone's features, image size, view[, second scale]).
 
@@ -86,7 +89,7 @@ def cached_embeddings(
     image_size: tuple[int, int],
     embeddings_dir: Path,
     view: str = "plain",
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     *,
     data_root: Path,
 ) -> tuple[np.ndarray | None, int]:
@@ -100,7 +103,7 @@ def cached_embeddings(
 
 
 def embedding_progress(
-    image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain", backbone: str = "lite0"
+    image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain", backbone: str = DEFAULT_BACKBONE
 ) -> tuple[int, int] | None:
     """(done, to do) of whichever process is embedding these posters now (a run, a job, the CLI), or None."""
     return EmbeddingStore(embeddings_dir, Path("/")).progress(vector_key(image_size, view, backbone))
@@ -116,7 +119,7 @@ def embed_posters(
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = EMBEDDING_BATCH_SIZE,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     seen_at: tuple[int, int] | None = None,
     *,
     data_root: Path,
@@ -211,7 +214,7 @@ def poster_embeddings(
     features: keras.Model | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
     multi_scale: tuple[int, int] | None = None,
     scaled_features: keras.Model | None = None,
     *,
@@ -259,7 +262,7 @@ def embed_images(
     image_size: tuple[int, int],
     weights_dir: Path,
     features: keras.Model | None = None,
-    backbone: str = "lite0",
+    backbone: str = DEFAULT_BACKBONE,
 ) -> np.ndarray:
     """Embeddings of RGB uint8 images in memory (an uploaded poster), comparable with the cached ones.
 

@@ -14,20 +14,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
-from core.backbone import (
-    BACKBONES,
-    EMBEDDING_DIM,
-    LAST_CONV_LAYER,
-    LITE0,
-    BackboneSpec,
-    layers_of_top_blocks,
-    load_pretrained,
-)
+from core.backbone import EMBEDDING_DIM, LAST_CONV_LAYER, layers_of_top_blocks, load_pretrained
+from core.backbones import BACKBONES, DEFAULT_BACKBONE, LITE0, Backbone
 
 _PACKAGE = "poster_genres"
 
 
-def feature_layers(spec: BackboneSpec) -> tuple[str, ...]:
+def feature_layers(spec: Backbone) -> tuple[str, ...]:
     """The poster features: the average over the poster of the last map of each backbone stage from the
     second on, not only of the final one. Colour, texture and layout live in the early stages; with them the
     head's validation mAP rose from 0.313 to 0.333 (Lite0, same head, 320×224). The last stage has a
@@ -37,12 +30,11 @@ def feature_layers(spec: BackboneSpec) -> tuple[str, ...]:
     return (*(f"block{end}_add" for end in with_skip), f"block{last}_project_bn", LAST_CONV_LAYER)
 
 
-def feature_dim(spec: BackboneSpec) -> int:
+def feature_dim(spec: Backbone) -> int:
     """How many features `feature_layers(spec)` give: the stages' widths plus the 1280 of the head."""
     return sum(stage.channels for stage in spec.stages[1:]) + EMBEDDING_DIM
 
 
-FEATURE_LAYERS = feature_layers(LITE0)  # block2_add, block4_add, block7_add, block10_add, block14_add, …
 FEATURE_DIM = feature_dim(LITE0)  # 2048
 # The names of the parts of a fast run's saved model, by which a reader can use them apart.
 FEATURES_MODEL = "poster_features"
@@ -114,8 +106,10 @@ def _prior_bias(prior: np.ndarray | None, n_genres: int) -> keras.initializers.I
     return keras.initializers.Constant(np.log(share / (1 - share)).astype(np.float32).reshape(n_genres))
 
 
-def make_feature_extractor(image_size: tuple[int, int], weights_dir, backbone_name: str = "lite0") -> keras.Model:
-    """A pretrained backbone (`core.backbone.BACKBONES`): raw RGB pixels at `image_size` → its poster features."""
+def make_feature_extractor(
+    image_size: tuple[int, int], weights_dir, backbone_name: str = DEFAULT_BACKBONE
+) -> keras.Model:
+    """A pretrained backbone (`core.backbones.BACKBONES`): raw RGB pixels at `image_size` → its poster features."""
     spec = BACKBONES[backbone_name]
     backbone = load_pretrained((*image_size, 3), include_top=True, cache_dir=weights_dir, spec=spec)
     pooled = [
@@ -127,7 +121,7 @@ def make_feature_extractor(image_size: tuple[int, int], weights_dir, backbone_na
 
 
 def make_scaled_feature_extractor(
-    image_size: tuple[int, int], seen_at: tuple[int, int], weights_dir, backbone_name: str = "lite0"
+    image_size: tuple[int, int], seen_at: tuple[int, int], weights_dir, backbone_name: str = DEFAULT_BACKBONE
 ) -> keras.Model:
     """Raw pixels at `image_size`, resized down to `seen_at` inside the model, → the backbone's features there.
 

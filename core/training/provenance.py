@@ -12,7 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from core.backbone import BACKBONES, cached_weights_path
+from core.backbone import cached_weights_path
+from core.backbones import BACKBONES
 from core.config import PROJECT_ROOT, Settings
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData, split_path
@@ -77,6 +78,7 @@ def provenance(
         },
         "backbone": {
             "name": spec.title,
+            "weights_package": spec.requirement,
             "weights_sha256": spec.sha256,
             "keras_weights_file": weights.name,
             "features_id": features_id(spec.name),
