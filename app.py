@@ -16,9 +16,12 @@ st.set_page_config(page_title="Poster Genre Explorer", page_icon=":material/movi
 keep_keras_session()  # the models this server loaded stay warm between script runs
 
 pages = [
-    st.Page(path, title=title, icon=icon, url_path=url_path, default=(number == 0))
+    st.Page(path, title=title, icon=icon, url_path="" if number == 0 else url_path, default=(number == 0))
     for number, (path, title, icon, url_path) in enumerate(PAGES)
 ]
+# Streamlit serves the default page at "/" alone: a hidden twin answers at its own path (`/dataset?doubts=…`).
+path, title, icon, url_path = PAGES[0]
+pages.append(st.Page(path, title=title, icon=icon, url_path=url_path, visibility="hidden"))
 page = st.navigation(pages)
 
 with st.sidebar:

@@ -28,6 +28,9 @@ movies = movies_table(catalog, catalog.fingerprint)
 usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
 
+# A link to the doubts (`/dataset?doubts=Horror`) opens with that section first: at its usual place, below
+# the charts, the link would land a long scroll above what it points to.
+doubts_area = st.container() if "doubts" in st.query_params else None
 welcome(usable, genre_counts)
 st.header("Dataset", divider="gray")
 
@@ -162,12 +165,13 @@ if samples.open:
                 st.text(f"{movie.title} ({movie.year})")
 
 # --- Labels that look wrong --------------------------------------------------------------------------------------
-st.header("Labels that look wrong")
-doubted_genre = st.query_params.get("doubts")
-if doubted_genre is not None and doubted_genre not in genre_counts:
-    st.warning(f"There is no genre {md_escape(repr(doubted_genre[:40]))}; showing every genre's candidates.")
-    doubted_genre = None
-doubts_section(catalog, get_settings(), doubted_genre)
+with doubts_area or st.container():
+    st.header("Labels that look wrong", anchor="doubts")
+    doubted_genre = st.query_params.get("doubts")
+    if doubted_genre is not None and doubted_genre not in genre_counts:
+        st.warning(f"There is no genre {md_escape(repr(doubted_genre[:40]))}; showing every genre's candidates.")
+        doubted_genre = None
+    doubts_section(catalog, get_settings(), doubted_genre)
 
 # --- Corrections -----------------------------------------------------------------------------------------------
 st.header("Label corrections")
