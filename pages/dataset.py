@@ -124,14 +124,12 @@ if points:
 st.caption("Click a bar, or a chip below, to open that genre's gallery.")
 genre_chips(list(imbalance["genre"]), key="imbalance")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Genres per movie")
-    st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
-with right:
-    st.subheader("Genres that come together")
-    order = list(imbalance["genre"])
-    st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
+st.subheader("Genres per movie")
+st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
+# The whole width: in a half-width column each genre's column was too narrow for its name.
+st.subheader("Genres that come together")
+order = list(imbalance["genre"])
+st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
 
 # Sections further down are computed only once opened (an expander that reruns the page when toggled).
 over_years = st.expander("Genres over the years", key="section_years", on_change="rerun")
