@@ -12,7 +12,7 @@ import pytest
 from core import projection
 from core.catalog import Catalog, open_catalog
 from core.config import Settings
-from tests.apptest_helpers import open_page, use_settings
+from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
 
 # Times whose last digits are not zero: a float64 of a time since 1970 in nanoseconds keeps about 16 digits.
@@ -82,3 +82,13 @@ def test_a_box_drawn_on_the_map_shows_its_posters(exact_times: Catalog, tmp_path
     assert f"{len(ids):,} selected posters" in [header.value for header in app.subheader]
     assert REPLACED not in _captions(app)
     assert _cards(app) == (min(len(ids), 24), 0)
+
+
+def test_the_map_selections_titles_show_whole_on_hover(exact_times: Catalog, tmp_path: Path) -> None:
+    _save_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
+    app = open_page("pages/map.py", box="-1,2,-1,2")
+    links = [link for link in app.get("page_link") if link.proto.query_string.startswith("movie=")]
+    assert links
+    for link in links:
+        title = exact_times.movie(link.proto.query_string.removeprefix("movie="))["title"]
+        assert shown_text(link.proto.help) == title
