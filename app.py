@@ -26,11 +26,16 @@ page = st.navigation(pages)
 
 with st.sidebar:
     settings = get_settings()
+    search_place = st.container()
     catalog = existing_catalog()
     if catalog is not None:  # a page builds it first, with its progress bar
-        title_search(catalog, key="sidebar_search")
+        with search_place:
+            title_search(catalog, key="sidebar_search")
     st.caption(f"Dataset folder: `{settings.data_dir}`")
     caches_control()
 
 keep_url_in_step(page.url_path)  # a link to the page already shown leaves its parameters in the URL
 page.run()
+if catalog is None and (built := existing_catalog()) is not None:  # the page has just built it: a first visit
+    with search_place:
+        title_search(built, key="sidebar_search")
