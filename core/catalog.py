@@ -61,6 +61,9 @@ _MOVIE_COLUMNS = (
     "awards, box_office, imdb_rating, imdb_votes, metascore, metadata_file, metadata_line"
 )
 GENRE_SEPARATOR = "|"
+# Read as exact whole numbers: a poster's size and time are compared with a `stat` of the file, and pandas
+# reads an INTEGER column holding a NULL (a movie without a poster) as float64, which drops nanoseconds.
+_EXACT_INTEGERS = ("poster_size", "poster_mtime_ns")
 
 
 class CatalogError(RuntimeError):
@@ -190,7 +193,14 @@ class Catalog:
 
     def _frame(self, sql: str, params: tuple = ()) -> pd.DataFrame:
         with self.connection() as db:
-            return pd.read_sql_query(sql, db, params=params)
+            cursor = db.execute(sql, params)
+            names = [column[0] for column in cursor.description]
+            rows = [tuple(row) for row in cursor.fetchall()]
+        frame = pd.DataFrame.from_records(rows, columns=names, coerce_float=True)
+        for number, name in enumerate(names):
+            if name in _EXACT_INTEGERS:  # from the Python ints, never through a float
+                frame[name] = pd.array([row[number] for row in rows], dtype="Int64")
+        return frame
 
     def _with_genre_lists(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame["genres"] = [value.split(GENRE_SEPARATOR) if value else [] for value in frame["genres"]]

@@ -28,6 +28,9 @@ movies = movies_table(catalog, catalog.fingerprint)
 usable = movies[movies["usable"]]
 genre_counts: dict[str, int] = summary["genres"]
 
+# A link to the doubts (`/dataset?doubts=Horror`) opens with that section first: at its usual place, below
+# the charts, the link would land a long scroll above what it points to.
+doubts_area = st.container() if "doubts" in st.query_params else None
 welcome(usable, genre_counts)
 st.header("Dataset", divider="gray")
 
@@ -121,14 +124,12 @@ if points:
 st.caption("Click a bar, or a chip below, to open that genre's gallery.")
 genre_chips(list(imbalance["genre"]), key="imbalance")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Genres per movie")
-    st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
-with right:
-    st.subheader("Genres that come together")
-    order = list(imbalance["genre"])
-    st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
+st.subheader("Genres per movie")
+st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
+# The whole width: in a half-width column each genre's column was too narrow for its name.
+st.subheader("Genres that come together")
+order = list(imbalance["genre"])
+st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
 
 # Sections further down are computed only once opened (an expander that reruns the page when toggled).
 over_years = st.expander("Genres over the years", key="section_years", on_change="rerun")
@@ -162,12 +163,13 @@ if samples.open:
                 st.text(f"{movie.title} ({movie.year})")
 
 # --- Labels that look wrong --------------------------------------------------------------------------------------
-st.header("Labels that look wrong")
-doubted_genre = st.query_params.get("doubts")
-if doubted_genre is not None and doubted_genre not in genre_counts:
-    st.warning(f"There is no genre {md_escape(repr(doubted_genre[:40]))}; showing every genre's candidates.")
-    doubted_genre = None
-doubts_section(catalog, get_settings(), doubted_genre)
+with doubts_area or st.container():
+    st.header("Labels that look wrong", anchor="doubts")
+    doubted_genre = st.query_params.get("doubts")
+    if doubted_genre is not None and doubted_genre not in genre_counts:
+        st.warning(f"There is no genre {md_escape(repr(doubted_genre[:40]))}; showing every genre's candidates.")
+        doubted_genre = None
+    doubts_section(catalog, get_settings(), doubted_genre)
 
 # --- Corrections -----------------------------------------------------------------------------------------------
 st.header("Label corrections")

@@ -213,7 +213,9 @@ if selected is not None:
     for number, (imdb_id, movie) in enumerate(chosen.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows()):
         with grid[number % COLUMNS]:
             show_poster(str(catalog.data_root / movie["poster"]), movie["poster_size"], movie["poster_mtime_ns"])
-            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": imdb_id})
+            # An eighth of the page cuts a long title short: the whole of it shows on hover.
+            title = md_escape(movie["title"])
+            st.page_link(MOVIE_PAGE, label=title, query_params={"movie": imdb_id}, help=title)
     if pages > 1:
         with st.container(horizontal=True):
             st.caption(f"page {page} of {pages}")

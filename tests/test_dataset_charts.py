@@ -28,6 +28,14 @@ def test_the_co_occurrence_map_shows_shares_of_each_genres_movies_without_the_di
     assert np.array_equal(np.array(heat.customdata), eda.co_occurrence(usable, list(order)))
 
 
+def test_the_co_occurrence_maps_genre_names_stand_upright_with_room_below(fixture_catalog: Catalog) -> None:
+    order = ("Drama", "Documentary", "Science Fiction", "War")
+    figure = charts.co_occurrence_chart(fixture_catalog, fixture_catalog.fingerprint, order)
+    assert figure.layout.xaxis.tickangle == -90  # one line's height per column: neighbours cannot overlap
+    assert figure.layout.margin.b >= charts.LABEL_CHARACTER_PX * len("Science Fiction")
+    assert figure.layout.height - figure.layout.margin.b >= 28 * len(order)  # the cells keep their room
+
+
 def test_genres_per_movie_has_whole_ticks_and_a_worded_axis(fixture_catalog: Catalog) -> None:
     figure = charts.labels_per_movie_chart(fixture_catalog, fixture_catalog.fingerprint)
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.title.text == "genres per movie"

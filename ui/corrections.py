@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import corrections as cx
 from core.catalog import Catalog
+from core.training.config import make_config
 from ui.text import md_escape
 
 _MESSAGE_KEY = "correction_message"
@@ -28,7 +29,19 @@ def _correct(catalog: Catalog, imdb_id: str, genre: str, action: str, title: str
         _say("error", f"Not stored: {error}")
     else:
         verb = "removed from" if action == cx.REMOVE else "added to"
-        _say("success", f"{genre} {verb} {title} (correction #{correction.id}). The next training run uses it.")
+        _say("success", f"{genre} {verb} {title} (correction #{correction.id}). {_training_use(catalog, genre)}")
+
+
+def _training_use(catalog: Catalog, genre: str) -> str:
+    """Whether the next default run learns the genre at all: one with too few movies is left out of it."""
+    minimum = make_config("fast").min_movies_per_genre
+    count = cx.movies_with_genre(catalog, genre)
+    if count >= minimum:
+        return "The next training run uses it."
+    return (
+        f"{genre} itself is left out of training, though: {count} movies have it, fewer than the {minimum} "
+        "a run needs by default (Minimum movies per genre, on the Training page)."
+    )
 
 
 def _add_chosen(catalog: Catalog, imdb_id: str, title: str, key: str) -> None:

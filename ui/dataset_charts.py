@@ -23,6 +23,7 @@ from ui.figures import every_label
 
 SIZE_BINS = 30  # per axis of the width × height map
 ASPECT_BINS = 40
+LABEL_CHARACTER_PX = 8  # room per character of an axis label, at Plotly's 12 px font
 LOG_TICKS = [0, 1, 2, 3, 4]  # colour-bar marks of the poster-size map: 1, 10, 100, 1,000, 10,000 posters
 
 
@@ -108,10 +109,13 @@ def co_occurrence_chart(_catalog: Catalog, fingerprint: str, order: tuple[str, .
             hovertemplate="%{z:.0%} of %{y} movies are also %{x} (%{customdata} movies)<extra></extra>",
         )
     )
+    # Upright names need only a line's height per column, where slanted ones overlapped in a half-width
+    # column; the bottom margin holds the longest name.
+    label_room = LABEL_CHARACTER_PX * max((len(genre) for genre in order), default=0) + 50
     return heat.update_layout(
-        height=28 * len(order) + 160,
-        margin={"t": 10},
-        xaxis={**every_label(order), "title": "…are also this genre", "tickangle": -45},
+        height=28 * len(order) + 60 + label_room,
+        margin={"t": 10, "b": label_room},
+        xaxis={**every_label(order), "title": "…are also this genre", "tickangle": -90, "automargin": True},
         yaxis={**every_label(order), "title": "Of this genre's movies…", "autorange": "reversed"},
     )
 

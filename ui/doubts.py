@@ -153,15 +153,9 @@ def doubts_section(catalog: Catalog, settings: Settings, genre: str | None = Non
         label = "Recompute with the corrections in force" if previous else "Compute the out-of-fold scores"
         if status.state == "failed":
             st.error(f"The last computation failed: {md_escape(status.error or 'no reason recorded')}")
-        st.button(
-            label,
-            key="doubts_start",
-            disabled=status.is_active,
-            icon=":material/play_arrow:",
-            on_click=_start,
-            args=(settings, key),
-        )
-        st.caption("It trains the fast head five times on the cached poster features: minutes on a laptop CPU.")
+        if not status.is_active:  # a running job shows its progress above instead
+            st.button(label, key="doubts_start", icon=":material/play_arrow:", on_click=_start, args=(settings, key))
+            st.caption("It trains the fast head five times on the cached poster features: minutes on a laptop CPU.")
         if previous is None:
             _show_message()
             return

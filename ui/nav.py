@@ -9,7 +9,7 @@ PREDICT_PAGE = "pages/predict.py"
 TRAINING_PAGE = "pages/training.py"
 MAP_PAGE = "pages/map.py"
 
-# (file, title, icon, url path); the first page is the default one at "/".
+# (file, title, icon, url path); the first page is the default one, at "/" and at its own path.
 PAGES: list[tuple[str, str, str, str]] = [
     (DATASET_PAGE, "Dataset", ":material/dataset:", "dataset"),
     (GENRE_PAGE, "Genre gallery", ":material/photo_library:", "genre"),
