@@ -22,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 
 from core.config import Settings, get_settings
-from core.correction_store import CorrectionStore
 from core.file_lock import exclusive
 from core.ingest.layout import RawLayout, locate_layout
 from core.ingest.read import read_layout
@@ -317,8 +316,23 @@ def _build(settings: Settings, layout: RawLayout, key: str, progress: Progress |
 
 
 def _keep_corrections(settings: Settings) -> None:
-    """Before an old catalog file goes, the corrections it may hold (from before their store) move out."""
-    CorrectionStore(settings.corrections_path, legacy_catalog=settings.catalog_path).ensure()
+    """Before an old catalog file goes, a copy of it is kept in the state folder if it holds label corrections
+    (catalogs made before corrections had a store of their own); the corrections store takes them from there.
+
+    Only the file is copied, so the catalog needs nothing of the corrections' code, and a damaged old file is
+    kept as it is, for the store to read what it can and for a person to look at.
+    """
+    path, kept = settings.catalog_path, settings.legacy_corrections_path
+    if kept.exists() or not path.exists():
+        return
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+            holds = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'corrections'").fetchone()
+    except sqlite3.DatabaseError:
+        holds = True  # unreadable: it may hold corrections, so it is kept
+    if holds:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, kept)
 
 
 def open_catalog(settings: Settings | None = None, progress: Progress | None = None, rebuild: bool = False) -> Catalog:

@@ -27,6 +27,8 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
 # What users make by hand (label corrections, dropped posters): never derived, so never under the cache.
 STATE_DIR_NAME = "state"
+# A catalog file of an older version that held label corrections, kept in the state folder until taken in.
+LEGACY_CORRECTIONS_NAME = "catalog-with-corrections.sqlite3"
 
 # The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
 # the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
@@ -84,6 +86,11 @@ class Settings:
     def corrections_path(self) -> Path:
         """The user's label corrections (`core.corrections`): durable, backed up, never cleared."""
         return self.state_dir / "corrections.sqlite3"
+
+    @property
+    def legacy_corrections_path(self) -> Path:
+        """A catalog file of an older version that held label corrections, kept for their store to take in."""
+        return self.state_dir / LEGACY_CORRECTIONS_NAME
 
     @property
     def catalog_path(self) -> Path:

@@ -24,6 +24,7 @@ from typing import ParamSpec
 import pandas as pd
 
 from core.catalog import Catalog
+from core.config import LEGACY_CORRECTIONS_NAME
 from core.correction_store import COLUMNS as CORRECTION_COLUMNS
 from core.correction_store import CorrectionStore, CorrectionStoreError
 
@@ -64,7 +65,8 @@ def _row(row: sqlite3.Row | tuple) -> Correction:
 
 def store_of(catalog: Catalog) -> CorrectionStore:
     """The store that corrects this catalog's movies (it takes in an older catalog's corrections once)."""
-    return CorrectionStore(catalog.corrections_path, legacy_catalog=catalog.path)
+    legacy = catalog.corrections_path.parent / LEGACY_CORRECTIONS_NAME
+    return CorrectionStore(catalog.corrections_path, legacy_catalog=legacy if legacy.exists() else catalog.path)
 
 
 def _read(catalog: Catalog, sql: str, params: tuple = ()) -> list[Correction]:
