@@ -102,13 +102,6 @@ def cached_embeddings(
     return _store(embeddings_dir, data_root, key, dim).vectors(key, paths, dim)
 
 
-def embedding_progress(
-    image_size: tuple[int, int], embeddings_dir: Path, view: str = "plain", backbone: str = DEFAULT_BACKBONE
-) -> tuple[int, int] | None:
-    """(done, to do) of whichever process is embedding these posters now (a run, a job, the CLI), or None."""
-    return EmbeddingStore(embeddings_dir, Path("/")).progress(vector_key(image_size, view, backbone))
-
-
 def embed_posters(
     paths: Sequence[str],
     image_size: tuple[int, int],
