@@ -79,3 +79,14 @@ def model_app_server(start_app_server, tiny_model, tmp_path_factory: pytest.Temp
     from tests.model_fixture import start_model_server
 
     return start_model_server(start_app_server, tiny_model, tmp_path_factory.mktemp("model-server") / "runs")
+
+
+# Fixtures that train a model or start a server: a test that uses one is in the slow tier, whatever its file.
+_SLOW_FIXTURES = {"tiny_model", "model_app_server", "start_app_server"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow tier (`make test-fast` leaves it out): tests that train, embed or open a browser."""
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
