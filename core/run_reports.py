@@ -30,6 +30,8 @@ SUMMARY_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("temporal test hit@3", "temporal_test", "hit_at_3"),
     ("temporal test P@3", "temporal_test", "p_at_3"),
 )
+# How the runs table marks the active model: text, not a checkbox that looks as if a click would change it.
+ACTIVE_MARK = "★ active model"
 # The figures of `yardsticks_table`, in the order a reader weighs them for new posters.
 _YARDSTICK_FIGURES = (("mAP", "map"), ("hit@3", "hit_at_3"), ("P@3", "p_at_3"), ("micro-F1", "micro_f1"))
 CURVE_METRICS = ("loss", "val_loss", "val_map", "val_hit_at_3", "val_micro_f1", "val_macro_f1")
@@ -78,10 +80,10 @@ def runs_table(runs: Sequence[RunView], active_model: str | None = None) -> pd.D
     for run in runs:
         row: dict[str, object] = {
             "run": run.run_id,
-            "active model": run.run_id == active_model,
+            "active": ACTIVE_MARK if run.run_id == active_model else "",
             "state": run.state,
             "mode": run.config.get("mode"),
-            "started": run.status.get("started_at"),
+            "started": run.status.get("started_at") or ("starting…" if run.is_active else None),
             "duration (s)": duration_seconds(run),
             "epochs": run.metrics.get("epochs_run") if run.metrics else None,
             "image size": run.config.get("image_size"),
@@ -90,7 +92,7 @@ def runs_table(runs: Sequence[RunView], active_model: str | None = None) -> pd.D
         for label, part, key in SUMMARY_COLUMNS:
             row[label] = summary_value(run, part, key)
         rows.append(row)
-    columns = ["run", "active model", "state", "mode", "started", "duration (s)", "epochs", "image size", "corrections"]
+    columns = ["run", "active", "state", "mode", "started", "duration (s)", "epochs", "image size", "corrections"]
     return pd.DataFrame(rows, columns=[*columns, *(label for label, _, _ in SUMMARY_COLUMNS)])
 
 

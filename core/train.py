@@ -13,6 +13,9 @@ ends it `stopped` with no model), 1 when it failed, 2 when the settings were inv
 says `failed` with the reason, before any work was done), 3 when another run is active in the same runs
 folder (one at a time: the message names it, and no run folder is made).
 
+A run that finishes (not stopped or failed) while its runs folder has no active model becomes the active
+model: the first model trained is the one the app predicts with, even with no tab open.
+
 The stop handling is installed first and the runs folder's lock taken next, both before TensorFlow loads,
 so neither a SIGTERM nor a second run finds a window in the first seconds.
 """
@@ -221,7 +224,23 @@ def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: Stop
     if result.state == "failed":
         print(f"error: {result.error}", file=sys.stderr)
         return EXIT_BAD_CONFIG if result.invalid_settings else EXIT_FAILED
+    if result.state == "finished":
+        _adopt_if_first(settings, run_dir)
     return EXIT_OK
+
+
+def _adopt_if_first(settings: Settings, run_dir: Path) -> None:
+    """A finished run becomes the active model of its runs folder when that folder has none (see
+    `core.runs.adopt_first_model`); a folder it cannot write leaves the run finished, with a line saying so."""
+    from core import runs
+
+    try:
+        adopted = runs.adopt_first_model(dataclasses.replace(settings, runs_dir=run_dir.parent), run_dir.name)
+    except (OSError, runs.RunError) as error:
+        print(f"warning: the run finished but could not be made the active model: {error}", file=sys.stderr)
+        return
+    if adopted:
+        print(f"There was no active model: this run's model is now the active model (run {run_dir.name}).")
 
 
 def _stopped_early(stop: StopControl, status: rf.StatusWriter, log: rf.RunLog) -> int:

@@ -19,7 +19,15 @@ from core.urls import valid_run_id
 from ui.data import get_catalog
 from ui.figures import curves_chart
 from ui.nav import require_entry_point
-from ui.runs import estimate_for, mark_start_pressed, render_baselines, start_notice, start_run
+from ui.runs import (
+    estimate_for,
+    mark_start_pressed,
+    page_is_behind,
+    render_baselines,
+    render_next_model,
+    start_notice,
+    start_run,
+)
 
 require_entry_point()
 st.title("Training")
@@ -27,13 +35,19 @@ starting = start_notice()
 settings = get_settings()
 catalog = get_catalog()
 all_runs = runs.list_runs(settings)
-active_model = runs.active_model_id(settings)
+chosen_model = runs.active_model(settings)
+active_model = chosen_model.run_id if chosen_model else None
 running = next((run for run in all_runs if run.is_active), None)
+next_model = runs.finished_since_choice(all_runs, chosen_model)
 
 # --- The active model ------------------------------------------------------------------------------------------
-if active_model:
-    model_run = runs.read_run(settings, active_model)
-    st.success(f"Active model: run **{active_model}** ({model_run.config.get('mode')} mode), used by Predict.")
+if chosen_model:
+    model_run = runs.read_run(settings, chosen_model.run_id)
+    described = f"run **{chosen_model.run_id}** ({model_run.config.get('mode')} mode), used by Predict."
+    if chosen_model.adopted and all_runs[0].run_id == active_model:
+        st.success(f"Your first model is ready and is now the active model: {described}", icon=":material/star:")
+    else:
+        st.success(f"Active model: {described}")
     trained_on = model_run.provenance.get("catalog_fingerprint")
     if trained_on and trained_on != catalog.fingerprint:
         st.warning(
@@ -41,7 +55,9 @@ if active_model:
             "from the current data's): its test figures do not describe this data.",
             icon=":material/warning:",
         )
-elif not running:
+if next_model is not None:
+    render_next_model(settings, next_model, active_model)
+elif not active_model and not running:
     st.info("No model yet. Train one: the fast default run takes a few minutes on a laptop CPU.")
     if st.button(
         "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
@@ -55,15 +71,16 @@ def progress_panel() -> None:
     """Re-read the running run's status.json every two seconds; the rest of the page does not rerun.
 
     Only that small file is polled (its history only when an epoch ended), never every run folder: an idle
-    tab costs next to nothing. When the run's state changes the whole page runs once, for the runs table. A
+    tab costs next to nothing. When the run's state changes, or its mode becomes known, the whole page runs once,
+    for the runs table (`page_is_behind`). A
     run started elsewhere shows on the next page run (a tab with no run polls nothing).
     """
     if running is None:
         return
     seen_epoch, history = st.session_state.get(f"history-{running.run_id}", (None, running.history))
     current = runs.read_progress(settings, running.run_id, history_until=seen_epoch)
-    if current.state != running.state:
-        st.rerun()  # started, ended, failed or stopped: the runs table and the Start button change
+    if page_is_behind(running, current):
+        st.rerun()  # started, ended, failed or stopped, or its mode now known: the runs table and Start change
     if current.history or seen_epoch != current.status.get("epoch"):
         history = current.history
         st.session_state[f"history-{running.run_id}"] = (current.status.get("epoch"), history)
@@ -218,7 +235,9 @@ selection = st.dataframe(
     on_select="rerun",
     selection_mode="multi-row",
     key="runs_table",
+    placeholder="—",  # a figure a run has not reached, or a field a starting run has not written yet
     column_config={
+        "active": st.column_config.TextColumn(help="The model Predict uses. Select a run's row to change it."),
         "duration (s)": st.column_config.NumberColumn(format="%.0f"),
         **{label: st.column_config.NumberColumn(format="%.3f") for label, _, _ in run_reports.SUMMARY_COLUMNS},
     },

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import estimate, run_reports, runs
+from core import background, estimate, run_reports, runs
 from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.config import Settings
 from core.runs import RunView
@@ -243,8 +244,8 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
     assert not app.exception and not app.warning
     assert f"Compare {first}, {second}" in [header.value for header in app.header]
     frames = [frame.value for frame in app.dataframe]
-    runs_tables = [frame.set_index("run")["active model"].to_dict() for frame in frames if "active model" in frame]
-    assert runs_tables == [{first: True, second: False}] * 2  # the page's runs table and the compared figures
+    runs_tables = [frame.set_index("run")["active"].to_dict() for frame in frames if "active" in frame]
+    assert runs_tables == [{first: run_reports.ACTIVE_MARK, second: ""}] * 2  # the runs table and the figures
     settings_frame = next(frame for frame in frames if list(frame.columns) == [first, second])
     differing = {name for name, row in settings_frame.iterrows() if row[first] != row[second]}
     assert differing == {"epochs", "seed", "learning_rate"}
@@ -259,7 +260,7 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
         assert row[f"ΔAP {second}"] == pytest.approx(ap[second][genre] - ap[first][genre], abs=1e-9)
     assert set(table.index) == set(ap[first])
     assert "Settings (differences highlighted)" in [header.value for header in app.subheader]
-    figures = next(frame for frame in frames if "active model" in frame and "temporal test mAP" in frame)
+    figures = next(frame for frame in frames if "active" in frame and "temporal test mAP" in frame)
     assert figures["temporal test mAP"].notna().all() and figures["test mAP"].notna().all()
 
 
@@ -288,8 +289,8 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     assert runs.active_model_id(settings) == run_id
     fresh = open_app("pages/training.py")
     assert f"Active model: run **{run_id}** (fast mode), used by Predict." in [s.body for s in fresh.success]
-    table = next(frame.value for frame in fresh.dataframe if "active model" in frame.value.columns)
-    assert table.set_index("run").loc[run_id, "active model"]
+    table = next(frame.value for frame in fresh.dataframe if "active" in frame.value.columns)
+    assert table.set_index("run").loc[run_id, "active"] == run_reports.ACTIVE_MARK
 
 
 def test_a_finished_runs_page_offers_its_folder_its_model_with_a_model_card_and_the_tensorboard_command(
@@ -367,6 +368,153 @@ def test_the_start_form_offers_every_registered_backbone(settings: Settings) -> 
         assert f"{entry.name}: {entry.block_count} blocks" in choice.help
 
 
+# --- The first model, and the runs that finish after it ----------------------------------------------------------
+
+TINY_OPTIONS = ["--epochs", "2", "--image-size", "64x48", "--min-movies-per-genre", "5", "--seed", "11"]
+TINY_OPTIONS += ["--temporal-test-from", "2004", "--quiet"]
+
+
+def train_command(settings: Settings, run_id: str, *options: str) -> int:
+    """A tiny run as the app launches it (`python -m core.train --run-dir …`), in this process: TensorFlow is
+    loaded and the posters' features are cached already, so it takes seconds."""
+    from core import train as command
+
+    return command.main(["--mode", "fast", "--run-dir", str(settings.runs_dir / run_id), *TINY_OPTIONS, *options])
+
+
+def banner_button(app: AppTest, run_id: str):
+    return app.button(key=f"next-model-{run_id}")
+
+
+def test_the_first_run_that_finishes_becomes_the_active_model_and_the_page_says_so(settings: Settings) -> None:
+    run_id = "20240101-000000-fast-0001"
+    assert train_command(settings, run_id) == 0
+    assert runs.active_model_id(settings) == run_id  # with no tab open: Predict uses it from now on
+    app = open_app("pages/training.py")
+    assert not app.exception
+    assert [s.body for s in app.success] == [
+        f"Your first model is ready and is now the active model: run **{run_id}** (fast mode), used by Predict."
+    ]
+    assert not [info for info in app.info if info.body.startswith("No model yet")]
+    assert not [b for b in app.button if b.label == "Start the fast default run"]
+    table = next(frame.value for frame in app.dataframe if "active" in frame.value.columns)
+    assert table.set_index("run").loc[run_id, "active"] == run_reports.ACTIVE_MARK
+
+
+def test_a_later_run_does_not_replace_the_active_model_but_ends_with_a_banner_that_makes_it_active(
+    settings: Settings, tiny_model: TinyModel
+) -> None:
+    first = copy_run(tiny_model.run_dir, settings)
+    runs.set_active_model(settings, first)
+    later = "20990101-000000-fast-0002"
+    assert train_command(settings, later) == 0
+    assert runs.active_model_id(settings) == first
+    app = open_app("pages/training.py")
+    assert not app.exception
+    assert [s.body for s in app.success] == [f"Active model: run **{first}** (fast mode), used by Predict."]
+    assert f"Run **{later}** finished (fast mode) with a model; Predict uses run {first}." in texts(app)
+    banner_button(app, later).click().run()
+    assert not app.exception
+    assert runs.active_model_id(settings) == later
+    assert [s.body for s in app.success] == [f"Active model: run **{later}** (fast mode), used by Predict."]
+    assert "finished (fast mode) with a model" not in texts(app)
+
+
+def stop_after_first_epoch(run_dir: Path) -> threading.Thread:
+    """Leave a STOP file in the run folder once an epoch has ended, as the Stop button does."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not rf.read_history(run_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (run_dir / rf.STOP_FILE).touch()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher
+
+
+def test_a_stopped_failed_or_imported_run_does_not_become_the_active_model_and_the_next_finished_one_does(
+    settings: Settings, tiny_model: TinyModel
+) -> None:
+    failed = "20240101-000000-fast-0003"
+    assert train_command(settings, failed, "--learning-rate", "fast") == 2
+    stopped = "20240101-000000-fast-0004"
+    watcher = stop_after_first_epoch(settings.runs_dir / stopped)
+    assert train_command(settings, stopped, "--epochs", "1000", "--patience", "0", "--no-temporal-twin") == 0
+    watcher.join()
+    assert runs.read_run(settings, stopped).state == "stopped" and runs.read_run(settings, stopped).has_model
+    imported = runs.import_run(settings, runs.export_run(tiny_model.settings, tiny_model.run_id))
+    assert {run.run_id: run.state for run in runs.list_runs(settings)} == {
+        failed: "failed", stopped: "stopped", imported: "finished"
+    }  # fmt: skip
+    assert runs.active_model_id(settings) is None
+    app = open_app("pages/training.py")
+    assert not app.exception and not app.success
+    assert banner_button(app, imported)  # offered, not chosen behind the user's back
+    assert f"Run **{imported}** finished (fast mode) with a model; no model is active yet." in texts(app)
+
+    finished = "20240101-000000-fast-0005"
+    assert train_command(settings, finished) == 0
+    assert runs.active_model_id(settings) == finished
+    assert runs.active_model(settings).adopted
+
+
+def cells_shown(frame) -> list[str]:
+    """Every cell of a shown dataframe as the grid writes it: a missing value as the table's placeholder, which
+    is "None" unless the page chose another."""
+    missing = frame.proto.placeholder or "None"
+    return [missing if pd.isna(value) else str(value) for value in frame.value.to_numpy().ravel()]
+
+
+def test_a_just_launched_run_shows_no_none_while_its_process_starts(settings: Settings) -> None:
+    run_dir = settings.runs_dir / "20240101-000000-fast-0006"
+    run_dir.mkdir()
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # stands for the run's
+    try:
+        started = background.process_start_time(process.pid)
+        launch = {"pid": process.pid, "pid_start_time": started, "launched_at": time.time(), "command": []}
+        (run_dir / runs.LAUNCH_FILE).write_text(json.dumps(launch))
+        app = open_app("pages/training.py", run=run_dir.name)
+        assert not app.exception
+        table = next(frame for frame in app.dataframe if "state" in frame.value.columns)
+        assert "None" not in cells_shown(table)
+        assert table.value.set_index("run").loc[run_dir.name, "started"] == "starting…"
+        assert f"Running: {run_dir.name}" in [header.value for header in app.subheader]
+        assert "queued · starting…" in [caption.value for caption in app.caption]
+
+        # Its process has written its status (TensorFlow is still loading): running, its settings not yet known.
+        status = {
+            "state": "running",
+            "pid": process.pid,
+            "pid_start_time": started,
+            "started_at": "2024-01-01T10:00:00+0000",
+        }
+        (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
+        app.run()
+        assert not app.exception
+        table = next(frame for frame in app.dataframe if "state" in frame.value.columns)
+        assert runs_shown(app) == {run_dir.name: "running"}
+        assert "None" not in cells_shown(table)
+        assert "running · started 2024-01-01T10:00:00+0000" in [caption.value for caption in app.caption]
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_the_page_runs_again_when_the_run_it_drew_changes_state_or_writes_its_settings(tmp_path: Path) -> None:
+    queued = RunView("r", tmp_path, "queued")
+    assert not ui_runs.page_is_behind(queued, RunView("r", tmp_path, "queued"))
+    assert ui_runs.page_is_behind(queued, RunView("r", tmp_path, "running"))
+    drawn_running = RunView("r", tmp_path, "running")
+    assert not ui_runs.page_is_behind(drawn_running, RunView("r", tmp_path, "running"))
+    (tmp_path / rf.CONFIG_FILE).write_text(json.dumps({"mode": "fast"}))  # the mode is known from now on
+    assert ui_runs.page_is_behind(drawn_running, RunView("r", tmp_path, "running"))
+    drawn_with_mode = RunView("r", tmp_path, "running", config={"mode": "fast"})
+    assert not ui_runs.page_is_behind(drawn_with_mode, RunView("r", tmp_path, "running"))
+    assert ui_runs.page_is_behind(drawn_with_mode, RunView("r", tmp_path, "finished"))
+
+
 # --- run_reports and estimate -----------------------------------------------------------------------------------
 
 
@@ -407,13 +555,13 @@ def test_runs_table_rows_states_and_figures() -> None:
     table = run_reports.runs_table([finished, running], active_model="b")
     assert table["run"].tolist() == ["b", "a"]
     assert table["state"].tolist() == ["finished", "running"]
-    assert table["active model"].tolist() == [True, False]
+    assert table["active"].tolist() == [run_reports.ACTIVE_MARK, ""]
     row = table.set_index("run").loc["b"]
     assert (row["val mAP"], row["test mAP"], row["epochs"], row["duration (s)"]) == (0.6, 0.55, 3, 120.0)
     assert pd.isna(row["test hit@3"]) and pd.isna(table.set_index("run").loc["a", "val mAP"])
     assert list(table.columns[:8]) == [
         "run",
-        "active model",
+        "active",
         "state",
         "mode",
         "started",

@@ -68,6 +68,40 @@ def start_run(settings: Settings, mode: str, options: Sequence[str], notice: Del
     st.switch_page(TRAINING_PAGE, query_params={"run": run_id})
 
 
+def page_is_behind(shown: RunView, current: RunView) -> bool:
+    """Whether the page drew `shown` (the active run) in a state its status has left, or before its settings
+    were written: the runs table and the Start button are then out of date, and the whole page runs again."""
+    if current.state != shown.state:
+        return True
+    return not shown.config and (current.path / runs.CONFIG_FILE).is_file()
+
+
+def render_next_model(settings: Settings, run: RunView, active_model: str | None) -> None:
+    """A banner for a run that finished with a model that Predict does not use yet, and the button to use it."""
+    in_use = f"Predict uses run {active_model}" if active_model else "no model is active yet"
+    with st.container(border=True):
+        st.info(
+            f"Run **{run.run_id}** finished ({run.config.get('mode')} mode) with a model; {in_use}.",
+            icon=":material/new_releases:",
+        )
+        if st.button("Make it the active model", icon=":material/star:", key=f"next-model-{run.run_id}"):
+            try:
+                runs.set_active_model(settings, run.run_id)
+            except runs.RunError as error:
+                st.error(str(error))
+            else:
+                st.rerun()
+
+
+def run_caption(run: RunView) -> str:
+    """Mode, state and start of a run, leaving out what a run that is starting has not written yet."""
+    mode = run.config.get("mode")
+    started = run.status.get("started_at")
+    parts = [f"{mode} mode" if mode else None, run.state]
+    parts.append(f"started {started}" if started else ("starting…" if run.is_active else None))
+    return " · ".join(part for part in parts if part)
+
+
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8)
 def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str, backbone: str) -> float:
     from pathlib import Path
@@ -190,7 +224,7 @@ def _model_download(settings: Settings, run: RunView) -> None:
 def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active_model: str | None) -> None:
     """One run: what happened, its figures beside the baselines, per genre, and its curves."""
     st.header(f"Run {run.run_id}")
-    st.caption(f"{run.config.get('mode')} mode · {run.state} · started {run.status.get('started_at')}")
+    st.caption(run_caption(run))
     if run.state in ("failed", "interrupted"):
         reason = run.status.get("error") or run.explanation or "no reason was recorded"
         st.error(f"This run {run.state}: {reason}", icon=":material/error:")
@@ -387,6 +421,6 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
         width="stretch",
     )
     st.subheader("Figures")
-    st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch")
+    st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch", placeholder="—")
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
     st.dataframe(run_reports.per_genre_comparison(chosen), hide_index=True, width="stretch")
