@@ -56,14 +56,13 @@ class PosterNotKept(OSError):
     """Dropped posters that could not be kept on the server; their links work in their tab only."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Entry:
     """One kept poster as the folder holds it: its files, their bytes and when it was last dropped."""
 
-    content_hash: str
-    dropped_at: float  # seconds since the epoch (the newest modification time of its files)
-    size: int  # bytes of all its files
-    paths: list[Path] = field(compare=False)
+    dropped_at: float = 0.0  # seconds since the epoch (the newest modification time of its files)
+    size: int = 0  # bytes of all its files
+    names: list[str] = field(default_factory=list)
 
 
 def keep_dropped(
@@ -142,16 +141,17 @@ def evict(
     settings: Settings, max_bytes: int = DROPPED_POSTERS_MAX_BYTES, max_days: float = DROPPED_POSTERS_MAX_DAYS
 ) -> list[str]:
     """Remove kept posters past `max_days`, then the oldest until all are within `max_bytes`; their hashes."""
-    entries = sorted(_entries(settings.dropped_posters_dir), key=lambda entry: entry.dropped_at)
+    folder = settings.dropped_posters_dir
+    entries = sorted(_entries(folder).items(), key=lambda item: item[1].dropped_at)
     cutoff = time.time() - max_days * SECONDS_PER_DAY
-    total = sum(entry.size for entry in entries)
+    total = sum(entry.size for _, entry in entries)
     removed = []
-    for entry in entries:
+    for content_hash, entry in entries:
         if entry.dropped_at >= cutoff and total <= max_bytes:
             break
-        _remove(entry.paths)
+        _remove(folder / name for name in entry.names)
         total -= entry.size
-        removed.append(entry.content_hash)
+        removed.append(content_hash)
     return removed
 
 
@@ -171,32 +171,27 @@ def _read_name(path: Path) -> str:
     return name if isinstance(name, str) and name else UNNAMED
 
 
-def _entries(folder: Path) -> list[_Entry]:
-    """The kept posters, each with all its files (a name without its pixels, left by a crash, counts too)."""
-    found: dict[str, list[tuple[Path, os.stat_result]]] = {}
+def _entries(folder: Path) -> dict[str, _Entry]:
+    """The kept posters by content hash, each with all its files (a name left without its pixels by a crash
+    counts too). One listing, names kept as strings: the folder may hold thousands of files."""
+    entries: dict[str, _Entry] = {}
     try:
-        names = os.listdir(folder)
+        listing = list(os.scandir(folder))
     except FileNotFoundError:
-        return []
-    for name in names:
+        return {}
+    for item in listing:
         # Temporary files of a write in progress (`core.atomic`) start with a dot; their write cleans them up.
-        if name.startswith("."):
+        if item.name.startswith("."):
             continue
-        path = folder / name
         try:
-            stat = path.stat()
+            stat = item.stat()
         except FileNotFoundError:  # removed meanwhile by another session's eviction
             continue
-        found.setdefault(name.partition(".")[0], []).append((path, stat))
-    return [
-        _Entry(
-            content_hash,
-            max(stat.st_mtime for _, stat in files),
-            sum(stat.st_size for _, stat in files),
-            [path for path, _ in files],
-        )
-        for content_hash, files in found.items()
-    ]
+        entry = entries.setdefault(item.name.partition(".")[0], _Entry())
+        entry.dropped_at = max(entry.dropped_at, stat.st_mtime)
+        entry.size += stat.st_size
+        entry.names.append(item.name)
+    return entries
 
 
 def _remove(paths: Iterable[Path]) -> None:
