@@ -62,8 +62,8 @@ MAX_METADATA_FILE_BYTES = 64 * 1024**2  # bytes on disk
 MAX_RECORD_CHARS = 1024**2  # characters of one record's text (its bytes, for the ASCII the records are)
 
 # Dropped posters kept on the server (`core.dropped_posters`), so that a chip's link outlives its browser tab.
-# Both bounds hold at once, the oldest removed first; a kept poster is about 0.3 MB (a real poster as PNG), at
-# most about 2 MB (1,024 pixels on its long side).
+# Both bounds hold at once, the least recently dropped removed first. A real poster kept as PNG is about 0.2 MB
+# (so about 2,500 fit), one of 1,024×1,024 pixels of noise at most about 3 MB.
 DROPPED_POSTERS_MAX_BYTES = 500 * 1024**2  # bytes, every kept poster together
 DROPPED_POSTERS_MAX_DAYS = 7  # days a poster is kept after it was last dropped
 
