@@ -84,11 +84,12 @@ def keep_dropped(
         for poster in posters:
             pixels_path = folder / f"{poster.content_hash}{PIXELS_SUFFIX}"
             name_path = folder / f"{poster.content_hash}{NAME_SUFFIX}"
-            if pixels_path.exists() and name_path.exists():
-                now = time.time()
-                os.utime(name_path, (now, now))
-                os.utime(pixels_path, (now, now))
+            try:
+                os.utime(name_path)
+                os.utime(pixels_path)  # kept before: now counts as dropped now
                 continue
+            except FileNotFoundError:  # never kept, or removed meanwhile by another session's eviction
+                pass
             # The pixels last: their file is what makes the entry readable, so it is never half there.
             atomic.write_json(name_path, {"filename": poster.filename})
             atomic.write_bytes(pixels_path, _png(poster))
@@ -113,7 +114,7 @@ def load_dropped(settings: Settings, content_hash: str, max_days: float = DROPPE
         )
     expired = PosterLinkError(
         f"This poster link has expired or is unknown on this server: dropped posters are kept "
-        f"{DROPPED_POSTERS_MAX_DAYS} days (and {DROPPED_POSTERS_MAX_BYTES // 1024**2} MB in all, the oldest removed "
+        f"{max_days:g} days (and {DROPPED_POSTERS_MAX_BYTES // 1024**2} MB in all, the oldest removed "
         "first). Drop the poster again on the Predict page."
     )
     if not _CONTENT_HASH.fullmatch(content_hash):
