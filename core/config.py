@@ -20,6 +20,7 @@ DATA_DIR_ENV = "POSTER_DATA_DIR"
 CACHE_DIR_ENV = "POSTER_CACHE_DIR"
 RUNS_DIR_ENV = "POSTER_RUNS_DIR"
 STATE_DIR_ENV = "POSTER_STATE_DIR"
+KEEP_DROPPED_ENV = "POSTER_KEEP_DROPPED"  # "0" keeps no dropped poster on the server (links work in their tab)
 
 # The dataset sits beside the project's folder on a developer machine and in CI.
 DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "movie-posters"
@@ -62,6 +63,12 @@ COMPRESSION_RATIO_GRACE_BYTES = 1024**2  # bytes a member may unpack to before i
 MAX_METADATA_FILE_BYTES = 64 * 1024**2  # bytes on disk
 MAX_RECORD_CHARS = 1024**2  # characters of one record's text (its bytes, for the ASCII the records are)
 
+# Dropped posters kept on the server (`core.dropped_posters`), so that a chip's link outlives its browser tab.
+# Both bounds hold at once, the least recently dropped removed first. A real poster kept as PNG is about 0.2 MB
+# (so about 2,500 fit), one of 1,024×1,024 pixels of noise at most about 3 MB.
+DROPPED_POSTERS_MAX_BYTES = 500 * 1024**2  # bytes, every kept poster together
+DROPPED_POSTERS_MAX_DAYS = 7  # days a poster is kept after it was last dropped
+
 # The years a movie may have: the first moving pictures were shot in the late 1870s, and IMDb lists movies
 # announced a few years ahead. Anything else (-5, 99999999999) is a typo or a placeholder, not a year to chart.
 FIRST_MOVIE_YEAR = 1870
@@ -70,13 +77,15 @@ YEARS_AHEAD = 10  # years past the current one
 
 @dataclass(frozen=True)
 class Settings:
-    """The folders of one installation; plain values so they can be printed, compared and passed on."""
+    """The folders of one installation (and whether it keeps dropped posters); plain values so they can be
+    printed, compared and passed on."""
 
     data_dir: Path
     cache_dir: Path
     runs_dir: Path
     # Beside the runs folder unless set: the user's own work travels with their runs, not with the cache.
     state_dir: Path | None = None
+    keep_dropped_posters: bool = True  # POSTER_KEEP_DROPPED=0 turns it off
 
     def __post_init__(self) -> None:
         if self.state_dir is None:
@@ -91,6 +100,11 @@ class Settings:
     def legacy_corrections_path(self) -> Path:
         """A catalog file of an older version that held label corrections, kept for their store to take in."""
         return self.state_dir / LEGACY_CORRECTIONS_NAME
+
+    @property
+    def dropped_posters_dir(self) -> Path:
+        """Posters users dropped, kept for their links (`core.dropped_posters`): bounded, never cleared."""
+        return self.state_dir / "dropped-posters"
 
     @property
     def catalog_path(self) -> Path:
@@ -140,4 +154,15 @@ def get_settings() -> Settings:
         cache_dir=_path_from_env(CACHE_DIR_ENV, DEFAULT_CACHE_DIR),
         runs_dir=runs_dir,
         state_dir=_path_from_env(STATE_DIR_ENV, runs_dir.parent / STATE_DIR_NAME),
+        keep_dropped_posters=_flag_from_env(KEEP_DROPPED_ENV, default=True),
     )
+
+
+def _flag_from_env(name: str, default: bool) -> bool:
+    """An on/off setting: 0, false, no or off (any case) turn it off, 1, true, yes or on turn it on."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in {"0", "false", "no", "off"}:
+        return False
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    return default

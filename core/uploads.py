@@ -23,6 +23,8 @@ Decisions, in the order the checks run:
 
 The module changes no global state (no warning filters, no Pillow settings), so it is safe in the threads
 Streamlit runs sessions in, and it never writes the uploaded bytes anywhere: they are decoded from memory.
+What may reach the disk is the validated pixels alone, re-encoded without any of the file's metadata, when
+`core.dropped_posters` keeps a dropped poster for its links.
 """
 
 from __future__ import annotations

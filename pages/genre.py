@@ -97,16 +97,18 @@ st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
 # checked before the index, so that a bad reference is answered at once, even while the index is prepared.
 query, reference = None, None
 if view.poster or view.like:
-    from ui.model import index_or_progress, session_posters  # TensorFlow only for this sort order
+    from core.dropped_posters import PosterLinkError
+    from ui.model import index_or_progress, linked_poster  # TensorFlow only for this sort order
 
-    dropped = session_posters().get(view.poster) if view.poster else None
+    dropped, missing = None, None
+    if view.poster:
+        try:  # this session's drop, or one kept on the server: a reload or a shared link shows the same order
+            dropped = linked_poster(view.poster)
+        except PosterLinkError as error:
+            missing = str(error)
     liked = catalog.movie(view.like) if view.like else None  # `like` is dropped when a poster is given
-    if view.poster and dropped is None:
-        st.warning(
-            "The poster this link compares with is not in this browser session any more (another browser, "
-            "or the app restarted): drop it again on the Predict page. Sorted by title meanwhile.",
-            icon=":material/hide_image:",
-        )
+    if missing:
+        st.warning(f"{md_escape(missing)} Sorted by title meanwhile.", icon=":material/hide_image:")
     elif view.like and not (liked and liked["usable"]):
         st.warning(f"{md_escape(view.like)} is not a usable movie of the catalog; sorted by title.")
     else:

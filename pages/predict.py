@@ -22,6 +22,7 @@ from ui.model import (
     active_model,
     forgotten_message,
     index_or_progress,
+    keep_on_server,
     remember,
     score,
     session_posters,
@@ -141,6 +142,7 @@ if uploads:
     for error in errors:
         st.error(md_escape(f"{error.filename}: {error.reason}"), icon=":material/broken_image:")
     dropped, forgotten = remember(posters, settings, loaded) if posters else ([], [])
+    keep_on_server(posters, settings)  # so that the chips' links outlive this tab
     if forgotten:
         st.info(md_escape(forgotten_message(forgotten)), icon=":material/memory:")
     st.session_state[LAST_DROP] = [item.poster.content_hash for item in dropped]

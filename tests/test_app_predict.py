@@ -9,6 +9,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import time
@@ -21,7 +22,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import jobs, runs
 from core.catalog import open_catalog
-from core.config import MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES
+from core.config import KEEP_DROPPED_ENV, MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES, STATE_DIR_ENV, get_settings
+from core.dropped_posters import keep_dropped
 from core.genres import GenreVocabulary
 from core.poster_index import PosterEmbedder, build_index, index_job_key
 from core.similar import SimilarityIndex
@@ -129,9 +131,10 @@ def test_without_a_model_the_page_offers_the_fast_default_run(
 # --- Uploads, chips and the gallery they open -----------------------------------------------------------
 
 
-def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_similarity(
-    with_model: TinyModel, index: SimilarityIndex
+def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_similarity_even_after_a_reload(
+    monkeypatch: pytest.MonkeyPatch, with_model: TinyModel, index: SimilarityIndex, tmp_path
 ) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
     movie, data = poster_of(with_model)
     poster_hash = content_hash(data)
     app = open_app("pages/predict.py")
@@ -160,6 +163,7 @@ def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_simi
     assert gallery_ids(app) == [n.imdb_id for n in ranked][:GALLERY_PAGE_SIZE]
     assert "Similarity is to your poster my poster.jpg" in [shown_text(c.value) for c in app.caption]
     assert card_similarities(app) == [f"{n.similarity:.2f}" for n in ranked][:GALLERY_PAGE_SIZE]
+    chip_view, chip_similarities = gallery_ids(app), card_similarities(app)
 
     # A genre of the poster's own movie: the upload is that catalog poster, so it comes first, at 1.00.
     app.query_params.clear()
@@ -169,13 +173,53 @@ def test_an_uploaded_poster_gets_three_chips_that_open_its_genres_sorted_by_simi
     assert not app.exception
     assert gallery_ids(app)[0] == movie.imdb_id and card_similarities(app)[0] == "1.00"
 
-    # The same URL in a new session: the poster is not there; the gallery says so and sorts by title.
+    # The same URL in a new session (a reload, another browser, the app restarted): the poster was kept on the
+    # server, so the gallery is the same, in the same order, against the same poster.
+    fresh = open_app("pages/genre.py", **params)
+    assert not fresh.exception and not fresh.warning
+    assert fresh.selectbox(key="gallery_sort").value == "similar"
+    assert gallery_ids(fresh) == chip_view
+    assert card_similarities(fresh) == chip_similarities
+    assert "Similarity is to your poster my poster.jpg" in [shown_text(c.value) for c in fresh.caption]
+
+
+def test_with_poster_keep_dropped_0_nothing_is_kept_and_a_chip_link_works_in_its_tab_only(
+    monkeypatch: pytest.MonkeyPatch, with_model: TinyModel, tmp_path
+) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv(KEEP_DROPPED_ENV, "0")
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("my poster.jpg", poster_of(with_model)[1], "image/jpeg")).run()
+    assert not app.exception and not app.warning
+    genre, params = chips(app)[0]
+    assert not (tmp_path / "state" / "dropped-posters").exists()
+
     fresh = open_app("pages/genre.py", **params)
     assert not fresh.exception
     assert "not in this browser session any more" in " ".join(w.body for w in fresh.warning)
     assert fresh.selectbox(key="gallery_sort").value == "title"
+    members = open_catalog(with_model.settings).genre_gallery(genre, "title")["imdb_id"].tolist()
     assert gallery_ids(fresh) == members[:GALLERY_PAGE_SIZE]
     assert not any("similarity" in shown_text(caption.value) for caption in fresh.caption)
+
+
+def test_a_link_to_a_poster_dropped_8_days_ago_says_it_has_expired_and_sorts_by_title(
+    monkeypatch: pytest.MonkeyPatch, with_model: TinyModel, tmp_path
+) -> None:
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path / "state"))
+    movie, data = poster_of(with_model)
+    poster = validate_upload(data, "my poster.jpg")
+    keep_dropped(get_settings(), [poster])
+    eight_days_ago = time.time() - 8 * 24 * 60 * 60
+    for path in get_settings().dropped_posters_dir.iterdir():
+        os.utime(path, (eight_days_ago, eight_days_ago))
+
+    gallery = open_app("pages/genre.py", genre=movie.genres[0], sort="similar", poster=poster.content_hash)
+
+    assert not gallery.exception
+    warned = shown_text(" ".join(w.body for w in gallery.warning))
+    assert "This poster link has expired or is unknown on this server: dropped posters are kept 7 days" in warned
+    assert gallery.selectbox(key="gallery_sort").value == "title"
 
 
 def test_the_poster_uploader_keeps_the_poster_limit_though_the_server_takes_run_zips(with_model: TinyModel) -> None:

@@ -1,5 +1,6 @@
 """The model side for the pages: the active model, the poster embedder and the similarity index, each
-loaded once per server (`st.cache_resource`), and the posters a user dropped, kept in their session.
+loaded once per server (`st.cache_resource`), and the posters a user dropped, kept in their session (and on
+the server, `core.dropped_posters`, so that their links outlive the session).
 
 TensorFlow is imported here, so only the pages that predict pay for it.
 """
@@ -15,6 +16,7 @@ import streamlit as st
 from core import jobs, runs
 from core.catalog import Catalog
 from core.config import Settings, get_settings
+from core.dropped_posters import PosterNotKept, keep_dropped, load_dropped
 from core.jobs import JobStatus
 from core.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
@@ -172,6 +174,38 @@ def catalog_poster_scores(model: LoadedModel, poster_path: str) -> tuple[Validat
 
 def session_posters() -> dict[str, DroppedPoster]:
     return st.session_state.setdefault(_SESSION_POSTERS, {})
+
+
+_KEPT_ON_SERVER = "dropped_posters_kept"  # content hashes this session has already kept on the server
+
+
+def keep_on_server(posters: list[ValidatedPoster], settings: Settings | None = None) -> None:
+    """Keep newly dropped posters on the server for their links, once per session (not on every rerun of the
+    page that still shows them); says so when the server cannot keep them."""
+    settings = settings or get_settings()
+    kept = st.session_state.setdefault(_KEPT_ON_SERVER, set())
+    new = [poster for poster in posters if poster.content_hash not in kept]
+    if not new:
+        return
+    try:
+        keep_dropped(settings, new)
+    except PosterNotKept as error:
+        st.warning(str(error), icon=":material/cloud_off:")
+        return
+    kept.update(poster.content_hash for poster in new)
+
+
+def linked_poster(content_hash: str, settings: Settings | None = None) -> DroppedPoster:
+    """The poster a link names: dropped in this session, or kept on the server (then embedded again, and kept
+    in this session from now on). Raises `core.dropped_posters.PosterLinkError` saying why there is none."""
+    settings = settings or get_settings()
+    found = session_posters().get(content_hash)
+    if found is not None:
+        return found
+    poster = load_dropped(settings, content_hash)
+    # Fresh, as a new drop: the session's bounds may forget older posters of this tab to make room for it.
+    [restored], _ = remember([poster], settings)
+    return restored
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
