@@ -85,11 +85,17 @@ if params.get("movie") and (picked is None or picked not in movies.index):
     picked = None
 dropped = None
 if params.get("poster"):
-    from ui.model import session_posters
+    from core.dropped_posters import PosterLinkError
+    from ui.model import linked_poster
 
-    dropped = session_posters().get(params["poster"]) if POSTER_HASH.fullmatch(params["poster"]) else None
-    if dropped is None:
-        messages.append("The dropped poster this link marks is not in this browser session any more.")
+    # Kept on the server for its links, as the chip galleries' poster is: a reload or a shared link finds it.
+    if not POSTER_HASH.fullmatch(params["poster"]):
+        messages.append("The poster this link marks is not a poster reference; ignored.")
+    else:
+        try:
+            dropped = linked_poster(params["poster"])
+        except PosterLinkError as error:
+            messages.append(str(error))
 for message in messages:
     st.warning(message, icon=":material/link_off:")
 

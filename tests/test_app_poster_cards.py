@@ -92,3 +92,28 @@ def test_the_map_selections_titles_show_whole_on_hover(exact_times: Catalog, tmp
     for link in links:
         title = exact_times.movie(link.proto.query_string.removeprefix("movie="))["title"]
         assert shown_text(link.proto.help) == title
+
+
+@pytest.mark.slow
+def test_a_dropped_posters_map_link_marks_it_in_a_new_session(exact_times: Catalog, tmp_path: Path) -> None:
+    from core.dropped_posters import keep_dropped
+    from core.uploads import validate_upload
+
+    settings = make_settings(exact_times.data_root, tmp_path / "work")
+    _save_map(settings, exact_times)
+    poster_file = exact_times.usable_movies()["poster_path"].iloc[0]
+    dropped = validate_upload(Path(poster_file).read_bytes(), "mine.jpg")
+    keep_dropped(settings, [dropped])
+
+    # A session that never saw the drop (a reload, another browser, a restarted app) follows the link.
+    app = open_page("pages/map.py", poster=dropped.content_hash)
+    assert not app.exception, app.exception
+    assert not [w.body for w in app.warning if "poster" in w.body], [w.body for w in app.warning]
+    traces = [trace.get("name", "") for chart in app.get("plotly_chart") for trace in _figure(chart)["data"]]
+    assert "your poster (mine.jpg)" in traces
+
+
+def _figure(chart) -> dict:
+    import json
+
+    return json.loads(chart.proto.spec)
