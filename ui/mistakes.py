@@ -16,16 +16,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.catalog import Catalog
+from core.config import GALLERY_PAGE_SIZE
 from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
 from core.runs import RunView
 from core.training import metrics
-from core.urls import MistakesView
+from core.urls import MistakesView, last_page_if_past, page_count
 from ui.figures import every_label
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
 from ui.posters import show_poster
 from ui.text import md_escape
 
-PAGE_SIZE = 24
 COLUMNS = 6
 COUNT_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN"}
 FIGURES = (
@@ -161,13 +161,14 @@ def render_mistakes(
     if not found:
         st.info("No poster of the test part is in this gallery.", icon=":material/check_circle:")
         return
-    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
-    if view.page > pages:
-        st.warning(f"There is no page {view.page}: this gallery has {pages}. Showing page {pages}.")
-        view.page = pages
+    pages = page_count(len(found))
+    past: list[str] = []
+    view.page = last_page_if_past(view.page, pages, past)
+    for message in past:
+        st.warning(message)
     grid = st.columns(COLUMNS)
-    first = (view.page - 1) * PAGE_SIZE
-    for number, item in enumerate(found[first : first + PAGE_SIZE]):
+    first = (view.page - 1) * GALLERY_PAGE_SIZE
+    for number, item in enumerate(found[first : first + GALLERY_PAGE_SIZE]):
         movie = catalog.movie(item.imdb_id)
         with grid[number % COLUMNS], st.container(border=True, key=f"mistake-{item.imdb_id}"):
             if movie and movie.get("poster_path"):
