@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.config import GALLERY_CARD_WIDTH_PX, GALLERY_PAGE_SIZE
@@ -168,7 +169,7 @@ with st.container(horizontal=True, gap="small", key="gallery-grid"):
         with st.container(border=True, width=GALLERY_CARD_WIDTH_PX, key=f"card-{movie.imdb_id}"):
             show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns, card=True)
             st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
-            rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
+            rating = "" if pd.isna(movie.imdb_rating) else f" · ★ {movie.imdb_rating:.1f}"
             alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
             caption = md_escape(f"{movie.year}{rating}{alike}")
             if movie.kind != "movie":  # series and games are in the dataset too: say so on their card

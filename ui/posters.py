@@ -12,6 +12,7 @@ import functools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
@@ -31,7 +32,7 @@ def _placeholder() -> np.ndarray:
 
 def _whole(value: object) -> int | None:
     """A size or time from a catalog table, where pandas may hold a missing one as NaN."""
-    return None if value is None or value != value else int(value)  # type: ignore[call-overload]
+    return None if pd.isna(value) else int(value)  # type: ignore[call-overload]
 
 
 def show_poster(
