@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
+from core.csv_files import csv_bytes
 from core.predict import predict_images
 from core.run_reports import summary_value
 from core.runs import active_run, read_run
@@ -164,7 +165,7 @@ if dropped:
         st.dataframe(table, hide_index=True, width="stretch")
         st.download_button(
             "Download as CSV",
-            table.to_csv(index=False).encode(),
+            csv_bytes(table),
             "predictions.csv",
             "text/csv",
             icon=":material/download:",

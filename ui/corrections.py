@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import corrections as cx
 from core.catalog import Catalog
+from core.csv_files import csv_bytes
 from ui.text import md_escape
 
 _MESSAGE_KEY = "correction_message"
@@ -174,7 +175,7 @@ def corrections_report(catalog: Catalog) -> None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.download_button(
             f"Download the {len(table)} correction{'s' * (len(table) != 1)} (CSV)",
-            table.to_csv(index=False).encode("utf-8"),
+            csv_bytes(table),
             file_name="label-corrections.csv",
             mime="text/csv",
             icon=":material/download:",
