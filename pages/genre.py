@@ -89,7 +89,7 @@ def pager(shown: GalleryView, pages: int, where: str) -> None:
         link(min(pages, shown.page + 1), "Next", icon=":material/chevron_right:", disabled=shown.page == pages)
 
 
-st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
+st.title(f"Genre gallery: {md_escape(view.genre)}" if view.genre else "Genre gallery")
 # Similarity needs a reference: a poster dropped in this session, or a usable movie of the catalog. Both are
 # checked before the index, so that a bad reference is answered at once, even while the index is prepared.
 query, reference = None, None

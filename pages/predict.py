@@ -60,7 +60,7 @@ chance = (run.metrics.get("test", {}).get("baselines", {}) or {}).get("chance_ma
 figures = (
     f"test mAP {test_map:.3f} (chance {chance:.3f}), hit@3 {test_hit:.2f}" if test_map and test_hit and chance else ""
 )
-st.caption(f"Model: run {run_id} ({run.config.get('mode')} mode, {len(model.genres)} genres) · {figures}")
+st.caption(f"Model: run {run_id} ({md_escape(run.config.get('mode'))} mode, {len(model.genres)} genres) · {figures}")
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------

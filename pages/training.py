@@ -19,6 +19,7 @@ from ui.data import get_catalog
 from ui.figures import curves_chart
 from ui.nav import require_entry_point
 from ui.runs import estimate_for, mark_start_pressed, render_baselines, start_notice, start_run
+from ui.text import md_escape
 
 require_entry_point()
 st.title("Training")
@@ -32,7 +33,8 @@ running = next((run for run in all_runs if run.is_active), None)
 # --- The active model ------------------------------------------------------------------------------------------
 if active_model:
     model_run = runs.read_run(settings, active_model)
-    st.success(f"Active model: run **{active_model}** ({model_run.config.get('mode')} mode), used by Predict.")
+    mode = md_escape(model_run.config.get("mode"))  # an imported run's config is not this app's to trust
+    st.success(f"Active model: run **{active_model}** ({mode} mode), used by Predict.")
     trained_on = model_run.provenance.get("catalog_fingerprint")
     if trained_on and trained_on != catalog.fingerprint:
         st.warning(
@@ -65,9 +67,9 @@ def progress_panel() -> None:
     batch, batches = status.get("batch"), status.get("batches")
     phase = status.get("phase") or current.state
     if epochs:
-        st.progress(min(1.0, (epoch or 0) / epochs), text=f"{phase}: epoch {epoch or 0} of {epochs}")
+        st.progress(min(1.0, (epoch or 0) / epochs), text=md_escape(f"{phase}: epoch {epoch or 0} of {epochs}"))
     else:
-        st.progress(0.0, text=f"{phase}…")
+        st.progress(0.0, text=md_escape(f"{phase}…"))
     if batches:
         st.progress(min(1.0, (batch or 0) / batches), text=f"batch {batch or 0} of {batches}")
     elapsed = run_reports.duration_seconds(current) or 0.0

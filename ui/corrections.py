@@ -76,11 +76,11 @@ def gallery_card_control(
     marked = next((c for c in corrections if c.genre == genre and c.action == cx.REMOVE), None)
     if marked is None:
         st.button(
-            f"Not {genre}?",
+            f"Not {md_escape(genre)}?",
             key=f"not_{imdb_id}",
             icon=":material/flag:",
             type="tertiary",
-            help=f"Mark {genre} as a wrong genre for this movie: the next training run learns without it.",
+            help=f"Mark {md_escape(genre)} as a wrong genre for this movie: the next training run learns without it.",
             on_click=_correct,
             args=(catalog, imdb_id, genre, cx.REMOVE, title),
         )
@@ -102,7 +102,7 @@ def movie_controls(catalog: Catalog, movie: dict, genres_now: list[str], correct
             with st.container(horizontal=True):
                 for genre in genres_now:
                     st.button(
-                        f"Not {genre}",
+                        f"Not {md_escape(genre)}",
                         key=f"remove_{genre}",
                         icon=":material/remove:",
                         on_click=_correct,

@@ -61,7 +61,7 @@ def per_genre_links(run: RunView, per_genre: pd.DataFrame, part: str = "random")
                     TRAINING_PAGE,
                     label=str(count),
                     query_params=view.to_params(run.run_id),
-                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {row['genre']}",
+                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {md_escape(row['genre'])}",
                     disabled=count == 0,
                 )
 
@@ -126,9 +126,10 @@ def confusion_chart(run: RunView, predictions: PartPredictions, current: Mistake
 
 def _title(view: MistakesView, part_count: int) -> str:
     part = f" ({view.part} test part)" if part_count > 1 else " (test part)"
+    genre, labelled = md_escape(view.genre), md_escape(view.labelled)
     if view.labelled:
-        return f"{view.genre} predicted for movies labelled {view.labelled}, not {view.genre}{part}"
-    return f"{view.genre}: {OUTCOME_NAMES[view.errors or 'fp']}{part}"
+        return f"{genre} predicted for movies labelled {labelled}, not {genre}{part}"
+    return f"{genre}: {OUTCOME_NAMES[view.errors or 'fp']}{part}"
 
 
 def render_mistakes(
@@ -155,7 +156,7 @@ def render_mistakes(
         for outcome in others:
             st.page_link(
                 TRAINING_PAGE,
-                label=f"{view.genre}: {OUTCOME_NAMES[outcome]}",
+                label=f"{md_escape(view.genre)}: {OUTCOME_NAMES[outcome]}",
                 query_params=MistakesView(genre=view.genre, errors=outcome, part=view.part).to_params(run.run_id),
             )
     if not found:
