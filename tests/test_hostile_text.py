@@ -4,6 +4,7 @@ button labels and their help tooltips. Unescaped, Markdown would turn them into 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -77,3 +78,18 @@ def test_a_genres_name_is_shown_literally_in_its_gallery_and_its_correction_butt
     assert not movie.exception
     remove_buttons = [button.label for button in movie.button if button.key and button.key.startswith("remove_")]
     assert shown_literally(HOSTILE_GENRE, remove_buttons)
+
+
+def test_a_runs_genre_named_as_markdown_is_literal_in_its_mistake_links(hostile_run: TinyModel) -> None:
+    metrics_path = hostile_run.run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    renamed = metrics["test"]["per_genre"][0]["genre"]
+    metrics["test"]["per_genre"][0]["genre"] = HOSTILE_GENRE
+    metrics_path.write_text(json.dumps(metrics))
+
+    app = open_app("pages/training.py", run=hostile_run.run_id)
+
+    assert not app.exception
+    tooltips = [link.proto.help for link in app.get("page_link") if "errors=" in link.proto.query_string]
+    assert shown_literally(HOSTILE_GENRE, tooltips)
+    assert not any(renamed in tooltip for tooltip in tooltips)
