@@ -67,9 +67,9 @@ def progress_panel() -> None:
     batch, batches = status.get("batch"), status.get("batches")
     phase = status.get("phase") or current.state
     if epochs:
-        st.progress(min(1.0, (epoch or 0) / epochs), text=md_escape(f"{phase}: epoch {epoch or 0} of {epochs}"))
+        st.progress(min(1.0, (epoch or 0) / epochs), text=f"{md_escape(phase)}: epoch {epoch or 0} of {epochs}")
     else:
-        st.progress(0.0, text=md_escape(f"{phase}…"))
+        st.progress(0.0, text=f"{md_escape(phase)}…")
     if batches:
         st.progress(min(1.0, (batch or 0) / batches), text=f"batch {batch or 0} of {batches}")
     elapsed = run_reports.duration_seconds(current) or 0.0
