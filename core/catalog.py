@@ -31,7 +31,13 @@ from core.titles import title_sort_key
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.
 # 7: label corrections moved out to their own store (`core.correction_store`).
 SCHEMA_VERSION = 7
-SORT_ORDERS = ("title", "year", "rating")
+# How the catalog sorts a genre gallery: the columns, and whether each runs low to high. The orders' names and
+# labels are `core.urls.GALLERY_SORTS` (which adds "similar", ranked by the poster index instead).
+_GALLERY_ORDERS = {
+    "title": (["title_key", "imdb_id"], [True, True]),
+    "year": (["year", "title_key", "imdb_id"], [True, True, True]),
+    "rating": (["imdb_rating", "title_key", "imdb_id"], [False, True, True]),
+}
 
 _SCHEMA = """
 CREATE TABLE movies (
@@ -245,8 +251,8 @@ class Catalog:
         self, genre: str, sort: str = "title", year_from: int | None = None, year_to: int | None = None
     ) -> pd.DataFrame:
         """The usable movies of one genre, in the gallery's order; movies without a rating sort last."""
-        if sort not in SORT_ORDERS:
-            raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(SORT_ORDERS)}")
+        if sort not in _GALLERY_ORDERS:
+            raise ValueError(f"unknown sort {sort!r}; expected one of {', '.join(_GALLERY_ORDERS)}")
         sql = (
             "SELECT m.imdb_id, m.title, m.year, m.kind, m.genres, m.poster, m.poster_size, m.poster_mtime_ns, "
             "m.imdb_rating, m.imdb_votes "
@@ -263,11 +269,7 @@ class Catalog:
         frame = self._with_genre_lists(self._frame(sql, tuple(params)))
         # Titles file as a reader expects ("The Matrix" under M), which SQL's collations cannot say.
         frame["title_key"] = frame["title"].map(title_sort_key)
-        keys, ascending = {
-            "title": (["title_key", "imdb_id"], [True, True]),
-            "year": (["year", "title_key", "imdb_id"], [True, True, True]),
-            "rating": (["imdb_rating", "title_key", "imdb_id"], [False, True, True]),
-        }[sort]
+        keys, ascending = _GALLERY_ORDERS[sort]
         frame = frame.sort_values(keys, ascending=ascending, na_position="last", ignore_index=True)
         frame = frame.drop(columns="title_key")
         frame["poster_path"] = [str(self.data_root / poster) for poster in frame["poster"]]

@@ -34,6 +34,8 @@ LEGACY_CORRECTIONS_NAME = "catalog-with-corrections.sqlite3"
 # The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
 # the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
 GALLERY_CARD_WIDTH_PX = 180
+# Posters per page of every gallery: a genre's, a map selection's and a run's mistakes.
+GALLERY_PAGE_SIZE = 24
 
 DATASET_HOME_URL = "https://www.cs.ccu.edu.tw/~wtchu/projects/MoviePoster/index.html"
 DATASET_CITATION = (

@@ -7,9 +7,12 @@ never part of a file path.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+
+from core.config import GALLERY_PAGE_SIZE
 
 IMDB_ID = re.compile(r"tt\d{7,8}")
 # A movie's id in the catalog: an IMDb id, or a manifest dataset's own id (which IMDb ids also match).
@@ -19,13 +22,49 @@ MOVIE_ID_RULE = "an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '
 MAX_RUN_ID_CHARS = 80  # characters: an id is a folder name and a URL parameter
 RUN_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_RUN_ID_CHARS}}}")
 POSTER_HASH = re.compile(r"[0-9a-f]{16,64}")
-GALLERY_SORTS = ("title", "year", "rating", "similar")
+# The genre gallery's orders, each with what a user reads for it: the catalog sorts by all but "similar",
+# which the poster index ranks.
+GALLERY_SORTS = {
+    "title": "Title",
+    "year": "Year",
+    "rating": "IMDb rating (best first)",
+    "similar": "Similarity (most alike first)",
+}
 MAX_PAGE = 100_000
+# A page number's digits are checked before int() reads them: int() refuses more than 4,300 digits with an
+# exception, and no gallery has more than MAX_PAGE pages anyway.
+_PAGE_NUMBER = re.compile(rf"[0-9]{{1,{len(str(MAX_PAGE))}}}")
 
 
 def _shown(value: str, limit: int = 40) -> str:
     """A user's value quoted for a message, cut short so a huge parameter cannot flood the page."""
     return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def parse_page(value: str | None, messages: list[str]) -> int:
+    """The page number a URL asks for, from 1 to MAX_PAGE; 1 and a message for anything else.
+
+    Only ASCII digits count ("²" is a digit to `str.isdigit`), and only a few of them.
+    """
+    if value is None:
+        return 1
+    if _PAGE_NUMBER.fullmatch(value) and 1 <= int(value) <= MAX_PAGE:
+        return int(value)
+    messages.append(f"The page {_shown(value)} is not a page number; showing page 1.")
+    return 1
+
+
+def page_count(posters: int) -> int:
+    """How many gallery pages `posters` fill (one, empty, for none)."""
+    return max(1, math.ceil(posters / GALLERY_PAGE_SIZE))
+
+
+def last_page_if_past(page: int, pages: int, messages: list[str]) -> int:
+    """The page itself, or the last page and a message when the URL asks for one past it."""
+    if page <= pages:
+        return page
+    messages.append(f"There is no page {page}: the gallery has {pages} page{'s' * (pages > 1)}. Showing page {pages}.")
+    return pages
 
 
 def valid_movie_id(value: str | None) -> str | None:
@@ -95,13 +134,7 @@ def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years
             view.messages.append(
                 f"There is no genre {_shown(genre)} in this dataset. Valid genres: {', '.join(genres)}."
             )
-    page = params.get("page")
-    if page is not None:
-        # ASCII digits only, and few of them: int() refuses "²" (a digit to isdigit) and 5000-digit strings.
-        if re.fullmatch(r"[0-9]{1,9}", page) and 1 <= int(page) <= MAX_PAGE:
-            view.page = int(page)
-        else:
-            view.messages.append(f"The page {_shown(page)} is not a page number; showing page 1.")
+    view.page = parse_page(params.get("page"), view.messages)
     sort = params.get("sort")
     if sort is not None:
         if sort in GALLERY_SORTS:
@@ -190,10 +223,5 @@ def parse_mistakes_params(
             view.messages.append(f"{_shown(labelled)} is not another genre of the run; ignored.")
         else:
             view.labelled = labelled
-    page = params.get("page")
-    if page is not None:
-        if re.fullmatch(r"[0-9]{1,9}", page) and 1 <= int(page) <= MAX_PAGE:
-            view.page = int(page)
-        else:
-            view.messages.append(f"The page {_shown(page)} is not a page number; showing page 1.")
+    view.page = parse_page(params.get("page"), view.messages)
     return view

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import eda
 from core.config import DATASET_CITATION, get_settings
+from core.csv_files import csv_bytes
 from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from core.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
 from ui import dataset_charts as charts
@@ -73,7 +74,7 @@ st.dataframe(
 )
 st.download_button(
     f"Download these {len(shown):,} findings (CSV)",
-    shown.to_csv(index=False).encode("utf-8"),
+    csv_bytes(shown),
     file_name="findings.csv",
     mime="text/csv",
     icon=":material/download:",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
+import pandas as pd
 import streamlit as st
 
-from core.config import GALLERY_CARD_WIDTH_PX
-from core.urls import GalleryView, parse_gallery_params
+from core.config import GALLERY_CARD_WIDTH_PX, GALLERY_PAGE_SIZE
+from core.urls import GALLERY_SORTS, GalleryView, last_page_if_past, page_count, parse_gallery_params
 from ui.chips import chip_style, genre_chips
 from ui.corrections import active_by_movie, gallery_card_control, show_message
 from ui.data import gallery_table, get_catalog
@@ -18,8 +17,6 @@ from ui.text import md_escape
 
 require_entry_point()
 
-PAGE_SIZE = 24
-SORT_LABELS = {"title": "Title", "year": "Year", "rating": "IMDb rating (best first)"}
 KIND_LABELS = {"series": "TV series", "game": "video game", "episode": "TV episode"}
 # Cards of one size: the poster at 2:3, the title wrapped on up to three lines (its full text on hover),
 # chips beside each other, and the cards of a row as tall as the tallest.
@@ -92,7 +89,7 @@ def pager(shown: GalleryView, pages: int, where: str) -> None:
         link(min(pages, shown.page + 1), "Next", icon=":material/chevron_right:", disabled=shown.page == pages)
 
 
-st.title(f"Genre gallery: {view.genre}" if view.genre else "Genre gallery")
+st.title(f"Genre gallery: {md_escape(view.genre)}" if view.genre else "Genre gallery")
 # Similarity needs a reference: a poster dropped in this session, or a usable movie of the catalog. Both are
 # checked before the index, so that a bad reference is answered at once, even while the index is prepared.
 query, reference = None, None
@@ -118,20 +115,19 @@ if view.poster or view.like:
             query, reference = dropped.embedding, ("poster", dropped.poster)
         elif index is not None:  # the index holds every usable movie, so a usable `liked` is in it
             query, reference = index.vector(view.like), ("movie", liked)
-if query is not None:
-    SORT_LABELS = {"similar": "Similarity (most alike first)", **SORT_LABELS}
-elif view.sort == "similar":
+# Similarity is offered only with a reference to compare with, and then first.
+catalog_sorts = [sort for sort in GALLERY_SORTS if sort != "similar"]
+sort_orders = ["similar", *catalog_sorts] if query is not None else catalog_sorts
+if view.sort not in sort_orders:
     view.sort = "title"
 st.session_state["gallery_genre"] = view.genre
-st.session_state["gallery_sort"] = view.sort if view.sort in SORT_LABELS else "title"
+st.session_state["gallery_sort"] = view.sort
 st.session_state["gallery_years"] = (view.year_from or years[0], view.year_to or years[1])
 controls = st.columns([2, 2, 3])
 controls[0].selectbox(
     "Genre", genres, key="gallery_genre", on_change=_on_change, placeholder="Choose a genre", format_func=md_escape
 )
-controls[1].selectbox(
-    "Sort by", list(SORT_LABELS), key="gallery_sort", format_func=SORT_LABELS.get, on_change=_on_change
-)
+controls[1].selectbox("Sort by", sort_orders, key="gallery_sort", format_func=GALLERY_SORTS.get, on_change=_on_change)
 controls[2].slider("Years", min_value=years[0], max_value=years[1], key="gallery_years", on_change=_on_change)
 
 if not view.genre:
@@ -157,24 +153,25 @@ if reference is not None:
                 reference[1]["poster_path"], reference[1]["poster_size"], reference[1]["poster_mtime_ns"], 60, card=True
             )
             st.caption(f"Similarity is to the poster of {md_escape(reference[1]['title'])}")
-pages = max(1, math.ceil(len(movies) / PAGE_SIZE))
-if view.page > pages:
-    st.warning(f"There is no page {view.page}: the gallery has {pages} page{'s' * (pages > 1)}. Showing page {pages}.")
-    view.page = pages
+pages = page_count(len(movies))
+past: list[str] = []
+view.page = last_page_if_past(view.page, pages, past)
+for message in past:
+    st.warning(message)
 span = f"{view.year_from or years[0]}–{view.year_to or years[1]}"
 st.markdown(f"**{len(movies):,} movies** of genre {md_escape(view.genre)} from {span} · page {view.page} of {pages}")
 
 show_message()
 st.html(_CARD_STYLE)
 corrected = active_by_movie(catalog)
-first = (view.page - 1) * PAGE_SIZE
+first = (view.page - 1) * GALLERY_PAGE_SIZE
 pager(view, pages, "top")
 with st.container(horizontal=True, gap="small", key="gallery-grid"):
-    for movie in movies.iloc[first : first + PAGE_SIZE].itertuples():
+    for movie in movies.iloc[first : first + GALLERY_PAGE_SIZE].itertuples():
         with st.container(border=True, width=GALLERY_CARD_WIDTH_PX, key=f"card-{movie.imdb_id}"):
             show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns, card=True)
             st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
-            rating = f" · ★ {movie.imdb_rating:.1f}" if movie.imdb_rating == movie.imdb_rating else ""
+            rating = "" if pd.isna(movie.imdb_rating) else f" · ★ {movie.imdb_rating:.1f}"
             alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
             caption = md_escape(f"{movie.year}{rating}{alike}")
             if movie.kind != "movie":  # series and games are in the dataset too: say so on their card

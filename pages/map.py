@@ -7,15 +7,13 @@ clicked poster's card and `poster=` for a poster dropped on the Predict page, ma
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from core import jobs, projection
-from core.config import get_settings
-from core.urls import POSTER_HASH, valid_movie_id
+from core.config import GALLERY_PAGE_SIZE, get_settings
+from core.urls import POSTER_HASH, last_page_if_past, page_count, parse_page, valid_movie_id
 from ui.data import get_catalog, movies_table
 from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
 from ui.posters import show_poster
@@ -23,7 +21,6 @@ from ui.text import md_escape
 
 require_entry_point()
 
-PAGE_SIZE = 24
 COLUMNS = 8
 st.title("Map of the posters")
 settings = get_settings()
@@ -209,14 +206,18 @@ if picked:
 
 if selected is not None:
     chosen = movies[selected].sort_values(["year", "title"])
-    pages = max(1, math.ceil(len(chosen) / PAGE_SIZE))
-    raw_page = params.get("page", "1")
-    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 1 <= int(raw_page) <= pages else 1
+    pages = page_count(len(chosen))
+    page_messages: list[str] = []
+    page = last_page_if_past(parse_page(params.get("page"), page_messages), pages, page_messages)
+    for message in page_messages:
+        st.warning(md_escape(message), icon=":material/link_off:")
     st.subheader(f"{len(chosen):,} selected posters")
     if chosen.empty:
         st.caption("The selection holds no poster.")
     grid = st.columns(COLUMNS)
-    for number, (imdb_id, movie) in enumerate(chosen.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE].iterrows()):
+    for number, (imdb_id, movie) in enumerate(
+        chosen.iloc[(page - 1) * GALLERY_PAGE_SIZE : page * GALLERY_PAGE_SIZE].iterrows()
+    ):
         with grid[number % COLUMNS]:
             show_poster(str(catalog.data_root / movie["poster"]), movie["poster_size"], movie["poster_mtime_ns"])
             # An eighth of the page cuts a long title short: the whole of it shows on hover.

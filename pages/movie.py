@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from core.corrections import active_corrections, corrected_genres
@@ -74,11 +75,7 @@ with details:
     if corrections:
         st.caption(f"Corrected by you; the dataset says: {', '.join(map(md_escape, movie['genres'])) or 'no genre'}")
     movie_controls(catalog, movie, genres_now, corrections)
-    rows = [
-        {"field": label, "value": str(movie[key])}
-        for key, label in FIELDS.items()
-        if movie.get(key) is not None and movie[key] == movie[key]
-    ]
+    rows = [{"field": label, "value": str(movie[key])} for key, label in FIELDS.items() if not pd.isna(movie.get(key))]
     st.dataframe(rows, hide_index=True, width="stretch")
     link = imdb_url(movie_id)
     st.caption(

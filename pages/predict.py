@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import MAX_UPLOAD_BYTES, get_settings
+from core.csv_files import csv_bytes
 from core.predict import predict_images
 from core.run_reports import summary_value
 from core.runs import active_run, read_run
@@ -60,7 +61,7 @@ chance = (run.metrics.get("test", {}).get("baselines", {}) or {}).get("chance_ma
 figures = (
     f"test mAP {test_map:.3f} (chance {chance:.3f}), hit@3 {test_hit:.2f}" if test_map and test_hit and chance else ""
 )
-st.caption(f"Model: run {run_id} ({run.config.get('mode')} mode, {len(model.genres)} genres) · {figures}")
+st.caption(f"Model: run {run_id} ({md_escape(run.config.get('mode'))} mode, {len(model.genres)} genres) · {figures}")
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
@@ -167,7 +168,7 @@ if dropped:
         st.dataframe(table, hide_index=True, width="stretch")
         st.download_button(
             "Download as CSV",
-            table.to_csv(index=False).encode(),
+            csv_bytes(table),
             "predictions.csv",
             "text/csv",
             icon=":material/download:",

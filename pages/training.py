@@ -28,6 +28,7 @@ from ui.runs import (
     start_notice,
     start_run,
 )
+from ui.text import md_escape
 
 require_entry_point()
 st.title("Training")
@@ -43,7 +44,8 @@ next_model = runs.finished_since_choice(all_runs, chosen_model)
 # --- The active model ------------------------------------------------------------------------------------------
 if chosen_model:
     model_run = runs.read_run(settings, chosen_model.run_id)
-    described = f"run **{chosen_model.run_id}** ({model_run.config.get('mode')} mode), used by Predict."
+    # An imported run's config is not this app's to trust: its words are shown, never rendered.
+    described = f"run **{chosen_model.run_id}** ({md_escape(model_run.config.get('mode'))} mode), used by Predict."
     if chosen_model.adopted and all_runs[0].run_id == active_model:
         st.success(f"Your first model is ready and is now the active model: {described}", icon=":material/star:")
     else:
@@ -91,9 +93,9 @@ def progress_panel() -> None:
     batch, batches = status.get("batch"), status.get("batches")
     phase = status.get("phase") or current.state
     if epochs:
-        st.progress(min(1.0, (epoch or 0) / epochs), text=f"{phase}: epoch {epoch or 0} of {epochs}")
+        st.progress(min(1.0, (epoch or 0) / epochs), text=f"{md_escape(phase)}: epoch {epoch or 0} of {epochs}")
     else:
-        st.progress(0.0, text=f"{phase}…")
+        st.progress(0.0, text=f"{md_escape(phase)}…")
     if batches:
         st.progress(min(1.0, (batch or 0) / batches), text=f"batch {batch or 0} of {batches}")
     elapsed = run_reports.duration_seconds(current) or 0.0

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, Settings
+from ui.text import WORD_JOINER
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # Scripts that import TensorFlow need time for it on a 2-core machine.
@@ -32,9 +33,9 @@ def open_page(script: str, timeout: float = TIMEOUT, **params: str) -> AppTest:
 
 
 def shown_text(markdown_label: str) -> str:
-    """What a person sees for a Markdown label: backslash escapes removed (and nothing else)."""
+    """What a person sees for a Markdown label: backslash escapes and invisible word joiners removed."""
     assert not re.search(r"(?<!\\)[$*_\[<]", markdown_label), f"unescaped Markdown in {markdown_label!r}"
-    return re.sub(r"\\(.)", r"\1", markdown_label)
+    return re.sub(r"\\(.)", r"\1", markdown_label).replace(WORD_JOINER, "")
 
 
 def texts(app: AppTest) -> str:

@@ -131,6 +131,26 @@ def build_manifest_dataset(root: Path, count: int = 40) -> CsvExpected:
     )
 
 
+# The README's example manifest, line for line: no `imdb_rating` column, ids of both kinds.
+README_MANIFEST = """id,title,year,genres,poster,director
+poster-0001,Personal Services,1987,Comedy,img/poster-0001.jpg,Terry Jones
+tt0114709,Toy Story,1995,Animation|Comedy|Family,img/tt0114709.jpg,John Lasseter
+"""
+
+
+def build_readme_manifest(root: Path) -> list[FixtureMovie]:
+    """The README's example `my-posters/` folder (its `posters.csv` and two posters); returns its movies."""
+    (root / "img").mkdir(parents=True)
+    (root / "posters.csv").write_text(README_MANIFEST, encoding="utf-8")
+    movies = []
+    for number, line in enumerate(README_MANIFEST.splitlines()[1:]):
+        movie_id, title, year, genres, poster, _ = line.split(",")
+        movie = FixtureMovie(movie_id, title, int(year), genres.split("|"))
+        (root / poster).write_bytes(_jpeg(movie, number))
+        movies.append(movie)
+    return movies
+
+
 def build_moviegenre_dataset(root: Path, count: int = 40) -> CsvExpected:
     """A folder as Kaggle's "Movie Genre from its Poster" ships: `MovieGenre.csv` beside `posters/`."""
     root.mkdir(parents=True, exist_ok=True)

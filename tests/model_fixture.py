@@ -9,6 +9,7 @@ folder of their own, so the pages that are tested without a model never see this
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,3 +113,23 @@ def start_model_server(start_app_server: Callable[..., AppServer], model: TinyMo
     runs.set_active_model(settings, model.run_id)
     served = TinyModel(settings, model.run_id, model.expected)
     return ModelServer(start_app_server(settings, model.expected), served, copy_id)
+
+
+# What a run folder from elsewhere may hold where the app shows words: an image that a browser would fetch (a
+# beacon: the address is closed, so nothing answers) and a link.
+HOSTILE_MODE = "![x](http://127.0.0.1:9/beacon.png)"
+HOSTILE_STARTED_AT = "[see here](http://127.0.0.1:9/link) 2026"
+
+
+def hostile_run_folder(model: TinyModel, runs_dir: Path) -> TinyModel:
+    """A runs folder holding the tiny run, made active, as an imported run could arrive: its config's mode and
+    its status's start time are Markdown that fetches an image and makes a link."""
+    settings = dataclasses.replace(model.settings, runs_dir=runs_dir)
+    run_dir = runs_dir / model.run_id
+    shutil.copytree(model.run_dir, run_dir)
+    for name, key, value in (("config.json", "mode", HOSTILE_MODE), ("status.json", "started_at", HOSTILE_STARTED_AT)):
+        record = json.loads((run_dir / name).read_text())
+        record[key] = value
+        (run_dir / name).write_text(json.dumps(record))
+    runs.set_active_model(settings, model.run_id)
+    return TinyModel(settings, model.run_id, model.expected)

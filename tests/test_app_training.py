@@ -28,7 +28,7 @@ from core.runs import RunView
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
-from tests.apptest_helpers import texts, use_settings
+from tests.apptest_helpers import shown_text, texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
 from ui import runs as ui_runs
 
@@ -200,7 +200,7 @@ def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Setting
     app = open_app("pages/training.py", run=run_dir.name)
     assert not app.exception
     assert runs_shown(app) == {run_dir.name: "interrupted"}
-    [error] = [error.body for error in app.error]
+    [error] = [shown_text(error.body) for error in app.error]  # escaped: the reason comes from the run folder
     assert error.startswith("This run interrupted: its process ended without finishing")
     [tail] = [code.value for code in app.code if code.language == "text"]  # the log's end, not the TensorBoard line
     assert tail.splitlines() == ["epoch 1 of 60", "epoch 2 of 60"]
@@ -225,7 +225,9 @@ def test_a_failed_run_shows_its_error_and_the_end_of_its_log(settings: Settings)
     app = open_app("pages/training.py", run=run_dir.name)
     assert not app.exception
     assert runs_shown(app) == {run_dir.name: "failed"}
-    assert [error.body for error in app.error] == ["This run failed: RuntimeError: the head would not build"]
+    assert [shown_text(error.body) for error in app.error] == [
+        "This run failed: RuntimeError: the head would not build"
+    ]
     [tail] = [code.value for code in app.code if code.language == "text"]  # the log's end, not the TensorBoard line
     assert tail.splitlines() == log[-25:]
     assert button(app, "Make it the active model").disabled

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core import corrections as cx
 from core.catalog import Catalog
+from core.csv_files import csv_bytes
 from core.training.config import make_config
 from ui.text import md_escape
 
@@ -88,11 +89,11 @@ def gallery_card_control(
     marked = next((c for c in corrections if c.genre == genre and c.action == cx.REMOVE), None)
     if marked is None:
         st.button(
-            f"Not {genre}?",
+            f"Not {md_escape(genre)}?",
             key=f"not_{imdb_id}",
             icon=":material/flag:",
             type="tertiary",
-            help=f"Mark {genre} as a wrong genre for this movie: the next training run learns without it.",
+            help=f"Mark {md_escape(genre)} as a wrong genre for this movie: the next training run learns without it.",
             on_click=_correct,
             args=(catalog, imdb_id, genre, cx.REMOVE, title),
         )
@@ -114,7 +115,7 @@ def movie_controls(catalog: Catalog, movie: dict, genres_now: list[str], correct
             with st.container(horizontal=True):
                 for genre in genres_now:
                     st.button(
-                        f"Not {genre}",
+                        f"Not {md_escape(genre)}",
                         key=f"remove_{genre}",
                         icon=":material/remove:",
                         on_click=_correct,
@@ -187,7 +188,7 @@ def corrections_report(catalog: Catalog) -> None:
     with st.container(horizontal=True, vertical_alignment="bottom"):
         st.download_button(
             f"Download the {len(table)} correction{'s' * (len(table) != 1)} (CSV)",
-            table.to_csv(index=False).encode("utf-8"),
+            csv_bytes(table),
             file_name="label-corrections.csv",
             mime="text/csv",
             icon=":material/download:",

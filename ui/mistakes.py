@@ -16,16 +16,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.catalog import Catalog
+from core.config import GALLERY_PAGE_SIZE
 from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
 from core.runs import RunView
 from core.training import metrics
-from core.urls import MistakesView
+from core.urls import MistakesView, last_page_if_past, page_count
 from ui.figures import every_label
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
 from ui.posters import show_poster
 from ui.text import md_escape
 
-PAGE_SIZE = 24
 COLUMNS = 6
 COUNT_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN"}
 FIGURES = (
@@ -61,7 +61,7 @@ def per_genre_links(run: RunView, per_genre: pd.DataFrame, part: str = "random")
                     TRAINING_PAGE,
                     label=str(count),
                     query_params=view.to_params(run.run_id),
-                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {row['genre']}",
+                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {md_escape(row['genre'])}",
                     disabled=count == 0,
                 )
 
@@ -126,9 +126,10 @@ def confusion_chart(run: RunView, predictions: PartPredictions, current: Mistake
 
 def _title(view: MistakesView, part_count: int) -> str:
     part = f" ({view.part} test part)" if part_count > 1 else " (test part)"
+    genre, labelled = md_escape(view.genre), md_escape(view.labelled)
     if view.labelled:
-        return f"{view.genre} predicted for movies labelled {view.labelled}, not {view.genre}{part}"
-    return f"{view.genre}: {OUTCOME_NAMES[view.errors or 'fp']}{part}"
+        return f"{genre} predicted for movies labelled {labelled}, not {genre}{part}"
+    return f"{genre}: {OUTCOME_NAMES[view.errors or 'fp']}{part}"
 
 
 def render_mistakes(
@@ -155,19 +156,20 @@ def render_mistakes(
         for outcome in others:
             st.page_link(
                 TRAINING_PAGE,
-                label=f"{view.genre}: {OUTCOME_NAMES[outcome]}",
+                label=f"{md_escape(view.genre)}: {OUTCOME_NAMES[outcome]}",
                 query_params=MistakesView(genre=view.genre, errors=outcome, part=view.part).to_params(run.run_id),
             )
     if not found:
         st.info("No poster of the test part is in this gallery.", icon=":material/check_circle:")
         return
-    pages = max(1, math.ceil(len(found) / PAGE_SIZE))
-    if view.page > pages:
-        st.warning(f"There is no page {view.page}: this gallery has {pages}. Showing page {pages}.")
-        view.page = pages
+    pages = page_count(len(found))
+    past: list[str] = []
+    view.page = last_page_if_past(view.page, pages, past)
+    for message in past:
+        st.warning(message)
     grid = st.columns(COLUMNS)
-    first = (view.page - 1) * PAGE_SIZE
-    for number, item in enumerate(found[first : first + PAGE_SIZE]):
+    first = (view.page - 1) * GALLERY_PAGE_SIZE
+    for number, item in enumerate(found[first : first + GALLERY_PAGE_SIZE]):
         movie = catalog.movie(item.imdb_id)
         with grid[number % COLUMNS], st.container(border=True, key=f"mistake-{item.imdb_id}"):
             if movie and movie.get("poster_path"):

@@ -224,15 +224,16 @@ def _model_download(settings: Settings, run: RunView) -> None:
 def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active_model: str | None) -> None:
     """One run: what happened, its figures beside the baselines, per genre, and its curves."""
     st.header(f"Run {run.run_id}")
-    st.caption(run_caption(run))
+    # The run folder may come from another machine (Import a run): its words are shown, never rendered.
+    st.caption(md_escape(run_caption(run)))
     if run.state in ("failed", "interrupted"):
         reason = run.status.get("error") or run.explanation or "no reason was recorded"
-        st.error(f"This run {run.state}: {reason}", icon=":material/error:")
+        st.error(md_escape(f"This run {run.state}: {reason}"), icon=":material/error:")
         tail = runs.log_tail(settings, run.run_id)
         if tail:
             st.code(tail, language="text")
     elif run.state == "stopped":
-        st.info(stopped_summary(run))
+        st.info(md_escape(stopped_summary(run)))
     _actions(settings, run, active_model)
     if run.metrics.get("test"):
         parts = saved_test_parts(run.path) or ["random"]
@@ -287,7 +288,7 @@ def _yardsticks(run: RunView) -> None:
     temporal = run.metrics.get("temporal") or {}
     if table.empty:
         if temporal.get("skipped"):
-            st.caption(f"No temporal test: {temporal['skipped']}")
+            st.caption(md_escape(f"No temporal test: {temporal['skipped']}"))
         return
     st.subheader("Posters like the training ones, and posters of newer movies")
     shown = table.assign(figure=table["figure"].map(with_direction))
@@ -296,8 +297,9 @@ def _yardsticks(run: RunView) -> None:
     st.dataframe(shown, hide_index=True, width="stretch")
     st.caption(
         f"The temporal test comes from a twin of this run with the same settings, trained on movies before "
-        f"{temporal.get('train_before')} and tuned on {temporal.get('validation_years', ['?'])[0]}–"
-        f"{temporal.get('validation_years', ['?', '?'])[-1]}: for posters of new movies, believe it rather than "
+        f"{md_escape(temporal.get('train_before'))} and tuned on "
+        f"{md_escape(temporal.get('validation_years', ['?'])[0])}–"
+        f"{md_escape(temporal.get('validation_years', ['?', '?'])[-1])}: for posters of new movies, believe it rather than "
         "the random split's test. Baseline: the three most frequent training genres (chance for mAP)."
     )
 
@@ -332,7 +334,7 @@ def _corrections_used(run: RunView) -> None:
         with st.expander(f"Test figures with the corrections of {len(held)} test movie(s) made after the split"):
             st.caption(
                 "The figures above keep the test labels as the split drew them, so that runs compare. These use "
-                "the corrections too. Test movies with held-back corrections: " + ", ".join(held)
+                "the corrections too. Test movies with held-back corrections: " + ", ".join(map(md_escape, held))
             )
             st.dataframe(run_reports.baselines_table(run, "test_with_corrections"), hide_index=True, width="stretch")
 

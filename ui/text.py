@@ -13,11 +13,18 @@ import streamlit as st
 
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's maths ($) and HTML (<) obey it too.
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|$<>&~=:\"'])")
+# GitHub-flavoured Markdown makes a link of a bare address (http://…, www.…, name@host.tld) whatever its
+# escapes, but only where the address follows the start, a space or punctuation: an invisible word joiner
+# before it (or before the @ of an e-mail address) is none of these, so the address stays text.
+WORD_JOINER = "\u2060"
+_BARE_ADDRESS = re.compile(r"(?i)(?=https?:|www\.|@)")
 
 
 def md_escape(text: object) -> str:
-    """The text, escaped so that Markdown shows it literally (for labels, captions, link texts)."""
-    return _PUNCTUATION.sub(r"\\\1", str(text)).replace("\n", " ")
+    """The text, escaped so that Markdown shows it literally (for labels, captions, link texts): no emphasis,
+    maths, HTML, image or link, not even a link made of a bare address."""
+    text = _BARE_ADDRESS.sub(WORD_JOINER, str(text))
+    return _PUNCTUATION.sub(r"\\\1", text).replace("\n", " ")
 
 
 def literal_heading(text: object, level: int = 1) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.catalog import CatalogError, clear_caches, open_catalog
 from core.config import Settings, get_settings
+from core.csv_files import write_csv
 from core.ingest.layout import DataNotFoundError
 
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         args.report_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         print(f"Report written to {args.report_json}")
     if args.findings_csv:
-        catalog.findings().to_csv(args.findings_csv, index=False)
+        write_csv(catalog.findings(), args.findings_csv)
         print(f"Findings written to {args.findings_csv}")
     return 0
 

@@ -25,6 +25,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
 from tests.raw_fixture import Expected
+from ui.text import WORD_JOINER
 
 CHROMIUM_PATH = Path("/usr/bin/chromium")  # Debian's package; Playwright's own download is not used
 CHROMIUM_ARGS = [
@@ -220,8 +221,8 @@ def wait_for_text(page: Page, text: str | re.Pattern[str], timeout: float = STEP
 
 
 def main_text(page: Page) -> str:
-    """What a person reads in the app's main area (rendered text, not Markdown source)."""
-    return page.get_by_test_id("stMain").inner_text()
+    """What a person reads in the app's main area (rendered text, not Markdown source, no invisible joiners)."""
+    return page.get_by_test_id("stMain").inner_text().replace(WORD_JOINER, "")
 
 
 def title_heading(page: Page) -> Locator:
