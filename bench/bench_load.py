@@ -54,7 +54,7 @@ from playwright.async_api import Browser, async_playwright, expect
 from bench.timed_server import cpu_seconds, read_timings, running
 from core import runs
 from core.catalog import open_catalog
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings, get_settings
+from core.config import PROJECT_ROOT, Settings, get_settings
 from core.uploads import CONTENT_HASH_CHARS
 from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 from tests.raw_fixture import build_raw_dataset
@@ -368,9 +368,7 @@ def serve_and_ramp(args: argparse.Namespace, tree: Path, settings: Settings, pos
     """Start the app of `tree` (pinned unless --no-pin), ramp the sessions against it, stop it."""
     environment = {
         **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
+        **settings.as_environment(),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     timings = work / f"timings-{len(list(work.glob('timings-*.jsonl')))}.jsonl"

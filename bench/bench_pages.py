@@ -41,7 +41,7 @@ from bench.page_profile import WATCH_PHASES_JS, profile_visit
 from bench.timed_server import read_timings, running
 from core import runs
 from core.catalog import open_catalog
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings, get_settings
+from core.config import PROJECT_ROOT, Settings, get_settings
 
 CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 700  # the page counts as complete once nothing changed for this long
@@ -98,9 +98,7 @@ def timed_server(tree: Path, settings: Settings, timings: Path, pin: bool) -> It
     port = 8700 + os.getpid() % 200 + (1 if tree != PROJECT_ROOT else 0)
     environment = {
         **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
+        **settings.as_environment(),
     }
     with running(tree, environment, timings, port, 0 if pin else None):
         yield f"http://127.0.0.1:{port}"

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import scale_dataset  # noqa: E402
 from core.catalog import open_catalog, open_existing_catalog  # noqa: E402
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, Settings  # noqa: E402
+from core.config import Settings  # noqa: E402
 from core.similar import SimilarityIndex  # noqa: E402
 
 # The backbone's pooled embedding size (core.backbone.EMBEDDING_DIM; not imported, since that loads Keras).
@@ -70,9 +70,7 @@ def _child(mode: str, settings: Settings, repeats: int) -> dict:
     """Run one measurement in a fresh Python process (its memory is its own), and read back its JSON."""
     env = {
         **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
+        **settings.as_environment(),
     }
     command = [sys.executable, str(Path(__file__).resolve()), f"--child={mode}", f"--repeats={repeats}"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=ROOT)

@@ -29,7 +29,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from bench.bench_load import MemorySampler, content_hash, prepare, tree_rss_mib
 from bench.timed_server import running
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV
+from core.config import PROJECT_ROOT
 from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 
 TARGET_MIB = 200
@@ -73,9 +73,7 @@ def main() -> int:
     print(f"{len(huge)} posters of {width}×{height} px, {on_disk / 1024:.0f} KB on disk in all.")
     environment = {
         **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
+        **settings.as_environment(),
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     port = free_port()

@@ -39,7 +39,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, STATE_DIR_ENV, Settings
+from core.config import PROJECT_ROOT, Settings
 
 STOP_FILE = "STOP"
 START_GRACE_SECONDS = 2.0
@@ -179,15 +179,7 @@ def launch(
     """Start `python -m <module_arguments>` in its own session, its output to `log_file`, with the settings'
     folders in its environment; returns the command and the launch record to write (pid, start time, when)."""
     command = [sys.executable, "-m", *module_arguments]
-    environment = {
-        **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
-        STATE_DIR_ENV: str(settings.state_dir),
-        "PYTHONUNBUFFERED": "1",
-        **(extra_environment or {}),
-    }
+    environment = {**os.environ, **settings.as_environment(), "PYTHONUNBUFFERED": "1", **(extra_environment or {})}
     with open(log_file, "ab") as log:
         child = subprocess.Popen(
             command,

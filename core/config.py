@@ -93,6 +93,16 @@ class Settings:
         if self.state_dir is None:
             object.__setattr__(self, "state_dir", self.runs_dir.parent / STATE_DIR_NAME)
 
+    def as_environment(self) -> dict[str, str]:
+        """These folders as the environment variables that `get_settings` reads: for a process of the app's
+        own (a run, a job, a server under test) to see exactly these folders."""
+        return {
+            DATA_DIR_ENV: str(self.data_dir),
+            CACHE_DIR_ENV: str(self.cache_dir),
+            RUNS_DIR_ENV: str(self.runs_dir),
+            STATE_DIR_ENV: str(self.state_dir),
+        }
+
     @property
     def corrections_path(self) -> Path:
         """The user's label corrections (`core.corrections`): durable, backed up, never cleared."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from core.config import GALLERY_PAGE_SIZE
 
@@ -80,37 +80,38 @@ def valid_run_id(value: str | None) -> str | None:
     return value if value is not None and RUN_ID.fullmatch(value) else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class GalleryView:
-    """Everything that defines what the genre gallery shows; the URL holds exactly this."""
+    """Everything that defines what the genre gallery shows; the URL holds exactly this.
+
+    Frozen, and changed only with `dataclasses.replace`, so that a control that changes one field keeps
+    every other (a view rebuilt field by field forgets the field added last). `to_params` writes every
+    field that differs from its default, under its URL name.
+    """
 
     genre: str | None = None
     page: int = 1
     sort: str = "title"
-    year_from: int | None = None
-    year_to: int | None = None
-    poster: str | None = None  # content hash of a poster uploaded in this session (sort=similar)
+    year_from: int | None = field(default=None, metadata={"param": "from"})
+    year_to: int | None = field(default=None, metadata={"param": "to"})
+    # The reference stays in the URL under any sort, so the view can switch back to similarity.
+    poster: str | None = None  # content hash of a dropped poster (sort=similar)
     like: str | None = None  # imdbID of a catalog movie (sort=similar)
-    messages: list[str] = field(default_factory=list)
+    messages: tuple[str, ...] = field(default=(), compare=False, metadata={"param": None})
 
     def to_params(self) -> dict[str, str]:
-        params: dict[str, str] = {}
-        if self.genre:
-            params["genre"] = self.genre
-        if self.page != 1:
-            params["page"] = str(self.page)
-        if self.sort != "title":
-            params["sort"] = self.sort
-        if self.year_from is not None:
-            params["from"] = str(self.year_from)
-        if self.year_to is not None:
-            params["to"] = str(self.year_to)
-        # The reference stays in the URL under any sort, so the view can switch back to similarity.
-        if self.poster:
-            params["poster"] = self.poster
-        if self.like:
-            params["like"] = self.like
-        return params
+        return _params_of(self)
+
+
+def _params_of(view: object) -> dict[str, str]:
+    """A view's URL parameters: each field that differs from its default, under its URL name."""
+    params: dict[str, str] = {}
+    for item in fields(view):  # type: ignore[arg-type]
+        name = item.metadata.get("param", item.name)
+        value = getattr(view, item.name)
+        if name is not None and value is not None and value != "" and value != item.default:
+            params[name] = str(value)
+    return params
 
 
 def _year(params: Mapping[str, str], key: str, low: int, high: int, messages: list[str]) -> int | None:
@@ -125,103 +126,86 @@ def _year(params: Mapping[str, str], key: str, low: int, high: int, messages: li
 
 def parse_gallery_params(params: Mapping[str, str], genres: Sequence[str], years: tuple[int, int]) -> GalleryView:
     """A valid view from raw query parameters, with a message for every value that had to be dropped."""
-    view = GalleryView()
+    messages: list[str] = []
     genre = params.get("genre")
-    if genre is not None:
-        if genre in genres:
-            view.genre = genre
-        else:
-            view.messages.append(
-                f"There is no genre {_shown(genre)} in this dataset. Valid genres: {', '.join(genres)}."
-            )
-    view.page = parse_page(params.get("page"), view.messages)
-    sort = params.get("sort")
-    if sort is not None:
-        if sort in GALLERY_SORTS:
-            view.sort = sort
-        else:
-            view.messages.append(f"Unknown sort order {_shown(sort)}; expected one of {', '.join(GALLERY_SORTS)}.")
-    view.year_from = _year(params, "from", *years, view.messages)
-    view.year_to = _year(params, "to", *years, view.messages)
-    if view.year_from is not None and view.year_to is not None and view.year_from > view.year_to:
-        view.messages.append(f"The years run from {view.year_from} to {view.year_to}; swapped.")
-        view.year_from, view.year_to = view.year_to, view.year_from
+    if genre is not None and genre not in genres:
+        messages.append(f"There is no genre {_shown(genre)} in this dataset. Valid genres: {', '.join(genres)}.")
+        genre = None
+    page = parse_page(params.get("page"), messages)
+    sort = params.get("sort", "title")
+    if sort not in GALLERY_SORTS:
+        messages.append(f"Unknown sort order {_shown(sort)}; expected one of {', '.join(GALLERY_SORTS)}.")
+        sort = "title"
+    year_from = _year(params, "from", *years, messages)
+    year_to = _year(params, "to", *years, messages)
+    if year_from is not None and year_to is not None and year_from > year_to:
+        messages.append(f"The years run from {year_from} to {year_to}; swapped.")
+        year_from, year_to = year_to, year_from
     poster, like = params.get("poster"), params.get("like")
-    if poster is not None:
-        if POSTER_HASH.fullmatch(poster):
-            view.poster = poster
-        else:
-            view.messages.append(f"{_shown(poster)} is not a poster reference; ignored.")
-    if like is not None:
-        if valid_movie_id(like):
-            view.like = like
-        else:
-            view.messages.append(f"{_shown(like)} is not a movie id ({MOVIE_ID_RULE}); ignored.")
-    if view.poster and view.like:
-        view.messages.append("The link names both a poster and a movie to compare with; the poster is used.")
-        view.like = None
-    if view.sort == "similar" and not (view.poster or view.like):
-        view.messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
-        view.sort = "title"
-    return view
+    if poster is not None and not POSTER_HASH.fullmatch(poster):
+        messages.append(f"{_shown(poster)} is not a poster reference; ignored.")
+        poster = None
+    if like is not None and not valid_movie_id(like):
+        messages.append(f"{_shown(like)} is not a movie id ({MOVIE_ID_RULE}); ignored.")
+        like = None
+    if poster and like:
+        messages.append("The link names both a poster and a movie to compare with; the poster is used.")
+        like = None
+    if sort == "similar" and not (poster or like):
+        messages.append("Sorting by similarity needs a poster or a movie to compare with; sorted by title.")
+        sort = "title"
+    return GalleryView(genre, page, sort, year_from, year_to, poster, like, tuple(messages))
 
 
-@dataclass
+@dataclass(frozen=True)
 class MistakesView:
     """A run's gallery of one outcome for one genre: `/training?run=…&genre=B&errors=fp|fn|tp`, with
-    `labelled=A` for a "mistaken for" cell (labelled A, predicted B) and `part=` for a test part."""
+    `labelled=A` for a "mistaken for" cell (labelled A, predicted B) and `part=` for a test part.
+
+    Frozen like `GalleryView`: changed with `dataclasses.replace`. Without a genre and an outcome there is no
+    gallery, so the fields that only narrow one (labelled, page) are not written then.
+    """
 
     genre: str | None = None
     errors: str | None = None
     labelled: str | None = None
     part: str = "random"
     page: int = 1
-    messages: list[str] = field(default_factory=list)
+    messages: tuple[str, ...] = field(default=(), compare=False, metadata={"param": None})
 
     def to_params(self, run_id: str) -> dict[str, str]:
-        params = {"run": run_id}
-        if self.genre and self.errors:
-            params |= {"genre": self.genre, "errors": self.errors}
-            if self.labelled:
-                params["labelled"] = self.labelled
-        if self.part != "random":
-            params["part"] = self.part
-        if self.genre and self.errors and self.page != 1:
-            params["page"] = str(self.page)
-        return params
+        shown = self if self.genre and self.errors else MistakesView(part=self.part)
+        return {"run": run_id, **_params_of(shown)}
 
 
 def parse_mistakes_params(
     params: Mapping[str, str], genres: Sequence[str], parts: Sequence[str], outcomes: Sequence[str]
 ) -> MistakesView:
     """A valid mistakes view from raw query parameters (no gallery when `genre` or `errors` is absent)."""
-    view = MistakesView()
-    part = params.get("part")
-    if part is not None:
-        if part in parts:
-            view.part = part
-        else:
-            view.messages.append(f"This run has no test part {_shown(part)}; it has {', '.join(parts)}.")
+    messages: list[str] = []
+    part = params.get("part", "random")
+    if part not in parts:
+        messages.append(f"This run has no test part {_shown(part)}; it has {', '.join(parts)}.")
+        part = "random"
     genre, errors, labelled = params.get("genre"), params.get("errors"), params.get("labelled")
     if genre is None and errors is None:
-        return view
+        return MistakesView(part=part, messages=tuple(messages))
     if genre not in genres:
-        view.messages.append(
+        messages.append(
             f"The run has no genre {_shown(genre or '')}; its genres: {', '.join(genres)}."
             if genre
             else "The URL names the errors to show but no genre."
         )
-        return view
+        return MistakesView(part=part, messages=tuple(messages))
     if errors not in outcomes:
-        view.messages.append(f"errors must be one of {', '.join(outcomes)}, not {_shown(errors or '')}.")
-        return view
-    view.genre, view.errors = genre, errors
+        messages.append(f"errors must be one of {', '.join(outcomes)}, not {_shown(errors or '')}.")
+        return MistakesView(part=part, messages=tuple(messages))
     if labelled is not None:
         if errors != "fp":
-            view.messages.append("labelled= narrows false positives (errors=fp) only; ignored.")
+            messages.append("labelled= narrows false positives (errors=fp) only; ignored.")
+            labelled = None
         elif labelled not in genres or labelled == genre:
-            view.messages.append(f"{_shown(labelled)} is not another genre of the run; ignored.")
-        else:
-            view.labelled = labelled
-    view.page = parse_page(params.get("page"), view.messages)
-    return view
+            messages.append(f"{_shown(labelled)} is not another genre of the run; ignored.")
+            labelled = None
+    page = parse_page(params.get("page"), messages)
+    return MistakesView(genre, errors, labelled, part, page, tuple(messages))

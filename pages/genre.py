@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
@@ -53,14 +55,15 @@ def _show(new_view: GalleryView) -> None:
 def _on_change() -> None:
     state = st.session_state
     year_from, year_to = state["gallery_years"]
+    # Every other field of the view stays as the URL had it; a new filter starts again at page 1.
     _show(
-        GalleryView(
+        replace(
+            view,
             genre=state["gallery_genre"],
             sort=state["gallery_sort"],
             year_from=None if year_from == years[0] else year_from,
             year_to=None if year_to == years[1] else year_to,
-            poster=view.poster,
-            like=view.like,
+            page=1,
         )
     )
 
@@ -72,7 +75,7 @@ def pager(shown: GalleryView, pages: int, where: str) -> None:
     nearby = sorted({1, pages, *range(max(1, shown.page - 2), min(pages, shown.page + 2) + 1)})
 
     def link(number: int, label: str, **options) -> None:
-        params = GalleryView(**{**vars(shown), "page": number, "messages": []}).to_params()
+        params = replace(shown, page=number).to_params()
         st.page_link(GENRE_PAGE, label=label, query_params=params, **options)
 
     with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"pager-{where}"):
@@ -119,7 +122,7 @@ if view.poster or view.like:
 catalog_sorts = [sort for sort in GALLERY_SORTS if sort != "similar"]
 sort_orders = ["similar", *catalog_sorts] if query is not None else catalog_sorts
 if view.sort not in sort_orders:
-    view.sort = "title"
+    view = replace(view, sort="title")
 st.session_state["gallery_genre"] = view.genre
 st.session_state["gallery_sort"] = view.sort
 st.session_state["gallery_years"] = (view.year_from or years[0], view.year_to or years[1])
@@ -155,7 +158,7 @@ if reference is not None:
             st.caption(f"Similarity is to the poster of {md_escape(reference[1]['title'])}")
 pages = page_count(len(movies))
 past: list[str] = []
-view.page = last_page_if_past(view.page, pages, past)
+view = replace(view, page=last_page_if_past(view.page, pages, past))
 for message in past:
     st.warning(message)
 span = f"{view.year_from or years[0]}–{view.year_to or years[1]}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, Settings
+from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, STATE_DIR_ENV, Settings
 from ui.text import WORD_JOINER
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -21,6 +21,7 @@ def use_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     monkeypatch.setenv(DATA_DIR_ENV, str(settings.data_dir))
     monkeypatch.setenv(CACHE_DIR_ENV, str(settings.cache_dir))
     monkeypatch.setenv(RUNS_DIR_ENV, str(settings.runs_dir))
+    monkeypatch.setenv(STATE_DIR_ENV, str(settings.state_dir))
 
 
 def open_page(script: str, timeout: float = TIMEOUT, **params: str) -> AppTest:

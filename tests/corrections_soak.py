@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core import corrections as cx
 from core.catalog import clear_caches, open_catalog
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, STATE_DIR_ENV, Settings, get_settings
+from core.config import Settings, get_settings
 
 STOP_FILE = "stop"
 
@@ -69,10 +69,7 @@ def run_soak(
     (work / STOP_FILE).unlink(missing_ok=True)
     environment = {
         **os.environ,
-        DATA_DIR_ENV: str(settings.data_dir),
-        CACHE_DIR_ENV: str(settings.cache_dir),
-        RUNS_DIR_ENV: str(settings.runs_dir),
-        STATE_DIR_ENV: str(settings.state_dir),
+        **settings.as_environment(),
     }
     logs = [work / f"writer-{index}.jsonl" for index in range(writers)]
     open_catalog(settings)  # built once before the writers start, as the app would have it

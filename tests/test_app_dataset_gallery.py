@@ -214,3 +214,30 @@ def test_clearing_the_caches_says_what_it_costs_and_keeps_and_asks_before_it_cle
     assert not settings.catalog_path.exists()
     app.run()  # the next run (a page rebuilding the catalog reruns at once) still says what was cleared
     assert any(success.body.startswith("Cleared: ") for success in app.success)
+
+
+def test_a_gallery_control_change_keeps_every_other_field_of_the_url(on_fixture) -> None:
+    import dataclasses
+
+    from core.urls import GalleryView
+
+    years = on_fixture.year_range()
+    start = GalleryView(genre="Comedy", page=2, sort="year", year_from=years[0] + 1, year_to=years[1] - 1)
+    params = start.to_params()
+    url_names = {f.name: f.metadata.get("param", f.name) for f in dataclasses.fields(GalleryView)}
+    changes = {
+        "genre": lambda app: app.selectbox(key="gallery_genre").set_value("Drama"),
+        "sort": lambda app: app.selectbox(key="gallery_sort").set_value("rating"),
+        "year_from": lambda app: app.slider(key="gallery_years").set_value((years[0] + 2, years[1] - 1)),
+    }
+    for changed, change in changes.items():
+        app = open_page("pages/genre.py", **params)
+        change(app).run()
+        assert not app.exception, app.exception
+        after = {key: value if isinstance(value, str) else value[0] for key, value in app.query_params.items()}
+        # Every field the control does not set is as the URL had it; a new filter starts at page 1 again.
+        for name, url_name in url_names.items():
+            if url_name is None or name in (changed, "page", "year_to" if changed == "year_from" else ""):
+                continue
+            assert after.get(url_name) == params.get(url_name), (changed, name, after)
+        assert "page" not in after, (changed, after)

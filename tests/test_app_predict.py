@@ -20,7 +20,7 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, runs
+from core import background, jobs, runs
 from core.catalog import open_catalog
 from core.config import KEEP_DROPPED_ENV, MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES, STATE_DIR_ENV, get_settings
 from core.dropped_posters import keep_dropped
@@ -92,7 +92,7 @@ def test_without_a_model_the_page_offers_the_fast_default_run(
     settings = dataclasses.replace(tiny_model.settings, runs_dir=tmp_path / "runs")
     use_settings(monkeypatch, settings)
     commands, processes = [], []
-    real_popen = runs.subprocess.Popen
+    real_popen = background.subprocess.Popen
 
     def harmless_popen(command, **kwargs):
         """The real launcher, but the process it starts only sleeps: nothing heavy is trained here."""
@@ -100,7 +100,7 @@ def test_without_a_model_the_page_offers_the_fast_default_run(
         processes.append(real_popen(["sleep", "60"], **kwargs))
         return processes[-1]
 
-    monkeypatch.setattr(runs.subprocess, "Popen", harmless_popen)
+    monkeypatch.setattr(background.subprocess, "Popen", harmless_popen)
     app = open_app("pages/predict.py")
     assert not app.exception
     assert "no active model yet" in texts(app)

@@ -91,7 +91,7 @@ def test_a_run_without_saved_predictions_says_so(tmp_path: Path) -> None:
 def test_mistake_urls_are_validated_with_a_message_for_each_bad_value() -> None:
     genres, parts = ["Comedy", "Drama", "Horror"], ["random"]
     view = parse_mistakes_params({"genre": "Horror", "errors": "fp", "labelled": "Drama"}, genres, parts, OUTCOMES)
-    assert (view.genre, view.errors, view.labelled, view.part, view.messages) == ("Horror", "fp", "Drama", "random", [])
+    assert (view.genre, view.errors, view.labelled, view.part, view.messages) == ("Horror", "fp", "Drama", "random", ())
     assert view.to_params("r1") == {"run": "r1", "genre": "Horror", "errors": "fp", "labelled": "Drama"}
     bad_genre = parse_mistakes_params({"genre": "<b>", "errors": "fp"}, genres, parts, OUTCOMES)
     assert bad_genre.genre is None and "no genre '<b>'" in bad_genre.messages[0]

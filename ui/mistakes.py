@@ -9,6 +9,7 @@ cannot be selected in Streamlit, markers can, and a click on one writes the cell
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -164,7 +165,7 @@ def render_mistakes(
         return
     pages = page_count(len(found))
     past: list[str] = []
-    view.page = last_page_if_past(view.page, pages, past)
+    view = replace(view, page=last_page_if_past(view.page, pages, past))
     for message in past:
         st.warning(message)
     grid = st.columns(COLUMNS)
@@ -183,7 +184,7 @@ def render_mistakes(
             st.caption(f"page {view.page} of {pages}")
             for page in sorted({1, view.page - 1, view.page + 1, pages} - {view.page}):
                 if 1 <= page <= pages:
-                    target = MistakesView(**{**vars(view), "page": page, "messages": []})
+                    target = replace(view, page=page)
                     st.page_link(TRAINING_PAGE, label=f"page {page}", query_params=target.to_params(run.run_id))
 
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
-from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, PROJECT_ROOT, RUNS_DIR_ENV, Settings
+from core.config import PROJECT_ROOT, Settings
 from tests.raw_fixture import Expected
 from ui.text import WORD_JOINER
 
@@ -101,9 +101,7 @@ def server_environment(settings: Settings, extra_env: dict[str, str] | None = No
     env = dict(os.environ)
     env.update(
         {
-            DATA_DIR_ENV: str(settings.data_dir),
-            CACHE_DIR_ENV: str(settings.cache_dir),
-            RUNS_DIR_ENV: str(settings.runs_dir),
+            **settings.as_environment(),
             "PYTHONUNBUFFERED": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
             **(extra_env or {}),
