@@ -24,6 +24,7 @@ from ui.model import (
     forgotten_message,
     index_or_progress,
     keep_on_server,
+    poster_likeness,
     remember,
     score,
     session_posters,
@@ -63,6 +64,10 @@ figures = (
 )
 st.caption(f"Model: run {run_id} ({md_escape(run.config.get('mode'))} mode, {len(model.genres)} genres) · {figures}")
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
+
+# The genre head scores any image; the similarity index tells whether it is a poster at all (core.novelty).
+UNLIKE_POSTERS = "This image looks unlike the movie posters the model learned from: its scores mean little."
+LOOKS_LIKE_A_POSTER = {True: "no", False: "yes", None: "not known yet"}  # by `Likeness.unlike_posters`
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
 LAST_DROP = "last_drop"  # content hashes of the posters last dropped, shown again after Back from a chip
@@ -157,9 +162,11 @@ if dropped:
         rows = []
         for item in dropped:
             top = model.vocabulary.top_k(item.scores, 3)
+            likeness = poster_likeness(catalog, item.embedding, settings)
             rows.append(
                 {
                     "file": item.poster.filename,
+                    "looks like a poster": LOOKS_LIKE_A_POSTER[None if likeness is None else likeness.unlike_posters],
                     **{f"genre {i + 1}": g for i, (g, _) in enumerate(top)},
                     **{f"score {i + 1}": round(s, 3) for i, (_, s) in enumerate(top)},
                 }
@@ -189,6 +196,9 @@ if dropped:
             for note in item.poster.notes:
                 st.caption(note)
         with right:
+            likeness = poster_likeness(catalog, item.embedding, settings)
+            if likeness is not None and likeness.unlike_posters:
+                st.warning(UNLIKE_POSTERS, icon=":material/help:")
             show_scores(
                 item.scores,
                 key=item.poster.content_hash,

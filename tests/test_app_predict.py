@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 import pytest
 import streamlit
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import background, jobs, runs
@@ -291,19 +292,73 @@ def test_several_posters_give_the_batch_table_and_its_csv(
     assert not app.exception and not app.error
     table = app.dataframe[0].value
     assert table["file"].tolist() == [name for name, _ in files]
-    assert list(table.columns) == ["file", "genre 1", "genre 2", "genre 3", "score 1", "score 2", "score 3"]
+    assert list(table.columns) == [
+        "file",
+        "looks like a poster",
+        "genre 1",
+        "genre 2",
+        "genre 3",
+        "score 1",
+        "score 2",
+        "score 3",
+    ]
     # Each row's genres are the chips shown for that poster, in the same order.
     shown = chips(app)
     assert len(shown) == 9
     for row, (_, data) in zip(table.itertuples(index=False), files, strict=True):
         own = [genre for genre, params in shown if params["poster"] == content_hash(data)]
-        assert own == [row[1], row[2], row[3]]
-        assert row[4] >= row[5] >= row[6]
+        assert own == [row[2], row[3], row[4]]
+        assert row[5] >= row[6] >= row[7]
     [(label, data, args, _)] = downloads
     assert label == "Download as CSV" and "predictions.csv" in args
     assert list(csv.DictReader(io.StringIO(data.decode()))) == [
         {key: str(value) for key, value in row.items()} for row in table.to_dict("records")
     ]
+
+
+UNLIKE_POSTERS = "This image looks unlike the movie posters the model learned from: its scores mean little."
+
+
+def noise_png(side: int = 300) -> bytes:
+    """A square of coloured noise, as a user might drop by mistake: no poster at all."""
+    pixels = np.random.default_rng(3).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def warnings(app: AppTest) -> str:
+    return " ".join(warning.body for warning in app.warning)
+
+
+def test_a_noise_image_is_said_to_look_unlike_the_posters_and_a_poster_is_not(
+    with_model: TinyModel, index: SimilarityIndex
+) -> None:
+    """The noise still gets its chips (the model scores anything), but with the warning beside them; a poster
+    of the catalog's kind (here one of its own, whose nearest poster is itself) gets no warning."""
+    noise = noise_png()
+    _, poster = poster_of(with_model)
+    app = open_app("pages/predict.py")
+    app.file_uploader(key="poster_upload").set_value(("noise.png", noise, "image/png")).run()
+    assert not app.exception and not app.error
+    assert UNLIKE_POSTERS in warnings(app)
+    assert len(chips(app)) == 3
+
+    app.file_uploader(key="poster_upload").set_value(("my poster.jpg", poster, "image/jpeg")).run()
+    assert not app.exception and not app.error
+    assert UNLIKE_POSTERS not in warnings(app)
+    assert len(chips(app)) == 3
+
+    # Both at once: the batch table says which one looks like a poster, and only the noise has the warning.
+    both = [("noise.png", noise, "image/png"), ("my poster.jpg", poster, "image/jpeg")]
+    app.file_uploader(key="poster_upload").set_value(both).run()
+    assert not app.exception and not app.error
+    table = app.dataframe[0].value
+    assert dict(zip(table["file"], table["looks like a poster"], strict=True)) == {
+        "noise.png": "no",
+        "my poster.jpg": "yes",
+    }
+    assert warnings(app).count(UNLIKE_POSTERS) == 1
 
 
 def test_a_dataset_movie_shows_its_true_genres_beside_the_prediction(with_model: TinyModel) -> None:

@@ -18,6 +18,7 @@ from core.catalog import Catalog
 from core.config import Settings, get_settings
 from core.dropped_posters import PosterNotKept, keep_dropped, load_dropped
 from core.jobs import JobStatus
+from core.novelty import Likeness, likeness, unlike_threshold
 from core.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.similar import SimilarityIndex
@@ -108,6 +109,26 @@ def similarity_index(
         return _ready_index(catalog, catalog.fingerprint, str(settings.embeddings_dir), settings)
     except _IndexNotReady:
         return jobs.ensure_job(settings, key, INDEX_JOB) if start else status
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _unlike_threshold(_index: SimilarityIndex, fingerprint: str, embeddings_dir: str) -> float | None:
+    return unlike_threshold(_index)
+
+
+def poster_likeness(catalog: Catalog, embedding: np.ndarray, settings: Settings | None = None) -> Likeness | None:
+    """How near a dropped image comes to the catalog's posters, or None while the similarity index is not
+    ready (or the catalog is too small to draw a line): a warning that is not sure stays silent.
+
+    The threshold is one pass over the whole index (about a second for the real dataset), so it is kept
+    per server beside the index, under the same key.
+    """
+    settings = settings or get_settings()
+    index = similarity_index(catalog, settings)
+    if not isinstance(index, SimilarityIndex):
+        return None
+    threshold = _unlike_threshold(index, catalog.fingerprint, str(settings.embeddings_dir))
+    return None if threshold is None else likeness(index, embedding, threshold)
 
 
 def index_or_progress(
