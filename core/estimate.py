@@ -105,7 +105,7 @@ def measure_posters_per_second(
     has now, and time it as a run's embedding does it (decoding included).
 
     The warm-up batch has the timed batch's shape: a smaller one left the timed call to trace the model
-    again, and that once-only cost made a run look three times slower than it was.
+    again, a once-only cost that was counted as if every batch paid it.
     """
     import numpy as np
     from PIL import Image
@@ -190,6 +190,15 @@ class RunPlan:
     epochs: int  # the most epochs a head may train
     expected_epochs: int  # where early stopping is expected to end a head
     epoch_seconds: float  # one head epoch
+
+    @property
+    def basis(self) -> str:
+        return (
+            f"{self.posters_to_embed:,} posters to embed at {self.posters_per_second:.1f} posters/s (measured here "
+            f"now), then {self.heads} head(s) of ~{self.expected_epochs} epochs at {self.epoch_seconds:.1f} s"
+            + (", their refit" if self.refit else "")
+            + (" and the temporal twin" if self.twin else "")
+        )
 
     @property
     def embedding_seconds(self) -> float:
@@ -338,10 +347,10 @@ def _observed_rate(statuses: Sequence[Mapping]) -> float | None:
 
 def _best_epoch_end(history: Sequence[Mapping], phase: str | None, patience: int) -> int | None:
     """Where early stopping will end the phase as the history stands: its best epoch plus the patience."""
-    scored = [record for record in history if record.get("phase") == phase and isinstance(record.get("map"), float)]
+    scored = [record for record in history if record.get("phase") == phase and isinstance(record.get("val_map"), float)]
     if not scored:
         return None
-    best = max(scored, key=lambda record: record["map"])
+    best = max(scored, key=lambda record: record["val_map"])
     return int(best.get("phase_epoch", 0)) + patience
 
 

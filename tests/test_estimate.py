@@ -82,7 +82,7 @@ def test_the_last_main_refit_still_counts_the_temporal_twin_after_it() -> None:
 
 
 def test_a_head_says_its_epoch_of_the_expected_end_from_its_own_best_epoch() -> None:
-    history = [{"phase": "training head 2 of 3", "phase_epoch": n, "map": 0.3 + 0.01 * min(n, 9), "seconds": 2.0}
+    history = [{"phase": "training head 2 of 3", "phase_epoch": n, "val_map": 0.3 + 0.01 * min(n, 9), "seconds": 2.0}
                for n in range(1, 15)]  # fmt: skip
     status = _status(2000, "training head 2 of 3", 10, 32, 14, 80)
     left = estimate.time_left(_plan(), [status], history)
