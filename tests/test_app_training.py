@@ -36,7 +36,7 @@ from ui import runs as ui_runs
 # What the panel's bars say: the phase alone before the epochs are known, then the epoch; then the step in
 # the run's own units (posters while embedding, a head's epochs of where early stopping should end it).
 # A phase, or one of the default fast run's three heads, or their refit; then where in it the run is.
-_PHASE = rf"(?:(?:temporal twin )?(?:{'|'.join((*rf.STATES, *rf.PHASES))})(?: head \d of 3)?|refit of head \d of 3)"
+_PHASE = rf"(?:temporal twin )?(?:(?:{'|'.join((*rf.STATES, *rf.PHASES))})(?: head \d of 3)?|refit of head \d of 3)"
 _STEP = r"(?:temporal twin: )?(?:posters [\d,]+ of [\d,]+|head \d of 3, epoch \d+ of ~\d+|refit of head \d of 3, epoch \d+ of \d+)"
 PROGRESS_TEXT = re.compile(rf"({_PHASE})(…|: epoch \d+ of [12])|{_STEP}")
 RUN_TIMEOUT_S = 240  # a tiny run in its own process: TensorFlow's start-up, then seconds of training
