@@ -42,7 +42,14 @@ if active_model:
             icon=":material/warning:",
         )
 elif not running:
-    st.info("No model yet. Train one: the Start a run form below says how long the fast default run takes here.")
+    fast = make_config("fast")
+    expected = estimate_for(
+        settings, catalog, all_runs, "fast", f"{fast.image_height}x{fast.image_width}", fast.epochs, fast.backbone
+    )
+    took = (
+        f"about {expected.seconds / 60:.0f} min here, as measured now" if expected else "the form below says how long"
+    )
+    st.info(f"No model yet. Train one: the fast default run takes {took}.")
     if st.button(
         "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
     ):

@@ -220,6 +220,21 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
     assert left != "—" and float(left.removesuffix(" min")) >= (5729 - 1888) / 2.0 / 60
 
 
+def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    ui_runs._posters_per_second.clear()
+    app = open_app("pages/training.py")
+    assert not app.exception
+    [form_figure] = [metric.value for metric in app.metric if metric.label == "Estimated time here"]
+    minutes = round(float(form_figure.removesuffix(" min")))
+    assert f"No model yet. Train one: the fast default run takes about {minutes} min here, as measured now." in [
+        info.value for info in app.info
+    ]
+    assert "few minutes" not in texts(app)
+
+
 def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Settings) -> None:
     run_dir = settings.runs_dir / "20200101-000000-fast-dead"
     run_dir.mkdir()
