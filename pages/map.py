@@ -1,5 +1,10 @@
 """Map: every usable poster placed by how the backbone sees it (a 2-D projection of the similarity vectors),
-coloured by a genre or by year; a box or lasso selection opens a gallery of exactly those posters.
+coloured by a genre or by year; a box or lasso selection opens a gallery of exactly those posters, and a
+click on one poster opens its card.
+
+The chart keeps Streamlit's own drag mode (pan): Streamlit turns a click into a points selection only
+outside the box and lasso modes, so a map that opened in box mode ignored every click. The box and lasso
+are one click away in the chart's toolbar.
 
 The view is in the URL: `/map?color=Horror&box=x0,x1,y0,y1` (or `poly=x1,y1,…` for a lasso), `movie=` for a
 clicked poster's card and `poster=` for a poster dropped on the Predict page, marked on the map.
@@ -177,7 +182,6 @@ if selection_shape:
 explained = poster_map.explained
 figure.update_layout(
     height=640,
-    dragmode="lasso" if "poly" in params else "select",
     xaxis_title=f"axis 1 ({explained[0]:.0%} of the variance)",
     yaxis_title=f"axis 2 ({explained[1]:.0%} of the variance)",
     legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
@@ -192,8 +196,8 @@ st.plotly_chart(
 )
 st.caption(
     f"{len(ids):,} posters, placed by PCA of their 1,280-d similarity vectors (the two axes keep "
-    f"{explained.sum():.0%} of the variance). Nearby posters look alike to the backbone. Draw a box or a lasso "
-    "to see those posters; click one for its card."
+    f"{explained.sum():.0%} of the variance). Nearby posters look alike to the backbone. Click a poster for its "
+    "card; pick the box or lasso in the chart's toolbar and draw one to see those posters."
 )
 
 if picked:

@@ -49,7 +49,9 @@ if loaded is None:
         st.info(f"A model is being trained (run {running.run_id}); it becomes usable once you make it active.")
         st.page_link(TRAINING_PAGE, label="Watch it on the Training page", query_params={"run": running.run_id})
     else:
-        st.info("There is no active model yet. Train one first: the fast default run takes a few minutes.")
+        st.info(
+            "There is no active model yet. Train one first on the Training page (its form says how long the fast default run takes here)."
+        )
         if st.button(
             "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
         ):

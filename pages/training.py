@@ -27,6 +27,7 @@ from ui.runs import (
     render_next_model,
     start_notice,
     start_run,
+    time_left,
 )
 from ui.text import md_escape
 
@@ -60,7 +61,14 @@ if chosen_model:
 if next_model is not None:
     render_next_model(settings, next_model, active_model)
 elif not active_model and not running:
-    st.info("No model yet. Train one: the fast default run takes a few minutes on a laptop CPU.")
+    fast = make_config("fast")
+    expected = estimate_for(
+        settings, catalog, all_runs, "fast", f"{fast.image_height}x{fast.image_width}", fast.epochs, fast.backbone
+    )
+    took = (
+        f"about {expected.seconds / 60:.0f} min here, as measured now" if expected else "the form below says how long"
+    )
+    st.info(f"No model yet. Train one: the fast default run takes {took}.")
     if st.button(
         "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
     ):
@@ -96,13 +104,13 @@ def progress_panel() -> None:
         st.progress(min(1.0, (epoch or 0) / epochs), text=f"{md_escape(phase)}: epoch {epoch or 0} of {epochs}")
     else:
         st.progress(0.0, text=f"{md_escape(phase)}…")
+    left = time_left(settings, catalog, all_runs, current)
     if batches:
-        st.progress(min(1.0, (batch or 0) / batches), text=f"batch {batch or 0} of {batches}")
+        st.progress(min(1.0, (batch or 0) / batches), text=left.step)
     elapsed = run_reports.duration_seconds(current) or 0.0
-    eta = run_reports.eta_seconds(current)
     columns = st.columns(3)
     columns[0].metric("Elapsed", f"{elapsed / 60:.1f} min")
-    columns[1].metric("Left (estimate)", f"{eta / 60:.1f} min" if isinstance(eta, int | float) else "—")
+    columns[1].metric("Left (estimate)", f"{left.seconds / 60:.1f} min")
     columns[2].metric("Phase", str(phase))
     curves = run_reports.curves([current])
     if not curves.empty:
@@ -123,7 +131,7 @@ progress_panel()
 MODE_EXPLAINED = {
     "fast": "**fast** (the default): the pretrained backbone reads every poster once (its features are cached), "
     "then three small heads learn the genres from those features in seconds per epoch, and are averaged. "
-    "Minutes on a laptop CPU; the best start.",
+    "The best start; the estimate below says how long here.",
     "fine-tune": "**fine-tune**: the fast head first, then the backbone's top blocks are unfrozen and trained on "
     "the images at a low learning rate, so the backbone adapts to posters. Every epoch reads every poster "
     "through the backbone, so it takes far longer than fast (the estimate below says how long here); it may "

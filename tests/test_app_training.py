@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import background, estimate, run_reports, runs
 from core.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.background import process_start_time
 from core.config import Settings
 from core.runs import RunView
 from core.training import run_folder as rf
@@ -32,10 +34,12 @@ from tests.apptest_helpers import shown_text, texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
 from ui import runs as ui_runs
 
-# What the panel's bars say: the phase alone before the epochs are known, then the epoch, then the batch.
+# What the panel's bars say: the phase alone before the epochs are known, then the epoch; then the step in
+# the run's own units (posters while embedding, a head's epochs of where early stopping should end it).
 # A phase, or one of the default fast run's three heads, or their refit; then where in it the run is.
-_PHASE = rf"(?:{'|'.join((*rf.STATES, *rf.PHASES))})(?: head \d of 3)?|refit of head \d of 3"
-PROGRESS_TEXT = re.compile(rf"({_PHASE})(…|: epoch \d+ of [12])|batch \d+ of \d+")
+_PHASE = rf"(?:temporal twin )?(?:(?:{'|'.join((*rf.STATES, *rf.PHASES))})(?: head \d of 3)?|refit of head \d of 3)"
+_STEP = r"(?:temporal twin: )?(?:posters [\d,]+ of [\d,]+|head \d of 3, epoch \d+ of ~\d+|refit of head \d of 3, epoch \d+ of \d+)"
+PROGRESS_TEXT = re.compile(rf"({_PHASE})(…|: epoch \d+ of [12])|{_STEP}")
 RUN_TIMEOUT_S = 240  # a tiny run in its own process: TensorFlow's start-up, then seconds of training
 
 
@@ -188,6 +192,48 @@ def dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
+
+
+def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_left(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    ui_runs._posters_per_second.clear()  # an earlier page of this process measured the real rate
+    run_dir = settings.runs_dir / "20200101-000000-fast-embeds"
+    run_dir.mkdir()
+    pid = os.getpid()  # a live process, as the run's own would be
+    status = {
+        "state": "running",
+        "pid": pid,
+        "pid_start_time": process_start_time(pid),
+        "started_at": rf.now(),
+        "updated_at": rf.now(),
+        "phase": "embedding",
+        "batch": 1888,
+        "batches": 5729,
+    }
+    (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
+    (run_dir / rf.CONFIG_FILE).write_text(json.dumps(make_config("fast").to_json()))
+    app = open_app("pages/training.py", run=run_dir.name)
+    assert not app.exception
+    assert "posters 1,888 of 5,729" in [bar.text for bar in app.get("progress")]
+    [left] = [metric.value for metric in app.metric if metric.label == "Left (estimate)"]
+    assert left != "—" and float(left.removesuffix(" min")) >= (5729 - 1888) / 2.0 / 60
+
+
+def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    ui_runs._posters_per_second.clear()
+    app = open_app("pages/training.py")
+    assert not app.exception
+    [form_figure] = [metric.value for metric in app.metric if metric.label == "Estimated time here"]
+    minutes = round(float(form_figure.removesuffix(" min")))
+    assert f"No model yet. Train one: the fast default run takes about {minutes} min here, as measured now." in [
+        info.value for info in app.info
+    ]
+    assert "few minutes" not in texts(app)
 
 
 def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Settings) -> None:

@@ -146,7 +146,7 @@ def index_or_progress(
     if state.is_active or state.state == "failed":
         _index_progress(catalog, what, settings)
     else:
-        st.info(f"{what} needs the dataset's posters embedded once (a few minutes, in the background).")
+        st.info(f"{what} needs the dataset's posters embedded once, in the background (its progress shows here).")
         if st.button("Embed them now", key=f"index_start_{what}", icon=":material/play_arrow:"):
             jobs.start_job(settings, index_job_key(catalog), INDEX_JOB)
             st.rerun()

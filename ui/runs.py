@@ -14,7 +14,7 @@ from core.catalog import Catalog
 from core.config import Settings
 from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
 from core.runs import RunView
-from core.training.config import ConfigError, make_config, parse_image_size
+from core.training.config import MODES, ConfigError, make_config, parse_image_size
 from core.urls import MistakesView, parse_mistakes_params
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
@@ -81,7 +81,7 @@ def render_next_model(settings: Settings, run: RunView, active_model: str | None
     in_use = f"Predict uses run {active_model}" if active_model else "no model is active yet"
     with st.container(border=True):
         st.info(
-            f"Run **{run.run_id}** finished ({run.config.get('mode')} mode) with a model; {in_use}.",
+            f"Run **{run.run_id}** finished ({md_escape(run.config.get('mode'))} mode) with a model; {in_use}.",
             icon=":material/new_releases:",
         )
         if st.button("Make it the active model", icon=":material/star:", key=f"next-model-{run.run_id}"):
@@ -102,11 +102,29 @@ def run_caption(run: RunView) -> str:
     return " · ".join(part for part in parts if part)
 
 
-@st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8)
+# A few minutes: the load of a shared machine changes, and the measure takes a few seconds.
+MEASURE_TTL_SECONDS = 300
+STATUSES_KEPT = 600  # the statuses a panel keeps of a run: 20 minutes at one every two seconds
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8, ttl=MEASURE_TTL_SECONDS)
 def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str, backbone: str) -> float:
     from pathlib import Path
 
     return estimate.measure_posters_per_second(image_size, sample, Path(cache_dir), backbone)
+
+
+def _measured_rate(settings: Settings, catalog: Catalog, size: tuple[int, int], backbone: str) -> float:
+    sample = tuple(catalog.usable_movies()["poster_path"].head(16))
+    return _posters_per_second(size, sample, str(settings.weights_dir), backbone)
+
+
+def fast_run_plan(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], config: dict) -> estimate.RunPlan:
+    """The plan the form, the banners and the progress panel share (`core.estimate`)."""
+    size = parse_image_size(str(config["image_size"]))
+    backbone = str(config.get("backbone", DEFAULT_BACKBONE))
+    rate = _measured_rate(settings, catalog, size, backbone)
+    return estimate.plan_for(settings, catalog, config, all_runs, rate)
 
 
 def estimate_for(
@@ -118,21 +136,25 @@ def estimate_for(
     epochs: int,
     backbone: str = DEFAULT_BACKBONE,
 ) -> estimate.Estimate | None:
-    """The run's expected duration: from an earlier run of the same kind, else from a probe of its backbone (the
-    scratch mode has none; its small CNN is costed as a share of the default backbone)."""
+    """The run's expected duration. A fast run: the shared plan (posters still to embed at the rate measured
+    here now, then its heads, refit and twin). The other modes: an earlier run of the same kind, else a probe
+    of the backbone (the scratch mode has none; its small CNN is costed as a share of the default backbone)."""
     try:
         size = parse_image_size(image_size)
     except ConfigError:
         return None
     size_text = f"{size[0]}x{size[1]}"
+    if mode == "fast":
+        config = {**make_config("fast").to_json(), "image_size": size_text, "epochs": epochs, "backbone": backbone}
+        plan = fast_run_plan(settings, catalog, all_runs, config)
+        return estimate.Estimate(plan.total_seconds, plan.basis)
     if mode == "scratch":
         backbone = DEFAULT_BACKBONE
     from_runs = estimate.estimate_from_runs(all_runs, mode, size_text, epochs, backbone)
     if from_runs is not None:
         return from_runs
     usable = catalog.summary()["usable_movies"]
-    sample = tuple(catalog.usable_movies()["poster_path"].head(16))
-    rate = _posters_per_second(size, sample, str(settings.weights_dir), backbone)
+    rate = _measured_rate(settings, catalog, size, backbone)
     defaults = make_config(mode)
     return estimate.estimate_from_throughput(
         rate,
@@ -144,6 +166,32 @@ def estimate_for(
         passes=estimate.head_passes(defaults.to_json()),
         backbone=backbone,
     )
+
+
+def time_left(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], run: RunView) -> estimate.TimeLeft:
+    """A running run's time left and step, refined from every status this session has seen of it."""
+    seen = st.session_state.setdefault(f"statuses-{run.run_id}", [])
+    if not seen or seen[-1].get("updated_at") != run.status.get("updated_at"):
+        seen.append(dict(run.status))
+        del seen[:-STATUSES_KEPT]
+    mode = str(run.config.get("mode", "fast"))
+    config = {**make_config(mode if mode in MODES else "fast").to_json(), **run.config}  # config.json may lag
+    if mode == "fast":
+        # Planned once per run and tab: what the run still had to embed is what it reports from then on.
+        plan = st.session_state.get(f"plan-{run.run_id}")
+        if plan is None:
+            earlier = [other for other in all_runs if other.run_id != run.run_id]
+            plan = st.session_state[f"plan-{run.run_id}"] = fast_run_plan(settings, catalog, earlier, config)
+        return estimate.time_left(plan, seen, run.history, int(config.get("patience", 20)))
+    eta = run_reports.eta_seconds(run)
+    epoch, epochs = run.status.get("epoch"), run.status.get("epochs")
+    step = f"epoch {epoch} of {epochs}" if epoch else str(run.status.get("phase") or run.state)
+    if eta is None:
+        found = estimate_for(settings, catalog, all_runs, str(config.get("mode")), str(config.get("image_size")),
+                             int(config.get("epochs", 1)), str(config.get("backbone", DEFAULT_BACKBONE)))  # fmt: skip
+        elapsed = run_reports.duration_seconds(run) or 0.0
+        eta = max(found.seconds - elapsed, 0.0) if found else 0.0
+    return estimate.TimeLeft(eta, step)
 
 
 def render_baselines(all_runs: Sequence[RunView]) -> None:

@@ -51,7 +51,7 @@ def welcome(usable: pd.DataFrame, genre_counts: dict[str, int]) -> None:
             st.markdown(f"{DONE} Active model: run {md_escape(active)}.")
             st.page_link(TRAINING_PAGE, label="Its figures", query_params={"run": active}, icon=":material/insights:")
         else:
-            st.markdown(f"{TO_DO} No model yet: the fast run takes a few minutes on a laptop.")
+            st.markdown(f"{TO_DO} No model yet: the Training page's form says how long the fast run takes here.")
             st.page_link(TRAINING_PAGE, label="Train one", icon=":material/model_training:")
     with predict.container(border=True, height="stretch"):
         st.markdown("**3 · Drop a poster**")

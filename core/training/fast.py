@@ -178,14 +178,15 @@ def embed_posters(
     """The cached (or freshly computed) features of every poster of the run, per part."""
     paths = [path for part in PARTS for path in data.parts[part].paths]
     last_report = [0.0]
+    phase = f"{progress.label} embedding" if progress.label else "embedding"  # the twin's says whose it is
 
     def report(done: int, total: int) -> None:
-        progress.status.update(phase="embedding", epoch=None, epochs=None, batch=done, batches=total)
+        progress.status.update(phase=phase, epoch=None, epochs=None, batch=done, batches=total)
         if done in (0, total) or time.monotonic() - last_report[0] >= _EMBEDDING_REPORT_SECONDS:
             last_report[0] = time.monotonic()
             progress.log.write(f"embedding posters: {done}/{total}")
 
-    progress.status.update(phase="embedding")
+    progress.status.update(phase=phase)
     result = poster_embeddings(
         paths,
         config.image_size,

@@ -1,6 +1,6 @@
 """Where the model goes wrong, in Chromium: a count of the run's per-genre table opens its gallery of
-posters (and the URL says which), labels that look wrong on the Dataset page, and a box drawn on the map
-opens a gallery of exactly the posters inside it."""
+posters (and the URL says which), labels that look wrong on the Dataset page, a box drawn on the map
+opens a gallery of exactly the posters inside it, and a click on one poster of the map opens its card."""
 
 from __future__ import annotations
 
@@ -71,9 +71,11 @@ def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
     index = build_index(catalog, server.settings)
     poster_map = projection.fit_map(index.ids, index.vectors)
     projection.save_map(server.settings, projection.map_key(catalog), poster_map)
-    open_view(page, server.url_for("/map", color="Drama"), expect_text="Draw a box or a lasso")
+    open_view(page, server.url_for("/map", color="Drama"), expect_text="Click a poster for its card")
     chart = page.get_by_test_id("stPlotlyChart").first
     chart.scroll_into_view_if_needed()
+    chart.hover()
+    chart.locator('[data-title="Box Select"]').click()
     area = chart.locator(".nsewdrag").first.bounding_box()
     assert area is not None
     page.mouse.move(area["x"] + area["width"] * 0.2, area["y"] + area["height"] * 0.2)
@@ -89,4 +91,39 @@ def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
     assert 0 < len(inside) <= 24
     assert set(gallery_links(page)) == inside
     assert np.isfinite(box).all()
+    assert_no_exception(page, server)
+
+
+# Where a data point is on the screen, from the chart's own axes (Plotly's d2p: data to pixels in the plot area).
+_POINT_ON_SCREEN_JS = """([x, y]) => {
+    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    const box = plot.getBoundingClientRect(), xaxis = plot._fullLayout.xaxis, yaxis = plot._fullLayout.yaxis;
+    return [box.left + xaxis._offset + xaxis.d2p(x), box.top + yaxis._offset + yaxis.d2p(y)];
+}"""
+
+
+def test_a_click_on_a_poster_of_the_map_opens_its_card(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server = model_app_server.server
+    catalog = open_catalog(server.settings)
+    index = build_index(catalog, server.settings)
+    poster_map = projection.fit_map(index.ids, index.vectors)
+    projection.save_map(server.settings, projection.map_key(catalog), poster_map)
+    # The poster farthest from its nearest neighbour: a click on it cannot land on another one.
+    scale = poster_map.xy / np.ptp(poster_map.xy, axis=0)
+    gaps = np.linalg.norm(scale[:, None] - scale[None], axis=-1) + np.eye(len(scale)) * 1e9
+    chosen = int(gaps.min(axis=1).argmax())
+    imdb_id = poster_map.ids[chosen]
+    title = catalog.movie(imdb_id)["title"]
+    open_view(page, server.url_for("/map", color="Drama"), expect_text="placed by PCA")
+    page.get_by_test_id("stPlotlyChart").first.scroll_into_view_if_needed()
+    x, y = page.evaluate(_POINT_ON_SCREEN_JS, [float(poster_map.xy[chosen, 0]), float(poster_map.xy[chosen, 1])])
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    expect_url(page, "/map", {"color": "Drama", "movie": imdb_id})
+    card = page.locator('[class*="st-key-map-card"]')
+    expect(card.get_by_role("link", name=title)).to_be_visible()
+    wait_for_app(page)
+    screenshot(page, "map-click")
     assert_no_exception(page, server)
