@@ -27,6 +27,8 @@ DEFAULT_CACHE_DIR = PROJECT_ROOT / ".cache"
 DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
 # What users make by hand (label corrections, dropped posters): never derived, so never under the cache.
 STATE_DIR_NAME = "state"
+# Under the cache folder, beside the embeddings store: the models OpenVINO compiled for this machine.
+COMPILED_MODELS_DIR_NAME = "openvino"
 
 # The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
 # the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
@@ -96,6 +98,11 @@ class Settings:
     @property
     def weights_dir(self) -> Path:
         return self.cache_dir / "weights"
+
+    @property
+    def compiled_models_dir(self) -> Path:
+        """OpenVINO's compiled models (`core.inference`): derived from the weights, removed by Clear caches."""
+        return self.cache_dir / COMPILED_MODELS_DIR_NAME
 
     @property
     def thumbnails_dir(self) -> Path:

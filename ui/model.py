@@ -47,7 +47,7 @@ class DroppedPoster:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_model(run_dir: str, model_mtime_ns: int) -> LoadedModel:
-    loaded = load_run_model(run_dir)
+    loaded = load_run_model(run_dir, get_settings().compiled_models_dir)
     freeze_long_lived_objects()
     return loaded
 
@@ -68,7 +68,7 @@ def active_model(settings: Settings | None = None) -> tuple[str, LoadedModel] | 
 
 @st.cache_resource(show_spinner="Loading the poster embedder…")
 def embedder(weights_dir: str) -> PosterEmbedder:
-    embedder = PosterEmbedder(Path(weights_dir))
+    embedder = PosterEmbedder(Path(weights_dir), get_settings().compiled_models_dir)
     freeze_long_lived_objects()
     return embedder
 
@@ -176,7 +176,7 @@ def session_posters() -> dict[str, DroppedPoster]:
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _reader(_model: LoadedModel, run_dir: str, model_mtime_ns: int, weights_dir: str) -> PosterReader:
-    return PosterReader(_model, lambda: embedder(weights_dir))
+    return PosterReader(_model, lambda: embedder(weights_dir), get_settings().compiled_models_dir)
 
 
 def poster_reader(model: LoadedModel, settings: Settings | None = None) -> PosterReader:
