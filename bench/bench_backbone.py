@@ -5,6 +5,13 @@ Prints one table: embedding throughput in posters/s (best of 3 rounds) for batch
 sizes, for each backbone, with its time per poster as a ratio to the first backbone's (Lite0 by default,
 the baseline, measured in the same run); then Lite0's first (cold) load, which ports the PyTorch file,
 against a later (warm) load from the Keras cache. Random pixels are enough for throughput.
+
+With `--engine keras,openvino [--posters 1000,5745,25000]` it times instead what a first run waits for:
+embedding N real posters from disk (decode, resize, backbone: the embeddings store's fill) by each engine,
+at the similarity size. Keras runs at its fastest batch size (8 or 32, chosen on a first sample in the same
+run), OpenVINO with batches of EMBEDDING_BATCH_SIZE in flight at once; beyond the real dataset's posters,
+generated JPEGs of the same size are written to a temporary folder. Prints posters/s per engine, the ratio
+OpenVINO / Keras, and seconds per 1000 posters at each count (flat when time grows linearly).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 
 from core.backbone import load_pretrained
 from core.backbones import BACKBONES, LITE0, Backbone
+from core.config import get_settings
 
 BATCH_SIZE = 32
 # (height, width): a portrait poster, and the square size the network was trained at.
@@ -55,13 +63,80 @@ def load_seconds(cache_dir: Path) -> float:
     return time.perf_counter() - start
 
 
+def real_posters() -> list[Path]:
+    return sorted((get_settings().data_dir / "Movie_Poster_Dataset").glob("*/*.jpg"))
+
+
+def poster_files(count: int, folder: Path) -> list[Path]:
+    """`count` poster files: the real ones first, then generated JPEGs of a real poster's size."""
+    from PIL import Image, ImageDraw
+
+    files = real_posters()[:count]
+    rng = np.random.default_rng(1)
+    for number in range(count - len(files)):
+        path = folder / f"generated-{number:06d}.jpg"
+        if not path.exists():
+            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+            image = Image.new("RGB", (182, 268), colour)
+            x, y = (int(v) for v in rng.integers(0, 150, 2))
+            ImageDraw.Draw(image).ellipse((x, y, x + 60, y + 90), fill=tuple(255 - c for c in colour))
+            image.save(path, format="JPEG", quality=90)
+        files.append(path)
+    return files
+
+
+def embedding_seconds(engine: str, files: list[Path], batch_size: int, features) -> float:
+    """Seconds to embed `files` from disk, as the embeddings store's fill does (without storing)."""
+    from core.inference import OPENVINO, Inference
+    from core.training.pipeline import make_poster_dataset
+
+    size = tuple(features.input_shape[1:3])
+    compiled = Inference(lambda batch: features(batch, training=False), size, openvino=engine == OPENVINO)
+    assert compiled.engine == engine, f"{engine} is not available here"
+    compiled(np.zeros((batch_size, *size, 3), np.float32))  # compile / trace outside the timing
+    started = time.perf_counter()
+    for _ in compiled.map(make_poster_dataset([str(f) for f in files], size, batch_size)):
+        pass
+    return time.perf_counter() - started
+
+
+def compare_engines(engines: list[str], counts: list[int]) -> None:
+    from core.poster_index import SIMILARITY_IMAGE_SIZE
+    from core.training.embeddings import EMBEDDING_BATCH_SIZE
+    from core.training.model import make_feature_extractor
+
+    with tempfile.TemporaryDirectory() as folder:
+        features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, get_settings().weights_dir)
+        sample = poster_files(64, Path(folder))
+        keras_batch = max((8, 32), key=lambda size: len(sample) / embedding_seconds("keras", sample, size, features))
+        batches = {"keras": keras_batch, "openvino": EMBEDDING_BATCH_SIZE}
+        height, width = SIMILARITY_IMAGE_SIZE
+        print(f"Embedding posters from disk, Lite0 at {height}×{width}, on {os.cpu_count()} CPU cores")
+        print(f"  Keras's fastest batch on a 64-poster sample: {keras_batch}")
+        for count in counts:
+            files = poster_files(count, Path(folder))
+            rates = {}
+            for engine in engines:
+                seconds = embedding_seconds(engine, files, batches[engine], features)
+                rates[engine] = count / seconds
+                print(f"  {count:>6} posters  {engine:<8} batch {batches[engine]:>2}  {rates[engine]:6.1f} posters/s"
+                      f"  {1000 * seconds / count:6.1f} s per 1000", flush=True)  # fmt: skip
+            if "keras" in rates and "openvino" in rates:
+                print(f"  {count:>6} posters  openvino / keras: {rates['openvino'] / rates['keras']:.2f}×", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=5, help="timed batches per round (default 5)")
     parser.add_argument(
         "--backbones", default=",".join(BACKBONES), help="comma-separated names; the first is the baseline"
     )
+    parser.add_argument("--engine", help="compare embedding engines instead, e.g. keras,openvino")
+    parser.add_argument("--posters", default="1000,5745", help="with --engine: poster counts (default 1000,5745)")
     args = parser.parse_args()
+    if args.engine:
+        compare_engines(args.engine.split(","), [int(count) for count in args.posters.split(",")])
+        return
     entries = [BACKBONES[name.strip()] for name in args.backbones.split(",")]
 
     with tempfile.TemporaryDirectory() as folder:

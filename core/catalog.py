@@ -367,7 +367,7 @@ def open_catalog(settings: Settings | None = None, progress: Progress | None = N
 
 
 def clear_caches(
-    settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings", "thumbnails")
+    settings: Settings | None = None, what: tuple[str, ...] = ("catalog", "embeddings", "thumbnails", "compiled")
 ) -> list[Path]:
     """Delete the derived data (never the dataset, the runs or the user's state); rebuilt when next needed."""
     settings = settings or get_settings()
@@ -385,6 +385,9 @@ def clear_caches(
     if "embeddings" in what and settings.embeddings_dir.exists():
         shutil.rmtree(settings.embeddings_dir)
         removed.append(settings.embeddings_dir)
+    if "compiled" in what and settings.compiled_models_dir.exists():
+        shutil.rmtree(settings.compiled_models_dir)
+        removed.append(settings.compiled_models_dir)
     if "thumbnails" in what and settings.thumbnails_dir.exists():
         shutil.rmtree(settings.thumbnails_dir)
         removed.append(settings.thumbnails_dir)

@@ -30,6 +30,8 @@ DEFAULT_RUNS_DIR = PROJECT_ROOT / "runs"
 STATE_DIR_NAME = "state"
 # A catalog file of an older version that held label corrections, kept in the state folder until taken in.
 LEGACY_CORRECTIONS_NAME = "catalog-with-corrections.sqlite3"
+# Under the cache folder, beside the embeddings store: the models OpenVINO compiled for this machine.
+COMPILED_MODELS_DIR_NAME = "openvino"
 
 # The width of one poster card in the galleries and neighbour grids, in CSS pixels: the grid's layout and
 # the thumbnails' size (made at twice this, for sharp cards on high-density screens) both follow it.
@@ -129,6 +131,11 @@ class Settings:
     @property
     def weights_dir(self) -> Path:
         return self.cache_dir / "weights"
+
+    @property
+    def compiled_models_dir(self) -> Path:
+        """OpenVINO's compiled models (`core.inference`): derived from the weights, removed by Clear caches."""
+        return self.cache_dir / COMPILED_MODELS_DIR_NAME
 
     @property
     def thumbnails_dir(self) -> Path:

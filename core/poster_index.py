@@ -16,11 +16,11 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from core.backbone import EMBEDDING_DIM
 from core.catalog import Catalog, open_existing_catalog
 from core.config import Settings
+from core.inference import Inference
 from core.jobs import JobContext, JobStopped
 from core.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
 from core.similar import SimilarityIndex
@@ -87,19 +87,17 @@ def build_index(
 class PosterEmbedder:
     """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
 
-    def __init__(self, weights_dir: Path) -> None:
+    def __init__(self, weights_dir: Path, compiled_dir: Path | None = None) -> None:
         features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
-        # A traced function: eager calls of the model cost several times the computation itself.
-        self._features = tf.function(
-            lambda batch: features(batch, training=False),
-            input_signature=[tf.TensorSpec((None, *SIMILARITY_IMAGE_SIZE, 3), tf.float32)],
+        self._features = Inference(
+            lambda batch: features(batch, training=False), SIMILARITY_IMAGE_SIZE, compiled_dir, "poster embedder"
         )
 
     def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
         if not len(images):
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         batch = resize_posters(list(images), SIMILARITY_IMAGE_SIZE)
-        return _pooled(self._features(np.asarray(batch, dtype=np.float32)).numpy())
+        return _pooled(self._features(np.asarray(batch, dtype=np.float32))[0])
 
 
 def shares_backbone(loaded: LoadedModel) -> bool:
@@ -128,8 +126,9 @@ class PosterReader:
     and the embedder's (built on first use by `embedder`).
     """
 
-    def __init__(self, loaded: LoadedModel, embedder: Callable[[], PosterEmbedder]) -> None:
-
+    def __init__(
+        self, loaded: LoadedModel, embedder: Callable[[], PosterEmbedder], compiled_dir: Path | None = None
+    ) -> None:
         self.loaded = loaded
         self._embedder = embedder
         self._one_pass = None
@@ -143,10 +142,8 @@ class PosterReader:
                 shown = (plain + features(keras.ops.flip(batch, axis=-2), training=False)) / 2 if mirrored else plain
                 return head(shown, training=False), plain[:, -EMBEDDING_DIM:]
 
-            self._one_pass = tf.function(
-                scores_and_embedding,
-                input_signature=[tf.TensorSpec((None, *SIMILARITY_IMAGE_SIZE, 3), tf.float32)],
-            )
+            # The whole run model, backbone and head, compiled as one, with the similarity vector beside it.
+            self._one_pass = Inference(scores_and_embedding, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model")
 
     @property
     def one_pass(self) -> bool:
@@ -158,10 +155,9 @@ class PosterReader:
             return predict_images(self.loaded, images), self._embedder().embed(images)
         if not len(images):
             return np.zeros((0, len(self.loaded.vocabulary)), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32)
-        scores, vectors = [], []
-        for start in range(0, len(images), PREDICT_BATCH):
-            batch = preprocess_images(images[start : start + PREDICT_BATCH], SIMILARITY_IMAGE_SIZE)
-            batch_scores, batch_vectors = self._one_pass(np.asarray(batch, dtype=np.float32))
-            scores.append(batch_scores.numpy())
-            vectors.append(batch_vectors.numpy())
+        batches = (
+            preprocess_images(images[start : start + PREDICT_BATCH], SIMILARITY_IMAGE_SIZE)
+            for start in range(0, len(images), PREDICT_BATCH)
+        )
+        scores, vectors = zip(*self._one_pass.map(batches), strict=True)
         return np.concatenate(scores).astype(np.float32), np.concatenate(vectors).astype(np.float32)

@@ -38,14 +38,16 @@ import keras
 import tensorflow as tf
 
 from core import atomic
+from core.config import get_settings
 from core.genres import GenreVocabulary
+from core.inference import Inference
 from core.training import model as _custom_layers  # noqa: F401  (registers the layers model.keras uses)
 from core.training import run_folder as rf
 from core.training.config import ConfigError, parse_image_size
 from core.training.pipeline import resize_poster, resize_posters
 
 TOP_K = 3
-PREDICT_BATCH = 32  # posters per model call
+PREDICT_BATCH = 8  # posters per model call: the fastest on 2 cores, as for the embeddings (bench_backbone.py)
 DECODE_THREADS = 2  # Pillow releases the GIL while it decodes a JPEG
 DECODE_AHEAD = 4 * PREDICT_BATCH  # decoded posters waiting at most: what bounds a folder's memory
 _PROGRESS_SECONDS = 2.0
@@ -69,7 +71,13 @@ class LoadedModel:
     thresholds: np.ndarray  # one per genre, in vocabulary order
     image_size: tuple[int, int]  # height, width in pixels
     config: dict[str, Any]
-    serve: Any  # the model as a traced function of a (n, height, width, 3) float32 batch
+    serve: Any  # the model as a traced function of a (n, height, width, 3) float32 batch (Keras, differentiable)
+    # The same model for prediction only (OpenVINO where it compiles); built from `model`, uncached, when not given.
+    inference: Inference | None = None
+
+    def __post_init__(self) -> None:
+        if self.inference is None:
+            object.__setattr__(self, "inference", _run_inference(self.model, self.image_size, None))
 
     @property
     def genres(self) -> tuple[str, ...]:
@@ -86,8 +94,16 @@ def _read_json_file(run_dir: Path, name: str) -> Any:
         raise RunModelError(f"the run's {name} cannot be read ({error})") from error
 
 
-def load_run_model(run_dir: str | os.PathLike[str]) -> LoadedModel:
-    """Load a finished (or cleanly stopped) run's model with its genres, thresholds and image size."""
+def _run_inference(model: keras.Model, image_size: tuple[int, int], compiled_dir: Path | None) -> Inference:
+    return Inference(lambda batch: model(batch, training=False), image_size, compiled_dir, "run's model")
+
+
+def load_run_model(run_dir: str | os.PathLike[str], compiled_dir: Path | None = None) -> LoadedModel:
+    """Load a finished (or cleanly stopped) run's model with its genres, thresholds and image size.
+
+    Prediction compiles the model on first use, with the compiled model kept in `compiled_dir` when given
+    (`Settings.compiled_models_dir`).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunModelError(f"there is no run folder at {run_dir}")
@@ -117,7 +133,8 @@ def load_run_model(run_dir: str | os.PathLike[str]) -> LoadedModel:
         lambda batch: model(batch, training=False),
         input_signature=[tf.TensorSpec((None, *image_size, 3), tf.float32)],
     )
-    return LoadedModel(run_dir, model, vocabulary, cut, image_size, config, serve)
+    inference = _run_inference(model, image_size, compiled_dir)
+    return LoadedModel(run_dir, model, vocabulary, cut, image_size, config, serve, inference)
 
 
 def preprocess_images(images: Sequence[np.ndarray], image_size: tuple[int, int]) -> np.ndarray:
@@ -136,11 +153,11 @@ def predict_images(loaded: LoadedModel, images: Sequence[np.ndarray]) -> np.ndar
     """Genre probabilities, (n images, n genres) float32 in vocabulary order, for RGB uint8 images."""
     if not len(images):
         return np.zeros((0, len(loaded.vocabulary)), dtype=np.float32)
-    scores = []
-    for start in range(0, len(images), PREDICT_BATCH):
-        batch = preprocess_images(images[start : start + PREDICT_BATCH], loaded.image_size)
-        scores.append(loaded.serve(tf.constant(batch)).numpy())
-    return np.concatenate(scores).astype(np.float32)
+    batches = (
+        preprocess_images(images[start : start + PREDICT_BATCH], loaded.image_size)
+        for start in range(0, len(images), PREDICT_BATCH)
+    )
+    return np.concatenate([scores for (scores,) in loaded.inference.map(batches)]).astype(np.float32)
 
 
 def top_genres(loaded: LoadedModel, scores: np.ndarray, k: int = TOP_K) -> list[tuple[str, float]]:
@@ -221,10 +238,18 @@ def stream_scores(
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    for indices, batch in dataset.batch(batch_size).prefetch(2):
-        scores = loaded.serve(batch).numpy()
-        for index, row in zip(indices.numpy(), scores, strict=True):
+    batches = dataset.batch(batch_size).prefetch(2)
+    indices = deque()  # of the batches in flight: the engine keeps several at once
+    for (scores,) in loaded.inference.map(_noting(batches, indices)):
+        for index, row in zip(indices.popleft(), scores, strict=True):
             yield files[index], row
+
+
+def _noting(batches: Any, indices: deque) -> Iterator[Any]:
+    """The pixel batches, with each batch's file indices put aside (in order) for its scores."""
+    for numbers, batch in batches:
+        indices.append(numbers.numpy())
+        yield batch
 
 
 # --- the command ---------------------------------------------------------------------------------------
@@ -258,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=TOP_K, help="how many top genres to print (default 3)")
     args = parser.parse_args(argv)
     try:
-        loaded = load_run_model(args.run)
+        loaded = load_run_model(args.run, get_settings().compiled_models_dir)
     except RunModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

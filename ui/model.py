@@ -50,7 +50,7 @@ class DroppedPoster:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_model(run_dir: str, model_mtime_ns: int) -> LoadedModel:
-    loaded = load_run_model(run_dir)
+    loaded = load_run_model(run_dir, get_settings().compiled_models_dir)
     freeze_long_lived_objects()
     return loaded
 
@@ -71,7 +71,7 @@ def active_model(settings: Settings | None = None) -> tuple[str, LoadedModel] | 
 
 @st.cache_resource(show_spinner="Loading the poster embedder…")
 def embedder(weights_dir: str) -> PosterEmbedder:
-    embedder = PosterEmbedder(Path(weights_dir))
+    embedder = PosterEmbedder(Path(weights_dir), get_settings().compiled_models_dir)
     freeze_long_lived_objects()
     return embedder
 
@@ -231,7 +231,7 @@ def linked_poster(content_hash: str, settings: Settings | None = None) -> Droppe
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _reader(_model: LoadedModel, run_dir: str, model_mtime_ns: int, weights_dir: str) -> PosterReader:
-    return PosterReader(_model, lambda: embedder(weights_dir))
+    return PosterReader(_model, lambda: embedder(weights_dir), get_settings().compiled_models_dir)
 
 
 def poster_reader(model: LoadedModel, settings: Settings | None = None) -> PosterReader:

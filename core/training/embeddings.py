@@ -12,14 +12,16 @@ one process fills a key at a time and the others wait for its vectors instead of
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from core.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.config import COMPILED_MODELS_DIR_NAME
 from core.embedding_store import EmbeddingStopped, EmbeddingStore, VectorKey, identity
+from core.inference import Inference
 from core.training.model import feature_dim, feature_layers, make_feature_extractor, make_scaled_feature_extractor
 from core.training.pipeline import make_poster_dataset, resize_posters
 
@@ -40,8 +42,9 @@ def features_id(backbone: str = DEFAULT_BACKBONE) -> str:
 VIEWS = ("plain", "flip")
 # Store progress every this many newly embedded posters, so a stopped or crashed cold run keeps its work.
 CHECKPOINT_EVERY = 1024
-EMBEDDING_BATCH_SIZE = 32
-ENGINE = "keras"
+# Posters per backbone call. Keras on 2 cores embeds batches of 8 faster than of 32 (bench/bench_backbone.py),
+# and OpenVINO keeps several such batches in flight at once.
+EMBEDDING_BATCH_SIZE = 8
 
 Progress = Callable[[int, int], None]  # (posters done, posters to do)
 
@@ -127,6 +130,7 @@ def embed_posters(
     """
     key = vector_key(image_size, view, backbone, seen_at)
     dim = feature_dim(BACKBONES[backbone])
+    compiled_dir = Path(embeddings_dir).parent / COMPILED_MODELS_DIR_NAME  # the store's cache folder
     store = _store(embeddings_dir, data_root, key, dim)
     found, missing = store.lookup(key, paths, dim)
     computed = 0
@@ -137,7 +141,7 @@ def embed_posters(
             if missing:
                 features = features or _extractor(image_size, weights_dir, backbone, seen_at)
                 found.update(_compute(store, key, paths, missing, image_size, view, features, batch_size,
-                                      progress, publish, should_stop))  # fmt: skip
+                                      progress, publish, should_stop, compiled_dir))  # fmt: skip
     vectors = np.stack([found[i] for i in range(len(paths))]) if paths else np.zeros((0, dim))
     return EmbeddingResult(vectors.astype(np.float32), computed=computed, reused=len(paths) - computed)
 
@@ -162,29 +166,36 @@ def _compute(
     progress: Progress | None,
     publish: Progress,
     should_stop: Callable[[], bool] | None,
+    compiled_dir: Path,
 ) -> dict[int, np.ndarray]:
     """Embed the posters at `missing`, storing a chunk every CHECKPOINT_EVERY posters (and when stopped)."""
-    embed = tf.function(lambda batch: features(batch, training=False), reduce_retracing=True)
+    inference = Inference(lambda batch: features(batch, training=False), image_size, compiled_dir, "poster backbone")
     dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
     identities = [identity(paths[i], store.data_root) for i in missing]
     computed: dict[int, np.ndarray] = {}
     pending: list[int] = []  # positions in `missing` computed but not yet stored
+    stopped = False
 
     def flush() -> None:
         keep = [i for i in pending if identities[i] is not None]  # a file gone meanwhile is not stored
-        store.add(key, [identities[i] for i in keep], np.stack([computed[missing[i]] for i in keep]), ENGINE)
+        vectors = np.stack([computed[missing[i]] for i in keep])
+        store.add(key, [identities[i] for i in keep], vectors, inference.engine)
         pending.clear()
+
+    def batches() -> Iterator[tf.Tensor]:
+        nonlocal stopped
+        for batch in dataset:
+            if should_stop and should_stop():
+                stopped = True
+                return
+            yield batch
 
     done = 0
     for report in (progress, publish):
         if report:
             report(0, len(missing))
-    for batch in dataset:
-        if should_stop and should_stop():
-            if pending:
-                flush()
-            raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
-        for row, vector in enumerate(embed(batch).numpy()):
+    for (vectors,) in inference.map(batches()):  # the batches already in flight when stopped still count
+        for row, vector in enumerate(vectors):
             computed[missing[done + row]] = vector
             pending.append(done + row)
         done = len(computed)
@@ -195,6 +206,8 @@ def _compute(
                 report(done, len(missing))
     if pending:
         flush()
+    if stopped:
+        raise EmbeddingStopped(f"stopped after embedding {done} of {len(missing)} posters")
     return computed
 
 
