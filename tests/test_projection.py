@@ -85,6 +85,28 @@ def test_a_new_poster_lands_among_its_most_similar_posters_places_the_same_every
     assert all(np.array_equal(doubled_map.place(new_poster, "umap", doubled)[0], first) for _ in range(3))
 
 
+def test_placing_a_poster_on_umap_loads_neither_umap_nor_numba() -> None:
+    """The server places dropped posters: it must not pay numba's compilation (seconds) or its memory."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    code = (
+        "import sys, numpy as np\n"
+        "from core import projection\n"
+        "from core.similar import SimilarityIndex\n"
+        "vectors = np.random.default_rng(0).normal(size=(50, 1280))\n"
+        "ids = [f'tt{n:07d}' for n in range(50)]\n"
+        "xy = np.random.default_rng(1).normal(size=(50, 2))\n"
+        "poster_map = projection.PosterMap(ids, xy, xy, np.zeros(1280), np.eye(2, 1280), np.ones(2), 0.0, 0.0)\n"
+        "poster_map.place(vectors[0], 'umap', SimilarityIndex(ids, vectors))\n"
+        "print(sorted(set(sys.modules) & {'umap', 'numba', 'pynndescent'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_placing_on_umap_without_the_catalog_says_what_it_needs() -> None:
     vectors, _ = clusters(per_cluster=5, count=2)
     with pytest.raises(projection.ProjectionError, match="similarity index"):
