@@ -45,7 +45,7 @@ OLD_LINK_LAYOUT = "pca"
 UMAP_NEIGHBOURS = 15  # UMAP's n_neighbors: the neighbourhood size it keeps
 UMAP_SEED = 42
 PLACE_NEIGHBOURS = 10  # catalog posters a new poster is placed among, on the UMAP layout
-PLACE_SHARPNESS = 0.02  # cosine similarity by which a neighbour's weight falls by a factor e
+PLACE_SHARPNESS = 0.005  # cosine similarity by which a neighbour's weight falls by a factor e
 
 
 class ProjectionError(ValueError):
@@ -89,8 +89,9 @@ def place_among(similarities: np.ndarray, xy: np.ndarray, k: int = PLACE_NEIGHBO
     """One poster's place from its similarity to each catalog poster (`xy`: their places): the weighted
     mean of its k most similar ones' places, the most similar weighing most.
 
-    The weights fall fast with similarity (`PLACE_SHARPNESS`): a plain mean of ten neighbours' places lands
-    between two clusters as often as a poster's neighbours straddle them, while the nearest ones agree.
+    The weights fall fast with similarity (`PLACE_SHARPNESS`), so the nearest few decide: a poster's
+    neighbours in 1,280-d lie scattered on the UMAP layout, and a plain mean of their places lands between
+    them, far from where UMAP would have put the poster (`bench/bench_map_layouts.py` measures both).
     Ties are broken by catalog order, so the same poster always lands on the same spot.
     """
     k = min(k, len(similarities))
