@@ -3,7 +3,7 @@
 Two layouts, both computed by the map's background job and saved together:
 - "umap" (the default): UMAP (cosine, 15 neighbours, seeded) keeps neighbourhoods. On the Chu & Guo
   posters its trustworthiness (k = 10) is 0.79 against PCA's 0.69, and a poster's 10 map neighbours share
-  its genres at Jaccard 0.230 against PCA's 0.211 (0.270 for its 10 nearest in 1,280-d, 0.180 at random):
+  its genres at Jaccard 0.231 against PCA's 0.210 (0.269 for its 10 nearest in 1,280-d, 0.179 at random):
   posters that look alike end up together, which is what a user reads a map for.
 - "pca" ("axes of largest variance"): two fixed directions, whose axes mean something stable (a share of
   the variance); kept because links drawn before UMAP select in PCA coordinates.

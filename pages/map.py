@@ -55,7 +55,7 @@ if poster_map is None:
 
     st.info(
         "The map is computed once per dataset, in the background: the posters are embedded (minutes the "
-        "first time, unless a training run did it already), then projected (a second)."
+        "first time, unless a training run did it already), then laid out (a minute or two)."
     )
     waiting()
     st.stop()
