@@ -1,4 +1,4 @@
-"""Map: every usable poster placed by how the backbone sees it (a 2-D projection of the similarity vectors),
+"""Map: every usable poster placed by how the backbone sees it (a 2-D layout of the similarity vectors),
 coloured by a genre or by year; a box or lasso selection opens a gallery of exactly those posters, and a
 click on one poster opens its card.
 
@@ -6,8 +6,10 @@ The chart keeps Streamlit's own drag mode (pan): Streamlit turns a click into a 
 outside the box and lasso modes, so a map that opened in box mode ignored every click. The box and lasso
 are one click away in the chart's toolbar.
 
-The view is in the URL: `/map?color=Horror&box=x0,x1,y0,y1` (or `poly=x1,y1,…` for a lasso), `movie=` for a
-clicked poster's card and `poster=` for a poster dropped on the Predict page, marked on the map.
+The view is in the URL: `/map?layout=umap&color=Horror&box=x0,x1,y0,y1` (or `poly=x1,y1,…` for a lasso),
+`movie=` for a clicked poster's card and `poster=` for a poster dropped on the Predict page, marked on the
+map. Every link the page writes names its layout: a selection means something only in its own layout, and a
+link without one is older than UMAP, so its selection opens on PCA (`projection.parse_layout`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import streamlit as st
 
 from core import jobs, projection
 from core.config import GALLERY_PAGE_SIZE, get_settings
+from core.similar import SimilarityIndex
 from core.urls import POSTER_HASH, last_page_if_past, page_count, parse_page, valid_movie_id
 from ui.data import get_catalog, movies_table
 from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
@@ -54,7 +57,7 @@ if poster_map is None:
 
     st.info(
         "The map is computed once per dataset, in the background: the posters are embedded (minutes the "
-        "first time, unless a training run did it already), then projected (a second)."
+        "first time, unless a training run did it already), then laid out (a minute or two)."
     )
     waiting()
     st.stop()
@@ -63,6 +66,12 @@ movies = movies_table(catalog, catalog.fingerprint).set_index("imdb_id").loc[pos
 genres = list(catalog.genre_counts())
 params = st.query_params.to_dict()
 messages: list[str] = []
+try:
+    layout = projection.parse_layout(params.get("layout"), has_selection="box" in params or "poly" in params)
+except projection.ProjectionError as error:
+    messages.append(f"{md_escape(str(error))}; showing {projection.LAYOUTS[projection.DEFAULT_LAYOUT]}.")
+    layout = projection.DEFAULT_LAYOUT
+xy = poster_map.xy(layout)
 color = params.get("color", "year")
 if color != "year" and color not in genres:
     messages.append(f"Colour by {md_escape(repr(color[:40]))}? Not a genre of this dataset; coloured by year.")
@@ -72,11 +81,11 @@ selection_shape: dict | None = None
 try:
     if "box" in params:
         box = projection.parse_box(params["box"])
-        selected = projection.in_box(poster_map.xy, box)
+        selected = projection.in_box(xy, box)
         selection_shape = {"type": "rect", "x0": box[0], "x1": box[1], "y0": box[2], "y1": box[3]}
     elif "poly" in params:
         polygon = projection.parse_polygon(params["poly"])
-        selected = projection.in_polygon(poster_map.xy, polygon)
+        selected = projection.in_polygon(xy, polygon)
         path = "M " + " L ".join(f"{x},{y}" for x, y in polygon) + " Z"
         selection_shape = {"type": "path", "path": path}
 except projection.ProjectionError as error:
@@ -104,7 +113,8 @@ for message in messages:
 
 def _url(**changes: str | None) -> dict[str, str]:
     """The current view's parameters with some changed (None removes one); a new selection drops the page."""
-    current = {name: value for name, value in params.items() if name in ("color", "box", "poly", "movie", "poster")}
+    view = ("color", "box", "poly", "movie", "poster")
+    current = {"layout": layout} | {name: value for name, value in params.items() if name in view}
     current.update(changes)
     return {name: value for name, value in current.items() if value}
 
@@ -129,8 +139,18 @@ def _on_color() -> None:
     st.query_params.from_dict(_url(color=st.session_state["map_color"]))
 
 
+def _on_layout() -> None:
+    """Another layout: a selection's corners mean nothing there, so it goes."""
+    st.query_params.from_dict(_url(layout=st.session_state["map_layout"] or layout, box=None, poly=None))
+
+
+st.session_state["map_layout"] = layout
 st.session_state["map_color"] = color
-st.selectbox("Colour by", ["year", *genres], key="map_color", on_change=_on_color, format_func=md_escape)
+with st.container(horizontal=True):
+    st.segmented_control(
+        "Layout", list(projection.LAYOUTS), key="map_layout", on_change=_on_layout, format_func=projection.LAYOUTS.get
+    )
+    st.selectbox("Colour by", ["year", *genres], key="map_color", on_change=_on_color, format_func=md_escape)
 hover = [
     f"{title} ({year})<br>{', '.join(names)}"
     for title, year, names in zip(movies["title"], movies["year"], movies["genres"], strict=True)
@@ -140,8 +160,8 @@ ids = np.array(poster_map.ids)
 if color == "year":
     figure.add_trace(
         go.Scattergl(
-            x=poster_map.xy[:, 0],
-            y=poster_map.xy[:, 1],
+            x=xy[:, 0],
+            y=xy[:, 1],
             mode="markers",
             customdata=ids[:, None],
             text=hover,
@@ -155,8 +175,8 @@ else:
     for mask, name, tint in ((~has, f"not {color}", "rgba(150,150,150,0.35)"), (has, color, "#f5c518")):
         figure.add_trace(
             go.Scattergl(
-                x=poster_map.xy[mask, 0],
-                y=poster_map.xy[mask, 1],
+                x=xy[mask, 0],
+                y=xy[mask, 1],
                 mode="markers",
                 customdata=ids[mask][:, None],
                 text=[text for text, keep in zip(hover, mask, strict=True) if keep],
@@ -165,8 +185,19 @@ else:
                 marker={"size": 5, "color": tint},
             )
         )
-if dropped is not None:
-    spot = poster_map.place(dropped.embedding.reshape(1, -1))[0]
+spot = None
+if dropped is not None and layout == "pca":
+    spot = poster_map.place(dropped.embedding, layout)[0]
+elif dropped is not None:
+    # Placed among its most similar catalog posters: the index is ready, since the map's job embedded them.
+    from ui.model import similarity_index
+
+    catalog_index = similarity_index(catalog, settings, start=False)
+    if isinstance(catalog_index, SimilarityIndex):
+        spot = poster_map.place(dropped.embedding, layout, catalog_index)[0]
+    else:
+        st.warning("Your poster cannot be placed until the posters' embeddings are back; try PCA.")
+if spot is not None:
     figure.add_trace(
         go.Scattergl(
             x=[spot[0]],
@@ -180,10 +211,16 @@ if dropped is not None:
 if selection_shape:
     figure.add_shape(**selection_shape, line={"color": "#e45756", "dash": "dot"})
 explained = poster_map.explained
+if layout == "pca":
+    axes = (f"axis 1 ({explained[0]:.0%} of the variance)", f"axis 2 ({explained[1]:.0%} of the variance)")
+    how = f"PCA (the two axes keep {explained.sum():.0%} of the variance)"
+else:
+    axes = ("UMAP 1", "UMAP 2")
+    how = "UMAP, which keeps each poster near those most like it (distances between groups mean little)"
 figure.update_layout(
     height=640,
-    xaxis_title=f"axis 1 ({explained[0]:.0%} of the variance)",
-    yaxis_title=f"axis 2 ({explained[1]:.0%} of the variance)",
+    xaxis_title=axes[0],
+    yaxis_title=axes[1],
     legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
     margin={"t": 30},
 )
@@ -195,9 +232,9 @@ st.plotly_chart(
     width="stretch",
 )
 st.caption(
-    f"{len(ids):,} posters, placed by PCA of their 1,280-d similarity vectors (the two axes keep "
-    f"{explained.sum():.0%} of the variance). Nearby posters look alike to the backbone. Click a poster for its "
-    "card; pick the box or lasso in the chart's toolbar and draw one to see those posters."
+    f"{len(ids):,} posters, placed by {how} from their 1,280-d similarity vectors. Nearby posters look alike "
+    "to the backbone. Click a poster for its card; pick the box or lasso in the chart's toolbar and draw one to "
+    "see those posters."
 )
 
 if picked:

@@ -56,8 +56,9 @@ def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.Monk
 def _save_map(settings: Settings, catalog: Catalog) -> None:
     ids = catalog.usable_movies()["imdb_id"].tolist()
     along = np.linspace(0.0, 1.0, len(ids))
+    line = np.column_stack([along, along])
     poster_map = projection.PosterMap(
-        ids, np.column_stack([along, along]), np.zeros(1280), np.eye(2, 1280), np.array([0.6, 0.2]), 0.1
+        ids, line, line, np.zeros(1280), np.eye(2, 1280), np.array([0.6, 0.2]), umap_seconds=0.5, pca_seconds=0.1
     )
     projection.save_map(settings, projection.map_key(catalog), poster_map)
 

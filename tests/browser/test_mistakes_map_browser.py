@@ -87,7 +87,7 @@ def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
     wait_for_app(page)
     screenshot(page, "map-selection")
     box = projection.parse_box(dict(parse_qsl(urlsplit(page.url).query))["box"])
-    inside = {i for i, keep in zip(poster_map.ids, projection.in_box(poster_map.xy, box), strict=True) if keep}
+    inside = {i for i, keep in zip(poster_map.ids, projection.in_box(poster_map.umap_xy, box), strict=True) if keep}
     assert 0 < len(inside) <= 24
     assert set(gallery_links(page)) == inside
     assert np.isfinite(box).all()
