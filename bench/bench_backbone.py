@@ -28,9 +28,9 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imports when run as a script
 
-from core.backbone import load_pretrained
-from core.backbones import BACKBONES, LITE0, Backbone
 from core.config import get_settings
+from core.model.backbone import load_pretrained
+from core.model.backbones import BACKBONES, LITE0, Backbone
 
 BATCH_SIZE = 32
 # (height, width): a portrait poster, and the square size the network was trained at.
@@ -87,8 +87,8 @@ def poster_files(count: int, folder: Path) -> list[Path]:
 
 def embedding_seconds(engine: str, files: list[Path], batch_size: int, features) -> float:
     """Seconds to embed `files` from disk, as the embeddings store's fill does (without storing)."""
-    from core.inference import OPENVINO, Inference
-    from core.training.pipeline import make_poster_dataset
+    from core.model.inference import OPENVINO, Inference
+    from core.model.pipeline import make_poster_dataset
 
     size = tuple(features.input_shape[1:3])
     compiled = Inference(lambda batch: features(batch, training=False), size, openvino=engine == OPENVINO)
@@ -101,9 +101,9 @@ def embedding_seconds(engine: str, files: list[Path], batch_size: int, features)
 
 
 def compare_engines(engines: list[str], counts: list[int]) -> None:
-    from core.poster_index import SIMILARITY_IMAGE_SIZE
-    from core.training.embeddings import EMBEDDING_BATCH_SIZE
-    from core.training.model import make_feature_extractor
+    from core.model.embeddings import EMBEDDING_BATCH_SIZE
+    from core.model.features import make_feature_extractor
+    from core.serving.poster_index import SIMILARITY_IMAGE_SIZE
 
     with tempfile.TemporaryDirectory() as folder:
         features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, get_settings().weights_dir)

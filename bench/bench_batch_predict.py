@@ -20,11 +20,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from core.catalog import open_catalog
 from core.config import get_settings
-from core.predict import decode_image_file, load_run_model, predict_images, stream_scores
-from core.training.model import make_feature_extractor
-from core.training.pipeline import resize_posters
+from core.data.catalog import open_catalog
+from core.model.features import make_feature_extractor
+from core.model.pipeline import resize_posters
+from core.serving.predict import decode_image_file, load_run_model, predict_images, stream_scores
 
 
 def _rate(posters: int, seconds: list[float]) -> float:

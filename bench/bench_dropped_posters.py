@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_uploads import make_posters
 from core.config import Settings
-from core.dropped_posters import evict, keep_dropped, load_dropped
-from core.uploads import validate_upload
+from core.serving.dropped_posters import evict, keep_dropped, load_dropped
+from core.serving.uploads import validate_upload
 
 
 def fill(settings: Settings, count: int) -> None:

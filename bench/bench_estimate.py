@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imports when run as a script
 
-from core import estimate, runs
-from core.catalog import open_catalog
+from core.app import estimate, runs
 from core.config import get_settings
+from core.data.catalog import open_catalog
 from core.training.config import make_config
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -29,13 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 
 import tensorflow as tf
 
-from core import runs
+from core.app import runs
 from core.config import get_settings
-from core.explain import make_explainer, overlay
-from core.genres import GenreVocabulary
-from core.predict import LoadedModel, decode_image_file, load_run_model, predict_images
+from core.data.genres import GenreVocabulary
+from core.model.features import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
+from core.serving.explain import make_explainer, overlay
+from core.serving.predict import LoadedModel, decode_image_file, load_run_model, predict_images
 from core.training.config import TrainingConfig
-from core.training.model import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
 
 TRAIN_FREE_GENRES = 20  # about as many as the real dataset keeps at the default minimum per genre
 SYNTHETIC_POSTER = (450, 300)  # height, width: a typical poster of the dataset

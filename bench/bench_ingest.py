@@ -18,9 +18,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.catalog import open_catalog
 from core.config import DEFAULT_DATA_DIR, Settings
-from core.ingest.posters import check_poster
+from core.data.catalog import open_catalog
+from core.data.ingest.posters import check_poster
 
 
 def _full_decode(path: Path) -> None:

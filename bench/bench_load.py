@@ -15,7 +15,7 @@ step opens N sessions at once (contexts of one Chromium, driven concurrently), a
 1. opens /predict and drops a poster of its own (a different file per session) on the uploader;
 2. waits for its three genre chips (the time measured: from the upload to the chips on screen);
 3. checks that every link on its page carries its own poster's content hash (the SHA-256 prefix that
-   `core.uploads` computes), so no session sees another's poster;
+   `core.serving.uploads` computes), so no session sees another's poster;
 4. clicks the first chip and waits for the gallery "sorted by similarity to your poster <its file>".
 
 Per step it prints the browser-perceived p50 / p95 seconds of the whole journey (drop → chips → click →
@@ -52,10 +52,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` and
 from playwright.async_api import Browser, async_playwright, expect
 
 from bench.timed_server import cpu_seconds, read_timings, running
-from core import runs
-from core.catalog import open_catalog
+from core.app import runs
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.uploads import CONTENT_HASH_CHARS
+from core.data.catalog import open_catalog
+from core.serving.uploads import CONTENT_HASH_CHARS
 from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 from tests.raw_fixture import build_raw_dataset
 
@@ -107,7 +107,7 @@ class StepResult:
 
 
 def content_hash(data: bytes) -> str:
-    """The poster's key in the session and in URLs, as `core.uploads.validate_upload` computes it."""
+    """The poster's key in the session and in URLs, as `core.serving.uploads.validate_upload` computes it."""
     return hashlib.sha256(data).hexdigest()[:CONTENT_HASH_CHARS]
 
 

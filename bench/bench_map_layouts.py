@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core import projection
-from core.catalog import open_catalog
 from core.config import get_settings
-from core.poster_index import build_index
-from core.similar import SimilarityIndex
+from core.data.catalog import open_catalog
+from core.serving import projection
+from core.serving.poster_index import build_index
+from core.serving.similar import SimilarityIndex
 
 K = 10  # neighbours, for every figure here
 

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import DEFAULT_DATA_DIR
-from core.ingest.layout import locate_layout
-from core.ingest.metadata import decode_metadata, parse_records
+from core.data.ingest.layout import locate_layout
+from core.data.ingest.metadata import decode_metadata, parse_records
 
 
 def largest_metadata_file(data_dir: Path, work: Path) -> Path:

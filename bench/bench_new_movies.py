@@ -32,16 +32,16 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from core.catalog import open_catalog
 from core.config import get_settings
+from core.data.catalog import open_catalog
+from core.model.embeddings import poster_embeddings
+from core.model.features import make_feature_extractor, make_scaled_feature_extractor
+from core.model.pipeline import make_poster_dataset
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import make_config, parse_image_size
-from core.training.embeddings import poster_embeddings
 from core.training.epochs import Progress
 from core.training.fast import train_fast
-from core.training.model import make_feature_extractor, make_scaled_feature_extractor
-from core.training.pipeline import make_poster_dataset
 from core.training.stop import StopControl
 from core.training.temporal_split import VALIDATION_YEARS
 from core.training.twin import PREDICTIONS_KEY, train_temporal_twin

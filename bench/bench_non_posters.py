@@ -1,4 +1,4 @@
-"""How often "unlike the posters the model learned from" (`core.novelty`) falls on images that are no posters,
+"""How often "unlike the posters the model learned from" (`core.serving.novelty`) falls on images that are no posters,
 and how often on real posters it never saw: at least 200 non-posters of several kinds (noise, the pictures
 bundled with scikit-image, app-like screenshots, flat colours, text alone), each read as a dropped file is,
 against the real posters of the temporal test years, each scored with itself and its near-identical copies
@@ -23,12 +23,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.catalog import open_catalog
 from core.config import Settings, get_settings
-from core.novelty import UNLIKE_PERCENTILE, nearest_other_similarities, unlike_threshold
-from core.poster_index import PosterEmbedder, build_index
-from core.similar import normalise
-from core.uploads import UploadError, validate_upload
+from core.data.catalog import open_catalog
+from core.serving.novelty import UNLIKE_PERCENTILE, nearest_other_similarities, unlike_threshold
+from core.serving.poster_index import PosterEmbedder, build_index
+from core.serving.similar import normalise
+from core.serving.uploads import UploadError, validate_upload
 
 TARGET_FLAGGED = 0.90  # of the non-posters, at least
 TARGET_FALSE_FLAGS = 0.02  # of the real unseen posters, at most
@@ -229,7 +229,7 @@ def main() -> None:
         pixels = [as_dropped(image, number) for number, image in enumerate(make(rng))]
         kept = [p for p in pixels if p is not None]
         similarity = normalise(embedder.embed(kept)) @ index.vectors.T
-        best = similarity.max(axis=1)  # as `core.novelty.likeness`
+        best = similarity.max(axis=1)  # as `core.serving.novelty.likeness`
         # Which catalog poster vouches for them most often: where the line fails, a real poster looks alike.
         rows, hits = np.unique(similarity.argmax(axis=1), return_counts=True)
         lookalike = f"{titles[index.ids[rows[hits.argmax()]]][:28]} ({hits.max()})"

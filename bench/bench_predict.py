@@ -18,11 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.catalog import open_catalog
 from core.config import Settings, get_settings
-from core.poster_index import PosterEmbedder, PosterReader, build_index
-from core.predict import load_run_model, predict_images
-from core.uploads import validate_upload
+from core.data.catalog import open_catalog
+from core.serving.poster_index import PosterEmbedder, PosterReader, build_index
+from core.serving.predict import load_run_model, predict_images
+from core.serving.uploads import validate_upload
 
 
 def _percentiles(seconds: list[float]) -> tuple[float, float]:

@@ -38,11 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import scale_dataset  # noqa: E402
-from core.catalog import open_catalog, open_existing_catalog  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.similar import SimilarityIndex  # noqa: E402
+from core.data.catalog import open_catalog, open_existing_catalog  # noqa: E402
+from core.serving.similar import SimilarityIndex  # noqa: E402
 
-# The backbone's pooled embedding size (core.backbone.EMBEDDING_DIM; not imported, since that loads Keras).
+# The backbone's pooled embedding size (core.model.backbone.EMBEDDING_DIM; not imported, since that loads Keras).
 EMBEDDING_DIM = 1280
 TARGETS = {  # at 100,000 posters, from the issue; None: reported, no target
     "ingest_s": 60.0,

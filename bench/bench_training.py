@@ -34,14 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 import keras
 import tensorflow as tf
 
-from core.backbone import cached_weights_path
-from core.catalog import open_catalog
 from core.config import Settings, get_settings
-from core.genres import GenreVocabulary
-from core.predict import decode_image_file, load_run_model, predict_images
-from core.training.config import make_config
-from core.training.embeddings import embed_posters
-from core.training.model import (
+from core.data.catalog import open_catalog
+from core.data.genres import GenreVocabulary
+from core.model.backbone import cached_weights_path
+from core.model.embeddings import embed_posters
+from core.model.features import (
     WeightedBinaryCrossentropy,
     make_feature_extractor,
     make_genre_model,
@@ -49,7 +47,9 @@ from core.training.model import (
     make_scratch_cnn,
     unfreeze_top_blocks,
 )
-from core.training.pipeline import make_dataset
+from core.model.pipeline import make_dataset
+from core.serving.predict import decode_image_file, load_run_model, predict_images
+from core.training.config import make_config
 from core.training.trainer import SPLIT_FILE, train
 
 TUTORIAL_SIZE = (400, 300)  # height, width: the tutorial's input

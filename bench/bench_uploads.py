@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.uploads import validate_upload
+from core.serving.uploads import validate_upload
 
 
 def make_posters(count: int, seed: int = 0) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Work in a process of its own: the one mechanism behind training runs (`core.runs`) and jobs (`core.jobs`).
+"""Work in a process of its own: the one mechanism behind training runs (`core.app.runs`) and jobs (`core.app.jobs`).
 
 Both kinds are a command started in its own process session, so that it never blocks a page's script
 thread and outlives a reload, the server and a Ctrl-C of it. Each has a folder that every tab of every
@@ -37,7 +37,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from core.config import PROJECT_ROOT, Settings
 
@@ -50,6 +50,21 @@ ENDED_UNANNOUNCED = "its process ended without finishing (killed, out of memory,
 # Children launched by this server, kept so that they are reaped (a dead child nobody waits for is a zombie
 # that still answers to os.kill(pid, 0)).
 _children: dict[int, subprocess.Popen] = {}
+
+
+class Stopped(Exception):
+    """Raised by work that saw its stop request: it then ends `stopped`, not `failed`. Work of any room
+    raises it (an embedding job in `core.serving`, say) without knowing the app's jobs that run it."""
+
+
+class Job(Protocol):
+    """What a background job's function is given (`core.app.jobs.JobContext` is one)."""
+
+    settings: Settings
+
+    def progress(self, done: int, total: int, message: str = "", **extra: Any) -> None: ...
+
+    def should_stop(self) -> bool: ...
 
 
 class Unreadable(ValueError):

@@ -67,7 +67,7 @@ COMPRESSION_RATIO_GRACE_BYTES = 1024**2  # bytes a member may unpack to before i
 MAX_METADATA_FILE_BYTES = 64 * 1024**2  # bytes on disk
 MAX_RECORD_CHARS = 1024**2  # characters of one record's text (its bytes, for the ASCII the records are)
 
-# Dropped posters kept on the server (`core.dropped_posters`), so that a chip's link outlives its browser tab.
+# Dropped posters kept on the server (`core.serving.dropped_posters`), so that a chip's link outlives its browser tab.
 # Both bounds hold at once, the least recently dropped removed first. A real poster kept as PNG is about 0.2 MB
 # (so about 2,500 fit), one of 1,024×1,024 pixels of noise at most about 3 MB.
 DROPPED_POSTERS_MAX_BYTES = 500 * 1024**2  # bytes, every kept poster together
@@ -117,7 +117,7 @@ class Settings:
 
     @property
     def dropped_posters_dir(self) -> Path:
-        """Posters users dropped, kept for their links (`core.dropped_posters`): bounded, never cleared."""
+        """Posters users dropped, kept for their links (`core.serving.dropped_posters`): bounded, never cleared."""
         return self.state_dir / "dropped-posters"
 
     @property
@@ -134,7 +134,7 @@ class Settings:
 
     @property
     def compiled_models_dir(self) -> Path:
-        """OpenVINO's compiled models (`core.inference`): derived from the weights, removed by Clear caches."""
+        """OpenVINO's compiled models (`core.model.inference`): derived from the weights, removed by Clear caches."""
         return self.cache_dir / COMPILED_MODELS_DIR_NAME
 
     @property
@@ -144,7 +144,7 @@ class Settings:
 
     @property
     def jobs_dir(self) -> Path:
-        """One folder per background job (`core.jobs`): what it runs, its progress and its log."""
+        """One folder per background job (`core.app.jobs`): what it runs, its progress and its log."""
         return self.cache_dir / "jobs"
 
     @property

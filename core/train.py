@@ -5,7 +5,7 @@
                          [--temporal-test-from YEAR] [--[no-]temporal-twin] [--backbone NAME]
                          [--runs-dir DIR | --run-dir DIR] [--data-dir DIR] [--cache-dir DIR]
 
-`--help` lists every option, and the backbones by name (`core.backbones.BACKBONES`) with their block counts.
+`--help` lists every option, and the backbones by name (`core.model.backbones.BACKBONES`) with their block counts.
 
 Exit code 0 when the run finished or was stopped cleanly (SIGTERM, Ctrl-C or a STOP file in the run
 folder: it ends after the current batch and saves the best weights so far; a stop before the first epoch
@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.config import Settings, get_settings
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training import run_lock
 from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
@@ -231,8 +231,8 @@ def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: Stop
 
 def _adopt_if_first(settings: Settings, run_dir: Path) -> None:
     """A finished run becomes the active model of its runs folder when that folder has none (see
-    `core.runs.adopt_first_model`); a folder it cannot write leaves the run finished, with a line saying so."""
-    from core import runs
+    `core.app.runs.adopt_first_model`); a folder it cannot write leaves the run finished, with a line saying so."""
+    from core.app import runs
 
     try:
         adopted = runs.adopt_first_model(dataclasses.replace(settings, runs_dir=run_dir.parent), run_dir.name)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import eda
 from core.config import DATASET_CITATION, get_settings
 from core.csv_files import csv_bytes
-from core.ingest.findings import KIND_CONSEQUENCES, FindingKind
-from core.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
+from core.data import eda
+from core.data.ingest.findings import KIND_CONSEQUENCES, FindingKind
+from core.data.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
 from ui import dataset_charts as charts
 from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report

@@ -7,8 +7,8 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
+from core.app.urls import GALLERY_SORTS, GalleryView, last_page_if_past, page_count, parse_gallery_params
 from core.config import GALLERY_CARD_WIDTH_PX, GALLERY_PAGE_SIZE
-from core.urls import GALLERY_SORTS, GalleryView, last_page_if_past, page_count, parse_gallery_params
 from ui.chips import chip_style, genre_chips
 from ui.corrections import active_by_movie, gallery_card_control, show_message
 from ui.data import gallery_table, get_catalog
@@ -97,7 +97,7 @@ st.title(f"Genre gallery: {md_escape(view.genre)}" if view.genre else "Genre gal
 # checked before the index, so that a bad reference is answered at once, even while the index is prepared.
 query, reference = None, None
 if view.poster or view.like:
-    from core.dropped_posters import PosterLinkError
+    from core.serving.dropped_posters import PosterLinkError
     from ui.model import index_or_progress, linked_poster  # TensorFlow only for this sort order
 
     dropped, missing = None, None

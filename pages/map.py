@@ -18,10 +18,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import jobs, projection
+from core.app import jobs
+from core.app.urls import POSTER_HASH, last_page_if_past, page_count, parse_page
 from core.config import GALLERY_PAGE_SIZE, get_settings
-from core.similar import SimilarityIndex
-from core.urls import POSTER_HASH, last_page_if_past, page_count, parse_page, valid_movie_id
+from core.data.ids import valid_movie_id
+from core.serving import projection
+from core.serving.similar import SimilarityIndex
 from ui.data import get_catalog, movies_table
 from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
 from ui.posters import show_poster
@@ -96,7 +98,7 @@ if params.get("movie") and (picked is None or picked not in movies.index):
     picked = None
 dropped = None
 if params.get("poster"):
-    from core.dropped_posters import PosterLinkError
+    from core.serving.dropped_posters import PosterLinkError
     from ui.model import linked_poster
 
     # Kept on the server for its links, as the chip galleries' poster is: a reload or a shared link finds it.

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.corrections import active_corrections, corrected_genres
-from core.urls import MOVIE_ID_RULE, imdb_url, valid_movie_id
+from core.data.ids import MOVIE_ID_RULE, imdb_url, valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
@@ -92,7 +92,7 @@ if not own.empty:
 # --- What the model and the poster embeddings say ----------------------------------------------------------
 if movie["usable"]:
     from core.evaluation.mistakes import check_prediction
-    from core.uploads import UploadError
+    from core.serving.uploads import UploadError
     from ui.explain import render_evidence
     from ui.mistakes import render_verdict
     from ui.model import active_model, catalog_poster_scores, index_or_progress

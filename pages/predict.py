@@ -8,13 +8,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.app.run_reports import summary_value
+from core.app.runs import active_run, read_run
 from core.config import MAX_UPLOAD_BYTES, get_settings
 from core.csv_files import csv_bytes
-from core.predict import predict_images
-from core.run_reports import summary_value
-from core.runs import active_run, read_run
-from core.uploads import UploadError, validate_upload, validate_uploads
-from core.urls import valid_movie_id
+from core.data.ids import valid_movie_id
+from core.serving.predict import predict_images
+from core.serving.uploads import UploadError, validate_upload, validate_uploads
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog, usable_titles
 from ui.explain import render_evidence
@@ -67,7 +67,7 @@ figures = (
 st.caption(f"Model: run {run_id} ({md_escape(run.config.get('mode'))} mode, {len(model.genres)} genres) · {figures}")
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
 
-# The genre head scores any image; the similarity index tells whether it is a poster at all (core.novelty).
+# The genre head scores any image; the similarity index tells whether it is a poster at all (core.serving.novelty).
 UNLIKE_POSTERS = "This image looks unlike the movie posters the model learned from: its scores mean little."
 LOOKS_LIKE_A_POSTER = {True: "no", False: "yes", None: "not known yet"}  # by `Likeness.unlike_posters`
 

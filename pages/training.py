@@ -10,12 +10,12 @@ import shlex
 
 import streamlit as st
 
-from core import run_reports, runs
-from core.backbones import BACKBONES
+from core.app import run_reports, runs
+from core.app.urls import valid_run_id
 from core.config import MAX_IMPORT_BYTES, get_settings
 from core.corrections import active_corrections
+from core.model.backbones import BACKBONES
 from core.training.config import MODES, ConfigError, make_config
-from core.urls import valid_run_id
 from ui.data import get_catalog
 from ui.figures import curves_chart
 from ui.nav import require_entry_point

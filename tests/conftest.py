@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import Catalog, open_catalog
 from core.config import DEFAULT_DATA_DIR, Settings
+from core.data.catalog import Catalog, open_catalog
 from tests.raw_fixture import Expected, build_raw_dataset
 
 # Keep TensorFlow's start-up chatter out of the test output.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import corrections as cx
-from core.catalog import clear_caches, open_catalog
 from core.config import Settings, get_settings
+from core.data.catalog import clear_caches, open_catalog
 
 STOP_FILE = "stop"
 

@@ -20,9 +20,9 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from core import runs
-from core.catalog import open_catalog
+from core.app import runs
 from core.config import Settings
+from core.data.catalog import open_catalog
 from tests.apptest_helpers import open_page
 from tests.raw_fixture import Expected, FixtureMovie
 
@@ -57,7 +57,7 @@ class TinyModel:
 
 def train_tiny_model(data_settings: Settings, runs_dir: Path, expected: Expected) -> TinyModel:
     """Train the tiny fast run into `runs_dir`, make it the active model and embed the posters for similarity."""
-    from core.poster_index import build_index
+    from core.serving.poster_index import build_index
     from core.training import run_folder as rf
     from core.training.config import make_config
     from core.training.trainer import train

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from core import corrections as cx
-from core.catalog import Catalog, open_catalog
 from core.config import Settings
+from core.data.catalog import Catalog, open_catalog
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import project_split, train
@@ -148,7 +148,7 @@ def test_a_damaged_corrections_store_is_announced_with_its_files_until_dismissed
     movie = catalog.usable_movies().query("genres.str.len() >= 2").iloc[0]
     made = cx.correct(catalog, movie["imdb_id"], movie["genres"][0], cx.REMOVE)
     settings.corrections_path.write_bytes(b"\0" * 4096)  # the file's header gone: not a database any more
-    monkeypatch.setattr("core.correction_store._checked", set())  # as after a restart of the app
+    monkeypatch.setattr("core.corrections.store._checked", set())  # as after a restart of the app
 
     app = open_page("pages/dataset.py")
     assert not app.exception, app.exception

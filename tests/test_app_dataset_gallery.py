@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.catalog import open_catalog
+from core.data.catalog import open_catalog
 from tests.apptest_helpers import genre_links, heading, open_page, shown_text, texts, use_settings
 from tests.conftest import FixtureData, make_settings
 
@@ -219,7 +219,7 @@ def test_clearing_the_caches_says_what_it_costs_and_keeps_and_asks_before_it_cle
 def test_a_gallery_control_change_keeps_every_other_field_of_the_url(on_fixture) -> None:
     import dataclasses
 
-    from core.urls import GalleryView
+    from core.app.urls import GalleryView
 
     years = on_fixture.year_range()
     start = GalleryView(genre="Comedy", page=2, sort="year", year_from=years[0] + 1, year_to=years[1] - 1)

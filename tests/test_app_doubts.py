@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs
+from core.app import jobs
 from core.atomic import write_json
-from core.catalog import open_catalog
 from core.config import Settings
+from core.data.catalog import open_catalog
 from core.evaluation import out_of_fold as oof
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData, make_settings

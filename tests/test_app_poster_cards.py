@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import projection
-from core.catalog import Catalog, open_catalog
 from core.config import Settings
+from core.data.catalog import Catalog, open_catalog
+from core.serving import projection
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
 
@@ -97,8 +97,8 @@ def test_the_map_selections_titles_show_whole_on_hover(exact_times: Catalog, tmp
 
 @pytest.mark.slow
 def test_a_dropped_posters_map_link_marks_it_in_a_new_session(exact_times: Catalog, tmp_path: Path) -> None:
-    from core.dropped_posters import keep_dropped
-    from core.uploads import validate_upload
+    from core.serving.dropped_posters import keep_dropped
+    from core.serving.uploads import validate_upload
 
     settings = make_settings(exact_times.data_root, tmp_path / "work")
     _save_map(settings, exact_times)

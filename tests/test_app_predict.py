@@ -21,15 +21,16 @@ import streamlit
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from core import background, jobs, runs
-from core.catalog import open_catalog
+from core import background
+from core.app import jobs, runs
 from core.config import KEEP_DROPPED_ENV, MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES, STATE_DIR_ENV, get_settings
-from core.dropped_posters import keep_dropped
-from core.genres import GenreVocabulary
-from core.poster_index import PosterEmbedder, build_index, index_job_key
-from core.similar import SimilarityIndex
+from core.data.catalog import open_catalog
+from core.data.genres import GenreVocabulary
+from core.serving.dropped_posters import keep_dropped
+from core.serving.poster_index import PosterEmbedder, build_index, index_job_key
+from core.serving.similar import SimilarityIndex
+from core.serving.uploads import validate_upload
 from core.training import run_folder as rf
-from core.uploads import validate_upload
 from tests.apptest_helpers import shown_text, texts, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 

@@ -1,7 +1,7 @@
 """The Training page as AppTest runs it: a run started from the form trains for real (a tiny one, on the
 generated dataset) while the progress panel follows it; stopping, failures and dead processes; the compare
-view; choosing the active model. Then the tables and estimates underneath (`core.run_reports`,
-`core.estimate`)."""
+view; choosing the active model. Then the tables and estimates underneath (`core.app.run_reports`,
+`core.app.estimate`)."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import background, estimate, run_reports, runs
-from core.backbones import BACKBONES, DEFAULT_BACKBONE
+from core import background
+from core.app import estimate, run_reports, runs
+from core.app.runs import RunView
 from core.background import process_start_time
 from core.config import Settings
-from core.runs import RunView
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
@@ -346,7 +347,7 @@ def test_a_finished_runs_page_offers_its_folder_its_model_with_a_model_card_and_
 ) -> None:
     from streamlit.delta_generator import DeltaGenerator
 
-    from core import export
+    from core.serving import export
 
     downloads: dict[str, tuple] = {}
     real_download_button = DeltaGenerator.download_button

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from core import config
-from core.ingest.__main__ import main as ingest_main
-from core.ingest.layout import DataNotFoundError, locate_layout
+from core.data.ingest.layout import DataNotFoundError, locate_layout
+from core.ingest import main as ingest_main
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import make_settings
 
@@ -135,7 +135,7 @@ def test_staging_left_by_a_killed_unpack_is_removed_by_the_next(tmp_path: Path) 
 _UNPACKER = """
 import json, os, sys, zipfile
 from pathlib import Path
-from core.ingest.layout import locate_layout
+from core.data.ingest.layout import locate_layout
 if "--pause" in sys.argv:
     opened = zipfile.ZipFile.open
     def pausing_open(self, *args, **kwargs):

@@ -17,8 +17,8 @@ import pytest
 from skimage import data
 from skimage.transform import resize
 
-from core import backbone
-from core.backbone import (
+from core.model import backbone
+from core.model.backbone import (
     EMBEDDING_DIM,
     LAST_CONV_LAYER,
     build_lite0,
@@ -27,8 +27,8 @@ from core.backbone import (
     port_weights,
     pretrained_weights_file,
 )
-from core.backbones import LITE0, LITE1, LITE2
-from core.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
+from core.model.backbones import LITE0, LITE1, LITE2
+from core.model.pth_reader import UnsafePickleError, WeightFileError, read_state_dict
 
 # ImageNet class indices each sample image may honestly be called.
 CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
@@ -248,7 +248,7 @@ def test_lite1_classifies_the_sample_images_into_their_imagenet_classes(lite1, s
 def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(lite2_cache, lite2, samples, tmp_path, monkeypatch):
     from PIL import Image
 
-    from core import estimate
+    from core.app import estimate
 
     paths = []
     for index, image in enumerate(samples[:2]):

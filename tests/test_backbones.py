@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core import estimate
-from core.backbones import BACKBONES, DEFAULT_BACKBONE, LITE0, LITE2
+from core.app import estimate
+from core.app.runs import RunView
 from core.config import PROJECT_ROOT, Settings
-from core.model_card import model_card
-from core.runs import RunView
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE, LITE0, LITE2
+from core.serving.model_card import model_card
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
 
@@ -24,7 +24,7 @@ from core.training.config import ConfigError, make_config
 def test_naming_and_checking_backbones_loads_no_keras():
     # The command line's --help and the config's checks answer in a fraction of a second only without Keras.
     code = (
-        "import sys, core.backbones, core.training.config, core.train, core.estimate, core.model_card; "
+        "import sys, core.model.backbones, core.training.config, core.train, core.app.estimate, core.serving.model_card; "
         "print(sorted(m for m in ('keras', 'tensorflow') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog, open_catalog
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import make_settings
 from tests.raw_fixture import build_raw_dataset
@@ -99,7 +99,7 @@ def test_posters_deleted_or_replaced_after_the_build_show_a_placeholder_until_th
     use_settings(monkeypatch, settings)
     # The movie page imports the model code; done here, that start-up cost stays out of the minute for which
     # the app reuses a catalog check, which is what lets the second run below see the change first.
-    import core.predict  # noqa: F401
+    import core.serving.predict  # noqa: F401
 
     movie = open_page("pages/movie.py", movie=first.imdb_id)  # the catalog is checked, then reused a while
     assert not movie.exception and _placeholders(movie) == 0
@@ -130,8 +130,8 @@ def test_the_freshness_check_keeps_its_fingerprint_so_a_catalog_is_not_rebuilt_f
     file's path relative to the dataset, its size and time, in path order (a name that is not UTF-8 too)."""
     import hashlib
 
-    from core.catalog import SCHEMA_VERSION, fingerprint
-    from core.ingest.layout import locate_layout
+    from core.data.catalog import SCHEMA_VERSION, fingerprint
+    from core.data.ingest.layout import locate_layout
 
     build_raw_dataset(tmp_path / "data")
     (tmp_path / "data" / "Movie_Poster_Dataset" / "2001" / os.fsdecode(b"odd-\xff.jpg")).write_bytes(b"x")

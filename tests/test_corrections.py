@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from core import corrections as cx
-from core.catalog import Catalog, clear_caches, open_catalog
 from core.config import Settings
+from core.data.catalog import Catalog, clear_caches, open_catalog
 from tests.conftest import FixtureData, make_settings
 
 
@@ -259,7 +259,7 @@ def test_a_damaged_store_is_moved_aside_and_its_newest_backup_restored(
     assert len(backups) == 1  # the day's backup, taken after its first write: it holds that one correction
     damage(settings.corrections_path)
     before = settings.corrections_path.read_bytes()
-    monkeypatch.setattr("core.correction_store._checked", set())  # as after a restart of the app
+    monkeypatch.setattr("core.corrections.store._checked", set())  # as after a restart of the app
 
     assert cx.active_corrections(catalog) == made[:1]
     aside = list(settings.state_dir.glob("corrections.damaged-*.sqlite3"))

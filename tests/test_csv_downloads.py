@@ -14,10 +14,10 @@ import pytest
 import streamlit
 
 from core import corrections as cx
-from core.catalog import open_catalog
 from core.config import Settings
 from core.csv_files import csv_bytes
-from core.ingest.__main__ import main as ingest_command
+from core.data.catalog import open_catalog
+from core.ingest import main as ingest_command
 from tests.apptest_helpers import open_page, use_settings
 from tests.csv_fixture import build_readme_manifest
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app

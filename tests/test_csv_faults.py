@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.catalog import open_catalog
 from core.config import Settings
-from core.ingest.csv_layouts import MANIFEST_COLUMNS, read_csv
-from core.ingest.findings import FindingKind
+from core.data.catalog import open_catalog
+from core.data.ingest.csv_layouts import MANIFEST_COLUMNS, read_csv
+from core.data.ingest.findings import FindingKind
 from tests.csv_fixture import _jpeg, _movies
 
 HEADER = "id,title,year,genres,poster"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import urls
-from core.catalog import open_catalog
+from core.app import urls
 from core.config import Settings
-from core.ingest.layout import DataNotFoundError, locate_layout
+from core.data.catalog import open_catalog
+from core.data.ingest.layout import DataNotFoundError, locate_layout
 from tests.apptest_helpers import open_page, texts, use_settings
 from tests.csv_fixture import CsvExpected, build_manifest_dataset, build_moviegenre_dataset
 from tests.model_fixture import APPTEST_TIMEOUT

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import eda
-from core.catalog import Catalog
+from core.data import eda
+from core.data.catalog import Catalog
 from ui import dataset_charts as charts
 
 

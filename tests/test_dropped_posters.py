@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from core.config import DROPPED_POSTERS_MAX_DAYS, KEEP_DROPPED_ENV, Settings, get_settings
-from core.dropped_posters import PosterLinkError, PosterNotKept, keep_dropped, load_dropped
-from core.uploads import ValidatedPoster, validate_upload
+from core.serving.dropped_posters import PosterLinkError, PosterNotKept, keep_dropped, load_dropped
+from core.serving.uploads import ValidatedPoster, validate_upload
 
 DAY = 24 * 60 * 60  # seconds
 

@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import poster_index
-from core.catalog import open_catalog
 from core.config import Settings
-from core.embedding_store import EmbeddingStore, VectorKey, identity
-from core.training import embeddings as embeddings_module
-from core.training.embeddings import cached_embeddings, embed_posters, features_id, vector_key
-from core.training.model import feature_dim
+from core.data.catalog import open_catalog
+from core.model import embeddings as embeddings_module
+from core.model.embedding_store import EmbeddingStore, VectorKey, identity
+from core.model.embeddings import cached_embeddings, embed_posters, features_id, vector_key
+from core.model.features import feature_dim
+from core.serving import poster_index
 from tests.conftest import FixtureData
 
 SIZE = (64, 48)  # height, width in pixels: tiny, so that embedding takes seconds

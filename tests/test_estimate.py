@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import estimate
+from core.app import estimate
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 CONFIG = {"epochs": 80, "patience": 20, "head_ensemble": 3, "refit": True, "temporal_twin": True}

@@ -1,4 +1,4 @@
-"""Why this genre: the evidence maps of `core.explain` and the Predict page's view of them.
+"""Why this genre: the evidence maps of `core.serving.explain` and the Predict page's view of them.
 
 Tiny models with fixed weights, composed by the real `make_genre_model`, know exactly where their evidence
 is (a colour planted in one corner), so the map must light up there and nowhere else, with or without the
@@ -17,12 +17,12 @@ import streamlit
 import tensorflow as tf
 from streamlit.testing.v1 import AppTest
 
-from core.explain import Explainer, ExplainError, colormap, make_explainer, overlay, poster_box
-from core.genres import GenreVocabulary
-from core.predict import LoadedModel, decode_image_file, load_run_model, predict_images, preprocess_images
-from core.training.model import make_genre_model
-from core.training.pipeline import resize_poster
-from core.uploads import validate_upload
+from core.data.genres import GenreVocabulary
+from core.model.features import make_genre_model
+from core.model.pipeline import resize_poster
+from core.serving.explain import Explainer, ExplainError, colormap, make_explainer, overlay, poster_box
+from core.serving.predict import LoadedModel, decode_image_file, load_run_model, predict_images, preprocess_images
+from core.serving.uploads import validate_upload
 from tests.apptest_helpers import shown_text, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 from ui.explain import DEFAULT_OPACITY

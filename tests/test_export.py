@@ -13,14 +13,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import export
-from core.catalog import open_catalog
+from core import export as export_command
 from core.config import DATA_DIR_ENV
-from core.model_card import usage_code
-from core.predict import decode_image_file
+from core.data.catalog import open_catalog
+from core.model.features import HorizontalFlip
+from core.model.pipeline import resize_posters
+from core.serving import export
+from core.serving.model_card import usage_code
+from core.serving.predict import decode_image_file
 from core.training import run_folder as rf
-from core.training.model import HorizontalFlip
-from core.training.pipeline import resize_posters
 
 POSTERS = 20
 
@@ -100,7 +101,7 @@ def test_an_export_never_overwrites_and_refuses_a_run_without_a_model(tiny_model
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
     (unfinished / rf.CONFIG_FILE).write_text(json.dumps({"image_size": "64x48"}))
-    assert export.main(["--run", str(unfinished), "--format", "keras", "--out", str(tmp_path / "out")]) == 2
+    assert export_command.main(["--run", str(unfinished), "--format", "keras", "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
 
 
@@ -138,7 +139,7 @@ def no_model_load(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _refused(capsys: pytest.CaptureFixture[str], out: Path, tmp_path: Path) -> str:
-    code = export.main(["--run", str(tmp_path / "run"), "--format", "keras", "--out", str(out)])
+    code = export_command.main(["--run", str(tmp_path / "run"), "--format", "keras", "--out", str(out)])
     [line] = capsys.readouterr().err.splitlines()
     assert code == 2 and line.startswith("error: ")
     return line

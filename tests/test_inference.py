@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import inference
-from core.catalog import clear_caches
 from core.config import Settings
-from core.inference import KERAS, OPENVINO, Inference
-from core.predict import LoadedModel, load_run_model, predict_images, preprocess_images
-from core.training.embeddings import embed_posters
-from core.training.model import make_feature_extractor
-from core.training.pipeline import make_poster_dataset
+from core.data.catalog import clear_caches
+from core.model import inference
+from core.model.embeddings import embed_posters
+from core.model.features import make_feature_extractor
+from core.model.inference import KERAS, OPENVINO, Inference
+from core.model.pipeline import make_poster_dataset
+from core.serving.predict import LoadedModel, load_run_model, predict_images, preprocess_images
 from tests.conftest import FixtureData
 from tests.test_poster_reader import save_run
 

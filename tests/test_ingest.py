@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import SCHEMA_VERSION, clear_caches, open_catalog
-from core.ingest.__main__ import main as ingest_main
-from core.ingest.layout import DataNotFoundError
-from core.titles import title_sort_key
+from core.data.catalog import SCHEMA_VERSION, clear_caches, open_catalog
+from core.data.ingest.layout import DataNotFoundError
+from core.data.titles import title_sort_key
+from core.ingest import main as ingest_main
 from tests.conftest import FixtureData, make_settings
 from tests.raw_fixture import build_raw_dataset
 

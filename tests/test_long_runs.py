@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import run_reports, runs
+from core.app import run_reports, runs
 from core.training import run_folder as rf
 from core.training.config import make_config
 from tests.apptest_helpers import open_page, use_settings

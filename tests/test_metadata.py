@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from core import config
-from core.catalog import open_catalog
-from core.ingest.findings import FindingKind
-from core.ingest.metadata import MetadataDecodeError, RawRecord, decode_metadata, parse_records, record_id
+from core.data.catalog import open_catalog
+from core.data.ingest.findings import FindingKind
+from core.data.ingest.metadata import MetadataDecodeError, RawRecord, decode_metadata, parse_records, record_id
 from tests.conftest import make_settings
 
 RECORD = '{\n  "_id" : ObjectId("56fb860e71a0651b0c306f55"),\n  "Title" : "Café $9.99",\n  "imdbID" : "tt0080684"\n}\n'

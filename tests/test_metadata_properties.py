@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.catalog import open_catalog
 from core.config import Settings
-from core.ingest.findings import FindingKind
-from core.ingest.metadata import MetadataDecodeError, decode_metadata, parse_records, record_id
+from core.data.catalog import open_catalog
+from core.data.ingest.findings import FindingKind
+from core.data.ingest.metadata import MetadataDecodeError, decode_metadata, parse_records, record_id
 from tests.conftest import FixtureData
 from tests.raw_fixture import _movies, _record_text
 

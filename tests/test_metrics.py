@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from core.genres import GenreVocabulary
+from core.data.genres import GenreVocabulary
 from core.training import metrics
 from core.training.metrics import (
     FALLBACK_THRESHOLD,

@@ -13,7 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import corrections as cx
-from core.catalog import open_catalog
+from core.app.urls import parse_mistakes_params
+from core.data.catalog import open_catalog
 from core.evaluation.mistakes import (
     OUTCOMES,
     MistakesError,
@@ -22,7 +23,6 @@ from core.evaluation.mistakes import (
     outcomes,
     saved_test_parts,
 )
-from core.urls import parse_mistakes_params
 from tests.apptest_helpers import shown_text, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.novelty import (
+from core.serving.novelty import (
     UNLIKE_PERCENTILE,
     likeness,
     nearest_other_similarities,
     unlike_threshold,
 )
-from core.similar import SimilarityIndex, normalise
+from core.serving.similar import SimilarityIndex, normalise
 
 DIM = 32
 

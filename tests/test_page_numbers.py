@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import projection
-from core.catalog import open_catalog
-from core.urls import MAX_PAGE, last_page_if_past, page_count, parse_page
+from core.app.urls import MAX_PAGE, last_page_if_past, page_count, parse_page
+from core.data.catalog import open_catalog
+from core.serving import projection
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.catalog import open_catalog
-from core.predict import decode_image_file, preprocess_images
-from core.training.pipeline import (
+from core.data.catalog import open_catalog
+from core.model.pipeline import (
     decode_poster,
     make_dataset,
     make_embedding_dataset,
     make_poster_dataset,
     resize_poster,
 )
+from core.serving.predict import decode_image_file, preprocess_images
 
 SIZE = (64, 48)  # height, width in pixels: a tiny portrait size, so the tests run in seconds
 

@@ -6,8 +6,8 @@ through a link (as a mounted or moved dataset often is).
 
 from __future__ import annotations
 
-from core.catalog import open_catalog
-from core.ingest.posters import LINKS_OUTSIDE
+from core.data.catalog import open_catalog
+from core.data.ingest.posters import LINKS_OUTSIDE
 from tests.conftest import make_settings
 from tests.csv_fixture import _jpeg, _movies
 from tests.raw_fixture import build_raw_dataset

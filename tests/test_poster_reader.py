@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.poster_index import SIMILARITY_IMAGE_SIZE, PosterEmbedder, PosterReader, shares_backbone
-from core.predict import LoadedModel, load_run_model, predict_images
-from core.training.model import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
+from core.model.features import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
+from core.serving.poster_index import SIMILARITY_IMAGE_SIZE, PosterEmbedder, PosterReader, shares_backbone
+from core.serving.predict import LoadedModel, load_run_model, predict_images
 from tests.conftest import FixtureData
 
 GENRES = ["Action", "Comedy", "Drama", "Horror"]

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import predict
+from core import predict as predict_command
 from core.config import Settings
+from core.model.pipeline import make_poster_dataset
+from core.serving import predict
 from core.training import run_folder as rf
 from core.training.config import make_config
-from core.training.pipeline import make_poster_dataset
 from core.training.trainer import train
 
 
@@ -106,7 +107,7 @@ def test_the_command_predicts_the_good_image_and_reports_the_broken_one(run_dir,
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
     (folder / "empty.png").write_bytes(b"")
     output = tmp_path / "scores.json"
-    code = predict.main(["--run", str(run_dir), str(folder), "--json", str(output)])
+    code = predict_command.main(["--run", str(run_dir), str(folder), "--json", str(output)])
     captured = capsys.readouterr()
     assert code == 0
     assert "good poster.jpg" in captured.out and "top 3:" in captured.out
@@ -122,8 +123,8 @@ def test_the_command_predicts_the_good_image_and_reports_the_broken_one(run_dir,
 def test_the_command_fails_when_no_image_or_no_run_can_be_read(run_dir, tmp_path, capsys):
     bad = tmp_path / "notes.txt"
     bad.write_text("not a poster")
-    assert predict.main(["--run", str(run_dir), str(bad)]) == 1
-    assert predict.main(["--run", str(tmp_path / "nowhere"), str(bad)]) == 2
+    assert predict_command.main(["--run", str(run_dir), str(bad)]) == 1
+    assert predict_command.main(["--run", str(tmp_path / "nowhere"), str(bad)]) == 2
     assert "no run folder" in capsys.readouterr().err
 
 
@@ -135,7 +136,7 @@ def test_a_folder_streams_in_batches_with_the_scores_each_poster_gets_alone(load
         shutil.copy(path, folder / f"p{number:03d}{path.suffix}")
     (folder / "p017-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")  # mid-stream: skipped, order kept
     output = tmp_path / "many.json"
-    assert predict.main(["--run", str(run_dir), str(folder), "--json", str(output)]) == 0
+    assert predict_command.main(["--run", str(run_dir), str(folder), "--json", str(output)]) == 0
     captured = capsys.readouterr()
     assert (
         "p017-broken.jpg" in captured.err and f"predicted {len(readable)} of {len(readable) + 1} files" in captured.err

@@ -10,10 +10,10 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from core import projection
-from core.catalog import open_catalog
 from core.config import Settings
-from core.similar import SimilarityIndex
+from core.data.catalog import open_catalog
+from core.serving import projection
+from core.serving.similar import SimilarityIndex
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
 from tests.model_fixture import as_on_a_warm_server
@@ -95,7 +95,7 @@ def test_placing_a_poster_on_umap_loads_neither_umap_nor_numba() -> None:
     code = (
         "import sys, numpy as np\n"
         "from core import projection\n"
-        "from core.similar import SimilarityIndex\n"
+        "from core.serving.similar import SimilarityIndex\n"
         "vectors = np.random.default_rng(0).normal(size=(50, 1280))\n"
         "ids = [f'tt{n:07d}' for n in range(50)]\n"
         "xy = np.random.default_rng(1).normal(size=(50, 2))\n"
@@ -278,7 +278,7 @@ def test_bad_map_urls_get_messages_and_the_map_still_draws(mapped) -> None:
 def test_a_poster_dropped_on_predict_is_marked_on_the_map_where_its_movie_lies(monkeypatch, tiny_model) -> None:
     import json
 
-    from core.poster_index import build_index
+    from core.serving.poster_index import build_index
 
     use_settings(monkeypatch, tiny_model.settings)
     as_on_a_warm_server(monkeypatch)
@@ -315,7 +315,8 @@ def test_the_map_job_saves_both_layouts_and_umap_keeps_each_look_together(
 ) -> None:
     import json
 
-    from core import jobs, poster_index
+    from core.app import jobs
+    from core.serving import poster_index
 
     settings = make_settings(fixture_data.settings.data_dir, tmp_path)
     catalog = open_catalog(settings)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.app.urls import GALLERY_SORTS
 from core.config import Settings
-from core.urls import GALLERY_SORTS
 from tests.apptest_helpers import heading, open_page, shown_text, use_settings
 from tests.csv_fixture import build_readme_manifest
 from tests.raw_fixture import FixtureMovie

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import projection
-from core.catalog import Catalog, open_catalog
 from core.config import Settings
+from core.data.catalog import Catalog, open_catalog
+from core.serving import projection
 from tests.apptest_helpers import APP, TIMEOUT, use_settings
 from tests.conftest import FixtureData, make_settings
 from ui.nav import PAGES

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from core import atomic
+from core.app.urls import valid_run_id
 from core.training import run_folder as rf
-from core.urls import valid_run_id
 
 
 def _leftovers(folder: Path) -> list[str]:

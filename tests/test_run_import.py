@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import config, runs
+from core import config
+from core.app import runs
+from core.app.urls import valid_run_id
 from core.config import PROJECT_ROOT, Settings
-from core.urls import valid_run_id
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData, make_settings
 from tests.model_fixture import as_on_a_warm_server

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from core import background, runs
-from core.catalog import Catalog
+from core import background
+from core.app import runs
 from core.config import PROJECT_ROOT, Settings
+from core.data.catalog import Catalog
 from core.training import run_folder as rf
 from core.training import run_lock
 from tests.apptest_helpers import texts, use_settings

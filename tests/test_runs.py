@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core import background, runs
+from core import background
+from core.app import runs
 from core.config import Settings
 
 

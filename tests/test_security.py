@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import runs
+from core.app import runs
+from core.app.urls import GALLERY_SORTS, MAX_PAGE, POSTER_HASH, GalleryView, parse_gallery_params
 from core.config import Settings
-from core.urls import GALLERY_SORTS, MAX_PAGE, MOVIE_ID, POSTER_HASH, GalleryView, parse_gallery_params
+from core.data.ids import MOVIE_ID
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.similar import SimilarityIndex, normalise
+from core.serving.similar import SimilarityIndex, normalise
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.catalog import clear_caches
 from core.config import GALLERY_CARD_WIDTH_PX, Settings
-from core.thumbnails import THUMBNAIL_WIDTH_PX, thumbnail
+from core.data.catalog import clear_caches
+from core.data.thumbnails import THUMBNAIL_WIDTH_PX, thumbnail
 
 
 def write_poster(path: Path, size: tuple[int, int], colour: tuple[int, int, int]) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from core.titles import title_sort_key, title_with_year
+from core.data.titles import title_sort_key, title_with_year
 
 
 def test_a_title_list_files_as_a_library_does() -> None:

@@ -17,19 +17,19 @@ import pytest
 from PIL import Image
 
 from core import train as train_command
-from core.backbones import BACKBONES
 from core.config import Settings
-from core.explain import ExplainError, make_explainer
-from core.model_card import model_card
-from core.predict import decode_image_file, load_run_model
-from core.training import embeddings as embeddings_module
+from core.model import embeddings as embeddings_module
+from core.model.backbones import BACKBONES
+from core.model.embeddings import embed_images, embed_posters, poster_embeddings, vector_key
+from core.model.features import FEATURE_DIM, FEATURES_MODEL, HEAD_MODEL
+from core.model.pipeline import make_poster_dataset
+from core.serving.explain import ExplainError, make_explainer
+from core.serving.model_card import model_card
+from core.serving.predict import decode_image_file, load_run_model
 from core.training import fast as fast_mode
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
-from core.training.embeddings import embed_images, embed_posters, poster_embeddings, vector_key
-from core.training.model import FEATURE_DIM, FEATURES_MODEL, HEAD_MODEL
-from core.training.pipeline import make_poster_dataset
 from core.training.trainer import StopControl, prepare_data, train
 
 SIZE = (64, 48)  # height, width in pixels: tiny, so that a run takes seconds
@@ -310,7 +310,7 @@ def test_an_ensemble_stopped_after_its_first_head_saves_that_head_where_the_post
     assert result.state == "stopped"
     assert {record["phase"] for record in rf.read_history(run_dir)} == {"training"}  # heads 2 and 3 never began
     loaded = load_run_model(run_dir)
-    # Its head is under the usual name, where the one-pass poster reader (core.poster_index) looks for it.
+    # Its head is under the usual name, where the one-pass poster reader (core.serving.poster_index) looks for it.
     assert {FEATURES_MODEL, HEAD_MODEL} <= {layer.name for layer in loaded.model.layers}
     scores, labels = _model_scores_on_test(run_dir, settings, make_config("fast", **TINY))
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(

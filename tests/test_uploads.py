@@ -24,7 +24,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from core.config import MAX_IMPORT_BYTES, PROJECT_ROOT
-from core.uploads import (
+from core.serving.uploads import (
     MAX_KEPT_SIDE,
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
@@ -535,7 +535,7 @@ def test_no_file_is_opened_or_written_while_validating(monkeypatch) -> None:
 
 
 def test_core_uploads_does_not_import_streamlit() -> None:
-    code = "import sys, core.uploads; assert 'streamlit' not in sys.modules"
+    code = "import sys, core.serving.uploads; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True)
 
 

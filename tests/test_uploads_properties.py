@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.uploads import MAX_NAME_CHARS, MAX_PIXELS, MIN_SIDE, UploadError, ValidatedPoster, validate_upload
+from core.serving.uploads import MAX_NAME_CHARS, MAX_PIXELS, MIN_SIDE, UploadError, ValidatedPoster, validate_upload
 
 BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

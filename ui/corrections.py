@@ -11,8 +11,8 @@ import plotly.express as px
 import streamlit as st
 
 from core import corrections as cx
-from core.catalog import Catalog
 from core.csv_files import csv_bytes
+from core.data.catalog import Catalog
 from core.training.config import make_config
 from ui.text import md_escape
 

@@ -13,11 +13,11 @@ import pandas as pd
 import streamlit as st
 
 from core import corrections
-from core.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
 from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
-from core.ingest.archives import ArchiveError
-from core.ingest.layout import DataNotFoundError
-from core.titles import title_with_year
+from core.data.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
+from core.data.ingest.archives import ArchiveError
+from core.data.ingest.layout import DataNotFoundError
+from core.data.titles import title_with_year
 from ui.text import md_escape
 
 _log = logging.getLogger(__name__)

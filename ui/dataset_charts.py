@@ -16,8 +16,8 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import eda
-from core.catalog import Catalog
+from core.data import eda
+from core.data.catalog import Catalog
 from ui.data import movies_table
 from ui.figures import every_label
 

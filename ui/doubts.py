@@ -1,6 +1,6 @@
 """The Dataset page's "labels that look wrong": out-of-fold disagreements, each with a one-click correction.
 
-The scores come from a background job (`core.jobs`), cached per catalog and corrections state. A click on a
+The scores come from a background job (`core.app.jobs`), cached per catalog and corrections state. A click on a
 correction changes that state, so the list shown stays the one already computed (the newest for this
 catalog), marked as made before the latest corrections, rather than vanishing for minutes of recompute.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import corrections as cx
-from core import jobs
-from core.catalog import Catalog
+from core.app import jobs
 from core.config import Settings
+from core.data.catalog import Catalog
 from core.evaluation import out_of_fold as oof
 from ui.nav import MOVIE_PAGE
 from ui.posters import show_poster

@@ -1,7 +1,7 @@
 """Why this genre, on a page: a poster's evidence map for each of its top genres, drawn over the poster,
 with a genre selector, an opacity slider and the plain poster one click away (`render_evidence`).
 
-The computing is `core.explain`'s. Here: the explainer is built (traced and checked) once per model and
+The computing is `core.serving.explain`'s. Here: the explainer is built (traced and checked) once per model and
 server with `st.cache_resource`, keyed like `ui.model` keys its models (the run folder and its model
 file's modification time). The maps are cached with `st.cache_data`, keyed by that model, the poster's
 content hash, its top genres and the drawn size: one call computes the maps of all the top genres in one
@@ -19,8 +19,8 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core.explain import Explainer, ExplainError, make_explainer, overlay
-from core.predict import LoadedModel
+from core.serving.explain import Explainer, ExplainError, make_explainer, overlay
+from core.serving.predict import LoadedModel
 from core.training.run_folder import MODEL_FILE
 from ui.heap import freeze_long_lived_objects
 from ui.text import md_escape
@@ -104,7 +104,7 @@ def render_evidence(
     """Draw the poster with the evidence map of one of its top genres over it, where the call is.
 
     `loaded`: the active model (`ui.model.active_model()[1]`). `poster`: the RGB uint8 pixels the scores
-    were predicted from (`ValidatedPoster.pixels`, or `core.predict.decode_image_file(path)`), so that the
+    were predicted from (`ValidatedPoster.pixels`, or `core.serving.predict.decode_image_file(path)`), so that the
     map explains exactly that prediction. `poster_key`: a stable id of those pixels (the content hash, or
     the movie's IMDb id), the cache key of its maps. `top_genres`: the (genre, score) pairs of the chips,
     `loaded.vocabulary.top_k(scores, 3)`. `key`: unique on the page, for the widgets' keys. `url_param`:

@@ -74,7 +74,7 @@ def readable_figures(table: pd.DataFrame) -> pd.DataFrame:
 
 def hamming_note(table: pd.DataFrame) -> str | None:
     """A sentence when the model's Hamming loss is worse than predicting nothing (rows as in
-    `core.run_reports.baselines_table`: the run first, "predict nothing" second)."""
+    `core.app.run_reports.baselines_table`: the run first, "predict nothing" second)."""
     if "Hamming loss" not in table or len(table) < 2:
         return None
     model, nothing = table["Hamming loss"].iloc[0], table["Hamming loss"].iloc[1]

@@ -16,12 +16,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.catalog import Catalog
+from core.app.runs import RunView
+from core.app.urls import MistakesView, last_page_if_past, page_count
 from core.config import GALLERY_PAGE_SIZE
+from core.data.catalog import Catalog
 from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
-from core.runs import RunView
 from core.training import metrics
-from core.urls import MistakesView, last_page_if_past, page_count
 from ui.figures import every_label
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
 from ui.posters import show_poster

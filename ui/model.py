@@ -1,6 +1,6 @@
 """The model side for the pages: the active model, the poster embedder and the similarity index, each
 loaded once per server (`st.cache_resource`), and the posters a user dropped, kept in their session (and on
-the server, `core.dropped_posters`, so that their links outlive the session).
+the server, `core.serving.dropped_posters`, so that their links outlive the session).
 
 TensorFlow is imported here, so only the pages that predict pay for it.
 """
@@ -13,21 +13,21 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core import jobs, runs
-from core.catalog import Catalog
+from core.app import jobs, runs
+from core.app.jobs import JobStatus
 from core.config import Settings, get_settings
-from core.dropped_posters import PosterNotKept, keep_dropped, load_dropped
-from core.jobs import JobStatus
-from core.novelty import Likeness, likeness, unlike_threshold
-from core.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
-from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
-from core.similar import SimilarityIndex
-from core.uploads import ValidatedPoster, validate_upload
+from core.data.catalog import Catalog
+from core.serving.dropped_posters import PosterNotKept, keep_dropped, load_dropped
+from core.serving.novelty import Likeness, likeness, unlike_threshold
+from core.serving.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
+from core.serving.predict import LoadedModel, RunModelError, load_run_model, predict_images
+from core.serving.similar import SimilarityIndex
+from core.serving.uploads import ValidatedPoster, validate_upload
 from ui.heap import freeze_long_lived_objects
 
 _SESSION_POSTERS = "dropped_posters"
 # A browser tab's posters live in the server's memory for as long as the tab does: both bounds hold, and the
-# oldest posters are forgotten first (with a message). A kept poster is at most about 3 MB (core.uploads).
+# oldest posters are forgotten first (with a message). A kept poster is at most about 3 MB (core.serving.uploads).
 MAX_SESSION_POSTERS = 50
 MAX_SESSION_BYTES = 200 * 1024 * 1024
 
@@ -97,7 +97,7 @@ def similarity_index(
     """The index of the catalog's posters when it is ready, else the background job preparing it.
 
     Never waits: embedding the whole dataset takes minutes the first time, so it is a background job
-    (`core.jobs`), one per catalog for every tab and server, started here when the index is missing
+    (`core.app.jobs`), one per catalog for every tab and server, started here when the index is missing
     (unless `start` is False: then the job's status is returned as it is).
     """
     settings = settings or get_settings()
@@ -218,7 +218,7 @@ def keep_on_server(posters: list[ValidatedPoster], settings: Settings | None = N
 
 def linked_poster(content_hash: str, settings: Settings | None = None) -> DroppedPoster:
     """The poster a link names: dropped in this session, or kept on the server (then embedded again, and kept
-    in this session from now on). Raises `core.dropped_posters.PosterLinkError` saying why there is none."""
+    in this session from now on). Raises `core.serving.dropped_posters.PosterLinkError` saying why there is none."""
     settings = settings or get_settings()
     found = session_posters().get(content_hash)
     if found is not None:

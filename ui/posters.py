@@ -16,8 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from core.config import get_settings
-from core.ingest.posters import poster_change
-from core.thumbnails import thumbnail
+from core.data.ingest.posters import poster_change
+from core.data.thumbnails import thumbnail
 from ui.data import forget_catalog_check
 from ui.text import md_escape
 
@@ -40,7 +40,7 @@ def show_poster(
 ) -> bool:
     """Draw the poster at `path`, or the placeholder and the reason; True if the poster itself was drawn.
 
-    A `card` (galleries, neighbour grids) gets the poster's card-sized thumbnail (`core.thumbnails`); the
+    A `card` (galleries, neighbour grids) gets the poster's card-sized thumbnail (`core.data.thumbnails`); the
     full poster is for the movie page.
     """
     problem = poster_change(Path(path), _whole(size), _whole(mtime_ns)) if path else "this movie has no poster file"

@@ -8,20 +8,20 @@ import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core import estimate, run_reports, runs
-from core.backbones import DEFAULT_BACKBONE
-from core.catalog import Catalog
+from core.app import estimate, run_reports, runs
+from core.app.runs import RunView
+from core.app.urls import MistakesView, parse_mistakes_params
 from core.config import Settings
+from core.data.catalog import Catalog
 from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
-from core.runs import RunView
+from core.model.backbones import DEFAULT_BACKBONE
 from core.training.config import MODES, ConfigError, make_config, parse_image_size
-from core.urls import MistakesView, parse_mistakes_params
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
 from ui.text import md_escape
 
-# The formats of `core.export` (imported on click only: it loads TensorFlow), in the user's words.
+# The formats of `core.serving.export` (imported on click only: it loads TensorFlow), in the user's words.
 MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel", "tflite": "TFLite (.tflite)"}
 PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part -> its metrics.json entry
 
@@ -120,7 +120,7 @@ def _measured_rate(settings: Settings, catalog: Catalog, size: tuple[int, int], 
 
 
 def fast_run_plan(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], config: dict) -> estimate.RunPlan:
-    """The plan the form, the banners and the progress panel share (`core.estimate`)."""
+    """The plan the form, the banners and the progress panel share (`core.app.estimate`)."""
     size = parse_image_size(str(config["image_size"]))
     backbone = str(config.get("backbone", DEFAULT_BACKBONE))
     rate = _measured_rate(settings, catalog, size, backbone)
@@ -247,7 +247,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
 
 
 def _export_model(settings: Settings, run_id: str, fmt: str) -> bytes:
-    from core.export import export_zip
+    from core.serving.export import export_zip
 
     return export_zip(runs.run_path(settings, run_id), fmt, settings)
 

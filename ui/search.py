@@ -10,8 +10,8 @@ import random
 
 import streamlit as st
 
-from core.catalog import Catalog
-from core.titles import title_sort_key, title_with_year
+from core.data.catalog import Catalog
+from core.data.titles import title_sort_key, title_with_year
 from ui.data import movies_table
 from ui.links import follow_link
 from ui.nav import MOVIE_PAGE

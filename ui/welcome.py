@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import runs
+from core.app import runs
 from core.config import get_settings
 from ui.nav import GENRE_PAGE, PREDICT_PAGE, TRAINING_PAGE
 from ui.text import md_escape

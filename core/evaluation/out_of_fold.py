@@ -7,7 +7,7 @@ and patience) is trained on the other four, early-stopped on a stratified tenth 
 fold it left out. It runs on the cached poster features, so no poster is embedded twice.
 
 The labels are the corrected ones in force when the job runs, so the result is cached per catalog and
-corrections state (`state_key`); it is computed in the background (`core.jobs`), with its progress.
+corrections state (`state_key`); it is computed in the background (`core.app.jobs`), with its progress.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from core import atomic
-from core.catalog import Catalog, open_catalog
 from core.config import Settings
 from core.corrections import active_corrections, apply_corrections
+from core.data.catalog import Catalog, open_catalog
 
 N_FOLDS = 5
 SEED = 42
@@ -84,10 +84,10 @@ def fit_head(
     """The default fast head trained on (train_x, train_y), with the weights of its best validation mAP."""
     import keras
 
+    from core.model.features import WeightedBinaryCrossentropy, make_head, positive_weights
+    from core.model.pipeline import make_embedding_dataset
     from core.training import metrics
     from core.training.config import make_config
-    from core.training.model import WeightedBinaryCrossentropy, make_head, positive_weights
-    from core.training.pipeline import make_embedding_dataset
 
     config = make_config("fast")
     head = make_head(
@@ -186,8 +186,8 @@ def training_labels(catalog: Catalog, min_movies: int | None = None) -> tuple[pd
 
 def compute(settings: Settings, progress=None, should_stop=None, min_movies: int | None = None) -> OutOfFold:
     """Compute and save the out-of-fold scores of the current catalog and corrections state."""
+    from core.model.embeddings import poster_embeddings
     from core.training.config import make_config
-    from core.training.embeddings import poster_embeddings
 
     progress = progress or (lambda done, total, message: None)
     should_stop = should_stop or (lambda: False)
@@ -265,8 +265,8 @@ def latest(settings: Settings, catalog: Catalog) -> OutOfFold | None:
 
 
 def compute_job(job, min_movies: int | None = None) -> None:
-    """The background job (`core.jobs`): compute with progress; a stop request ends it stopped."""
-    from core.jobs import JobStopped
+    """The background job (`core.app.jobs`): compute with progress; a stop request ends it stopped."""
+    from core.background import Stopped
 
     try:
         result = compute(
@@ -276,7 +276,7 @@ def compute_job(job, min_movies: int | None = None) -> None:
             min_movies=min_movies,
         )
     except StoppedError:
-        raise JobStopped from None
+        raise Stopped from None
     job.progress(1, 1, "done", seconds=round(result.seconds, 1), movies=len(result.ids))
 
 

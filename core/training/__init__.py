@@ -1,1 +1,6 @@
-"""Training support: the saved train/validation/test split, decision thresholds and honest metrics."""
+"""Training a model: splits (random and temporal), the run's configuration, one module per mode (fast
+heads on cached features, fine-tune, scratch, on images) over one epoch loop, refits and the temporal twin,
+metrics beside their baselines, and the run folder a run writes (`python -m core.train` drives it).
+
+May import: `core.data`, `core.corrections`, `core.model` and the foundation. Never the app or serving.
+"""

@@ -15,13 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 
 MODES = ("fast", "fine-tune", "scratch")
 POS_WEIGHTINGS = ("none", "sqrt", "balanced")
 
 # Posters are about 2:3 portrait (median 300×434 px here): the sizes keep that shape, height × width in px.
-# The fast run's size, also the similarity index's (core.poster_index), so that both share one backbone pass.
+# The fast run's size, also the similarity index's (core.serving.poster_index), so that both share one backbone pass.
 FAST_IMAGE_SIZE = (384, 256)
 _MODE_DEFAULTS: dict[str, dict[str, Any]] = {
     # The head trains on cached features: large batches keep an epoch to a fraction of a second. The rest is
@@ -102,7 +102,7 @@ class TrainingConfig:
     # fast mode always trains it (seconds on cached features); the image modes when asked.
     temporal_test_from: int | None = None
     temporal_twin: bool = True
-    # The pretrained backbone of the fast and fine-tune modes, by its name in core.backbones.BACKBONES.
+    # The pretrained backbone of the fast and fine-tune modes, by its name in core.model.backbones.BACKBONES.
     backbone: str = DEFAULT_BACKBONE
 
     @property

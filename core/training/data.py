@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from core.catalog import Catalog, open_catalog
 from core.config import Settings
 from core.corrections import active_corrections
-from core.genres import GenreVocabulary
+from core.data.catalog import Catalog, open_catalog
+from core.data.genres import GenreVocabulary
 from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig
 from core.training.corrected_labels import RunLabels

@@ -15,11 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import Settings
-from core.training.config import TrainingConfig
-from core.training.data import TrainingData
-from core.training.embeddings import poster_embeddings
-from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
-from core.training.model import (
+from core.model.embeddings import poster_embeddings
+from core.model.features import (
     HEAD_MODEL,
     WeightedBinaryCrossentropy,
     ensemble_head_name,
@@ -29,7 +26,10 @@ from core.training.model import (
     make_head,
     make_scaled_feature_extractor,
 )
-from core.training.pipeline import make_embedding_dataset
+from core.model.pipeline import make_embedding_dataset
+from core.training.config import TrainingConfig
+from core.training.data import TrainingData
+from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
 from core.training.refit import ChosenHead, refit_heads
 from core.training.split import PARTS
 from core.training.stop import StopRequested

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score
 
-from core.genres import GenreVocabulary
+from core.data.genres import GenreVocabulary
 
 # Candidate decision thresholds on a sigmoid score (unitless, 0..1), tried on the validation part.
 DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.model.pipeline import make_dataset
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData
 from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
-from core.training.pipeline import make_dataset
 from core.training.split import PARTS
 
 

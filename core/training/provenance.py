@@ -12,13 +12,13 @@ from typing import Any
 
 import tensorflow as tf
 
-from core.backbone import cached_weights_path
-from core.backbones import BACKBONES
 from core.config import PROJECT_ROOT, Settings
+from core.model.backbone import cached_weights_path
+from core.model.backbones import BACKBONES
+from core.model.embeddings import features_id
+from core.model.features import feature_layers
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData, split_path
-from core.training.embeddings import features_id
-from core.training.model import feature_layers
 from core.training.split import PARTS
 
 

@@ -20,11 +20,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.model.features import WeightedBinaryCrossentropy, make_head
+from core.model.pipeline import make_embedding_dataset
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData
 from core.training.epochs import Progress
-from core.training.model import WeightedBinaryCrossentropy, make_head
-from core.training.pipeline import make_embedding_dataset
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import Settings
+from core.model.features import WeightedBinaryCrossentropy, make_scratch_cnn
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData
 from core.training.epochs import BestWeights, Progress, Trained
-from core.training.model import WeightedBinaryCrossentropy, make_scratch_cnn
 from core.training.on_images import fit_on_images, image_datasets, scored_on_images
 from core.training.stop import StopRequested
 

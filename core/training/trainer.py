@@ -23,16 +23,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
-from core.catalog import CatalogError
 from core.config import Settings
+from core.data.catalog import CatalogError
+from core.model.embeddings import EmbeddingStopped
+from core.model.features import positive_weights
 from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig, format_image_size
 from core.training.data import SPLIT_FILE, TrainingError, log_corrections, prepare_data, project_split, split_path
-from core.training.embeddings import EmbeddingStopped
 from core.training.epochs import BestWeights, Progress
 from core.training.fast import train_fast
 from core.training.fine_tune import train_fine_tune
-from core.training.model import positive_weights
 from core.training.provenance import provenance
 from core.training.results import log_report, save_results
 from core.training.scratch import train_scratch

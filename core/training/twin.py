@@ -18,12 +18,12 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import Settings
+from core.model.embeddings import EmbeddingStopped
+from core.model.features import positive_weights
 from core.training import metrics
 from core.training.config import ConfigError, TrainingConfig
 from core.training.data import TrainingData, TrainingError, prepare_data
-from core.training.embeddings import EmbeddingStopped
 from core.training.epochs import BestWeights, Progress, Trained
-from core.training.model import positive_weights
 from core.training.split import PARTS, SplitError
 from core.training.stop import StopRequested
 from core.training.temporal_split import VALIDATION_YEARS

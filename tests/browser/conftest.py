@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from core.catalog import open_catalog
 from core.config import Settings
+from core.data.catalog import open_catalog
 from tests.browser.helpers import (
     CHROMIUM_ARGS,
     CHROMIUM_PATH,

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import background, runs
+from core import background
+from core.app import runs
 from core.config import Settings
 from core.training import run_folder as rf
 from tests.browser.helpers import AppServer, Screenshots, alerts, assert_no_exception, open_view, wait_for_text

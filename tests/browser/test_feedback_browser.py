@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from core import runs
+from core.app import runs
 from core.config import Settings
 from tests.browser.helpers import (
     AppServer,

@@ -9,11 +9,11 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 from playwright.sync_api import Page, expect
 
-from core import projection
-from core.catalog import open_catalog
+from core.data.catalog import open_catalog
 from core.evaluation import out_of_fold as oof
 from core.evaluation.mistakes import load_test_predictions, outcomes
-from core.poster_index import build_index
+from core.serving import projection
+from core.serving.poster_index import build_index
 from tests.browser.helpers import (
     Screenshots,
     assert_no_exception,

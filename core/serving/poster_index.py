@@ -1,0 +1,163 @@
+"""The visual-similarity index of the catalog's posters, and the embedding of a poster a user brings.
+
+Both use the frozen pretrained backbone's pooled embedding at one fixed image size, whatever model is
+active: similarity is about how posters look, not about what a trained head thinks of them. The size is
+the fast run's default, so the embeddings a default run cached are reused here (and the other way round).
+
+The backbone is always Lite0, even for a run trained on Lite2: one index serves every run, so choosing
+another active model never re-embeds the catalog, and Lite0's cache is the one every default run fills
+(Lite2 costs about twice as much per poster for "looks alike", which Lite0 already answers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from core.background import Job, Stopped
+from core.config import Settings
+from core.data.catalog import Catalog, open_existing_catalog
+from core.model.backbone import EMBEDDING_DIM
+from core.model.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
+from core.model.features import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
+from core.model.inference import Inference
+from core.model.pipeline import resize_posters
+from core.serving.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
+from core.serving.similar import SimilarityIndex
+from core.training.config import FAST_IMAGE_SIZE
+
+SIMILARITY_IMAGE_SIZE = FAST_IMAGE_SIZE  # height, width in pixels
+INDEX_JOB = "core.serving.poster_index:embed_catalog"  # the background job (`core.app.jobs`) that embeds the catalog
+
+
+def _pooled(features: np.ndarray) -> np.ndarray:
+    """The backbone's usual 1280-d pooled embedding: the last columns of the multi-stage features."""
+    return features[:, -EMBEDDING_DIM:]
+
+
+def index_job_key(catalog: Catalog) -> str:
+    """The background job that embeds this catalog's posters: one per catalog, whatever the tabs."""
+    return f"similarity-index-{catalog.fingerprint}"
+
+
+def cached_index(catalog: Catalog, settings: Settings) -> SimilarityIndex | None:
+    """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
+    movies = catalog.usable_movies(include_non_movies=True)
+    vectors, _ = cached_embeddings(
+        list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir, data_root=catalog.data_root
+    )
+    return None if vectors is None else SimilarityIndex(list(movies["imdb_id"]), _pooled(vectors))
+
+
+def embed_catalog(job: Job) -> None:
+    """The background job behind the index (`core.app.jobs`): embed every usable poster the cache lacks."""
+    catalog = open_existing_catalog(job.settings)
+    if catalog is None:
+        raise RuntimeError("the catalog is not built, or the raw data changed since: open the app to rebuild it")
+    try:
+        build_index(catalog, job.settings, job.progress, should_stop=job.should_stop)
+    except EmbeddingStopped as stopped:
+        raise Stopped(str(stopped)) from stopped
+
+
+def build_index(
+    catalog: Catalog,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SimilarityIndex:
+    """Every usable poster's embedding (computed once, then read from the embeddings cache); minutes the
+    first time, so the app runs it as a background job (`embed_catalog`) and never in a page."""
+    movies = catalog.usable_movies(include_non_movies=True)
+    result = embed_posters(
+        list(movies["poster_path"]),
+        SIMILARITY_IMAGE_SIZE,
+        settings.embeddings_dir,
+        settings.weights_dir,
+        progress=progress,
+        should_stop=should_stop,
+        data_root=catalog.data_root,
+    )
+    return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
+
+
+class PosterEmbedder:
+    """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
+
+    def __init__(self, weights_dir: Path, compiled_dir: Path | None = None) -> None:
+        features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+        self._features = Inference(
+            lambda batch: features(batch, training=False), SIMILARITY_IMAGE_SIZE, compiled_dir, "poster embedder"
+        )
+
+    def embed(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(images):
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        batch = resize_posters(list(images), SIMILARITY_IMAGE_SIZE)
+        return _pooled(self._features(np.asarray(batch, dtype=np.float32))[0])
+
+
+def shares_backbone(loaded: LoadedModel) -> bool:
+    """True when the model's poster features are exactly the similarity embedder's.
+
+    That is a fast run (its backbone is the frozen pretrained one) of the index's backbone (Lite0) at the
+    similarity image size, seeing the poster at that one size: its features sub-model then computes, as its
+    last columns, the very embedding the index holds. A Lite2 run's columns have the same width but are
+    another backbone's, so it takes the second pass.
+    """
+    config = loaded.config
+    if config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
+        return False
+    if config.get("backbone", "lite0") != "lite0" or config.get("multi_scale"):
+        return False
+    names = {layer.name for layer in loaded.model.layers}
+    return {FEATURES_MODEL, HEAD_MODEL} <= names
+
+
+class PosterReader:
+    """A poster's genre scores and similarity embedding, from one backbone pass whenever the model allows.
+
+    A dropped poster needs both; when `shares_backbone(loaded)`, one pass of the model's own features
+    sub-model gives the embedding (the plain view's last columns) and, through the head, the scores,
+    instead of a second pass of a separate embedder. Otherwise it is two passes, as before: the model's,
+    and the embedder's (built on first use by `embedder`).
+    """
+
+    def __init__(
+        self, loaded: LoadedModel, embedder: Callable[[], PosterEmbedder], compiled_dir: Path | None = None
+    ) -> None:
+        self.loaded = loaded
+        self._embedder = embedder
+        self._one_pass = None
+        if shares_backbone(loaded):
+            features = loaded.model.get_layer(FEATURES_MODEL)
+            head = loaded.model.get_layer(HEAD_MODEL)
+            mirrored = bool(loaded.config.get("flip_tta"))
+
+            def scores_and_embedding(batch):
+                plain = features(batch, training=False)
+                shown = (plain + features(keras.ops.flip(batch, axis=-2), training=False)) / 2 if mirrored else plain
+                return head(shown, training=False), plain[:, -EMBEDDING_DIM:]
+
+            # The whole run model, backbone and head, compiled as one, with the similarity vector beside it.
+            self._one_pass = Inference(scores_and_embedding, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model")
+
+    @property
+    def one_pass(self) -> bool:
+        return self._one_pass is not None
+
+    def read(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(scores: n × genres, embeddings: n × EMBEDDING_DIM) of RGB uint8 images, float32."""
+        if self._one_pass is None:
+            return predict_images(self.loaded, images), self._embedder().embed(images)
+        if not len(images):
+            return np.zeros((0, len(self.loaded.vocabulary)), np.float32), np.zeros((0, EMBEDDING_DIM), np.float32)
+        batches = (
+            preprocess_images(images[start : start + PREDICT_BATCH], SIMILARITY_IMAGE_SIZE)
+            for start in range(0, len(images), PREDICT_BATCH)
+        )
+        scores, vectors = zip(*self._one_pass.map(batches), strict=True)
+        return np.concatenate(scores).astype(np.float32), np.concatenate(vectors).astype(np.float32)
