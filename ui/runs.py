@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.app import estimate, run_reports, runs
+from core.app import estimate, finished_runs, model_choice, run_reports, runs
 from core.app.runs import RunView
 from core.app.urls import MistakesView, parse_mistakes_params
 from core.config import Settings
@@ -86,7 +86,7 @@ def render_next_model(settings: Settings, run: RunView, active_model: str | None
         )
         if st.button("Make it the active model", icon=":material/star:", key=f"next-model-{run.run_id}"):
             try:
-                runs.set_active_model(settings, run.run_id)
+                model_choice.set_active_model(settings, run.run_id)
             except runs.RunError as error:
                 st.error(str(error))
             else:
@@ -209,7 +209,7 @@ def _confirm_delete(settings: Settings, run_id: str) -> None:
         st.write("Its folder, model and metrics are removed for good.")
         if st.button("Delete", type="primary"):
             try:
-                runs.delete_run(settings, run_id)
+                finished_runs.delete_run(settings, run_id)
             except runs.RunError as error:
                 st.error(str(error))
                 return
@@ -226,7 +226,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
         columns[0].success("This is the active model.")
     elif columns[0].button("Make it the active model", disabled=not usable, icon=":material/star:"):
         try:
-            runs.set_active_model(settings, run.run_id)
+            model_choice.set_active_model(settings, run.run_id)
         except runs.RunError as error:
             st.error(str(error))
         else:
@@ -234,7 +234,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
     if not run.is_active:
         columns[1].download_button(
             "Download run folder",
-            data=lambda: runs.export_run(settings, run.run_id),
+            data=lambda: finished_runs.export_run(settings, run.run_id),
             file_name=f"{run.run_id}.zip",
             mime="application/zip",
             icon=":material/folder_zip:",
