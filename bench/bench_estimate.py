@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 
 from core.app import estimate, remaining_time, runs
 from core.config import get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.training.config import make_config
 
 ROOT = Path(__file__).resolve().parent.parent

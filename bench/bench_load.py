@@ -54,7 +54,7 @@ from playwright.async_api import Browser, async_playwright, expect
 from bench.timed_server import cpu_seconds, read_timings, running
 from core.app import model_choice
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving.uploads import CONTENT_HASH_CHARS
 from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 from tests.raw_fixture import build_raw_dataset

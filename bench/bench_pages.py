@@ -41,7 +41,7 @@ from bench.page_profile import WATCH_PHASES_JS, profile_visit
 from bench.timed_server import read_timings, running
 from core.app import model_choice, runs
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 
 CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 700  # the page counts as complete once nothing changed for this long

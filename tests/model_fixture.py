@@ -22,7 +22,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.app import model_choice
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from tests.apptest_helpers import open_page
 from tests.raw_fixture import Expected, FixtureMovie
 

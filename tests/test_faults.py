@@ -21,7 +21,7 @@ from PIL import Image
 from core import background
 from core.app import model_choice, runs
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.ingest import main as ingest_command
 from core.training import run_folder as rf
 from tests.apptest_helpers import open_page, use_settings
