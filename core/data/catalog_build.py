@@ -22,7 +22,7 @@ from core.config import Settings, get_settings
 from core.data.catalog import GENRE_SEPARATOR, MOVIE_COLUMNS, Catalog, connect
 from core.data.ingest.layout import RawLayout, locate_layout
 from core.data.ingest.read import read_layout
-from core.data.ingest.reconcile import IngestResult, Progress
+from core.data.ingest.result import IngestResult, Progress
 from core.file_lock import exclusive
 
 # Bump when the tables or the meaning of a column change: old catalogs are then rebuilt.

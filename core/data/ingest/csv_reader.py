@@ -15,7 +15,7 @@ from core.data.ingest import csv_layouts as csvl
 from core.data.ingest.findings import Finding, FindingKind
 from core.data.ingest.layout import MANIFEST_CSV_LAYOUT, MOVIEGENRE_CSV, MOVIEGENRE_POSTERS, RawLayout
 from core.data.ingest.posters import LINKS_OUTSIDE, check_posters
-from core.data.ingest.reconcile import IngestResult, MetadataFileInfo, Movie, Progress
+from core.data.ingest.result import IngestResult, MetadataFileInfo, Movie, Progress
 
 
 def _movie(record: csvl.PosterRecord, file: str) -> Movie:
