@@ -21,7 +21,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from core.config import get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.model.features import make_feature_extractor
 from core.model.pipeline import resize_posters
 from core.serving.predict import decode_image_file, load_run_model, predict_images, stream_scores

@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.data.ingest.csv_layouts import MANIFEST_COLUMNS, read_csv
+from core.data.ingest.csv_layouts import MANIFEST_COLUMNS
+from core.data.ingest.csv_rows import read_csv
 
 HEADER = "id,title,year,genres,poster\n"
 STRAY_ROW = 10  # the row whose title opens a quote that no later line closes

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imports when run as a script
 
-from core.app import estimate, runs
+from core.app import estimate, remaining_time, runs
 from core.config import get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.training.config import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ def main() -> None:
         if run.status and (not statuses or run.status.get("updated_at") != statuses[-1].get("updated_at")):
             statuses.append(dict(run.status, seen_after=round(time.monotonic() - started, 1)))
         if panel_total is None and time.monotonic() - started >= args.at and statuses:
-            left = estimate.time_left(plan, statuses, run.history, int(config["patience"]))
+            left = remaining_time.time_left(plan, statuses, run.history, int(config["patience"]))
             panel_total = time.monotonic() - started + left.seconds
             print(f"at {args.at:.0f} s: {left.step}, {left.seconds / 60:.1f} min left", flush=True)
     actual = time.monotonic() - started

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 
 import tensorflow as tf
 
-from core.app import runs
+from core.app import model_choice
 from core.config import get_settings
 from core.data.genres import GenreVocabulary
 from core.model.features import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
@@ -44,7 +44,7 @@ SYNTHETIC_POSTER = (450, 300)  # height, width: a typical poster of the dataset
 def _model(run: Path | None, flip_tta: bool) -> tuple[LoadedModel, str]:
     """The model to time and how it was found."""
     settings = get_settings()
-    run_id = None if run else runs.active_model_id(settings)
+    run_id = None if run else model_choice.active_model_id(settings)
     if run or run_id:
         path = run or settings.runs_dir / run_id
         return load_run_model(path), f"run {path.name}"

@@ -19,7 +19,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import DEFAULT_DATA_DIR, Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.ingest.posters import check_poster
 
 

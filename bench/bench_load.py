@@ -52,9 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` and
 from playwright.async_api import Browser, async_playwright, expect
 
 from bench.timed_server import cpu_seconds, read_timings, running
-from core.app import runs
+from core.app import model_choice
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving.uploads import CONTENT_HASH_CHARS
 from tests.browser.helpers import CHROMIUM_ARGS, CHROMIUM_PATH, EXCEPTION_BOX, free_port
 from tests.raw_fixture import build_raw_dataset
@@ -182,7 +182,7 @@ class MemorySampler:
 def prepare_real(count: int) -> tuple[Settings, list[Path]]:
     """The environment's data and active model; `count` posters of the catalog, each a different file."""
     settings = get_settings()
-    if runs.active_model_id(settings) is None:
+    if model_choice.active_model_id(settings) is None:
         raise SystemExit("--real needs an active model (set one on the Training page)")
     movies = open_catalog(settings).usable_movies().sample(frac=1.0, random_state=1)
     posters, seen = [], set()
@@ -209,7 +209,7 @@ def prepare(work: Path) -> tuple[Settings, list[Path]]:
     if done.returncode != 0:
         raise SystemExit(f"the tiny model did not train:\n{done.stderr[-3000:]}")
     [run_id] = [entry.name for entry in settings.runs_dir.iterdir() if entry.is_dir()]
-    runs.set_active_model(settings, run_id)
+    model_choice.set_active_model(settings, run_id)
     posters = [
         settings.data_dir / "Movie_Poster_Dataset" / str(movie.year) / f"{movie.imdb_id}.jpg"
         for movie in expected.movies

@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving import projection
 from core.serving.poster_index import build_index
 from core.serving.similar import SimilarityIndex

@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from core.config import get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.model.embeddings import poster_embeddings
 from core.model.features import make_feature_extractor, make_scaled_feature_extractor
 from core.model.pipeline import make_poster_dataset

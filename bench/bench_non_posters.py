@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving.novelty import UNLIKE_PERCENTILE, nearest_other_similarities, unlike_threshold
 from core.serving.poster_index import PosterEmbedder, build_index
 from core.serving.similar import normalise

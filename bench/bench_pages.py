@@ -39,9 +39,9 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from bench.page_profile import WATCH_PHASES_JS, profile_visit
 from bench.timed_server import read_timings, running
-from core.app import runs
+from core.app import model_choice, runs
 from core.config import PROJECT_ROOT, Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 
 CHROMIUM = "/usr/bin/chromium"
 QUIET_MS = 700  # the page counts as complete once nothing changed for this long
@@ -221,7 +221,7 @@ def views_of(settings: Settings) -> tuple[dict[str, str], Path]:
     counts = catalog.genre_counts()
     largest = max(counts, key=counts.get)
     finished = [run for run in runs.list_runs(settings) if run.has_model and not run.is_active]
-    active = runs.active_model_id(settings)
+    active = model_choice.active_model_id(settings)
     if active is None or len(finished) < 2:
         sys.exit("needs an active model and a second finished run (copy a run folder under another id)")
     other = next(run.run_id for run in finished if run.run_id != active)

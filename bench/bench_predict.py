@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving.poster_index import PosterEmbedder, PosterReader, build_index
 from core.serving.predict import load_run_model, predict_images
 from core.serving.uploads import validate_upload

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import scale_dataset  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.data.catalog import open_catalog, open_existing_catalog  # noqa: E402
+from core.data.catalog_build import open_catalog, open_existing_catalog  # noqa: E402
 from core.serving.similar import SimilarityIndex  # noqa: E402
 
 # The backbone's pooled embedding size (core.model.backbone.EMBEDDING_DIM; not imported, since that loads Keras).

@@ -35,7 +35,7 @@ import keras
 import tensorflow as tf
 
 from core.config import Settings, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.genres import GenreVocabulary
 from core.model.backbone import cached_weights_path
 from core.model.embeddings import embed_posters

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from core.config import Settings, get_settings
 from core.csv_files import write_csv
-from core.data.catalog import CatalogError, clear_caches, open_catalog
+from core.data.catalog import CatalogError
+from core.data.catalog_build import clear_caches, open_catalog
 from core.data.ingest.layout import DataNotFoundError
 
 

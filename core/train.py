@@ -231,11 +231,12 @@ def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: Stop
 
 def _adopt_if_first(settings: Settings, run_dir: Path) -> None:
     """A finished run becomes the active model of its runs folder when that folder has none (see
-    `core.app.runs.adopt_first_model`); a folder it cannot write leaves the run finished, with a line saying so."""
-    from core.app import runs
+    `core.app.model_choice.adopt_first_model`); a folder it cannot write leaves the run finished, with a line
+    saying so."""
+    from core.app import model_choice, runs
 
     try:
-        adopted = runs.adopt_first_model(dataclasses.replace(settings, runs_dir=run_dir.parent), run_dir.name)
+        adopted = model_choice.adopt_first_model(dataclasses.replace(settings, runs_dir=run_dir.parent), run_dir.name)
     except (OSError, runs.RunError) as error:
         print(f"warning: the run finished but could not be made the active model: {error}", file=sys.stderr)
         return

@@ -10,7 +10,7 @@ import shlex
 
 import streamlit as st
 
-from core.app import run_reports, runs
+from core.app import finished_runs, model_choice, run_reports, runs
 from core.app.urls import valid_run_id
 from core.config import MAX_IMPORT_BYTES, get_settings
 from core.corrections import active_corrections
@@ -37,10 +37,10 @@ starting = start_notice()
 settings = get_settings()
 catalog = get_catalog()
 all_runs = runs.list_runs(settings)
-chosen_model = runs.active_model(settings)
+chosen_model = model_choice.active_model(settings)
 active_model = chosen_model.run_id if chosen_model else None
 running = next((run for run in all_runs if run.is_active), None)
-next_model = runs.finished_since_choice(all_runs, chosen_model)
+next_model = model_choice.finished_since_choice(all_runs, chosen_model)
 
 # --- The active model ------------------------------------------------------------------------------------------
 if chosen_model:
@@ -221,7 +221,7 @@ with st.expander("Import a run (a zip exported from another machine)", icon=":ma
     )
     if upload is not None and st.button("Import"):
         try:
-            imported = runs.import_run(settings, upload.getvalue(), upload.name)
+            imported = finished_runs.import_run(settings, upload.getvalue(), upload.name)
         except runs.RunError as error:
             st.error(str(error))
         else:

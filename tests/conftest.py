@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.config import DEFAULT_DATA_DIR, Settings
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from tests.raw_fixture import Expected, build_raw_dataset
 
 # Keep TensorFlow's start-up chatter out of the test output.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core import corrections as cx
 from core.config import Settings, get_settings
-from core.data.catalog import clear_caches, open_catalog
+from core.data.catalog_build import clear_caches, open_catalog
 
 STOP_FILE = "stop"
 

@@ -20,9 +20,9 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from core.app import runs
+from core.app import model_choice
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from tests.apptest_helpers import open_page
 from tests.raw_fixture import Expected, FixtureMovie
 
@@ -67,7 +67,7 @@ def train_tiny_model(data_settings: Settings, runs_dir: Path, expected: Expected
     result = train(make_config("fast", **TINY_RUN), settings, run_dir)
     if result.state != "finished":
         raise RuntimeError(f"the tiny run did not finish: {result.state} ({result.error})")
-    runs.set_active_model(settings, run_dir.name)
+    model_choice.set_active_model(settings, run_dir.name)
     build_index(open_catalog(settings), settings)  # the similarity embeddings, cached on disk for every page
     return TinyModel(settings, run_dir.name, expected)
 
@@ -110,7 +110,7 @@ def start_model_server(start_app_server: Callable[..., AppServer], model: TinyMo
     copy_id = f"{model.run_id}-copy"
     shutil.copytree(model.run_dir, runs_dir / model.run_id)
     shutil.copytree(model.run_dir, runs_dir / copy_id)
-    runs.set_active_model(settings, model.run_id)
+    model_choice.set_active_model(settings, model.run_id)
     served = TinyModel(settings, model.run_id, model.expected)
     return ModelServer(start_app_server(settings, model.expected), served, copy_id)
 
@@ -131,5 +131,5 @@ def hostile_run_folder(model: TinyModel, runs_dir: Path) -> TinyModel:
         record = json.loads((run_dir / name).read_text())
         record[key] = value
         (run_dir / name).write_text(json.dumps(record))
-    runs.set_active_model(settings, model.run_id)
+    model_choice.set_active_model(settings, model.run_id)
     return TinyModel(settings, model.run_id, model.expected)

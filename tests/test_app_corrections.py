@@ -10,7 +10,8 @@ import pytest
 
 from core import corrections as cx
 from core.config import Settings
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import project_split, train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from tests.apptest_helpers import genre_links, heading, open_page, shown_text, texts, use_settings
 from tests.conftest import FixtureData, make_settings
 

@@ -11,7 +11,7 @@ import pytest
 from core.app import jobs
 from core.atomic import write_json
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData, make_settings

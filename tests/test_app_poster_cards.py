@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from core.serving import projection
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings

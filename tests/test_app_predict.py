@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 from core import background
 from core.app import jobs, runs
 from core.config import KEEP_DROPPED_ENV, MAX_IMPORT_BYTES, MAX_UPLOAD_BYTES, STATE_DIR_ENV, get_settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.genres import GenreVocabulary
 from core.serving.dropped_posters import keep_dropped
 from core.serving.poster_index import PosterEmbedder, build_index, index_job_key

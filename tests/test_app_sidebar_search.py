@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import FixtureData, make_settings
 

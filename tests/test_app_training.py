@@ -23,7 +23,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import background
-from core.app import estimate, run_reports, runs
+from core.app import estimate, finished_runs, model_choice, run_reports, runs
 from core.app.runs import RunView
 from core.background import process_start_time
 from core.config import Settings
@@ -288,7 +288,7 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
 ) -> None:
     first = copy_run(tiny_model.run_dir, settings)
     second = copy_run(second_run, settings)
-    runs.set_active_model(settings, first)
+    model_choice.set_active_model(settings, first)
     app = open_app("pages/training.py", compare=f"{first},{second}")
     assert not app.exception and not app.warning
     assert f"Compare {first}, {second}" in [header.value for header in app.header]
@@ -335,7 +335,7 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     assert "Posters like the training ones, and posters of newer movies" in [h.value for h in app.subheader]
     button(app, "Make it the active model").click().run()
     assert not app.exception
-    assert runs.active_model_id(settings) == run_id
+    assert model_choice.active_model_id(settings) == run_id
     fresh = open_app("pages/training.py")
     assert f"Active model: run **{run_id}** (fast mode), used by Predict." in [s.body for s in fresh.success]
     table = next(frame.value for frame in fresh.dataframe if "active" in frame.value.columns)
@@ -438,7 +438,7 @@ def banner_button(app: AppTest, run_id: str):
 def test_the_first_run_that_finishes_becomes_the_active_model_and_the_page_says_so(settings: Settings) -> None:
     run_id = "20240101-000000-fast-0001"
     assert train_command(settings, run_id) == 0
-    assert runs.active_model_id(settings) == run_id  # with no tab open: Predict uses it from now on
+    assert model_choice.active_model_id(settings) == run_id  # with no tab open: Predict uses it from now on
     app = open_app("pages/training.py")
     assert not app.exception
     assert [s.body for s in app.success] == [
@@ -454,17 +454,17 @@ def test_a_later_run_does_not_replace_the_active_model_but_ends_with_a_banner_th
     settings: Settings, tiny_model: TinyModel
 ) -> None:
     first = copy_run(tiny_model.run_dir, settings)
-    runs.set_active_model(settings, first)
+    model_choice.set_active_model(settings, first)
     later = "20990101-000000-fast-0002"
     assert train_command(settings, later) == 0
-    assert runs.active_model_id(settings) == first
+    assert model_choice.active_model_id(settings) == first
     app = open_app("pages/training.py")
     assert not app.exception
     assert [s.body for s in app.success] == [f"Active model: run **{first}** (fast mode), used by Predict."]
     assert f"Run **{later}** finished (fast mode) with a model; Predict uses run {first}." in texts(app)
     banner_button(app, later).click().run()
     assert not app.exception
-    assert runs.active_model_id(settings) == later
+    assert model_choice.active_model_id(settings) == later
     assert [s.body for s in app.success] == [f"Active model: run **{later}** (fast mode), used by Predict."]
     assert "finished (fast mode) with a model" not in texts(app)
 
@@ -493,11 +493,11 @@ def test_a_stopped_failed_or_imported_run_does_not_become_the_active_model_and_t
     assert train_command(settings, stopped, "--epochs", "1000", "--patience", "0", "--no-temporal-twin") == 0
     watcher.join()
     assert runs.read_run(settings, stopped).state == "stopped" and runs.read_run(settings, stopped).has_model
-    imported = runs.import_run(settings, runs.export_run(tiny_model.settings, tiny_model.run_id))
+    imported = finished_runs.import_run(settings, finished_runs.export_run(tiny_model.settings, tiny_model.run_id))
     assert {run.run_id: run.state for run in runs.list_runs(settings)} == {
         failed: "failed", stopped: "stopped", imported: "finished"
     }  # fmt: skip
-    assert runs.active_model_id(settings) is None
+    assert model_choice.active_model_id(settings) is None
     app = open_app("pages/training.py")
     assert not app.exception and not app.success
     assert banner_button(app, imported)  # offered, not chosen behind the user's back
@@ -505,8 +505,8 @@ def test_a_stopped_failed_or_imported_run_does_not_become_the_active_model_and_t
 
     finished = "20240101-000000-fast-0005"
     assert train_command(settings, finished) == 0
-    assert runs.active_model_id(settings) == finished
-    assert runs.active_model(settings).adopted
+    assert model_choice.active_model_id(settings) == finished
+    assert model_choice.active_model(settings).adopted
 
 
 def cells_shown(frame) -> list[str]:

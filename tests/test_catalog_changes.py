@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from tests.apptest_helpers import open_page, use_settings
 from tests.conftest import make_settings
 from tests.raw_fixture import build_raw_dataset
@@ -130,7 +131,7 @@ def test_the_freshness_check_keeps_its_fingerprint_so_a_catalog_is_not_rebuilt_f
     file's path relative to the dataset, its size and time, in path order (a name that is not UTF-8 too)."""
     import hashlib
 
-    from core.data.catalog import SCHEMA_VERSION, fingerprint
+    from core.data.catalog_build import SCHEMA_VERSION, fingerprint
     from core.data.ingest.layout import locate_layout
 
     build_raw_dataset(tmp_path / "data")

@@ -12,7 +12,8 @@ import pytest
 
 from core import corrections as cx
 from core.config import Settings
-from core.data.catalog import Catalog, clear_caches, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import clear_caches, open_catalog
 from tests.conftest import FixtureData, make_settings
 
 

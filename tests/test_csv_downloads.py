@@ -16,7 +16,7 @@ import streamlit
 from core import corrections as cx
 from core.config import Settings
 from core.csv_files import csv_bytes
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.ingest import main as ingest_command
 from tests.apptest_helpers import open_page, use_settings
 from tests.csv_fixture import build_readme_manifest

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.config import Settings
-from core.data.catalog import open_catalog
-from core.data.ingest.csv_layouts import MANIFEST_COLUMNS, read_csv
+from core.data.catalog_build import open_catalog
+from core.data.ingest.csv_layouts import MANIFEST_COLUMNS
+from core.data.ingest.csv_rows import read_csv
 from core.data.ingest.findings import FindingKind
 from tests.csv_fixture import _jpeg, _movies
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.app import urls
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.ingest.layout import DataNotFoundError, locate_layout
 from tests.apptest_helpers import open_page, texts, use_settings
 from tests.csv_fixture import CsvExpected, build_manifest_dataset, build_moviegenre_dataset

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.model import embeddings as embeddings_module
 from core.model.embedding_store import EmbeddingStore, VectorKey, identity
 from core.model.embeddings import cached_embeddings, embed_posters, features_id, vector_key

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.app import estimate
+from core.app import estimate, remaining_time
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 CONFIG = {"epochs": 80, "patience": 20, "head_ensemble": 3, "refit": True, "temporal_twin": True}
@@ -36,7 +36,7 @@ def test_the_plan_counts_every_phase_of_a_default_fast_run() -> None:
 def test_an_embedding_phase_at_a_measured_rate_leaves_its_posters_at_that_rate_plus_the_later_phases() -> None:
     plan = _plan()  # the form measured 2 posters/s; the run does 3.5
     statuses = [_status(60 + t, "embedding", round(3.5 * t), 5729) for t in range(0, 540, 2)]
-    left = estimate.time_left(plan, statuses)
+    left = remaining_time.time_left(plan, statuses)
     done = statuses[-1]["batch"]
     later = plan.heads_seconds() + plan.refit_seconds() + plan.twin_seconds + estimate.FINISH_SECONDS
     assert left.seconds == pytest.approx((5729 - done) / 3.5 + later, rel=0.02)
@@ -44,7 +44,7 @@ def test_an_embedding_phase_at_a_measured_rate_leaves_its_posters_at_that_rate_p
 
 
 def test_a_page_opened_mid_phase_shows_a_figure_from_its_first_status() -> None:
-    left = estimate.time_left(_plan(), [_status(900, "embedding", 1888, 5729)])
+    left = remaining_time.time_left(_plan(), [_status(900, "embedding", 1888, 5729)])
     plan = _plan()  # one status gives no rate yet: the form's measured one stands
     later = plan.total_seconds - estimate.SETUP_SECONDS - plan.embedding_seconds
     assert left.seconds == pytest.approx((5729 - 1888) / 2.0 + later)
@@ -69,7 +69,7 @@ def test_a_page_opened_mid_phase_shows_a_figure_from_its_first_status() -> None:
 def test_every_phase_has_a_figure_and_none_is_zero_before_the_run_ends(phase, epoch, epochs) -> None:
     batches = 5729 if "embedding" in phase else 32
     statuses = [_status(60 + t, phase, min(t, batches), batches, epoch, epochs) for t in range(0, 30, 2)]
-    left = estimate.time_left(_plan(), statuses, now=START.timestamp() + 90)
+    left = remaining_time.time_left(_plan(), statuses, now=START.timestamp() + 90)
     assert left.seconds > 0
     if "twin" not in phase:
         assert left.seconds >= _plan().twin_seconds  # the twin is still to come
@@ -78,14 +78,14 @@ def test_every_phase_has_a_figure_and_none_is_zero_before_the_run_ends(phase, ep
 def test_the_last_main_refit_still_counts_the_temporal_twin_after_it() -> None:
     plan = _plan()
     statuses = [_status(1800 + t, "refit of head 3 of 3", 32, 32, 17, 17) for t in range(0, 20, 2)]
-    assert estimate.time_left(plan, statuses).seconds >= plan.twin_seconds
+    assert remaining_time.time_left(plan, statuses).seconds >= plan.twin_seconds
 
 
 def test_a_head_says_its_epoch_of_the_expected_end_from_its_own_best_epoch() -> None:
     history = [{"phase": "training head 2 of 3", "phase_epoch": n, "val_map": 0.3 + 0.01 * min(n, 9), "seconds": 2.0}
                for n in range(1, 15)]  # fmt: skip
     status = _status(2000, "training head 2 of 3", 10, 32, 14, 80)
-    left = estimate.time_left(_plan(), [status], history)
+    left = remaining_time.time_left(_plan(), [status], history)
     assert left.step == "head 2 of 3, epoch 14 of ~29"  # best at epoch 9, patience 20
     assert left.seconds > (29 - 14) * 2.0
 
@@ -93,11 +93,13 @@ def test_a_head_says_its_epoch_of_the_expected_end_from_its_own_best_epoch() -> 
 def test_the_epoch_time_the_run_shows_replaces_the_plans_for_the_phases_after() -> None:
     plan = _plan(epoch_seconds=0.5)
     slow = [_status(2000 + t, "training", 16, 32, 1 + t // 4, 80) for t in range(0, 40, 2)]
-    fast_plan_left = estimate.time_left(plan, slow[-1:]).seconds
-    assert estimate.time_left(plan, slow).seconds > 3 * fast_plan_left / 2  # 4 s an epoch, not 0.5
+    fast_plan_left = remaining_time.time_left(plan, slow[-1:]).seconds
+    assert remaining_time.time_left(plan, slow).seconds > 3 * fast_plan_left / 2  # 4 s an epoch, not 0.5
 
 
 def test_phase_names_read_back() -> None:
-    assert estimate.read_phase("temporal twin refit of head 2 of 3", 3) == estimate.Phase("refit", True, 2, 3)
-    assert estimate.read_phase("training", 3) == estimate.Phase("training", False, 1, 3)
-    assert estimate.read_phase(None, 3).kind == "preparing"
+    assert remaining_time.read_phase("temporal twin refit of head 2 of 3", 3) == remaining_time.Phase(
+        "refit", True, 2, 3
+    )
+    assert remaining_time.read_phase("training", 3) == remaining_time.Phase("training", False, 1, 3)
+    assert remaining_time.read_phase(None, 3).kind == "preparing"

@@ -15,7 +15,7 @@ import pytest
 
 from core import export as export_command
 from core.config import DATA_DIR_ENV
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.model.features import HorizontalFlip
 from core.model.pipeline import resize_posters
 from core.serving import export

@@ -19,9 +19,9 @@ import streamlit as st
 from PIL import Image
 
 from core import background
-from core.app import runs
+from core.app import model_choice, runs
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.ingest import main as ingest_command
 from core.training import run_folder as rf
 from tests.apptest_helpers import open_page, use_settings
@@ -114,7 +114,7 @@ def earlier_run(settings: Settings) -> str:
     """A tiny run trained to the end by `python -m core.train` as the app launches it, made the active model."""
     run_id = runs.launch_run(settings, "fast", SHORT_RUN)
     wait_for(lambda: finished(settings, run_id), f"the run {run_id} to finish")
-    runs.set_active_model(settings, run_id)
+    model_choice.set_active_model(settings, run_id)
     return run_id
 
 
@@ -155,7 +155,7 @@ def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable
     earlier_dir = settings.runs_dir / earlier_run
     poster = next(settings.data_dir.glob("Movie_Poster_Dataset/2002/tt01000*.jpg"))
     scores_before = model_scores(earlier_dir, poster)
-    active_file = (settings.runs_dir / runs.ACTIVE_MODEL_FILE).read_bytes()
+    active_file = (settings.runs_dir / model_choice.ACTIVE_MODEL_FILE).read_bytes()
     model_file = (earlier_dir / rf.MODEL_FILE).read_bytes()
 
     run_id, child = launch(settings, ENDLESS_RUN, launched)
@@ -173,15 +173,15 @@ def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable
     assert runs.active_run(settings) is None  # a new run may start: nothing is stuck "running"
     assert killed.history and not killed.has_model  # it got through an epoch, but never saved a model
     with pytest.raises(runs.RunError, match="no usable model"):
-        runs.set_active_model(settings, run_id)
+        model_choice.set_active_model(settings, run_id)
 
     # Every earlier run still loads; the active one is untouched and predicts the same as before.
     earlier = [run for run in runs.list_runs(settings) if run.run_id != run_id]
     assert earlier and all(run.state == "finished" for run in earlier)
     for run in earlier:
         assert load_run_model(run.path).genres
-    assert runs.active_model_id(settings) == earlier_run
-    assert (settings.runs_dir / runs.ACTIVE_MODEL_FILE).read_bytes() == active_file
+    assert model_choice.active_model_id(settings) == earlier_run
+    assert (settings.runs_dir / model_choice.ACTIVE_MODEL_FILE).read_bytes() == active_file
     assert (earlier_dir / rf.MODEL_FILE).read_bytes() == model_file
     np.testing.assert_allclose(model_scores(earlier_dir, poster), scores_before, atol=1e-6)
 

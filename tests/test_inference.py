@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.data.catalog import clear_caches
+from core.data.catalog_build import clear_caches
 from core.model import inference
 from core.model.embeddings import embed_posters
 from core.model.features import make_feature_extractor

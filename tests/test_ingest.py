@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.catalog import SCHEMA_VERSION, clear_caches, open_catalog
+from core.data.catalog_build import SCHEMA_VERSION, clear_caches, open_catalog
 from core.data.ingest.layout import DataNotFoundError
 from core.data.titles import title_sort_key
 from core.ingest import main as ingest_main

@@ -146,7 +146,7 @@ def test_a_job_whose_files_are_damaged_reads_as_failed_for_an_unreadable_status(
 def test_the_map_page_shows_a_job_with_a_damaged_status_as_failed(
     fixture_data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.data.catalog import open_catalog
+    from core.data.catalog_build import open_catalog
     from core.serving import projection
     from tests.apptest_helpers import open_page, texts, use_settings
     from tests.conftest import make_settings

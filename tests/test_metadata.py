@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core import config
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.ingest.findings import FindingKind
 from core.data.ingest.metadata import MetadataDecodeError, RawRecord, decode_metadata, parse_records, record_id
 from tests.conftest import make_settings

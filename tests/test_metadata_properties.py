@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.ingest.findings import FindingKind
 from core.data.ingest.metadata import MetadataDecodeError, decode_metadata, parse_records, record_id
 from tests.conftest import FixtureData

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import corrections as cx
 from core.app.urls import parse_mistakes_params
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.evaluation.mistakes import (
     OUTCOMES,
     MistakesError,

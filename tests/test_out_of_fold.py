@@ -10,7 +10,7 @@ import pytest
 
 from core import corrections as cx
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.app.urls import MAX_PAGE, last_page_if_past, page_count, parse_page
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving import projection
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings

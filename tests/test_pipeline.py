@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.model.pipeline import (
     decode_poster,
     make_dataset,

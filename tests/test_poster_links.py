@@ -6,7 +6,7 @@ through a link (as a mounted or moved dataset often is).
 
 from __future__ import annotations
 
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.data.ingest.posters import LINKS_OUTSIDE
 from tests.conftest import make_settings
 from tests.csv_fixture import _jpeg, _movies

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.serving import projection
 from core.serving.similar import SimilarityIndex
 from tests.apptest_helpers import open_page, shown_text, use_settings

@@ -11,7 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from core.serving import projection
 from tests.apptest_helpers import APP, TIMEOUT, use_settings
 from tests.conftest import FixtureData, make_settings

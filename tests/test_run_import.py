@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core import config
-from core.app import runs
+from core.app import finished_runs, runs
 from core.app.urls import valid_run_id
 from core.config import PROJECT_ROOT, Settings
 from tests.apptest_helpers import open_page, use_settings
@@ -50,7 +50,7 @@ def left_in(runs_dir: Path) -> list[str]:
 def refusal(settings: Settings, data: bytes) -> str:
     """The message of the refused import; the runs folder must be as empty as before."""
     with pytest.raises(runs.RunError) as refused:
-        runs.import_run(settings, data)
+        finished_runs.import_run(settings, data)
     assert left_in(settings.runs_dir) == []
     return str(refused.value)
 
@@ -112,7 +112,7 @@ def test_a_config_the_app_cannot_read_is_refused(settings: Settings) -> None:
 
 
 def test_what_is_imported_is_what_the_app_then_reads(settings: Settings) -> None:
-    run_id = runs.import_run(settings, run_zip())
+    run_id = finished_runs.import_run(settings, run_zip())
     run = runs.read_run(settings, run_id)
     assert (run.state, run.config["mode"], run.has_model) == ("finished", "fast", True)
 
@@ -123,11 +123,11 @@ def test_what_is_imported_is_what_the_app_then_reads(settings: Settings) -> None
 def test_a_long_run_id_imported_twice_stays_a_run_the_app_can_show_and_delete(settings: Settings) -> None:
     long_id = "a" * 80
     data = run_zip(run_id=long_id)
-    first = runs.import_run(settings, data)
-    second = runs.import_run(settings, data)
+    first = finished_runs.import_run(settings, data)
+    second = finished_runs.import_run(settings, data)
     assert first == long_id and second != first and valid_run_id(second) == second
     assert {run.run_id for run in runs.list_runs(settings)} == {first, second}
-    runs.delete_run(settings, second)
+    finished_runs.delete_run(settings, second)
     assert left_in(settings.runs_dir) == [long_id]
 
 
@@ -158,7 +158,7 @@ def test_on_the_training_page_a_bomb_is_refused_and_a_real_sized_downloaded_run_
 ) -> None:
     trained = Settings(fixture_data.settings.data_dir, fixture_data.settings.cache_dir, tmp_path / "trained")
     real_sized_run(trained.runs_dir)
-    data = runs.export_run(trained, RUN_ID)  # what Download run folder gives
+    data = finished_runs.export_run(trained, RUN_ID)  # what Download run folder gives
     assert len(data) > 25 * 1024**2
 
     here = make_settings(fixture_data.settings.data_dir, tmp_path / "here")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from core import background
-from core.app import runs
+from core.app import finished_runs, model_choice, runs
 from core.config import Settings
 
 
@@ -97,7 +97,7 @@ def test_stop_request_and_delete_rules(settings: Settings) -> None:
         runs.request_stop(settings, "busy")
         assert (path / "STOP").exists()
         with pytest.raises(runs.RunError, match="still running"):
-            runs.delete_run(settings, "busy")
+            finished_runs.delete_run(settings, "busy")
         with pytest.raises(runs.RunAlreadyActive):
             runs.launch_run(settings)  # one run at a time
     finally:
@@ -106,28 +106,28 @@ def test_stop_request_and_delete_rules(settings: Settings) -> None:
     _make_run(settings, "done", {"state": "finished"}, model=True)
     with pytest.raises(runs.RunError, match="not running"):
         runs.request_stop(settings, "done")
-    runs.set_active_model(settings, "done")
-    runs.delete_run(settings, "done")
-    assert not (settings.runs_dir / "done").exists() and runs.active_model_id(settings) is None
+    model_choice.set_active_model(settings, "done")
+    finished_runs.delete_run(settings, "done")
+    assert not (settings.runs_dir / "done").exists() and model_choice.active_model_id(settings) is None
 
 
 def test_active_model_persists_and_needs_a_model(settings: Settings) -> None:
     _make_run(settings, "good", {"state": "finished"}, model=True)
     _make_run(settings, "broken", {"state": "failed"})
-    runs.set_active_model(settings, "good")
-    assert runs.active_model_id(settings) == "good"
+    model_choice.set_active_model(settings, "good")
+    assert model_choice.active_model_id(settings) == "good"
     with pytest.raises(runs.RunError, match="no usable model"):
-        runs.set_active_model(settings, "broken")
-    assert runs.active_model_id(settings) == "good"
+        model_choice.set_active_model(settings, "broken")
+    assert model_choice.active_model_id(settings) == "good"
 
 
 def test_export_then_import_round_trip_and_bad_zips(settings: Settings, tmp_path: Path) -> None:
     _make_run(settings, "trained", {"state": "finished"}, model=True)
-    data = runs.export_run(settings, "trained")
+    data = finished_runs.export_run(settings, "trained")
     other = Settings(tmp_path / "d2", tmp_path / "c2", tmp_path / "r2")
-    assert runs.import_run(other, data) == "trained"
+    assert finished_runs.import_run(other, data) == "trained"
     assert (other.runs_dir / "trained" / "model.keras").read_bytes() == b"model"
-    second = runs.import_run(other, data)  # the same run again gets a new id, nothing is overwritten
+    second = finished_runs.import_run(other, data)  # the same run again gets a new id, nothing is overwritten
     assert second.startswith("trained-imported-")
 
     def zipped(files: dict[str, bytes]) -> bytes:
@@ -138,14 +138,14 @@ def test_export_then_import_round_trip_and_bad_zips(settings: Settings, tmp_path
         return buffer.getvalue()
 
     with pytest.raises(runs.RunError, match="not a zip"):
-        runs.import_run(other, b"not a zip at all")
+        finished_runs.import_run(other, b"not a zip at all")
     with pytest.raises(runs.RunError, match="outside"):
-        runs.import_run(other, zipped({"../evil/config.json": b"{}"}))
+        finished_runs.import_run(other, zipped({"../evil/config.json": b"{}"}))
     with pytest.raises(runs.RunError, match=r"no model\.keras"):
-        runs.import_run(other, zipped({"r/config.json": b"{}", "r/status.json": b'{"state": "finished"}'}))
+        finished_runs.import_run(other, zipped({"r/config.json": b"{}", "r/status.json": b'{"state": "finished"}'}))
     failed = zipped({"r/config.json": b"{}", "r/status.json": b'{"state": "failed"}', "r/model.keras": b"m"})
     with pytest.raises(runs.RunError, match="Only finished or stopped"):
-        runs.import_run(other, failed)
+        finished_runs.import_run(other, failed)
 
 
 def _live_status(**fields: object) -> bytes:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.app import runs
+from core.app import model_choice
 from core.app.urls import GALLERY_SORTS, MAX_PAGE, POSTER_HASH, GalleryView, parse_gallery_params
 from core.config import Settings
 from core.data.ids import MOVIE_ID
@@ -68,7 +68,7 @@ def trained(fixture_data: FixtureData, fixture_catalog, tmp_path_factory: pytest
     config = make_config("fast", image_size=(64, 48), epochs=2, min_movies_per_genre=5, seed=3)
     result = train(config, settings, run_dir)
     assert result.state == "finished", result.error
-    runs.set_active_model(settings, run_dir.name)
+    model_choice.set_active_model(settings, run_dir.name)
     return settings
 
 

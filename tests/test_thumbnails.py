@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from core.config import GALLERY_CARD_WIDTH_PX, Settings
-from core.data.catalog import clear_caches
+from core.data.catalog_build import clear_caches
 from core.data.thumbnails import THUMBNAIL_WIDTH_PX, thumbnail
 
 

@@ -11,7 +11,8 @@ import pytest
 from core import corrections as cx
 from core.app import run_reports, runs
 from core.config import Settings
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import prepare_data, project_split, train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from core.app import urls
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from tests.conftest import make_settings
 from tests.csv_fixture import _jpeg, _movies
 from tests.raw_fixture import build_raw_dataset

@@ -14,7 +14,8 @@ import streamlit as st
 
 from core import corrections
 from core.config import DATA_DIR_ENV, DATASET_HOME_URL, Settings, get_settings
-from core.data.catalog import Catalog, clear_caches, open_catalog, open_existing_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import clear_caches, open_catalog, open_existing_catalog
 from core.data.ingest.archives import ArchiveError
 from core.data.ingest.layout import DataNotFoundError
 from core.data.titles import title_with_year

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from core.app import jobs, runs
+from core.app import jobs, model_choice
 from core.app.jobs import JobStatus
 from core.config import Settings, get_settings
 from core.data.catalog import Catalog
@@ -58,7 +58,7 @@ def _load_model(run_dir: str, model_mtime_ns: int) -> LoadedModel:
 def active_model(settings: Settings | None = None) -> tuple[str, LoadedModel] | None:
     """The active run's id and loaded model, or None (with a message shown) when there is none usable."""
     settings = settings or get_settings()
-    run_id = runs.active_model_id(settings)
+    run_id = model_choice.active_model_id(settings)
     if run_id is None:
         return None
     path = settings.runs_dir / run_id

@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.app import estimate, run_reports, runs
+from core.app import estimate, finished_runs, model_choice, remaining_time, run_reports, runs
 from core.app.runs import RunView
 from core.app.urls import MistakesView, parse_mistakes_params
 from core.config import Settings
@@ -86,7 +86,7 @@ def render_next_model(settings: Settings, run: RunView, active_model: str | None
         )
         if st.button("Make it the active model", icon=":material/star:", key=f"next-model-{run.run_id}"):
             try:
-                runs.set_active_model(settings, run.run_id)
+                model_choice.set_active_model(settings, run.run_id)
             except runs.RunError as error:
                 st.error(str(error))
             else:
@@ -168,7 +168,9 @@ def estimate_for(
     )
 
 
-def time_left(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], run: RunView) -> estimate.TimeLeft:
+def time_left(
+    settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], run: RunView
+) -> remaining_time.TimeLeft:
     """A running run's time left and step, refined from every status this session has seen of it."""
     seen = st.session_state.setdefault(f"statuses-{run.run_id}", [])
     if not seen or seen[-1].get("updated_at") != run.status.get("updated_at"):
@@ -182,7 +184,7 @@ def time_left(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView],
         if plan is None:
             earlier = [other for other in all_runs if other.run_id != run.run_id]
             plan = st.session_state[f"plan-{run.run_id}"] = fast_run_plan(settings, catalog, earlier, config)
-        return estimate.time_left(plan, seen, run.history, int(config.get("patience", 20)))
+        return remaining_time.time_left(plan, seen, run.history, int(config.get("patience", 20)))
     eta = run_reports.eta_seconds(run)
     epoch, epochs = run.status.get("epoch"), run.status.get("epochs")
     step = f"epoch {epoch} of {epochs}" if epoch else str(run.status.get("phase") or run.state)
@@ -191,7 +193,7 @@ def time_left(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView],
                              int(config.get("epochs", 1)), str(config.get("backbone", DEFAULT_BACKBONE)))  # fmt: skip
         elapsed = run_reports.duration_seconds(run) or 0.0
         eta = max(found.seconds - elapsed, 0.0) if found else 0.0
-    return estimate.TimeLeft(eta, step)
+    return remaining_time.TimeLeft(eta, step)
 
 
 def render_baselines(all_runs: Sequence[RunView]) -> None:
@@ -209,7 +211,7 @@ def _confirm_delete(settings: Settings, run_id: str) -> None:
         st.write("Its folder, model and metrics are removed for good.")
         if st.button("Delete", type="primary"):
             try:
-                runs.delete_run(settings, run_id)
+                finished_runs.delete_run(settings, run_id)
             except runs.RunError as error:
                 st.error(str(error))
                 return
@@ -226,7 +228,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
         columns[0].success("This is the active model.")
     elif columns[0].button("Make it the active model", disabled=not usable, icon=":material/star:"):
         try:
-            runs.set_active_model(settings, run.run_id)
+            model_choice.set_active_model(settings, run.run_id)
         except runs.RunError as error:
             st.error(str(error))
         else:
@@ -234,7 +236,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
     if not run.is_active:
         columns[1].download_button(
             "Download run folder",
-            data=lambda: runs.export_run(settings, run.run_id),
+            data=lambda: finished_runs.export_run(settings, run.run_id),
             file_name=f"{run.run_id}.zip",
             mime="application/zip",
             icon=":material/folder_zip:",

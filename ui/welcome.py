@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.app import runs
+from core.app import model_choice
 from core.config import get_settings
 from ui.nav import GENRE_PAGE, PREDICT_PAGE, TRAINING_PAGE
 from ui.text import md_escape
@@ -36,7 +36,7 @@ def welcome(usable: pd.DataFrame, genre_counts: dict[str, int]) -> None:
         "Guess a movie's genres from its poster alone. A movie can be Comedy *and* Romance, so each genre is its "
         "own yes/no question for the model. Look at the posters, train a model on them, then give it a poster."
     )
-    active = runs.active_model_id(get_settings())
+    active = model_choice.active_model_id(get_settings())
     explore, train, predict = st.columns(3)
     with explore.container(border=True, height="stretch"):
         st.markdown("**1 · Explore the data**")

@@ -1,5 +1,6 @@
-"""Training runs as the app sees them: launch one in the background, find out how it is doing, stop it,
-and keep, delete, export or import the finished ones.
+"""Training runs as the app sees them: launch one in the background, find out how it is doing, and stop it.
+What becomes of a run once it has ended (deleted, exported, imported) is `core.app.finished_runs`; which
+run's model the app uses is `core.app.model_choice`.
 
 A run is the headless `python -m core.train` command in its own process session (`core.background`, the
 mechanism jobs share: launch, liveness, the grace policy, stop requests), so it outlives the Streamlit
@@ -10,35 +11,24 @@ from memory in the server: any tab, any server, after any restart sees the same 
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import shutil
-import tempfile
 import time
-import zipfile
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from core import background, file_lock
-from core.app.urls import MAX_RUN_ID_CHARS, valid_run_id
+from core import background
+from core.app.urls import valid_run_id
 from core.atomic import write_json as write_json_atomic
 from core.background import UNREADABLE_STATUS, Unreadable, process_alive, read_json, read_object
-from core.config import MAX_IMPORT_BYTES, Settings
-from core.data import safe_zip
+from core.config import Settings
 from core.training import run_lock
 from core.training.run_folder import (
-    CONFIG_FILE,
     CORRECTIONS_FILE,
     FINAL_STATES,
     LOG_FILE,
     MODEL_FILE,
     PROVENANCE_FILE,
     STATUS_FILE,
-    STOP_FILE,
     new_run_id,
     read_config,
     read_genres,
@@ -47,8 +37,6 @@ from core.training.run_folder import (
 )
 
 LAUNCH_FILE = "launch.json"  # written by the launcher, before the run can write anything itself
-ACTIVE_MODEL_FILE = "active_model.json"
-ACTIVE_MODEL_LOCK = ".active_model.lock"  # held while the active model is read to be changed, or written
 ACTIVE_STATES = ("queued", "running")
 # A run that was launched but has not written its status yet: how long before silence means it died.
 START_GRACE_SECONDS = 120
@@ -100,7 +88,7 @@ def _is_count(value: object) -> bool:
     return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
 
 
-def _checked_status(path: Path) -> dict:
+def checked_status(path: Path) -> dict:
     """status.json, its fields of the types a run writes: the page does arithmetic and text with them."""
     status = read_object(path / STATUS_FILE) or {}
     if not all(_is_count(status.get(name)) for name in _COUNTS):
@@ -144,7 +132,7 @@ def read_run(settings: Settings, run_id: str, *, persist: bool = True) -> RunVie
     if not path.is_dir():
         raise RunError(f"There is no run {run_id}.")
     try:
-        status = _checked_status(path)
+        status = checked_status(path)
         state, explanation = _reconcile(path, status)
     except Unreadable:
         # Shown failed, and the damaged files left as they are for whoever looks into them.
@@ -177,7 +165,7 @@ def read_progress(settings: Settings, run_id: str, history_until: int | None = N
     """
     path = run_path(settings, run_id)
     try:
-        status = _checked_status(path)
+        status = checked_status(path)
         state, explanation = _reconcile(path, status)
     except Unreadable:
         status, state, explanation = {}, "failed", UNREADABLE_STATUS
@@ -253,203 +241,3 @@ def kill_run(settings: Settings, run_id: str) -> None:
     pid = run.status.get("pid") or read_json(run.path / LAUNCH_FILE, {}).get("pid")
     if run.is_active:
         background.kill(pid)
-
-
-def delete_run(settings: Settings, run_id: str) -> None:
-    run = read_run(settings, run_id)
-    if run.is_active:
-        raise RunError(f"The run {run_id} is still running: stop it before deleting it.")
-    if active_model_id(settings) == run_id:
-        clear_active_model(settings)
-    shutil.rmtree(run.path)
-
-
-# --- Export and import ---------------------------------------------------------------------------------------
-
-
-def export_run(settings: Settings, run_id: str) -> bytes:
-    """The run folder as a zip (in memory), to copy a model to another machine."""
-    run = read_run(settings, run_id)
-    if run.is_active:
-        raise RunError(f"The run {run_id} is still running: export it once it has ended.")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for file in sorted(run.path.rglob("*")):
-            if file.is_file() and not file.name.startswith(".") and file.name != STOP_FILE:
-                bundle.write(file, f"{run_id}/{file.relative_to(run.path).as_posix()}")
-    return buffer.getvalue()
-
-
-def _imported_id(settings: Settings, root: str) -> str:
-    """The id the run gets here: its own, unless taken; then its own (cut to fit) with a random suffix."""
-    if not (settings.runs_dir / root).exists():
-        return root
-    suffix = f"-imported-{os.urandom(2).hex()}"
-    return root[: MAX_RUN_ID_CHARS - len(suffix)] + suffix
-
-
-def _json_object(path: Path) -> dict:
-    """A run file as the app reads it (UTF-8 JSON, one object), or a refusal naming what is wrong with it."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise RunError(f"The zip's {path.name} is not UTF-8 text, so the app could not read it.") from None
-    except ValueError as error:
-        raise RunError(f"The zip's {path.name} is not JSON ({error}).") from None
-    if not isinstance(value, dict):
-        raise RunError(f"The zip's {path.name} is not a JSON object (it holds a {type(value).__name__}).")
-    return value
-
-
-def _run_root(name: str, paths: list[PurePosixPath]) -> str:
-    """The one run folder the zip holds, once it is known to hold a complete run and nothing else."""
-    if any(len(path.parts) < 2 for path in paths):
-        raise RunError(f"{name} holds files outside a run folder; it was not imported.")
-    roots = {path.parts[0] for path in paths}
-    if len(roots) != 1 or valid_run_id(next(iter(roots))) is None:
-        raise RunError(f"{name} must hold exactly one run folder (its name: letters, digits, - and _ only).")
-    root = next(iter(roots))
-    inside = {PurePosixPath(*path.parts[1:]).as_posix() for path in paths}
-    missing = [file for file in (CONFIG_FILE, STATUS_FILE, MODEL_FILE) if file not in inside]
-    if missing:
-        raise RunError(f"{name} is not a complete run: it has no " + ", ".join(missing) + ".")
-    return root
-
-
-def _unpack_run(bundle: zipfile.ZipFile, name: str, members: list[zipfile.ZipInfo], staging: Path) -> None:
-    """Every member into `staging`, under the limits the dataset's archives have (`core.data.safe_zip`)."""
-    budget = safe_zip.UnpackBudget("the run")
-    budget.check_declared([(name, members)])
-    for member in members:
-        target = staging.joinpath(*PurePosixPath(member.filename).parts[1:])
-        safe_zip.unpack_member(bundle, name, member, target, budget)
-
-
-def import_run(settings: Settings, data: bytes, name: str = "The zip") -> str:
-    """Unpack a run exported elsewhere (e.g. trained on a GPU machine); returns its id here.
-
-    Only a finished or stopped run with a model and a status and settings the app can read is accepted; no
-    member may land outside its folder, and the unpacked run is held to the size limits of the dataset's
-    archives. `name` (the uploaded file's) is how refusals name the zip. A refused import leaves nothing.
-    """
-    if len(data) > MAX_IMPORT_BYTES:
-        raise RunError(f"{name} is larger than an exported run can be ({MAX_IMPORT_BYTES // 1024**2} MB at most).")
-    try:
-        with safe_zip.open_zip(io.BytesIO(data), name) as bundle:
-            members = safe_zip.members(bundle, name)
-            root = _run_root(name, [PurePosixPath(member.filename) for member in members])
-            settings.runs_dir.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{root}.", suffix=".importing", dir=settings.runs_dir))
-            try:
-                _unpack_run(bundle, name, members, staging)
-                status = _json_object(staging / STATUS_FILE)
-                _json_object(staging / CONFIG_FILE)
-                if status.get("state") not in ("finished", "stopped"):
-                    raise RunError(
-                        f"Only finished or stopped runs can be imported; this one is {status.get('state')!r}."
-                    )
-                run_id = _imported_id(settings, root)
-                os.rename(staging, settings.runs_dir / run_id)  # never onto a run that appeared meanwhile
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
-    except safe_zip.ZipRefused as refusal:
-        raise RunError(str(refusal)) from None
-    except OSError as error:
-        raise RunError(f"{name} could not be unpacked into the runs folder: {error}") from None
-    return run_id
-
-
-# --- The active model ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ActiveModel:
-    """The run whose model the Predict page uses, when it was chosen, and whether a run adopted it by itself."""
-
-    run_id: str
-    chosen_at: str | None
-    adopted: bool  # set by the run that trained it (there was no active model), not chosen by a person
-
-
-def _active_model_lock(settings: Settings) -> AbstractContextManager[None]:
-    return file_lock.exclusive(settings.runs_dir / ACTIVE_MODEL_LOCK)
-
-
-def active_model(settings: Settings) -> ActiveModel | None:
-    """The active model's record (persisted in the runs folder), if its run still has a model."""
-    chosen = read_json(settings.runs_dir / ACTIVE_MODEL_FILE, {})
-    run_id = chosen.get("run_id") if isinstance(chosen, dict) else None
-    if not (isinstance(run_id, str) and valid_run_id(run_id) and (settings.runs_dir / run_id / MODEL_FILE).is_file()):
-        return None
-    chosen_at = chosen.get("chosen_at")
-    return ActiveModel(run_id, chosen_at if isinstance(chosen_at, str) else None, chosen.get("adopted") is True)
-
-
-def active_model_id(settings: Settings) -> str | None:
-    """The run whose model the Predict page uses, if it still exists."""
-    chosen = active_model(settings)
-    return chosen.run_id if chosen else None
-
-
-def _write_active_model(settings: Settings, run_id: str, adopted: bool) -> None:
-    record = {"run_id": run_id, "chosen_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "adopted": adopted}
-    write_json_atomic(settings.runs_dir / ACTIVE_MODEL_FILE, record)
-
-
-def set_active_model(settings: Settings, run_id: str) -> None:
-    run = read_run(settings, run_id)
-    if run.state not in ("finished", "stopped") or not run.has_model:
-        raise RunError(f"The run {run_id} has no usable model (it is {run.state}).")
-    with _active_model_lock(settings):
-        _write_active_model(settings, run_id, adopted=False)
-
-
-def adopt_first_model(settings: Settings, run_id: str) -> bool:
-    """Make a run that has just finished the active model when there is none; True if it did.
-
-    The training process calls this as its last act, rather than the app on first seeing the finished run:
-    - it holds with no tab open: a run started from the command line, or from a tab closed since, is what
-      the Predict page (and the command-line predictor) use from the moment it ends;
-    - only that process knows the run ended done here. A run folder says `finished` also when it was
-      imported, and a run stopped with its best weights has a model too; neither should become the model
-      behind the user's back;
-    - it happens once. A page deciding on sight would adopt an older run again whenever the active model
-      is deleted, since "first seen finished" is not written anywhere.
-    Under the active model's lock, so that a person choosing a model at that moment is never overwritten.
-    """
-    path = run_path(settings, run_id)
-    with _active_model_lock(settings):
-        if active_model_id(settings) is not None:
-            return False
-        try:
-            status = _checked_status(path)
-        except Unreadable:
-            return False
-        if status.get("state") != "finished" or not (path / MODEL_FILE).is_file():
-            return False
-        _write_active_model(settings, run_id, adopted=True)
-    return True
-
-
-def clear_active_model(settings: Settings) -> None:
-    with _active_model_lock(settings):
-        (settings.runs_dir / ACTIVE_MODEL_FILE).unlink(missing_ok=True)
-
-
-def _moment(text: object) -> datetime | None:
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z") if isinstance(text, str) else None
-    except ValueError:
-        return None
-
-
-def finished_since_choice(all_runs: Sequence[RunView], chosen: ActiveModel | None) -> RunView | None:
-    """The newest run that finished done with a model after the active model was chosen (any, if none is):
-    the one to offer as the next active model. A run stopped early is left to its own page."""
-    newest = next((run for run in all_runs if run.state == "finished" and run.has_model), None)
-    if newest is None or (chosen is not None and newest.run_id == chosen.run_id):
-        return None
-    if chosen is None:
-        return newest
-    finished_at, chosen_at = _moment(newest.status.get("finished_at")), _moment(chosen.chosen_at)
-    return newest if finished_at and chosen_at and finished_at > chosen_at else None

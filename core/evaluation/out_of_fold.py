@@ -25,7 +25,8 @@ import pandas as pd
 from core import atomic
 from core.config import Settings
 from core.corrections import active_corrections, apply_corrections
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 
 N_FOLDS = 5
 SEED = 42

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
-from core.data.catalog import open_existing_catalog
+from core.data.catalog_build import open_existing_catalog
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training.split import SplitError, load_split

@@ -19,7 +19,8 @@ import numpy as np
 
 from core.background import Job, Stopped
 from core.config import Settings
-from core.data.catalog import Catalog, open_existing_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_existing_catalog
 from core.model.backbone import EMBEDDING_DIM
 from core.model.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
 from core.model.features import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor

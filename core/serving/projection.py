@@ -198,7 +198,7 @@ def load_map(settings: Settings, key: str) -> PosterMap | None:
 def compute_job(job) -> None:
     """The background job: embed the posters the cache lacks (the slow part), then lay out and save the map."""
     from core.background import Stopped
-    from core.data.catalog import open_catalog
+    from core.data.catalog_build import open_catalog
     from core.model.embeddings import EmbeddingStopped
     from core.serving.poster_index import build_index
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from core.config import Settings
 from core.corrections import active_corrections
-from core.data.catalog import Catalog, open_catalog
+from core.data.catalog import Catalog
+from core.data.catalog_build import open_catalog
 from core.data.genres import GenreVocabulary
 from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig

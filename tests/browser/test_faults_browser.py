@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core import background
-from core.app import runs
+from core.app import model_choice, runs
 from core.config import Settings
 from core.training import run_folder as rf
 from tests.browser.helpers import AppServer, Screenshots, alerts, assert_no_exception, open_view, wait_for_text
@@ -29,7 +29,7 @@ def killed_and_finished(browser_fixture_data: FixtureData, tmp_path: Path) -> It
     settings = dataclasses.replace(browser_fixture_data.settings, runs_dir=tmp_path / "runs")
     earlier = runs.launch_run(settings, "fast", SHORT_RUN)
     wait_for(lambda: finished(settings, earlier), f"the run {earlier} to finish")
-    runs.set_active_model(settings, earlier)
+    model_choice.set_active_model(settings, earlier)
 
     killed = runs.launch_run(settings, "fast", ENDLESS_RUN)
     pid = json.loads((settings.runs_dir / killed / runs.LAUNCH_FILE).read_text())["pid"]

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 from playwright.sync_api import Page, expect
 
-from core.data.catalog import open_catalog
+from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
 from core.evaluation.mistakes import load_test_predictions, outcomes
 from core.serving import projection

@@ -12,10 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.data.ingest import csv_layouts as csvl
+from core.data.ingest import csv_rows
 from core.data.ingest.findings import Finding, FindingKind
 from core.data.ingest.layout import MANIFEST_CSV_LAYOUT, MOVIEGENRE_CSV, MOVIEGENRE_POSTERS, RawLayout
 from core.data.ingest.posters import LINKS_OUTSIDE, check_posters
-from core.data.ingest.reconcile import IngestResult, MetadataFileInfo, Movie, Progress
+from core.data.ingest.result import IngestResult, MetadataFileInfo, Movie, Progress
 
 
 def _movie(record: csvl.PosterRecord, file: str) -> Movie:
@@ -30,7 +31,7 @@ def _read_rows(layout: RawLayout, result: IngestResult) -> dict[str, csvl.Poster
     assert csv_file is not None  # the CSV layouts always have one
     relative = csv_file.relative_to(layout.root).as_posix()
     required = csvl.MANIFEST_COLUMNS if manifest else csvl.MOVIEGENRE_COLUMNS
-    read = csvl.read_csv(csv_file, relative, required)
+    read = csv_rows.read_csv(csv_file, relative, required)
     result.findings.extend(read.findings)
     base = csv_file.parent.relative_to(layout.root).as_posix()
     base = "" if base == "." else base + "/"

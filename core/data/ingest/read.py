@@ -10,7 +10,8 @@ import time
 
 from core.data.ingest.csv_reader import read_csv_layout
 from core.data.ingest.layout import YEAR_FOLDERS_LAYOUT, RawLayout
-from core.data.ingest.reconcile import IngestResult, Progress, ingest
+from core.data.ingest.reconcile import ingest
+from core.data.ingest.result import IngestResult, Progress
 
 
 def read_layout(layout: RawLayout, progress: Progress | None = None, workers: int | None = None) -> IngestResult:
