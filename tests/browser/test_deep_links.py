@@ -8,6 +8,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
+from core.data.ids import MOVIE_ID_RULE
 from tests.browser.helpers import (
     AppServer,
     Screenshots,
@@ -150,7 +151,7 @@ BAD_VALUES = [
     pytest.param(
         "/movie",
         {"movie": "../../etc/passwd"},
-        "'../../etc/passwd' is not a movie id (an IMDb id such as tt0080684, or 1–64 letters, digits, '.', '_' or '-').",
+        f"'../../etc/passwd' is not a movie id ({MOVIE_ID_RULE}).",
         "Movie",
         id="path-as-movie",
     ),

@@ -111,17 +111,18 @@ def test_a_click_on_a_poster_of_the_map_opens_its_card(
     poster_map = projection.fit_map(index.ids, index.vectors)
     projection.save_map(server.settings, projection.map_key(catalog), poster_map)
     # The poster farthest from its nearest neighbour: a click on it cannot land on another one.
-    scale = poster_map.xy / np.ptp(poster_map.xy, axis=0)
+    xy = poster_map.xy(projection.DEFAULT_LAYOUT)  # the layout the map opens on
+    scale = xy / np.ptp(xy, axis=0)
     gaps = np.linalg.norm(scale[:, None] - scale[None], axis=-1) + np.eye(len(scale)) * 1e9
     chosen = int(gaps.min(axis=1).argmax())
     imdb_id = poster_map.ids[chosen]
     title = catalog.movie(imdb_id)["title"]
-    open_view(page, server.url_for("/map", color="Drama"), expect_text="placed by PCA")
+    open_view(page, server.url_for("/map", color="Drama"), expect_text="placed by UMAP")
     page.get_by_test_id("stPlotlyChart").first.scroll_into_view_if_needed()
-    x, y = page.evaluate(_POINT_ON_SCREEN_JS, [float(poster_map.xy[chosen, 0]), float(poster_map.xy[chosen, 1])])
+    x, y = page.evaluate(_POINT_ON_SCREEN_JS, [float(xy[chosen, 0]), float(xy[chosen, 1])])
     page.mouse.move(x, y)
     page.mouse.click(x, y)
-    expect_url(page, "/map", {"color": "Drama", "movie": imdb_id})
+    expect_url(page, "/map", {"color": "Drama", "layout": projection.DEFAULT_LAYOUT, "movie": imdb_id})
     card = page.locator('[class*="st-key-map-card"]')
     expect(card.get_by_role("link", name=title)).to_be_visible()
     wait_for_app(page)
