@@ -51,6 +51,7 @@ class MetricInputError(ValueError):
 
 
 def check_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
+    """The labels as a boolean movies × genres matrix, or a `MetricInputError` saying what is wrong."""
     labels = np.asarray(y_true)
     if labels.ndim != 2:
         raise MetricInputError(f"{name} must be a 2-D array (movies × genres), got shape {labels.shape}")
@@ -64,6 +65,7 @@ def check_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
 
 
 def check_scores(labels: np.ndarray, scores: Any, name: str = "scores") -> np.ndarray:
+    """The scores as float64 of the labels' shape, each a sigmoid output in [0, 1]."""
     values = np.asarray(scores, dtype=np.float64)
     if values.shape != labels.shape:
         raise MetricInputError(
@@ -75,6 +77,7 @@ def check_scores(labels: np.ndarray, scores: Any, name: str = "scores") -> np.nd
 
 
 def check_thresholds(thresholds: Any, n_genres: int) -> np.ndarray:
+    """One finite threshold per genre (a single number is used for every genre)."""
     values = np.asarray(thresholds, dtype=np.float64)
     if values.ndim == 0:
         values = np.full(n_genres, float(values))
@@ -86,12 +89,14 @@ def check_thresholds(thresholds: Any, n_genres: int) -> np.ndarray:
 
 
 def check_k(k: int, n_genres: int) -> int:
+    """k as an int, from 1 to the number of genres."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n_genres:
         raise MetricInputError(f"k must be a whole number from 1 to the number of genres ({n_genres}), got {k!r}")
     return int(k)
 
 
 def genre_names(genres: GenreVocabulary | Sequence[str], n_genres: int) -> list[str]:
+    """One name per score column, from a vocabulary or a list of names."""
     names = list(genres.genres) if isinstance(genres, GenreVocabulary) else [str(name) for name in genres]
     if len(names) != n_genres:
         raise MetricInputError(f"{len(names)} genre names given for {n_genres} score columns")
@@ -117,6 +122,7 @@ def predict(scores: Any, thresholds: Any) -> np.ndarray:
 
 
 def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    """Per genre, the true and false positives and negatives: tp, fp, fn, tn."""
     tp = (labels & predicted).sum(axis=0)
     fp = (~labels & predicted).sum(axis=0)
     fn = (labels & ~predicted).sum(axis=0)
@@ -125,6 +131,7 @@ def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, np.
 
 
 def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """2·TP / (2·TP + FP + FN), NaN where nothing was to be found and nothing was predicted."""
     return ratio(2 * tp, 2 * tp + fp + fn)
 
 

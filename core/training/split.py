@@ -153,6 +153,7 @@ class Split:
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """The train, val and test shares as three floats in (0, 1) that add up to 1."""
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
@@ -182,6 +183,7 @@ def check_movies(movies: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def drawn_split_id(seed: int, fractions: Sequence[float], ids: Any) -> str:
+    """The id of a drawn split: it depends on the seed, the fractions and which movies were split."""
     material = json.dumps({"seed": seed, "fractions": list(fractions), "ids": sorted(ids)}, separators=(",", ":"))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
