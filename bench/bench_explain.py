@@ -33,7 +33,8 @@ from core.app import model_choice
 from core.config import get_settings
 from core.data.genres import GenreVocabulary
 from core.model.features import FEATURE_DIM, make_feature_extractor, make_genre_model, make_head
-from core.serving.explain import make_explainer, overlay
+from core.serving.explain import make_explainer
+from core.serving.heat_overlay import overlay
 from core.serving.predict import LoadedModel, decode_image_file, load_run_model, predict_images
 from core.training.config import TrainingConfig
 

@@ -20,7 +20,9 @@ from streamlit.testing.v1 import AppTest
 from core.data.genres import GenreVocabulary
 from core.model.features import make_genre_model
 from core.model.pipeline import resize_poster
-from core.serving.explain import Explainer, ExplainError, colormap, make_explainer, overlay, poster_box
+from core.serving.explain import Explainer, make_explainer, poster_box
+from core.serving.grad_cam import ExplainError
+from core.serving.heat_overlay import colormap, overlay
 from core.serving.predict import LoadedModel, decode_image_file, load_run_model, predict_images, preprocess_images
 from core.serving.uploads import validate_upload
 from tests.apptest_helpers import shown_text, use_settings

@@ -1,4 +1,4 @@
-"""Metrics against values worked out by hand on tiny examples, and the edge-case rules of the module."""
+"""Metrics against values worked out by hand on tiny examples, and the edge-case rules they share."""
 
 from __future__ import annotations
 
@@ -10,26 +10,21 @@ import numpy as np
 import pytest
 
 from core.data.genres import GenreVocabulary
-from core.training import metrics
+from core.training.baselines import baseline_nothing, baseline_top_frequent, chance_map
+from core.training.genre_metrics import confusions, per_genre_metrics
 from core.training.metrics import (
-    FALLBACK_THRESHOLD,
     SUMMARY_KEYS,
     MetricInputError,
-    baseline_nothing,
-    baseline_top_frequent,
-    chance_map,
-    choose_thresholds,
-    confusions,
-    evaluate,
     hamming_loss,
     hit_at_k,
     macro_f1,
     mean_average_precision,
     micro_f1,
     per_genre_average_precision,
-    per_genre_metrics,
     precision_at_k,
 )
+from core.training.metrics_report import evaluate
+from core.training.thresholds import DEFAULT_THRESHOLD_GRID, FALLBACK_THRESHOLD, choose_thresholds
 
 GENRES = GenreVocabulary.from_names(["A", "B", "C"])
 
@@ -281,7 +276,7 @@ def test_choose_thresholds_default_grid_separates_perfectly_separable_scores() -
     # Any threshold in (0.42, 0.64] is perfect; ties go up, so the highest grid value ≤ 0.64 is chosen.
     (threshold,) = choose_thresholds(y_val, scores_val)
     assert threshold == pytest.approx(0.64)
-    assert threshold in metrics.DEFAULT_THRESHOLD_GRID
+    assert threshold in DEFAULT_THRESHOLD_GRID
 
 
 def test_choose_thresholds_rejects_a_bad_grid() -> None:

@@ -10,18 +10,18 @@ import pandas as pd
 import pytest
 
 from core.training import split as split_module
+from core.training import stratified_split
+from core.training.genre_support import genres_with_min_support
 from core.training.split import (
     PARTS,
     Split,
     SplitError,
     SplitFileError,
     SplitMismatchError,
-    draw_split,
-    genres_with_min_support,
-    load_or_draw_split,
     load_split,
     save_split,
 )
+from core.training.stratified_split import draw_split, load_or_draw_split
 
 # Genre shares loosely shaped like IMDb's: one dominant genre, a long tail, and genres that go together.
 BASE_SHARES = {
@@ -183,7 +183,7 @@ def test_load_or_draw_draws_and_saves_once_then_reuses(
     def no_redraw(*args: object, **kwargs: object) -> Split:
         raise AssertionError("the saved split must be reused, not redrawn")
 
-    monkeypatch.setattr(split_module, "draw_split", no_redraw)
+    monkeypatch.setattr(stratified_split, "draw_split", no_redraw)
     second = load_or_draw_split(movies, path, seed=7, catalog_fingerprint="catalog-v1")
     assert second.assignments == first.assignments
     assert second.created_at == first.created_at

@@ -23,7 +23,8 @@ from core.model.backbones import BACKBONES
 from core.model.embeddings import embed_images, embed_posters, poster_embeddings, vector_key
 from core.model.features import FEATURE_DIM, FEATURES_MODEL, HEAD_MODEL
 from core.model.pipeline import make_poster_dataset
-from core.serving.explain import ExplainError, make_explainer
+from core.serving.explain import make_explainer
+from core.serving.grad_cam import ExplainError
 from core.serving.model_card import model_card
 from core.serving.predict import decode_image_file, load_run_model
 from core.training import fast as fast_mode

@@ -19,7 +19,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from core.serving.explain import Explainer, ExplainError, make_explainer, overlay
+from core.serving.explain import Explainer, make_explainer
+from core.serving.grad_cam import ExplainError
+from core.serving.heat_overlay import overlay
 from core.serving.predict import LoadedModel
 from core.training.run_folder import MODEL_FILE
 from ui.heap import freeze_long_lived_objects

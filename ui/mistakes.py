@@ -21,7 +21,7 @@ from core.app.urls import MistakesView, last_page_if_past, page_count
 from core.config import GALLERY_PAGE_SIZE
 from core.data.catalog import Catalog
 from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
-from core.training import metrics
+from core.training import genre_metrics
 from ui.figures import every_label
 from ui.nav import MOVIE_PAGE, TRAINING_PAGE
 from ui.posters import show_poster
@@ -79,7 +79,7 @@ def _open_cell(run_id: str, key: str, part: str) -> None:
 
 def confusion_chart(run: RunView, predictions: PartPredictions, current: MistakesView) -> None:
     """The "mistaken for" matrix: row a labelled genre A, column a predicted genre B; a click opens its posters."""
-    table = metrics.confusions(predictions.labels, predictions.predicted, predictions.genres)
+    table = genre_metrics.confusions(predictions.labels, predictions.predicted, predictions.genres)
     genres = table["genres"]
     counts = np.array(table["counts"])
     rates = np.array([[np.nan if rate is None else rate for rate in row] for row in table["rates"]])

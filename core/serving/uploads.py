@@ -6,16 +6,16 @@ whose message names the file and says what is allowed. Past this point the pixel
 
 Decisions, in the order the checks run:
 
-- The bytes decide the format, never the file name: a PNG saved as `poster.jpg` is accepted as a PNG, and a
+- The bytes decide the format (`upload_formats`), never the file name: a PNG saved as `poster.jpg` is accepted as a PNG, and a
   text file named `poster.jpg` is refused as a text file.
 - Only JPEG, PNG and WebP are decoded, each by its own Pillow plugin alone, so a hostile file never reaches
   the parsers of the dozens of other formats Pillow knows.
-- The size and shape are checked from the header, read by this module before Pillow sees the file, and
+- The size and shape are checked from the header, read by `upload_formats` before Pillow sees the file, and
   checked again on the size Pillow reads, before a single pixel is decoded: a small file that declares
   20000×20000 pixels is refused without allocating them, whatever `Image.MAX_IMAGE_PIXELS` is set to.
 - The image is then decoded in full, so a truncated or corrupt file is refused rather than half-shown.
   `ImageFile.LOAD_TRUNCATED_IMAGES` is left as it is (False): it is global and would weaken every decode.
-- Colour profiles are not applied, as the training posters are decoded without them.
+- Colour profiles are not applied, as the training posters are decoded without them (`upload_pixels`).
 - The poster is kept at most `MAX_KEPT_SIDE` pixels on its long side: the model reads a few hundred pixels
   and the page draws at most 720, so a 40-megapixel upload kept whole (about 120 MB) would buy nothing and
   would stay in the server's memory for as long as the browser tab lives. A large JPEG is decoded straight
@@ -32,15 +32,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import struct
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import ExifTags, Image
+from PIL import Image
 
 from core.config import MAX_UPLOAD_BYTES
+from core.serving.upload_formats import declared_size, describe_other, sniff_format
+from core.serving.upload_pixels import frame_notes, rgb_image, upright
 
 # Real posters are about 300×450 (0.14 megapixels); 40 megapixels are 120 MB as RGB, a few times that while
 # converting: the most one upload may cost.
@@ -123,10 +124,10 @@ def validate_upload(data: bytes, filename: str) -> ValidatedPoster:
         raise UploadError(
             name, f"the file is {_megabytes(len(data))}; at most {_megabytes(MAX_UPLOAD_BYTES)} can be uploaded"
         )
-    image_format = _sniff_format(data)
+    image_format = sniff_format(data)
     if image_format is None:
-        raise UploadError(name, f"expected {ALLOWED}, got {_describe_other(data)}")
-    declared = _declared_size(data, image_format)
+        raise UploadError(name, f"expected {ALLOWED}, got {describe_other(data)}")
+    declared = declared_size(data, image_format)
     if declared is not None:
         _check_geometry(name, declared)
     content_hash = hashlib.sha256(data).hexdigest()[:CONTENT_HASH_CHARS]
@@ -165,132 +166,6 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _sniff_format(data: bytes) -> str | None:
-    """Which of the three allowed formats the bytes start like, from their signature alone."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "WEBP"
-    return None
-
-
-# Signatures of what people upload by mistake, so the message can say what the file really is.
-_OTHER_SIGNATURES = (
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"\x00\x00\x01\x00", "an ICO icon"),
-    (b"8BPS", "a Photoshop (PSD) document"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive"),
-    (b"\xff\x0a", "a JPEG XL image"),
-    (b"\x00\x00\x00\x0cJXL \r\n\x87\n", "a JPEG XL image"),
-    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "a JPEG 2000 image"),
-    (b"\xff\x4f\xff\x51", "a JPEG 2000 image"),
-)
-
-
-def _describe_other(data: bytes) -> str:
-    """What a file that is not JPEG, PNG or WebP most likely is, in words ("a GIF image")."""
-    head = data[:1024]
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in {b"avif", b"avis"}:
-            return "an AVIF image"
-        if brand in {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}:
-            return "a HEIC/HEIF image (as iPhones save photos)"
-        return "a video or other ISO media file"
-    if head[:4] == b"RIFF":
-        return "a RIFF file that is not WebP (audio or video)"
-    for signature, description in _OTHER_SIGNATURES:
-        if head.startswith(signature):
-            return description
-    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":  # "BM", file size, two reserved zero fields
-        return "a BMP image"
-    text = _as_text(head)
-    if text is not None:
-        lowered = text.lower()
-        if "<svg" in lowered:
-            return "an SVG drawing (vector images are not supported: export it as PNG)"
-        if "<html" in lowered or "<!doctype html" in lowered:
-            return "a web page (HTML), perhaps saved instead of the image itself"
-        return "a text file"
-    return "a file that is not an image (its first bytes match no image format)"
-
-
-def _as_text(head: bytes) -> str | None:
-    """The start of the file as text when it reads as printable UTF-8, else None."""
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as error:
-        if error.start < len(head) - 3:  # only a character cut at the end of the sample is forgiven
-            return None
-        text = head[: error.start].decode("utf-8")
-    printable = sum(char.isprintable() or char in "\t\n\r" for char in text)
-    return text if text and printable >= 0.95 * len(text) else None
-
-
-def _declared_size(data: bytes, image_format: str) -> tuple[int, int] | None:
-    """(width, height) as the header declares it, read without Pillow; None where it cannot be found."""
-    if image_format == "PNG":
-        if data[12:16] == b"IHDR" and len(data) >= 24:
-            width, height = struct.unpack(">II", data[16:24])
-            return width, height
-        return None
-    if image_format == "WEBP":
-        return _webp_size(data)
-    return _jpeg_size(data)
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    """The canvas size from the first chunk, which the WebP format requires to be VP8X, VP8 or VP8L."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
-
-
-# Start-of-frame markers (baseline, progressive, lossless, arithmetic…), which carry the image size.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # markers with no length field
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """The size in the first start-of-frame segment, walking the segments that come before it."""
-    position = 2
-    while position + 4 <= len(data):
-        if data[position] != 0xFF:
-            return None
-        marker = data[position + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            position += 1
-            continue
-        if marker in _JPEG_STANDALONE:
-            position += 2
-            continue
-        if marker in {0xD8, 0xD9, 0xDA}:  # no frame before the image data or the end: let Pillow judge
-            return None
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker in _JPEG_SOF:
-            if position + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
-            return width, height
-        if length < 2:
-            return None
-        position += 2 + length
-    return None
-
-
 def _check_geometry(name: str, size: tuple[int, int]) -> None:
     """Refuse an image too large to decode safely, too small to classify, or nothing like a poster's shape."""
     width, height = size
@@ -323,9 +198,9 @@ def _decode(name: str, data: bytes, image_format: str) -> tuple[np.ndarray, tupl
             if image_format == "JPEG":
                 image.draft(None, (MAX_KEPT_SIDE, MAX_KEPT_SIDE))  # decode at 1/2, 1/4 or 1/8 scale if large
             image.load()
-            notes = _frame_notes(image)
-            image, orientation_note = _upright(image)
-            rgb, colour_notes = _rgb_image(image)
+            notes = frame_notes(image)
+            image, orientation_note = upright(image)
+            rgb, colour_notes = rgb_image(image)
             rgb, size_note = _within_kept_side(rgb, original_size)
             pixels = np.array(rgb, dtype=np.uint8)
     except UploadError:
@@ -361,79 +236,3 @@ def _within_kept_side(image: Image.Image, original_size: tuple[int, int]) -> tup
 def _detail(error: Exception) -> str:
     text = " ".join(str(error).split())[:160]
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _frame_notes(image: Image.Image) -> list[str]:
-    """Say so when more than the first frame (or picture) was there: only the first one is used."""
-    frames = getattr(image, "n_frames", 1)
-    if frames <= 1:
-        return []
-    if image.format == "MPO":
-        return [f"first picture of a multi-picture JPEG ({frames} pictures)"]
-    return [f"first frame of an animated image ({frames} frames)"]
-
-
-# EXIF orientation → the transpose that shows the image upright, and how to say it.
-_ORIENTATIONS = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored"),
-    3: (Image.Transpose.ROTATE_180, "rotated"),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM, "mirrored"),
-    5: (Image.Transpose.TRANSPOSE, "rotated and mirrored"),
-    6: (Image.Transpose.ROTATE_270, "rotated"),
-    7: (Image.Transpose.TRANSVERSE, "rotated and mirrored"),
-    8: (Image.Transpose.ROTATE_90, "rotated"),
-}
-
-
-def _upright(image: Image.Image) -> tuple[Image.Image, list[str]]:
-    """Apply the EXIF orientation, as every photo viewer does; damaged EXIF is ignored, not fatal."""
-    try:
-        orientation = image.getexif().get(ExifTags.Base.Orientation)
-    except Exception:  # the pixels decoded fine; broken metadata alone should not refuse a poster
-        return image, ["EXIF metadata unreadable, so no orientation was applied"]
-    if not isinstance(orientation, int) or orientation not in _ORIENTATIONS:
-        return image, []
-    method, verb = _ORIENTATIONS[orientation]
-    return image.transpose(method), [f"{verb} per EXIF orientation {orientation}"]
-
-
-_SIXTEEN_BIT_GRAY = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
-_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
-_COLOUR_NOTES = {
-    "CMYK": "converted from CMYK",
-    "L": "converted from grayscale",
-    "LA": "converted from grayscale",
-    "1": "converted from black and white (1 bit per pixel)",
-    "P": "converted from a palette image",
-    "PA": "converted from a palette image",
-    "YCbCr": "converted from YCbCr",
-}
-
-
-def _rgb_image(image: Image.Image) -> tuple[Image.Image, list[str]]:
-    """The image in RGB mode, transparent areas shown on white as a viewer would."""
-    notes = []
-    if image.mode in _SIXTEEN_BIT_GRAY:
-        image = _gray_8bit(image)
-        notes.append("converted from 16-bit grayscale")
-    elif image.mode not in {"RGB", "RGBA"}:
-        notes.append(_COLOUR_NOTES.get(image.mode, f"converted from colour mode {image.mode}"))
-    if image.mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        if rgba.getchannel("A").getextrema()[0] < 255:
-            # Dropping alpha would show whatever colour hides under transparent pixels (often black).
-            rgba = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-            notes.append("transparency flattened on white")
-        image = rgba
-    return image.convert("RGB"), notes
-
-
-def _gray_8bit(image: Image.Image) -> Image.Image:
-    """16-bit grayscale scaled to 8 bits (Pillow's own conversion clips everything above 255 to white)."""
-    values = np.asarray(image)
-    gray = Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8))
-    transparent = image.info.get("transparency")
-    if isinstance(transparent, int):
-        alpha = Image.fromarray(np.where(values == transparent, 0, 255).astype(np.uint8))
-        return Image.merge("LA", (gray, alpha))
-    return gray

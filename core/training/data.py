@@ -20,7 +20,9 @@ from core.data.genres import GenreVocabulary
 from core.training import run_folder as rf
 from core.training.config import ConfigError, TrainingConfig
 from core.training.corrected_labels import RunLabels
-from core.training.split import PARTS, Split, genres_with_min_support, load_or_draw_split
+from core.training.genre_support import genres_with_min_support
+from core.training.split import PARTS, Split
+from core.training.stratified_split import load_or_draw_split
 from core.training.temporal_split import default_test_from, load_or_cut_split, temporal_split_path
 
 SPLIT_FILE = "split.json"

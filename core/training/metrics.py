@@ -1,12 +1,15 @@
-"""Honest metrics for multi-label genre scores, the per-genre decision thresholds, and the baselines.
+"""Honest metrics for multi-label genre scores: the rules every figure follows, and the summary figures.
 
 Genres are sparse: a model that says "no genre" for every poster is right on most (movie, genre) cells,
 so plain accuracy is never reported. Every number here can be checked by hand, and every number is shown
 beside what a model that never looks at the poster would score.
 
 Inputs are `y_true` (movies × genres, 0/1) and `scores` (movies × genres, sigmoid outputs in [0, 1]).
+The rest of a run's figures are built on these checks and counts: each genre on its own (`genre_metrics`),
+the decision thresholds (`thresholds`), the baselines (`baselines`) and the report of a part that holds them
+all (`metrics_report`).
 
-Edge-case rules, decided once and used by every function below:
+Edge-case rules, decided once and used by every function here and in those modules:
 
 - A movie is predicted to have a genre when its score reaches (>=) that genre's threshold, as in
   `GenreVocabulary.decode`.
@@ -34,10 +37,6 @@ from sklearn.metrics import average_precision_score
 
 from core.data.genres import GenreVocabulary
 
-# Candidate decision thresholds on a sigmoid score (unitless, 0..1), tried on the validation part.
-DEFAULT_THRESHOLD_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
-# A genre with no validation positive gives F1 nothing to choose by: "more likely than not" is used.
-FALLBACK_THRESHOLD = 0.5
 # The k of the summary's P@k and hit@k: most posters carry one to three genres.
 SUMMARY_K = 3
 
@@ -51,7 +50,8 @@ class MetricInputError(ValueError):
 # --- validation at the boundary ------------------------------------------------------------------------
 
 
-def _check_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
+def check_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
+    """The labels as a boolean movies × genres matrix, or a `MetricInputError` saying what is wrong."""
     labels = np.asarray(y_true)
     if labels.ndim != 2:
         raise MetricInputError(f"{name} must be a 2-D array (movies × genres), got shape {labels.shape}")
@@ -64,7 +64,8 @@ def _check_labels(y_true: Any, name: str = "y_true") -> np.ndarray:
     return labels.astype(bool)
 
 
-def _check_scores(labels: np.ndarray, scores: Any, name: str = "scores") -> np.ndarray:
+def check_scores(labels: np.ndarray, scores: Any, name: str = "scores") -> np.ndarray:
+    """The scores as float64 of the labels' shape, each a sigmoid output in [0, 1]."""
     values = np.asarray(scores, dtype=np.float64)
     if values.shape != labels.shape:
         raise MetricInputError(
@@ -75,7 +76,8 @@ def _check_scores(labels: np.ndarray, scores: Any, name: str = "scores") -> np.n
     return values
 
 
-def _check_thresholds(thresholds: Any, n_genres: int) -> np.ndarray:
+def check_thresholds(thresholds: Any, n_genres: int) -> np.ndarray:
+    """One finite threshold per genre (a single number is used for every genre)."""
     values = np.asarray(thresholds, dtype=np.float64)
     if values.ndim == 0:
         values = np.full(n_genres, float(values))
@@ -86,13 +88,15 @@ def _check_thresholds(thresholds: Any, n_genres: int) -> np.ndarray:
     return values
 
 
-def _check_k(k: int, n_genres: int) -> int:
+def check_k(k: int, n_genres: int) -> int:
+    """k as an int, from 1 to the number of genres."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= n_genres:
         raise MetricInputError(f"k must be a whole number from 1 to the number of genres ({n_genres}), got {k!r}")
     return int(k)
 
 
-def _genre_names(genres: GenreVocabulary | Sequence[str], n_genres: int) -> list[str]:
+def genre_names(genres: GenreVocabulary | Sequence[str], n_genres: int) -> list[str]:
+    """One name per score column, from a vocabulary or a list of names."""
     names = list(genres.genres) if isinstance(genres, GenreVocabulary) else [str(name) for name in genres]
     if len(names) != n_genres:
         raise MetricInputError(f"{len(names)} genre names given for {n_genres} score columns")
@@ -102,7 +106,7 @@ def _genre_names(genres: GenreVocabulary | Sequence[str], n_genres: int) -> list
 # --- counting ------------------------------------------------------------------------------------------
 
 
-def _ratio(numerator: np.ndarray | float, denominator: np.ndarray | float) -> np.ndarray:
+def ratio(numerator: np.ndarray | float, denominator: np.ndarray | float) -> np.ndarray:
     """numerator / denominator, NaN where the denominator is 0 (an undefined ratio, not a zero)."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
@@ -114,10 +118,11 @@ def predict(scores: Any, thresholds: Any) -> np.ndarray:
     values = np.asarray(scores, dtype=np.float64)
     if values.ndim != 2:
         raise MetricInputError(f"scores must be a 2-D array (movies × genres), got shape {values.shape}")
-    return values >= _check_thresholds(thresholds, values.shape[1])[None, :]
+    return values >= check_thresholds(thresholds, values.shape[1])[None, :]
 
 
-def _confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+def confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, np.ndarray]:
+    """Per genre, the true and false positives and negatives: tp, fp, fn, tn."""
     tp = (labels & predicted).sum(axis=0)
     fp = (~labels & predicted).sum(axis=0)
     fn = (labels & ~predicted).sum(axis=0)
@@ -125,11 +130,12 @@ def _confusion_counts(labels: np.ndarray, predicted: np.ndarray) -> dict[str, np
     return {"tp": tp, "fp": fp, "fn": fn, "tn": tn}
 
 
-def _f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    return _ratio(2 * tp, 2 * tp + fp + fn)
+def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """2·TP / (2·TP + FP + FN), NaN where nothing was to be found and nothing was predicted."""
+    return ratio(2 * tp, 2 * tp + fp + fn)
 
 
-def _genre_average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def genre_average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """AP of each genre's ranking of the movies; NaN for a genre with no positive (AP is undefined)."""
     ap = np.full(labels.shape[1], np.nan)
     for j in np.flatnonzero(labels.any(axis=0)):
@@ -142,17 +148,17 @@ def _genre_average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarr
 
 def micro_f1(y_true: Any, scores: Any, thresholds: Any) -> float:
     """F1 of all (movie, genre) decisions pooled; NaN when there is nothing to find and nothing predicted."""
-    labels = _check_labels(y_true)
-    predicted = predict(_check_scores(labels, scores), thresholds)
-    counts = _confusion_counts(labels, predicted)
-    return float(_f1_from_counts(counts["tp"].sum(), counts["fp"].sum(), counts["fn"].sum()))
+    labels = check_labels(y_true)
+    predicted = predict(check_scores(labels, scores), thresholds)
+    counts = confusion_counts(labels, predicted)
+    return float(f1_from_counts(counts["tp"].sum(), counts["fp"].sum(), counts["fn"].sum()))
 
 
 def per_genre_f1(y_true: Any, scores: Any, thresholds: Any) -> np.ndarray:
     """F1 of each genre; NaN for a genre with no positive that was never predicted."""
-    labels = _check_labels(y_true)
-    counts = _confusion_counts(labels, predict(_check_scores(labels, scores), thresholds))
-    return _f1_from_counts(counts["tp"], counts["fp"], counts["fn"])
+    labels = check_labels(y_true)
+    counts = confusion_counts(labels, predict(check_scores(labels, scores), thresholds))
+    return f1_from_counts(counts["tp"], counts["fp"], counts["fn"])
 
 
 def macro_f1(y_true: Any, scores: Any, thresholds: Any) -> float:
@@ -163,15 +169,15 @@ def macro_f1(y_true: Any, scores: Any, thresholds: Any) -> float:
 
 def hamming_loss(y_true: Any, scores: Any, thresholds: Any) -> float:
     """Fraction of (movie, genre) decisions that are wrong, false positives and misses alike."""
-    labels = _check_labels(y_true)
-    predicted = predict(_check_scores(labels, scores), thresholds)
+    labels = check_labels(y_true)
+    predicted = predict(check_scores(labels, scores), thresholds)
     return float((labels != predicted).mean())
 
 
 def per_genre_average_precision(y_true: Any, scores: Any) -> np.ndarray:
     """AP of each genre (how well its scores rank the movies that have it); NaN with no positive."""
-    labels = _check_labels(y_true)
-    return _genre_average_precision(labels, _check_scores(labels, scores))
+    labels = check_labels(y_true)
+    return genre_average_precision(labels, check_scores(labels, scores))
 
 
 def mean_average_precision(y_true: Any, scores: Any) -> float:
@@ -206,228 +212,38 @@ def _top_k_expectations(labels: np.ndarray, scores: np.ndarray, k: int) -> tuple
 
 def precision_at_k(y_true: Any, scores: Any, k: int = SUMMARY_K) -> float:
     """Mean over movies of |top-k genres ∩ true genres| / k (a movie with no true genre scores 0)."""
-    labels = _check_labels(y_true)
-    values = _check_scores(labels, scores)
-    expected_hits, _ = _top_k_expectations(labels, values, _check_k(k, labels.shape[1]))
+    labels = check_labels(y_true)
+    values = check_scores(labels, scores)
+    expected_hits, _ = _top_k_expectations(labels, values, check_k(k, labels.shape[1]))
     return float(np.mean(expected_hits / k))
 
 
 def hit_at_k(y_true: Any, scores: Any, k: int = SUMMARY_K) -> float:
     """Fraction of movies whose top-k genres hold at least one true genre (no true genre: a miss)."""
-    labels = _check_labels(y_true)
-    values = _check_scores(labels, scores)
-    _, p_hit = _top_k_expectations(labels, values, _check_k(k, labels.shape[1]))
+    labels = check_labels(y_true)
+    values = check_scores(labels, scores)
+    _, p_hit = _top_k_expectations(labels, values, check_k(k, labels.shape[1]))
     return float(np.mean(p_hit))
 
 
-# --- per genre -----------------------------------------------------------------------------------------
-
-
-def _json_number(value: float | np.floating) -> float | None:
+def json_number(value: float | np.floating) -> float | None:
+    """The value as JSON holds it: None where it is undefined (NaN), never a made-up number."""
     return None if not np.isfinite(value) else float(value)
 
 
-def per_genre_metrics(
-    y_true: Any, scores: Any, thresholds: Any, genres: GenreVocabulary | Sequence[str]
-) -> list[dict[str, Any]]:
-    """One JSON-ready row per genre, in vocabulary order; undefined ratios are None (see module rules)."""
-    labels = _check_labels(y_true)
-    values = _check_scores(labels, scores)
-    cut = _check_thresholds(thresholds, labels.shape[1])
-    names = _genre_names(genres, labels.shape[1])
-    counts = _confusion_counts(labels, predict(values, cut))
-    tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
-    precision = _ratio(tp, tp + fp)
-    recall = _ratio(tp, tp + fn)
-    f1 = _f1_from_counts(tp, fp, fn)
-    ap = _genre_average_precision(labels, values)
-    return [
-        {
-            "genre": name,
-            "precision": _json_number(precision[j]),
-            "recall": _json_number(recall[j]),
-            "f1": _json_number(f1[j]),
-            "ap": _json_number(ap[j]),
-            "support": int(tp[j] + fn[j]),
-            "threshold": float(cut[j]),
-            "tp": int(tp[j]),
-            "fp": int(fp[j]),
-            "fn": int(fn[j]),
-            "tn": int(tn[j]),
-        }
-        for j, name in enumerate(names)
-    ]
-
-
-def confusions(y_true: Any, y_pred: Any, genres: GenreVocabulary | Sequence[str]) -> dict[str, list[Any]]:
-    """A "mistaken for" matrix fit for multi-label data.
-
-    Row = a true genre A, column = another genre B: `counts[A][B]` is how many movies that have A but not
-    B were predicted to have B, and `rates[A][B]` divides it by the number of movies that have A but not
-    B (None when there are none, and on the diagonal: a genre cannot be mistaken for itself).
-    """
-    labels = _check_labels(y_true)
-    predicted = _check_labels(y_pred, "y_pred")
-    if predicted.shape != labels.shape:
-        raise MetricInputError(f"y_pred must have the shape of y_true {labels.shape}, got {predicted.shape}")
-    names = _genre_names(genres, labels.shape[1])
-    true_matrix = labels.astype(np.int64)
-    counts = true_matrix.T @ (~labels & predicted).astype(np.int64)
-    chances = true_matrix.T @ (~labels).astype(np.int64)
-    rates = _ratio(counts, chances)
-    return {
-        "genres": names,
-        "counts": counts.tolist(),
-        "rates": [[_json_number(rate) for rate in row] for row in rates],
-    }
-
-
-# --- decision thresholds -------------------------------------------------------------------------------
-
-
-def _check_grid(grid: Any) -> np.ndarray:
-    values = np.asarray(grid, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0:
-        raise MetricInputError("the threshold grid must be a non-empty list of numbers")
-    if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
-        raise MetricInputError("the threshold grid must hold finite numbers in [0, 1]")
-    return np.unique(values)
-
-
-def choose_thresholds(y_true_val: Any, scores_val: Any, grid: Any = DEFAULT_THRESHOLD_GRID) -> np.ndarray:
-    """Per genre, the grid threshold that maximises that genre's F1 on the validation part.
-
-    Ties go to the higher threshold (fewer predictions for the same F1). A genre with no validation
-    positive gets `FALLBACK_THRESHOLD`, because its F1 cannot rank any threshold above another.
-    """
-    labels = _check_labels(y_true_val, "y_true_val")
-    values = _check_scores(labels, scores_val, "scores_val")
-    candidates = _check_grid(grid)
-    thresholds = np.full(labels.shape[1], FALLBACK_THRESHOLD)
-    for j in np.flatnonzero(labels.any(axis=0)):
-        positives = labels[:, j][:, None]
-        fires = values[:, j][:, None] >= candidates[None, :]
-        tp = (fires & positives).sum(axis=0)
-        fp = fires.sum(axis=0) - tp
-        fn = positives.sum() - tp
-        f1 = 2 * tp / (2 * tp + fp + fn)  # the denominator is at least the genre's support, never 0
-        thresholds[j] = candidates[len(candidates) - 1 - int(np.argmax(f1[::-1]))]
-    return thresholds
-
-
-# --- baselines -----------------------------------------------------------------------------------------
-
-
-def chance_map(y_true: Any) -> float:
-    """Expected mAP of random scores: each genre's AP is then its prevalence (genres with positives only)."""
-    labels = _check_labels(y_true)
-    prevalence = labels.mean(axis=0)
-    present = labels.any(axis=0)
-    return float(prevalence[present].mean()) if present.any() else math.nan
-
-
-def _decision_summary(labels: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    as_scores = predicted.astype(np.float64)
-    return {
-        "micro_f1": _json_number(micro_f1(labels, as_scores, 0.5)),
-        "macro_f1": _json_number(macro_f1(labels, as_scores, 0.5)),
-        "hamming_loss": float((labels != predicted).mean()),
-    }
-
-
-def baseline_nothing(y_true: Any) -> dict[str, Any]:
-    """Scores of predicting no genre for any movie; it ranks nothing, so mAP, P@3 and hit@3 are None."""
-    labels = _check_labels(y_true)
-    decisions = _decision_summary(labels, np.zeros_like(labels))
-    return {
-        "micro_f1": decisions["micro_f1"],
-        "macro_f1": decisions["macro_f1"],
-        "map": None,
-        "p_at_3": None,
-        "hit_at_3": None,
-        "hamming_loss": decisions["hamming_loss"],
-        "n_movies": int(labels.shape[0]),
-    }
-
-
-def baseline_top_frequent(
-    y_true: Any,
-    train_y: Any,
-    k: int = SUMMARY_K,
-    genres: GenreVocabulary | Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Scores of ranking, for every movie, the k most frequent TRAINING genres first and predicting them.
-
-    Genres equally frequent in training keep the vocabulary order. Its mAP equals the chance mAP by
-    construction: a score that is the same for every movie cannot order the movies within a genre.
-    The returned keys are the summary's (P and hit at this k), plus "genres" when names are given.
-    """
-    labels = _check_labels(y_true)
-    train_labels = _check_labels(train_y, "train_y")
-    n_genres = labels.shape[1]
-    if train_labels.shape[1] != n_genres:
-        raise MetricInputError(f"train_y has {train_labels.shape[1]} genres, y_true has {n_genres}")
-    k = _check_k(k, n_genres)
-    ranking = np.argsort(-train_labels.sum(axis=0), kind="stable")
-    # Distinct scores in (0, 1] that follow the ranking, so no tie sharing blurs the baseline's choice.
-    genre_scores = np.empty(n_genres)
-    genre_scores[ranking] = (n_genres - np.arange(n_genres)) / n_genres
-    scores = np.broadcast_to(genre_scores, labels.shape)
-    decisions = _decision_summary(labels, np.broadcast_to(np.isin(np.arange(n_genres), ranking[:k]), labels.shape))
-    report: dict[str, Any] = {
-        "micro_f1": decisions["micro_f1"],
-        "macro_f1": decisions["macro_f1"],
-        "map": _json_number(mean_average_precision(labels, scores)),
-        f"p_at_{k}": precision_at_k(labels, scores, k),
-        f"hit_at_{k}": hit_at_k(labels, scores, k),
-        "hamming_loss": decisions["hamming_loss"],
-        "n_movies": int(labels.shape[0]),
-    }
-    if genres is not None:
-        names = _genre_names(genres, n_genres)
-        report["genres"] = [names[j] for j in ranking[:k]]
-    return report
-
-
-# --- the report ----------------------------------------------------------------------------------------
+# --- the summary, JSON-ready ---------------------------------------------------------------------------
 
 
 def summarize(y_true: Any, scores: Any, thresholds: Any) -> dict[str, Any]:
     """The summary metrics of one model on one part of the split, JSON-ready (undefined values: None)."""
-    labels = _check_labels(y_true)
-    values = _check_scores(labels, scores)
+    labels = check_labels(y_true)
+    values = check_scores(labels, scores)
     return {
-        "micro_f1": _json_number(micro_f1(labels, values, thresholds)),
-        "macro_f1": _json_number(macro_f1(labels, values, thresholds)),
-        "map": _json_number(mean_average_precision(labels, values)),
+        "micro_f1": json_number(micro_f1(labels, values, thresholds)),
+        "macro_f1": json_number(macro_f1(labels, values, thresholds)),
+        "map": json_number(mean_average_precision(labels, values)),
         "p_at_3": precision_at_k(labels, values, SUMMARY_K),
         "hit_at_3": hit_at_k(labels, values, SUMMARY_K),
         "hamming_loss": hamming_loss(labels, values, thresholds),
         "n_movies": int(labels.shape[0]),
-    }
-
-
-def evaluate(
-    y_true: Any,
-    scores: Any,
-    thresholds: Any,
-    genres: GenreVocabulary | Sequence[str],
-    train_y: Any,
-) -> dict[str, Any]:
-    """The full, JSON-serialisable report of a model on one part, with the baselines on the same movies.
-
-    `thresholds` should come from `choose_thresholds` on the validation part, never from the part being
-    evaluated; `train_y` is the training part's labels, used only by the top-3-frequent baseline.
-    """
-    labels = _check_labels(y_true)
-    values = _check_scores(labels, scores)
-    cut = _check_thresholds(thresholds, labels.shape[1])
-    return {
-        "summary": summarize(labels, values, cut),
-        "per_genre": per_genre_metrics(labels, values, cut, genres),
-        "baselines": {
-            "nothing": baseline_nothing(labels),
-            "top3_frequent": baseline_top_frequent(labels, train_y, SUMMARY_K, genres),
-            "chance_map": _json_number(chance_map(labels)),
-        },
     }

@@ -9,10 +9,11 @@ from typing import Any
 import numpy as np
 
 from core import atomic
-from core.training import metrics
+from core.training import metrics_report
 from core.training import run_folder as rf
 from core.training.data import TrainingData
 from core.training.epochs import BestWeights, Progress, Trained, fmt
+from core.training.thresholds import choose_thresholds
 from core.training.twin import PREDICTIONS_KEY
 
 
@@ -35,7 +36,7 @@ def save_results(
     val, test, train = data.parts["val"], data.parts["test"], data.parts["train"]
     val_scores = np.clip(np.asarray(trained.val_scores, dtype=np.float64), 0.0, 1.0)
     test_scores = np.clip(np.asarray(trained.test_scores, dtype=np.float64), 0.0, 1.0)
-    thresholds = metrics.choose_thresholds(val.labels, val_scores)
+    thresholds = choose_thresholds(val.labels, val_scores)
     report = {
         "selected_by": "validation mAP",
         "best_epoch": best.epoch,
@@ -45,8 +46,8 @@ def save_results(
         "early_stopped": trained.early_stopped,
         "stopped": progress.stopped,
         "thresholds": "per genre, the F1-best on the validation part",
-        "validation": metrics.evaluate(val.labels, val_scores, thresholds, data.vocabulary, train.labels),
-        "test": metrics.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
+        "validation": metrics_report.evaluate(val.labels, val_scores, thresholds, data.vocabulary, train.labels),
+        "test": metrics_report.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
         "corrections": {
             key: data.corrections[key] for key in ("enabled", "available", "used", "per_part", "test_movies_held_back")
         },
@@ -54,7 +55,7 @@ def save_results(
         **(temporal or {}),
     }
     if data.corrections["test_held_back"]:
-        report["test_with_corrections"] = metrics.evaluate(
+        report["test_with_corrections"] = metrics_report.evaluate(
             data.test_labels_corrected, test_scores, thresholds, data.vocabulary, train.labels
         )
     rf.write_json(run_dir, rf.THRESHOLDS_FILE, dict(zip(data.vocabulary.genres, thresholds.tolist(), strict=True)))

@@ -226,7 +226,7 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    """metrics.json: {"validation": report, "test": report, "best_epoch", …}; reports as `metrics.evaluate`."""
+    """metrics.json: {"validation": report, "test": report, "best_epoch", …}; reports as `metrics_report.evaluate`."""
     value = read_json(Path(run_dir) / METRICS_FILE, None)
     return value if isinstance(value, dict) else None
 

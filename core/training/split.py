@@ -1,12 +1,11 @@
-"""One seeded, stratified train/validation/test split of the catalog's movies, drawn once and saved.
+"""A train/validation/test split of the catalog's movies, as saved once and reused as is by every run.
 
 Every run reads the same saved split, so runs compare with one another and the test part is never looked
-at while a model or its thresholds are chosen. The split is drawn over all genres present with iterative
-stratification (Sechidis et al., 2011, as implemented by `iterstrat`), in two stages: the test part is
-taken off first, then the validation part from the rest, so the test part depends only on the seed, the
-test fraction and the movies. Once saved it is reused as is: movies that appear later are reported and
-left out of every part, movies that vanish are dropped with a count, and nothing is ever redrawn. A run's
-minimum number of movies per genre filters genres afterwards (`genres_with_min_support`).
+at while a model or its thresholds are chosen. A split is drawn (`core.training.stratified_split`) or cut
+by year (`core.training.temporal_split`); here is what both share: the parts, the file and its checks, and
+how a saved split meets a later catalog. Once saved it is reused as is: movies that appear later are
+reported and left out of every part, movies that vanish are dropped with a count, and nothing is ever
+redrawn. An id computed from the split's settings and movies tells an edited file from a saved one.
 """
 
 from __future__ import annotations
@@ -18,13 +17,11 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from iterstrat.ml_stratifiers import IterativeStratification
 
 PARTS = ("train", "val", "test")
 PART_NAMES = {"train": "training", "val": "validation", "test": "test"}
@@ -134,12 +131,12 @@ class Split:
         seed = data["seed"]
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise SplitFileError(f"the split's seed must be a whole number, got {seed!r}")
-        fractions = _check_fractions(tuple(fractions_field[part] for part in PARTS))
+        fractions = check_fractions(tuple(fractions_field[part] for part in PARTS))
         test_from = data.get("test_from")
         if test_from is not None and (isinstance(test_from, bool) or not isinstance(test_from, int)):
             raise SplitFileError(f"the split's first test year must be a whole number, got {test_from!r}")
         expected = (
-            _split_id(seed, fractions, assignments) if test_from is None else cut_split_id(test_from, assignments)
+            drawn_split_id(seed, fractions, assignments) if test_from is None else cut_split_id(test_from, assignments)
         )
         if data["split_id"] != expected:
             raise SplitFileError("the split id does not match its seed, fractions and movies: was it edited?")
@@ -155,7 +152,8 @@ class Split:
         )
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """The train, val and test shares as three floats in (0, 1) that add up to 1."""
     try:
         values = tuple(float(f) for f in fractions)
     except (TypeError, ValueError):
@@ -167,7 +165,7 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _check_movies(movies: pd.DataFrame) -> dict[str, list[str]]:
+def check_movies(movies: pd.DataFrame) -> dict[str, list[str]]:
     """imdb_id -> genres, after checking the frame has the columns, unique ids and lists of genre names."""
     missing = {"imdb_id", "genres"} - set(movies.columns)
     if missing:
@@ -184,7 +182,8 @@ def _check_movies(movies: pd.DataFrame) -> dict[str, list[str]]:
     return catalog
 
 
-def _split_id(seed: int, fractions: Sequence[float], ids: Any) -> str:
+def drawn_split_id(seed: int, fractions: Sequence[float], ids: Any) -> str:
+    """The id of a drawn split: it depends on the seed, the fractions and which movies were split."""
     material = json.dumps({"seed": seed, "fractions": list(fractions), "ids": sorted(ids)}, separators=(",", ":"))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 
@@ -193,59 +192,6 @@ def cut_split_id(test_from: int, assignments: Mapping[str, str]) -> str:
     """The id of a split cut by year: it depends on the cut and on which movie is in which part."""
     material = json.dumps({"test_from": test_from, "parts": sorted(assignments.items())}, separators=(",", ":"))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
-
-
-def _stratified_pick(labels: np.ndarray, share: float, rng: np.random.RandomState) -> np.ndarray:
-    """Mask of about `share` of the rows, keeping each genre's share of positives on both sides."""
-    order = rng.permutation(labels.shape[0])
-    # Called directly rather than through MultilabelStratifiedShuffleSplit, which refuses a single genre.
-    folds = IterativeStratification(labels=labels[order], r=np.array([1.0 - share, share]), random_state=rng)
-    picked = np.zeros(labels.shape[0], dtype=bool)
-    picked[order] = folds == 1
-    return picked
-
-
-def draw_split(
-    movies: pd.DataFrame,
-    seed: int = DEFAULT_SEED,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    catalog_fingerprint: str | None = None,
-) -> Split:
-    """Draw a new stratified split of all the given movies (columns `imdb_id`, `genres`).
-
-    The same movies, seed and fractions always give the same split, whatever the order of the rows.
-    """
-    shares = _check_fractions(fractions)
-    catalog = _check_movies(movies)
-    if len(catalog) < len(PARTS):
-        raise SplitError(f"{len(catalog)} movies cannot fill the three parts train, val and test")
-    ids = sorted(catalog)
-    genre_names = sorted({genre for genres in catalog.values() for genre in genres})
-    column = {genre: j for j, genre in enumerate(genre_names)}
-    labels = np.zeros((len(ids), len(genre_names)), dtype=bool)  # iterstrat indexes with it: must be bool
-    for i, imdb_id in enumerate(ids):
-        labels[i, [column[genre] for genre in catalog[imdb_id]]] = True
-    # The legacy RandomState stream is frozen by NumPy, so a seed draws the same split on any machine.
-    rng = np.random.RandomState(seed)
-    is_test = _stratified_pick(labels, shares[2], rng)
-    rest = np.flatnonzero(~is_test)
-    is_val_of_rest = _stratified_pick(labels[rest], shares[1] / (shares[0] + shares[1]), rng)
-    parts = np.full(len(ids), "train", dtype=object)
-    parts[is_test] = "test"
-    parts[rest[is_val_of_rest]] = "val"
-    assignments = dict(zip(ids, parts.tolist(), strict=True))
-    split = Split(
-        split_id=_split_id(seed, shares, ids),
-        seed=seed,
-        fractions=shares,
-        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        catalog_fingerprint=catalog_fingerprint,
-        assignments=assignments,
-    )
-    empty = [PART_NAMES[part] for part, count in split.counts().items() if count == 0]
-    if empty:
-        raise SplitError(f"{len(ids)} movies are too few: the {' and '.join(empty)} part would be empty")
-    return split
 
 
 def save_split(split: Split, path: str | os.PathLike[str]) -> None:
@@ -288,7 +234,7 @@ def reconcile_split(split: Split, movies: pd.DataFrame, catalog_fingerprint: str
 
     New movies are put in no part, vanished ones are dropped; no movie ever moves between parts.
     """
-    present = set(_check_movies(movies))
+    present = set(check_movies(movies))
     vanished = sorted(set(split.assignments) - present)
     changes = CatalogChanges(
         new_ids=tuple(sorted(present - set(split.assignments))),
@@ -302,67 +248,3 @@ def reconcile_split(split: Split, movies: pd.DataFrame, catalog_fingerprint: str
     )
     kept = {imdb_id: part for imdb_id, part in split.assignments.items() if imdb_id in present}
     return replace(split, assignments=kept, changes=changes)
-
-
-def load_or_draw_split(
-    movies: pd.DataFrame,
-    path: str | os.PathLike[str],
-    seed: int = DEFAULT_SEED,
-    fractions: Sequence[float] = DEFAULT_FRACTIONS,
-    catalog_fingerprint: str | None = None,
-) -> Split:
-    """Reuse the split saved at `path` (reconciled with `movies`), or draw, save and return a new one.
-
-    A saved split drawn with another seed or other fractions raises `SplitMismatchError` rather than being
-    redrawn, because its test part must never change.
-    """
-    target = Path(path)
-    if not target.exists():
-        split = draw_split(movies, seed, fractions, catalog_fingerprint)
-        save_split(split, target)
-        return split
-    saved = load_split(target)
-    asked = _check_fractions(fractions)
-    if saved.seed != seed or not all(
-        math.isclose(a, b, abs_tol=1e-9) for a, b in zip(saved.fractions, asked, strict=True)
-    ):
-        raise SplitMismatchError(
-            f"the split saved at {target} was drawn with seed {saved.seed} and fractions "
-            f"{'/'.join(f'{f:g}' for f in saved.fractions)}, not seed {seed} and "
-            f"{'/'.join(f'{f:g}' for f in asked)}; its test part must not change, so use its settings, "
-            "or delete the file to draw a new split (earlier results will no longer compare)"
-        )
-    return reconcile_split(saved, movies, catalog_fingerprint)
-
-
-def genres_with_min_support(movies: pd.DataFrame, split: Split, min_movies: int) -> tuple[list[str], dict[str, str]]:
-    """The genres a run can learn and evaluate, and the others with the reason in plain words.
-
-    A genre is kept when at least `min_movies` movies of the split have it and each of the training,
-    validation and test parts holds at least one of them. Movies in no part are not counted. The split is
-    never redrawn to rescue a genre.
-    """
-    if isinstance(min_movies, bool) or not isinstance(min_movies, int) or min_movies < 1:
-        raise SplitError(f"the minimum number of movies per genre must be a whole number ≥ 1, got {min_movies!r}")
-    catalog = _check_movies(movies)
-    per_part: dict[str, dict[str, int]] = {}
-    for imdb_id, genres in catalog.items():
-        part = split.part_of(imdb_id)
-        for genre in genres:
-            counts = per_part.setdefault(genre, dict.fromkeys(PARTS, 0))
-            if part is not None:
-                counts[part] += 1
-    kept: list[str] = []
-    left_out: dict[str, str] = {}
-    for genre in sorted(per_part):
-        counts = per_part[genre]
-        total = sum(counts.values())
-        reasons: list[str] = []
-        if total < min_movies:
-            reasons.append(f"only {total} movies in the split have it (at least {min_movies} needed)")
-        reasons += [f"no movie of the {PART_NAMES[part]} part has it" for part in PARTS if counts[part] == 0]
-        if reasons:
-            left_out[genre] = "; ".join(reasons)
-        else:
-            kept.append(genre)
-    return kept, left_out

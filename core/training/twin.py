@@ -20,13 +20,14 @@ import tensorflow as tf
 from core.config import Settings
 from core.model.embeddings import EmbeddingStopped
 from core.model.features import positive_weights
-from core.training import metrics
+from core.training import metrics_report
 from core.training.config import ConfigError, TrainingConfig
 from core.training.data import TrainingData, TrainingError, prepare_data
 from core.training.epochs import BestWeights, Progress, Trained
 from core.training.split import PARTS, SplitError
 from core.training.stop import StopRequested
 from core.training.temporal_split import VALIDATION_YEARS
+from core.training.thresholds import choose_thresholds
 
 TrainMode = Callable[
     [TrainingData, TrainingConfig, Settings, np.ndarray, BestWeights, Progress, tf.distribute.Strategy], Trained
@@ -80,7 +81,7 @@ def _figures(data: TrainingData, trained: Trained, best: BestWeights, progress: 
     val, test, train = data.parts["val"], data.parts["test"], data.parts["train"]
     val_scores = np.clip(np.asarray(trained.val_scores, dtype=np.float64), 0.0, 1.0)
     test_scores = np.clip(np.asarray(trained.test_scores, dtype=np.float64), 0.0, 1.0)
-    thresholds = metrics.choose_thresholds(val.labels, val_scores)
+    thresholds = choose_thresholds(val.labels, val_scores)
     test_from = data.split.test_from
     return {
         "temporal": {
@@ -97,8 +98,10 @@ def _figures(data: TrainingData, trained: Trained, best: BestWeights, progress: 
             "epochs_run": len(progress.history),
             "stopped": progress.stopped,
         },
-        "temporal_validation": metrics.evaluate(val.labels, val_scores, thresholds, data.vocabulary, train.labels),
-        "temporal_test": metrics.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
+        "temporal_validation": metrics_report.evaluate(
+            val.labels, val_scores, thresholds, data.vocabulary, train.labels
+        ),
+        "temporal_test": metrics_report.evaluate(test.labels, test_scores, thresholds, data.vocabulary, train.labels),
         # Per-movie arrays for predictions.npz (not metrics.json): the temporal part's mistake galleries.
         PREDICTIONS_KEY: {
             "temporal_test_genres": np.array(data.vocabulary.genres, dtype=str),
