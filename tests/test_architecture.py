@@ -85,3 +85,12 @@ def test_every_room_says_what_it_holds_and_may_import() -> None:
         assert init.is_file(), f"{room} has no __init__.py"
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert "may import" in doc.lower(), f"{room}'s __init__ does not say what it may import"
+
+
+def test_no_module_is_over_about_300_lines_unless_it_says_why() -> None:
+    long = []
+    for path in _modules():
+        lines = path.read_text().splitlines()
+        if len(lines) > 320 and not any("longer than" in line for line in lines[:30]):
+            long.append(f"{path.relative_to(CORE.parent)}: {len(lines)} lines")
+    assert not long, long
