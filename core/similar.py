@@ -3,15 +3,36 @@
 The embeddings do not depend on the trained model (the backbone is frozen and ImageNet-trained), so the
 same index serves whatever model is active. Vectors are normalised once, so a query is one matrix-vector
 product over the whole dataset: milliseconds for thousands of posters.
+
+That product reads every vector on every query, so it grows with the catalog: 21 ms and 0.5 GB of float32
+at 100,000 posters, 5 GB and about 200 ms at a million. From `APPROXIMATE_FROM` posters on, `make_index`
+builds an `ApproximateIndex` instead: an HNSW graph (usearch) over int8 vectors, a quarter of float32's
+memory, whose queries visit a few thousand posters rather than all of them. Both answer `rank`, `vector`
+and `nearest` alike, so the pages do not know which one they hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from usearch.index import Index, MetricKind, ScalarKind
+
+# Posters from which the exact index gives way to the approximate one: where a query of the exact index
+# passes 30 ms and its float32 matrix passes 0.5 GB on the way to 1 GB (bench/bench_ann.py measures both).
+APPROXIMATE_FROM = 150_000
+# The int8 scale: a unit-length poster embedding's components stay below 0.5 (the largest seen is 0.44; the
+# backbone's pooled features are non-negative and spread over 1,280 dimensions), so 0.5 maps to 127.
+INT8_SCALE = 127 / 0.5
+# HNSW's links per poster and search breadths; recall@12 against the exact index is 0.95 or better with
+# these on posters' embeddings (bench/bench_ann.py), and a larger `GRAPH_LINKS` costs memory on every poster.
+GRAPH_LINKS = 16
+BUILD_BREADTH = 64
+SEARCH_BREADTH = 64
 
 
 class Neighbour(NamedTuple):
@@ -79,6 +100,156 @@ class SimilarityIndex:
         candidates = np.argpartition(-scores, wanted - 1)[:wanted]
         ordered = sorted(candidates, key=lambda row: (-scores[row], self.ids[row]))
         return [Neighbour(self.ids[row], float(scores[row])) for row in ordered if row not in skip][:k]
+
+
+class ApproximateIndex:
+    """Poster embeddings in an HNSW graph of int8 vectors: the index of a catalog too large for the exact one.
+
+    A poster's key in the graph is its row, so `ids` stays a plain list as in `SimilarityIndex`. The
+    similarities it reports are those of the int8 vectors (within about 0.01 of the float32 ones), and
+    `nearest` may miss a neighbour the exact index finds (recall@12 of 0.95 or better, not 1).
+    """
+
+    def __init__(self, ids: list[str], graph: Index) -> None:
+        if len(ids) != len(graph):
+            raise ValueError(f"{len(ids)} ids for {len(graph)} vectors")
+        self.ids = ids
+        self._graph = graph
+        self._positions = {imdb_id: row for row, imdb_id in enumerate(ids)}
+
+    @classmethod
+    def empty(cls, dimensions: int) -> ApproximateIndex:
+        """An index with no posters yet, for vectors of this many dimensions; `add` fills it."""
+        return cls([], _empty_graph(dimensions))
+
+    @classmethod
+    def build(cls, ids: list[str], chunks: Iterable[np.ndarray], threads: int = 0) -> ApproximateIndex:
+        """The index of these posters, whose vectors come in chunks of rows (in the order of `ids`), so
+        that a million posters never need their float32 matrix in memory at once."""
+        index: ApproximateIndex | None = None
+        for chunk in chunks:
+            index = index or cls.empty(chunk.shape[1])
+            index.add(ids[len(index) : len(index) + len(chunk)], chunk, threads)
+        if index is None:
+            raise ValueError("an approximate index needs at least one poster")
+        if len(index) != len(ids):
+            raise ValueError(f"{len(ids)} ids for {len(index)} vectors")
+        return index
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray, threads: int = 0) -> None:
+        """More posters, after those already indexed (`threads`: 0 for every core)."""
+        if len(ids) != len(vectors):
+            raise ValueError(f"{len(ids)} ids for {len(vectors)} vectors")
+        first = len(self.ids)
+        self._graph.add(np.arange(first, first + len(ids), dtype=np.uint64), quantise(vectors), threads=threads)
+        self._positions.update((imdb_id, first + offset) for offset, imdb_id in enumerate(ids))
+        self.ids.extend(ids)
+        self.__dict__.pop("_id_order", None)
+
+    @classmethod
+    def load(cls, path: Path) -> ApproximateIndex:
+        """An index that `save` wrote, memory-mapped: opening it costs no build and no copy of the vectors."""
+        graph = Index.restore(str(path.with_suffix(".usearch")), view=True)
+        if graph is None:
+            raise FileNotFoundError(f"no similarity index at {path}")
+        with np.load(path.with_suffix(".ids.npz"), allow_pickle=False) as saved:
+            ids = saved["ids"].tolist()
+        return cls(ids, graph)
+
+    def save(self, path: Path) -> None:
+        """The graph with its vectors and the ids beside it (`path` with the suffixes .usearch, .ids.npz)."""
+        self._graph.save(str(path.with_suffix(".usearch")))
+        np.savez(path.with_suffix(".ids.npz"), ids=np.asarray(self.ids, dtype=str))
+
+    @property
+    def memory_bytes(self) -> int:
+        """What the graph and its int8 vectors hold in memory."""
+        return int(self._graph.memory_usage)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, imdb_id: object) -> bool:
+        return imdb_id in self._positions
+
+    def vector(self, imdb_id: str) -> np.ndarray:
+        return self._rows([self._positions[imdb_id]])[0]
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """Every poster's unit vector as float32 (n × d): the whole matrix the index avoids holding, for the
+        map's projection, which needs it once in a background job."""
+        return self._rows(range(len(self.ids)))
+
+    def rank(self, query: np.ndarray, among: Iterable[str]) -> list[Neighbour]:
+        """The given movies ordered by similarity to the query, most similar first (ties by id); ids that are
+        not in the index are left out. Exact over the int8 vectors: the graph only helps to find the nearest."""
+        rows = np.fromiter((self._positions.get(imdb_id, -1) for imdb_id in among), dtype=np.int64)
+        rows = rows[rows >= 0]
+        unit_query = normalise(quantise(query))[0]
+        step = 65_536  # rows decoded at a time: a large genre's float32 vectors at once would be gigabytes
+        scores = np.concatenate(
+            [np.zeros(0, np.float32)]
+            + [self._rows(rows[start : start + step]) @ unit_query for start in range(0, len(rows), step)]
+        )
+        order = np.lexsort((self._id_order[rows], -scores))
+        ids = self.ids
+        return [
+            Neighbour(ids[row], score) for row, score in zip(rows[order].tolist(), scores[order].tolist(), strict=True)
+        ]
+
+    def nearest(self, query: np.ndarray, k: int = 12, exclude: Sequence[str] = ()) -> list[Neighbour]:
+        """The k most similar posters the graph finds, leaving out `exclude` (e.g. the movie itself)."""
+        skip = {self._positions[imdb_id] for imdb_id in exclude if imdb_id in self}
+        wanted = min(len(self.ids), k + len(skip))
+        if wanted == 0:
+            return []
+        found = self._graph.search(quantise(query)[0], wanted, threads=1)
+        pairs = [(int(row), 1.0 - float(distance)) for row, distance in zip(found.keys, found.distances, strict=True)]
+        ordered = sorted(pairs, key=lambda pair: (-pair[1], self.ids[pair[0]]))
+        return [Neighbour(self.ids[row], similarity) for row, similarity in ordered if row not in skip][:k]
+
+    @cached_property
+    def _id_order(self) -> np.ndarray:
+        """Each row's place in the ids' sorted order, for `rank`'s ties; sorted once, on the first `rank`."""
+        order = np.empty(len(self.ids), dtype=np.int64)
+        order[np.argsort(np.asarray(self.ids, dtype=str), kind="stable")] = np.arange(len(self.ids))
+        return order
+
+    def _rows(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """These rows' int8 vectors, back to float32 and unit length."""
+        if not len(rows):
+            return np.zeros((0, self._graph.ndim), dtype=np.float32)
+        stored = self._graph.get(np.asarray(rows, dtype=np.uint64), dtype=ScalarKind.I8)
+        return normalise(np.vstack(stored))
+
+
+def make_index(ids: list[str], vectors: np.ndarray) -> SimilarityIndex | ApproximateIndex:
+    """The exact index below `APPROXIMATE_FROM` posters, the approximate one from there on."""
+    if len(ids) < APPROXIMATE_FROM:
+        return SimilarityIndex(ids, vectors)
+    step = 65_536  # rows normalised and quantised at a time: a float32 copy of the whole matrix is gigabytes
+    return ApproximateIndex.build(ids, (vectors[start : start + step] for start in range(0, len(vectors), step)))
+
+
+def quantise(vectors: np.ndarray) -> np.ndarray:
+    """Rows at unit length as int8, on the one fixed scale shared by every poster and query."""
+    return _int8(normalise(vectors))
+
+
+def _int8(vectors: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(vectors * INT8_SCALE), -127, 127).astype(np.int8)
+
+
+def _empty_graph(dimensions: int | None) -> Index:
+    return Index(
+        ndim=dimensions or 0,
+        metric=MetricKind.Cos,
+        dtype=ScalarKind.I8,
+        connectivity=GRAPH_LINKS,
+        expansion_add=BUILD_BREADTH,
+        expansion_search=SEARCH_BREADTH,
+    )
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
