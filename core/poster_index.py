@@ -23,7 +23,7 @@ from core.catalog import Catalog, open_existing_catalog
 from core.config import Settings
 from core.jobs import JobContext, JobStopped
 from core.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
-from core.similar import SimilarityIndex
+from core.similar import PosterIndex, make_index
 from core.training.config import FAST_IMAGE_SIZE
 from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
 from core.training.model import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
@@ -43,13 +43,13 @@ def index_job_key(catalog: Catalog) -> str:
     return f"similarity-index-{catalog.fingerprint}"
 
 
-def cached_index(catalog: Catalog, settings: Settings) -> SimilarityIndex | None:
+def cached_index(catalog: Catalog, settings: Settings) -> PosterIndex | None:
     """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
     movies = catalog.usable_movies(include_non_movies=True)
     vectors, _ = cached_embeddings(
         list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir, data_root=catalog.data_root
     )
-    return None if vectors is None else SimilarityIndex(list(movies["imdb_id"]), _pooled(vectors))
+    return None if vectors is None else make_index(list(movies["imdb_id"]), _pooled(vectors))
 
 
 def embed_catalog(job: JobContext) -> None:
@@ -68,7 +68,7 @@ def build_index(
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> SimilarityIndex:
+) -> PosterIndex:
     """Every usable poster's embedding (computed once, then read from the embeddings cache); minutes the
     first time, so the app runs it as a background job (`embed_catalog`) and never in a page."""
     movies = catalog.usable_movies(include_non_movies=True)
@@ -81,7 +81,7 @@ def build_index(
         should_stop=should_stop,
         data_root=catalog.data_root,
     )
-    return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
+    return make_index(list(movies["imdb_id"]), _pooled(result.vectors))
 
 
 class PosterEmbedder:

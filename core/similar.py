@@ -224,7 +224,10 @@ class ApproximateIndex:
         return normalise(np.vstack(stored))
 
 
-def make_index(ids: list[str], vectors: np.ndarray) -> SimilarityIndex | ApproximateIndex:
+PosterIndex = SimilarityIndex | ApproximateIndex  # either answers `rank`, `vector` and `nearest`
+
+
+def make_index(ids: list[str], vectors: np.ndarray) -> PosterIndex:
     """The exact index below `APPROXIMATE_FROM` posters, the approximate one from there on."""
     if len(ids) < APPROXIMATE_FROM:
         return SimilarityIndex(ids, vectors)

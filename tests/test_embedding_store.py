@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import poster_index
+from core import poster_index, similar
 from core.catalog import open_catalog
 from core.config import Settings
 from core.embedding_store import EmbeddingStore, VectorKey, identity
@@ -148,3 +148,19 @@ def test_two_consumers_of_the_same_posters_start_one_embedding(settings_copy: Se
     assert results["first"].computed + results["second"].computed == len(paths)  # not twice
     assert np.array_equal(results["first"].vectors, results["second"].vectors)
     assert relayed, "the waiting consumer showed nothing of the work in progress"
+
+
+@pytest.mark.slow
+def test_a_catalog_past_the_exact_index_size_gets_the_approximate_index(
+    settings_copy: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poster_index, "SIMILARITY_IMAGE_SIZE", SIZE)
+    monkeypatch.setattr(similar, "APPROXIMATE_FROM", 10)  # the fixture's catalog counts as a large one
+    catalog = open_catalog(settings_copy)
+    built = poster_index.build_index(catalog, settings_copy)
+    assert isinstance(built, similar.ApproximateIndex)
+    index = poster_index.cached_index(catalog, settings_copy)
+    assert isinstance(index, similar.ApproximateIndex) and index.ids == built.ids
+    movie = index.ids[0]
+    neighbours = index.nearest(index.vector(movie), k=6, exclude=[movie])
+    assert len(neighbours) == 6 and movie not in {n.imdb_id for n in neighbours}

@@ -20,7 +20,7 @@ from core.dropped_posters import PosterNotKept, keep_dropped, load_dropped
 from core.jobs import JobStatus
 from core.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
 from core.predict import LoadedModel, RunModelError, load_run_model, predict_images
-from core.similar import SimilarityIndex
+from core.similar import PosterIndex
 from core.uploads import ValidatedPoster, validate_upload
 from ui.heap import freeze_long_lived_objects
 
@@ -83,16 +83,14 @@ class _IndexNotReady(Exception):
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _ready_index(_catalog: Catalog, fingerprint: str, embeddings_dir: str, _settings: Settings) -> SimilarityIndex:
+def _ready_index(_catalog: Catalog, fingerprint: str, embeddings_dir: str, _settings: Settings) -> PosterIndex:
     index = cached_index(_catalog, _settings)
     if index is None:
         raise _IndexNotReady
     return index
 
 
-def similarity_index(
-    catalog: Catalog, settings: Settings | None = None, start: bool = True
-) -> SimilarityIndex | JobStatus:
+def similarity_index(catalog: Catalog, settings: Settings | None = None, start: bool = True) -> PosterIndex | JobStatus:
     """The index of the catalog's posters when it is ready, else the background job preparing it.
 
     Never waits: embedding the whole dataset takes minutes the first time, so it is a background job
@@ -112,7 +110,7 @@ def similarity_index(
 
 def index_or_progress(
     catalog: Catalog, what: str, settings: Settings | None = None, start: bool = True
-) -> SimilarityIndex | None:
+) -> PosterIndex | None:
     """The index, or None after showing that `what` is being prepared; the page reruns once it is ready.
 
     With `start=False` (a page where similarity is a side dish, e.g. a movie's) the preparation waits for
@@ -120,7 +118,7 @@ def index_or_progress(
     """
     settings = settings or get_settings()
     state = similarity_index(catalog, settings, start)
-    if isinstance(state, SimilarityIndex):
+    if isinstance(state, PosterIndex):
         return state
     if state.is_active or state.state == "failed":
         _index_progress(catalog, what, settings)
@@ -136,7 +134,7 @@ def index_or_progress(
 def _index_progress(catalog: Catalog, what: str, settings: Settings) -> None:
     """The job's progress, redrawn alone every few seconds; the whole page reruns when the index is ready."""
     state = similarity_index(catalog, settings)
-    if isinstance(state, SimilarityIndex):
+    if isinstance(state, PosterIndex):
         st.rerun()
     if state.state == "failed":
         st.error(f"{what} cannot be prepared: {state.error}", icon=":material/error:")
