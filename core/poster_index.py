@@ -23,9 +23,9 @@ from core.catalog import Catalog, open_existing_catalog
 from core.config import Settings
 from core.jobs import JobContext, JobStopped
 from core.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
-from core.similar import PosterIndex, make_index
+from core.similar import ApproximateIndex, PosterIndex, is_large, make_index
 from core.training.config import FAST_IMAGE_SIZE
-from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
+from core.training.embeddings import EmbeddingStopped, cached_embeddings, embed_posters, features_id
 from core.training.model import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
 from core.training.pipeline import resize_posters
 
@@ -43,9 +43,22 @@ def index_job_key(catalog: Catalog) -> str:
     return f"similarity-index-{catalog.fingerprint}"
 
 
+def saved_index_path(catalog: Catalog, settings: Settings) -> Path:
+    """Where a large catalog's approximate index is kept: by what determines it (the catalog's source files,
+    the backbone and the image size), beside the embeddings it is built from."""
+    height, width = SIMILARITY_IMAGE_SIZE
+    return settings.embeddings_dir / "similarity" / f"{catalog.fingerprint[:16]}-{features_id()}-{height}x{width}"
+
+
 def cached_index(catalog: Catalog, settings: Settings) -> PosterIndex | None:
-    """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
+    """The index from the caches alone, or None while a usable poster is not embedded yet.
+
+    A large catalog's approximate index is opened as `build_index` saved it, or None while it is not: its
+    graph takes minutes to build at a million posters, which is the background job's work, never a page's.
+    """
     movies = catalog.usable_movies(include_non_movies=True)
+    if is_large(len(movies)):
+        return _saved_index(saved_index_path(catalog, settings), list(movies["imdb_id"]))
     vectors, _ = cached_embeddings(
         list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir, data_root=catalog.data_root
     )
@@ -81,7 +94,19 @@ def build_index(
         should_stop=should_stop,
         data_root=catalog.data_root,
     )
-    return make_index(list(movies["imdb_id"]), _pooled(result.vectors))
+    index = make_index(list(movies["imdb_id"]), _pooled(result.vectors))
+    if isinstance(index, ApproximateIndex):
+        index.save(saved_index_path(catalog, settings))
+    return index
+
+
+def _saved_index(path: Path, ids: list[str]) -> ApproximateIndex | None:
+    """The saved approximate index of exactly these movies, or None (never saved, or saved for others)."""
+    try:
+        index = ApproximateIndex.load(path)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return index if index.ids == ids else None
 
 
 class PosterEmbedder:

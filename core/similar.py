@@ -22,6 +22,8 @@ from typing import NamedTuple
 import numpy as np
 from usearch.index import Index, MetricKind, ScalarKind
 
+from core.atomic import write_with
+
 # Posters from which the exact index gives way to the approximate one: where a query of the exact index
 # passes 30 ms and its float32 matrix passes 0.5 GB on the way to 1 GB (bench/bench_ann.py measures both).
 APPROXIMATE_FROM = 150_000
@@ -157,9 +159,10 @@ class ApproximateIndex:
         return cls(ids, graph)
 
     def save(self, path: Path) -> None:
-        """The graph with its vectors and the ids beside it (`path` with the suffixes .usearch, .ids.npz)."""
-        self._graph.save(str(path.with_suffix(".usearch")))
-        np.savez(path.with_suffix(".ids.npz"), ids=np.asarray(self.ids, dtype=str))
+        """The graph with its vectors and the ids beside it (`path` with the suffixes .usearch, .ids.npz),
+        each file swapped in whole, so that a reader never opens half a file."""
+        write_with(path.with_suffix(".usearch"), lambda temporary: self._graph.save(str(temporary)))
+        write_with(path.with_suffix(".ids.npz"), lambda temporary: np.savez(temporary, ids=np.asarray(self.ids, str)))
 
     @property
     def memory_bytes(self) -> int:
@@ -229,10 +232,15 @@ PosterIndex = SimilarityIndex | ApproximateIndex  # either answers `rank`, `vect
 
 def make_index(ids: list[str], vectors: np.ndarray) -> PosterIndex:
     """The exact index below `APPROXIMATE_FROM` posters, the approximate one from there on."""
-    if len(ids) < APPROXIMATE_FROM:
+    if not is_large(len(ids)):
         return SimilarityIndex(ids, vectors)
     step = 65_536  # rows normalised and quantised at a time: a float32 copy of the whole matrix is gigabytes
     return ApproximateIndex.build(ids, (vectors[start : start + step] for start in range(0, len(vectors), step)))
+
+
+def is_large(posters: int) -> bool:
+    """True when a catalog of this many posters gets the approximate index."""
+    return posters >= APPROXIMATE_FROM
 
 
 def quantise(vectors: np.ndarray) -> np.ndarray:

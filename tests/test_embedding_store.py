@@ -159,8 +159,18 @@ def test_a_catalog_past_the_exact_index_size_gets_the_approximate_index(
     catalog = open_catalog(settings_copy)
     built = poster_index.build_index(catalog, settings_copy)
     assert isinstance(built, similar.ApproximateIndex)
-    index = poster_index.cached_index(catalog, settings_copy)
+
+    def never_in_a_page(*_args: object) -> None:
+        raise AssertionError("a page built the approximate index: minutes at a million posters")
+
+    monkeypatch.setattr(poster_index, "make_index", never_in_a_page)
+    index = poster_index.cached_index(catalog, settings_copy)  # opens what the background job saved
     assert isinstance(index, similar.ApproximateIndex) and index.ids == built.ids
     movie = index.ids[0]
     neighbours = index.nearest(index.vector(movie), k=6, exclude=[movie])
+    assert neighbours == built.nearest(built.vector(movie), k=6, exclude=[movie])
     assert len(neighbours) == 6 and movie not in {n.imdb_id for n in neighbours}
+
+    for saved in poster_index.saved_index_path(catalog, settings_copy).parent.iterdir():
+        saved.unlink()
+    assert poster_index.cached_index(catalog, settings_copy) is None  # not ready: the job builds it again
