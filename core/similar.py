@@ -24,17 +24,23 @@ from usearch.index import Index, MetricKind, ScalarKind
 
 from core.atomic import write_with
 
-# Posters from which the exact index gives way to the approximate one: where a query of the exact index
-# passes 30 ms and its float32 matrix passes 0.5 GB on the way to 1 GB (bench/bench_ann.py measures both).
-APPROXIMATE_FROM = 150_000
-# The int8 scale: a unit-length poster embedding's components stay below 0.5 (the largest seen is 0.44; the
-# backbone's pooled features are non-negative and spread over 1,280 dimensions), so 0.5 maps to 127.
-INT8_SCALE = 127 / 0.5
-# HNSW's links per poster and search breadths; recall@12 against the exact index is 0.95 or better with
-# these on posters' embeddings (bench/bench_ann.py), and a larger `GRAPH_LINKS` costs memory on every poster.
+# Posters from which the exact index gives way to the approximate one. A query of the exact index grows
+# linearly with the posters (bench/bench_ann.py: 4.4 times from 100,000 to 500,000) from 20.8 ms at 100,000
+# on a quiet core, so it passes 30 ms at about 144,000; its float32 matrix (5.1 KB a poster, twice that
+# while it is normalised) passes 1 GB at 195,000. The time bound comes first.
+APPROXIMATE_FROM = 140_000
+# The int8 scale: a unit-length poster embedding's components are mostly near zero (the backbone's pooled
+# features are non-negative and spread over 1,280 dimensions) and below 0.4 but for about one in 700,000
+# (the largest seen is 0.44), so 0.4 maps to 127 and the rare larger one is clipped. On 5,729 real posters
+# the exact top 12 of int8 vectors is 97.5% the float32 one (96.8% with 0.5, whose rounding is coarser;
+# 97.2% with 0.3, which clips 60 times as many components), similarities within 0.015.
+INT8_SCALE = 127 / 0.4
+# HNSW's links per poster and search breadths (bench/bench_ann.py): at 250,000 posters a query keeping 128
+# candidates finds as many true neighbours as int8 rounding allows (recall@12 0.952 against 0.956 for an
+# exhaustive int8 search; 64 candidates: 0.949) in 1.2 ms; a larger `GRAPH_LINKS` costs memory on every poster.
 GRAPH_LINKS = 16
 BUILD_BREADTH = 64
-SEARCH_BREADTH = 64
+SEARCH_BREADTH = 128
 
 
 class Neighbour(NamedTuple):
@@ -108,7 +114,7 @@ class ApproximateIndex:
     """Poster embeddings in an HNSW graph of int8 vectors: the index of a catalog too large for the exact one.
 
     A poster's key in the graph is its row, so `ids` stays a plain list as in `SimilarityIndex`. The
-    similarities it reports are those of the int8 vectors (within about 0.01 of the float32 ones), and
+    similarities it reports are those of the int8 vectors (within 0.015 of the float32 ones), and
     `nearest` may miss a neighbour the exact index finds (recall@12 of 0.95 or better, not 1).
     """
 
@@ -166,8 +172,23 @@ class ApproximateIndex:
 
     @property
     def memory_bytes(self) -> int:
-        """What the graph and its int8 vectors hold in memory."""
+        """What the graph and its int8 vectors hold in memory as built (with the room it grows into); an
+        index opened by `load` maps its file instead, `saved_bytes`."""
         return int(self._graph.memory_usage)
+
+    @property
+    def saved_bytes(self) -> int:
+        return int(self._graph.serialized_length)
+
+    @property
+    def search_breadth(self) -> int:
+        """How many candidates a query keeps while it walks the graph: more finds more true neighbours,
+        slower (`SEARCH_BREADTH` unless changed)."""
+        return int(self._graph.expansion_search)
+
+    @search_breadth.setter
+    def search_breadth(self, breadth: int) -> None:
+        self._graph.expansion_search = breadth
 
     def __len__(self) -> int:
         return len(self.ids)
