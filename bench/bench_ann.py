@@ -104,10 +104,13 @@ def exact_figures(sources: np.ndarray, sigma: float, sizes: list[int], queries: 
 
 def approximate_figures(sources: np.ndarray, sigma: float, checkpoints: list[int], queries: np.ndarray) -> None:
     print(f"\napproximate index (usearch HNSW over int8; queries on one thread; recall@{K} against exact)")
-    print("served: the saved file, memory-mapped as the app opens it; built: the building process's index")
     print(
-        f"{'posters':>10} {'breadth':>7} {'recall':>7} {'p50 ms':>7} {'p95 ms':>7} {'served GB':>10}"
-        f" {'built GB':>10} {'build s':>8} {'open s':>7}"
+        "graph: the int8 vectors and links, memory-mapped as the app opens them and walked by every query;"
+        " disk: with the float16 vectors, of which a query reads 48 rows; built: the building process's index"
+    )
+    print(
+        f"{'posters':>10} {'breadth':>7} {'recall':>7} {'p50 ms':>7} {'p95 ms':>7} {'graph GB':>9}"
+        f" {'disk GB':>8} {'built GB':>9} {'build s':>8} {'open s':>7}"
     )
     total = max(checkpoints)
     ids = [f"tt{row:08d}" for row in range(total)]
@@ -133,6 +136,7 @@ def approximate_figures(sources: np.ndarray, sigma: float, checkpoints: list[int
             path = Path(folder) / "similar"
             index.save(path)
             disk = sum(file.stat().st_size for file in Path(folder).iterdir()) / 1e9
+            graph = path.with_suffix(".usearch").stat().st_size / 1e9
             started = time.perf_counter()
             opened = ApproximateIndex.load(path)  # memory-mapped, as the app opens it
             opening = time.perf_counter() - started
@@ -145,13 +149,13 @@ def approximate_figures(sources: np.ndarray, sigma: float, checkpoints: list[int
                     for name, bad in (
                         ("recall", recall < TARGETS["recall"]),
                         ("p95", p95 > TARGETS["p95_ms"]),
-                        ("memory", disk > TARGETS["memory_gb"]),
+                        ("memory", graph > TARGETS["memory_gb"]),
                     )
                     if bad
                 ]
                 print(
-                    f"{len(index):>10,} {breadth:>7} {recall:>7.3f} {p50:>7.2f} {p95:>7.2f} {disk:>10.2f}"
-                    f" {memory:>10.2f} {building:>8.0f} {opening:>7.2f}"
+                    f"{len(index):>10,} {breadth:>7} {recall:>7.3f} {p50:>7.2f} {p95:>7.2f} {graph:>9.2f}"
+                    f" {disk:>8.2f} {memory:>9.2f} {building:>8.0f} {opening:>7.2f}"
                     + (f"  misses target: {', '.join(flags)}" if flags else ""),
                     flush=True,
                 )

@@ -105,7 +105,7 @@ def test_the_approximate_index_finds_what_the_exact_one_finds(
     close = approximate.nearest(approximate.vector(movie), k=12, exclude=[movie])
     assert movie not in {n.imdb_id for n in close} and len(close) == 12
     exact_scores = dict(zip(ids, exact.similarities(exact.vector(movie)).tolist(), strict=True))
-    assert all(abs(n.similarity - exact_scores[n.imdb_id]) < 0.02 for n in close)
+    assert all(abs(n.similarity - exact_scores[n.imdb_id]) < 2e-3 for n in close)
 
 
 def test_a_posters_nearest_in_the_approximate_index_is_itself(approximate: ApproximateIndex) -> None:
@@ -126,7 +126,7 @@ def test_the_approximate_index_ranks_a_genre_as_the_exact_one_does(
     assert ranked[0].imdb_id == ids[700]
     assert [n.similarity for n in ranked] == sorted((n.similarity for n in ranked), reverse=True)
     exact_scores = {n.imdb_id: n.similarity for n in expected}
-    assert max(abs(n.similarity - exact_scores[n.imdb_id]) for n in ranked) < 0.02
+    assert max(abs(n.similarity - exact_scores[n.imdb_id]) for n in ranked) < 2e-3
 
 
 def test_make_index_is_exact_below_the_threshold_and_approximate_from_it(
