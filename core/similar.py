@@ -7,8 +7,9 @@ product over the whole dataset: milliseconds for thousands of posters.
 That product reads every vector on every query, so it grows with the catalog: 21 ms and 0.5 GB of float32
 at 100,000 posters, 5 GB and about 200 ms at a million. From `APPROXIMATE_FROM` posters on, `make_index`
 builds an `ApproximateIndex` instead: an HNSW graph (usearch) over int8 vectors, a quarter of float32's
-memory, whose queries visit a few thousand posters rather than all of them. Both answer `rank`, `vector`
-and `nearest` alike, so the pages do not know which one they hold.
+memory, whose queries visit a few thousand posters rather than all of them, and whose few dozen candidates
+are ordered by float16 vectors read from disk. Both answer `rank`, `vector` and `nearest` alike, so the
+pages do not know which one they hold.
 """
 
 from __future__ import annotations
