@@ -42,7 +42,7 @@ ingest: $(APP_STAMP)
 	$(BIN)/python -m core.ingest --report-json report.json
 
 bench: $(DEV_STAMP)
-	for script in $(filter-out bench/bench_scale.py,$(wildcard bench/bench_*.py)); do $(BIN)/python $$script || exit 1; done
+	for script in $(filter-out bench/bench_scale.py bench/bench_ann.py,$(wildcard bench/bench_*.py)); do $(BIN)/python $$script || exit 1; done
 
 clean-cache: $(APP_STAMP)
 	$(BIN)/python -m core.ingest --clear-cache

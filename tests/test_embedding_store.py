@@ -18,7 +18,7 @@ from core.model import embeddings as embeddings_module
 from core.model.embedding_store import EmbeddingStore, VectorKey, identity
 from core.model.embeddings import cached_embeddings, embed_posters, features_id, vector_key
 from core.model.features import feature_dim
-from core.serving import poster_index
+from core.serving import poster_index, similar
 from tests.conftest import FixtureData
 
 SIZE = (64, 48)  # height, width in pixels: tiny, so that embedding takes seconds
@@ -148,3 +148,29 @@ def test_two_consumers_of_the_same_posters_start_one_embedding(settings_copy: Se
     assert results["first"].computed + results["second"].computed == len(paths)  # not twice
     assert np.array_equal(results["first"].vectors, results["second"].vectors)
     assert relayed, "the waiting consumer showed nothing of the work in progress"
+
+
+@pytest.mark.slow
+def test_a_catalog_past_the_exact_index_size_gets_the_approximate_index(
+    settings_copy: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(poster_index, "SIMILARITY_IMAGE_SIZE", SIZE)
+    monkeypatch.setattr(similar, "APPROXIMATE_FROM", 10)  # the fixture's catalog counts as a large one
+    catalog = open_catalog(settings_copy)
+    built = poster_index.build_index(catalog, settings_copy)
+    assert isinstance(built, similar.ApproximateIndex)
+
+    def never_in_a_page(*_args: object) -> None:
+        raise AssertionError("a page built the approximate index: minutes at a million posters")
+
+    monkeypatch.setattr(poster_index, "make_index", never_in_a_page)
+    index = poster_index.cached_index(catalog, settings_copy)  # opens what the background job saved
+    assert isinstance(index, similar.ApproximateIndex) and index.ids == built.ids
+    movie = index.ids[0]
+    neighbours = index.nearest(index.vector(movie), k=6, exclude=[movie])
+    assert neighbours == built.nearest(built.vector(movie), k=6, exclude=[movie])
+    assert len(neighbours) == 6 and movie not in {n.imdb_id for n in neighbours}
+
+    for saved in poster_index.saved_index_path(catalog, settings_copy).parent.iterdir():
+        saved.unlink()
+    assert poster_index.cached_index(catalog, settings_copy) is None  # not ready: the job builds it again

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.serving.similar import SimilarityIndex, normalise
+from core.serving import similar
+from core.serving.similar import ApproximateIndex, SimilarityIndex, make_index, normalise
 
 
 @pytest.fixture
@@ -65,3 +66,88 @@ def test_rank_orders_a_large_genre_like_a_plain_sort_ties_by_id() -> None:
         key=lambda pair: (-pair[1], pair[0]),
     )
     assert [(n.imdb_id, n.similarity) for n in index.rank(query, among)] == expected
+
+
+# --- The approximate index, for catalogs too large for the exact one ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def posters() -> tuple[list[str], np.ndarray]:
+    """3,000 posters like the backbone's embeddings: non-negative, 1,280-d, mostly near zero with a few
+    large components (below 0.4 at unit length), in a hundred groups that look alike."""
+    rng = np.random.default_rng(5)
+    looks = rng.random((100, 1280)) ** 6
+    vectors = looks[rng.integers(0, 100, 3000)] * rng.gamma(4.0, 0.25, size=(3000, 1280))
+    return [f"tt{3_000_000 + row:07d}" for row in range(3000)], vectors.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def approximate(posters: tuple[list[str], np.ndarray]) -> ApproximateIndex:
+    ids, vectors = posters
+    return ApproximateIndex.build(list(ids), [vectors[:1000], vectors[1000:]])
+
+
+def test_the_approximate_index_finds_what_the_exact_one_finds(
+    posters: tuple[list[str], np.ndarray], approximate: ApproximateIndex
+) -> None:
+    ids, vectors = posters
+    exact = SimilarityIndex(ids, vectors)
+    queries = np.random.default_rng(6).permutation(ids)[:100]
+    found = [
+        len(
+            {n.imdb_id for n in approximate.nearest(exact.vector(movie), k=12, exclude=[movie])}
+            & {n.imdb_id for n in exact.nearest(exact.vector(movie), k=12, exclude=[movie])}
+        )
+        for movie in queries
+    ]
+    assert sum(found) / (12 * len(queries)) >= 0.95
+    movie = queries[0]
+    close = approximate.nearest(approximate.vector(movie), k=12, exclude=[movie])
+    assert movie not in {n.imdb_id for n in close} and len(close) == 12
+    exact_scores = dict(zip(ids, exact.similarities(exact.vector(movie)).tolist(), strict=True))
+    assert all(abs(n.similarity - exact_scores[n.imdb_id]) < 2e-3 for n in close)
+
+
+def test_a_posters_nearest_in_the_approximate_index_is_itself(approximate: ApproximateIndex) -> None:
+    for movie in approximate.ids[::300]:
+        first = approximate.nearest(approximate.vector(movie), k=1)[0]
+        assert first.imdb_id == movie and first.similarity == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_approximate_index_ranks_a_genre_as_the_exact_one_does(
+    posters: tuple[list[str], np.ndarray], approximate: ApproximateIndex
+) -> None:
+    ids, vectors = posters
+    exact = SimilarityIndex(ids, vectors)
+    among = [*ids[::7], "tt9999999"]
+    query = exact.vector(ids[700])
+    ranked, expected = approximate.rank(query, among), exact.rank(query, among)
+    assert len(ranked) == len(expected) == len(ids[::7])  # the unknown id is left out
+    assert ranked[0].imdb_id == ids[700]
+    assert [n.similarity for n in ranked] == sorted((n.similarity for n in ranked), reverse=True)
+    exact_scores = {n.imdb_id: n.similarity for n in expected}
+    assert max(abs(n.similarity - exact_scores[n.imdb_id]) for n in ranked) < 2e-3
+
+
+def test_make_index_is_exact_below_the_threshold_and_approximate_from_it(
+    posters: tuple[list[str], np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids, vectors = posters
+    monkeypatch.setattr(similar, "APPROXIMATE_FROM", 2000)
+    assert isinstance(make_index(ids[:1999], vectors[:1999]), SimilarityIndex)
+    large = make_index(ids, vectors)
+    assert isinstance(large, ApproximateIndex) and len(large) == 3000 and ids[2999] in large
+
+
+def test_a_saved_approximate_index_opens_with_the_same_answers(approximate: ApproximateIndex, tmp_path) -> None:
+    approximate.save(tmp_path / "similar")
+    opened = ApproximateIndex.load(tmp_path / "similar")
+    assert opened.ids == approximate.ids
+    query = approximate.vector(approximate.ids[42])
+    assert opened.nearest(query, k=12) == approximate.nearest(query, k=12)
+    assert opened.rank(query, opened.ids[:50]) == approximate.rank(query, approximate.ids[:50])
+
+
+def test_an_approximate_index_needs_as_many_ids_as_vectors() -> None:
+    with pytest.raises(ValueError, match="3 ids for 2 vectors"):
+        ApproximateIndex.build(["a", "b", "c"], [np.ones((2, 8), dtype=np.float32)])

@@ -21,7 +21,7 @@ from core.serving.dropped_posters import PosterNotKept, keep_dropped, load_dropp
 from core.serving.novelty import Likeness, likeness, unlike_threshold
 from core.serving.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
 from core.serving.predict import LoadedModel, RunModelError, load_run_model, predict_images
-from core.serving.similar import SimilarityIndex
+from core.serving.similar import PosterIndex, SimilarityIndex
 from core.serving.uploads import ValidatedPoster, validate_upload
 from ui.heap import freeze_long_lived_objects
 
@@ -84,16 +84,14 @@ class _IndexNotReady(Exception):
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _ready_index(_catalog: Catalog, fingerprint: str, embeddings_dir: str, _settings: Settings) -> SimilarityIndex:
+def _ready_index(_catalog: Catalog, fingerprint: str, embeddings_dir: str, _settings: Settings) -> PosterIndex:
     index = cached_index(_catalog, _settings)
     if index is None:
         raise _IndexNotReady
     return index
 
 
-def similarity_index(
-    catalog: Catalog, settings: Settings | None = None, start: bool = True
-) -> SimilarityIndex | JobStatus:
+def similarity_index(catalog: Catalog, settings: Settings | None = None, start: bool = True) -> PosterIndex | JobStatus:
     """The index of the catalog's posters when it is ready, else the background job preparing it.
 
     Never waits: embedding the whole dataset takes minutes the first time, so it is a background job
@@ -133,7 +131,7 @@ def poster_likeness(catalog: Catalog, embedding: np.ndarray, settings: Settings 
 
 def index_or_progress(
     catalog: Catalog, what: str, settings: Settings | None = None, start: bool = True
-) -> SimilarityIndex | None:
+) -> PosterIndex | None:
     """The index, or None after showing that `what` is being prepared; the page reruns once it is ready.
 
     With `start=False` (a page where similarity is a side dish, e.g. a movie's) the preparation waits for
@@ -141,7 +139,7 @@ def index_or_progress(
     """
     settings = settings or get_settings()
     state = similarity_index(catalog, settings, start)
-    if isinstance(state, SimilarityIndex):
+    if isinstance(state, PosterIndex):
         return state
     if state.is_active or state.state == "failed":
         _index_progress(catalog, what, settings)
@@ -157,7 +155,7 @@ def index_or_progress(
 def _index_progress(catalog: Catalog, what: str, settings: Settings) -> None:
     """The job's progress, redrawn alone every few seconds; the whole page reruns when the index is ready."""
     state = similarity_index(catalog, settings)
-    if isinstance(state, SimilarityIndex):
+    if isinstance(state, PosterIndex):
         st.rerun()
     if state.state == "failed":
         st.error(f"{what} cannot be prepared: {state.error}", icon=":material/error:")

@@ -22,12 +22,12 @@ from core.config import Settings
 from core.data.catalog import Catalog
 from core.data.catalog_build import open_existing_catalog
 from core.model.backbone import EMBEDDING_DIM
-from core.model.embeddings import EmbeddingStopped, cached_embeddings, embed_posters
+from core.model.embeddings import EmbeddingStopped, cached_embeddings, embed_posters, features_id
 from core.model.features import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
 from core.model.inference import Inference
 from core.model.pipeline import resize_posters
 from core.serving.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
-from core.serving.similar import SimilarityIndex
+from core.serving.similar import ApproximateIndex, PosterIndex, is_large, make_index
 from core.training.config import FAST_IMAGE_SIZE
 
 SIMILARITY_IMAGE_SIZE = FAST_IMAGE_SIZE  # height, width in pixels
@@ -44,13 +44,26 @@ def index_job_key(catalog: Catalog) -> str:
     return f"similarity-index-{catalog.fingerprint}"
 
 
-def cached_index(catalog: Catalog, settings: Settings) -> SimilarityIndex | None:
-    """The index from the embeddings cache alone, or None while a usable poster is not embedded yet."""
+def saved_index_path(catalog: Catalog, settings: Settings) -> Path:
+    """Where a large catalog's approximate index is kept: by what determines it (the catalog's source files,
+    the backbone and the image size), beside the embeddings it is built from."""
+    height, width = SIMILARITY_IMAGE_SIZE
+    return settings.embeddings_dir / "similarity" / f"{catalog.fingerprint[:16]}-{features_id()}-{height}x{width}"
+
+
+def cached_index(catalog: Catalog, settings: Settings) -> PosterIndex | None:
+    """The index from the caches alone, or None while a usable poster is not embedded yet.
+
+    A large catalog's approximate index is opened as `build_index` saved it, or None while it is not: its
+    graph takes minutes to build at a million posters, which is the background job's work, never a page's.
+    """
     movies = catalog.usable_movies(include_non_movies=True)
+    if is_large(len(movies)):
+        return _saved_index(saved_index_path(catalog, settings), list(movies["imdb_id"]))
     vectors, _ = cached_embeddings(
         list(movies["poster_path"]), SIMILARITY_IMAGE_SIZE, settings.embeddings_dir, data_root=catalog.data_root
     )
-    return None if vectors is None else SimilarityIndex(list(movies["imdb_id"]), _pooled(vectors))
+    return None if vectors is None else make_index(list(movies["imdb_id"]), _pooled(vectors))
 
 
 def embed_catalog(job: Job) -> None:
@@ -69,7 +82,7 @@ def build_index(
     settings: Settings,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-) -> SimilarityIndex:
+) -> PosterIndex:
     """Every usable poster's embedding (computed once, then read from the embeddings cache); minutes the
     first time, so the app runs it as a background job (`embed_catalog`) and never in a page."""
     movies = catalog.usable_movies(include_non_movies=True)
@@ -82,7 +95,19 @@ def build_index(
         should_stop=should_stop,
         data_root=catalog.data_root,
     )
-    return SimilarityIndex(list(movies["imdb_id"]), _pooled(result.vectors))
+    index = make_index(list(movies["imdb_id"]), _pooled(result.vectors))
+    if isinstance(index, ApproximateIndex):
+        index.save(saved_index_path(catalog, settings))
+    return index
+
+
+def _saved_index(path: Path, ids: list[str]) -> ApproximateIndex | None:
+    """The saved approximate index of exactly these movies, or None (never saved, or saved for others)."""
+    try:
+        index = ApproximateIndex.load(path)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    return index if index.ids == ids else None
 
 
 class PosterEmbedder:
