@@ -17,9 +17,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.raw_fixture import GENRE_STYLE, Expected, FixtureMovie, _poster_bytes
+from tests.raw_fixture import FIGURES, GENRE_STYLE, Expected, FixtureMovie, _poster_bytes
 
 GENRES = list(GENRE_STYLE)
+
+
+# A CSV layout's report counts its rows without an id too.
+CSV_FIGURES = (*FIGURES, "records_without_id")
 
 
 @dataclass(kw_only=True)
