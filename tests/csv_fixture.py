@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -143,6 +144,15 @@ def build_readme_manifest(root: Path) -> list[FixtureMovie]:
         (root / poster).write_bytes(_jpeg(movie, number))
         movies.append(movie)
     return movies
+
+
+def build_readme_manifest_with(root: Path, title: str, genres: str) -> None:
+    """The README's manifest with one more movie, `hostile`, of this title and these genres (`|` between them);
+    its poster is a copy of the first movie's."""
+    build_readme_manifest(root)
+    shutil.copy(root / "img" / "poster-0001.jpg", root / "img" / "hostile.jpg")
+    with (root / "posters.csv").open("a", encoding="utf-8") as manifest:
+        manifest.write(f"hostile,{title},1999,{genres},img/hostile.jpg,\n")
 
 
 def build_moviegenre_dataset(root: Path, count: int = 40) -> CsvExpected:
