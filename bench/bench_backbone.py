@@ -28,6 +28,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imports when run as a script
 
+from bench.table import print_table
 from core.config import get_settings
 from core.model.backbone import load_pretrained
 from core.model.backbones import BACKBONES, LITE0, Backbone
@@ -154,10 +155,7 @@ def main() -> None:
         ("lite0: load, warm (from cache)", f"{warm:.2f} s"),
         ("cold / warm", f"{cold / warm:.1f}×"),
     ]
-    width = max(len(label) for label, _ in rows)
-    print(f"EfficientNet-Lite backbones on {os.cpu_count()} CPU cores")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value:>30}")
+    print_table(f"EfficientNet-Lite backbones on {os.cpu_count()} CPU cores", rows, 30)
 
 
 if __name__ == "__main__":

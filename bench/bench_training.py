@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imp
 import keras
 import tensorflow as tf
 
+from bench.table import print_table
 from core.config import Settings, get_settings
 from core.data.catalog_build import open_catalog
 from core.data.genres import GenreVocabulary
@@ -230,10 +231,9 @@ def main() -> None:
         ("tf.data / flow_from_dataframe, same CNN", f"{ours_same_cnn / tutorial:.2f}×"),
         ("tutorial epoch / fast-mode head epoch", f"{n_train / tutorial / head_epoch:.0f}×"),
     ]
-    width = max(len(label) for label, _ in rows)
-    print(f"Training engine on {os.cpu_count()} CPU cores, {len(paths)} posters ({n_train} in a training epoch)")
-    for label, value in rows:
-        print(f"  {label:<{width}}  {value:>18}")
+    print_table(
+        f"Training engine on {os.cpu_count()} CPU cores, {len(paths)} posters ({n_train} in a training epoch)", rows, 18
+    )
 
 
 if __name__ == "__main__":

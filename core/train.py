@@ -79,38 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tune: top backbone blocks to train, from 0 to the backbone's block count (see --backbone)",
     )
     parser.add_argument("--patience", help="epochs without a better validation mAP before stopping (0: never)")
-    parser.add_argument(
-        "--flip-tta", action=argparse.BooleanOptionalAction, default=None, help="average with the mirrored poster"
-    )
+    _add_switch(parser, "--flip-tta", "average with the mirrored poster")
     parser.add_argument(
         "--multi-scale",
         help="fast: also see the poster at this smaller size, e.g. 224x160, and average the two embeddings",
     )
     parser.add_argument("--head-ensemble", help="fast: average this many heads, each from its own seed")
-    parser.add_argument(
-        "--refit",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="fast: train the heads again on training + validation for their chosen epochs",
-    )
+    _add_switch(parser, "--refit", "fast: train the heads again on training + validation for their chosen epochs")
     parser.add_argument(
         "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"
     )
-    parser.add_argument(
+    _add_switch(
+        parser,
         "--temporal-twin",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also train a twin on the temporal split and report its temporal test (default: on in fast mode)",
+        "also train a twin on the temporal split and report its temporal test (default: on in fast mode)",
     )
-    parser.add_argument(
-        "--include-non-movies", action=argparse.BooleanOptionalAction, default=None, help="train on series and games"
-    )
-    parser.add_argument(
-        "--corrections",
-        dest="use_corrections",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="train on the label corrections made in the app (default: on)",
+    _add_switch(parser, "--include-non-movies", "train on series and games")
+    _add_switch(
+        parser, "--corrections", "train on the label corrections made in the app (default: on)", dest="use_corrections"
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--runs-dir", type=Path, help="make a new run folder in DIR (default: the settings' runs dir)")
@@ -121,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on the terminal (train.log keeps them)")
     return parser
+
+
+def _add_switch(parser: argparse.ArgumentParser, flag: str, help_text: str, dest: str | None = None) -> None:
+    """A `--flag/--no-flag` pair that is None when neither is given, so the config's default decides."""
+    names = {"dest": dest} if dest else {}
+    parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text, **names)
 
 
 def _settings(args: argparse.Namespace) -> Settings:

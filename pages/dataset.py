@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import DATASET_CITATION, get_settings
-from core.csv_files import csv_bytes
 from core.data import eda
 from core.data.ingest.findings import KIND_CONSEQUENCES, FindingKind
 from core.data.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
@@ -14,6 +13,7 @@ from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.doubts import doubts_section
+from ui.downloads import csv_download
 from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
 from ui.posters import show_poster
@@ -72,13 +72,7 @@ st.dataframe(
     height=300,
     column_config={"line": st.column_config.NumberColumn(format="%d")},
 )
-st.download_button(
-    f"Download these {len(shown):,} findings (CSV)",
-    csv_bytes(shown),
-    file_name="findings.csv",
-    mime="text/csv",
-    icon=":material/download:",
-)
+csv_download(f"Download these {len(shown):,} findings (CSV)", shown, "findings.csv")
 
 left, right = st.columns(2)
 with left:

@@ -11,12 +11,12 @@ import streamlit as st
 from core.app.run_reports import summary_value
 from core.app.runs import active_run, read_run
 from core.config import MAX_UPLOAD_BYTES, get_settings
-from core.csv_files import csv_bytes
 from core.data.ids import valid_movie_id
 from core.serving.predict import predict_images
 from core.serving.uploads import UploadError, validate_upload, validate_uploads
 from ui.chips import chip_style, genre_chips
 from ui.data import get_catalog, usable_titles
+from ui.downloads import csv_download
 from ui.explain import render_evidence
 from ui.model import (
     DroppedPoster,
@@ -175,13 +175,7 @@ if dropped:
             )
         table = pd.DataFrame(rows)
         st.dataframe(table, hide_index=True, width="stretch")
-        st.download_button(
-            "Download as CSV",
-            csv_bytes(table),
-            "predictions.csv",
-            "text/csv",
-            icon=":material/download:",
-        )
+        csv_download("Download as CSV", table, "predictions.csv")
     for item in dropped:
         st.divider()
         left, right = st.columns([1, 1])

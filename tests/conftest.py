@@ -40,6 +40,27 @@ def fixture_catalog(fixture_data: FixtureData) -> Catalog:
     return open_catalog(fixture_data.settings)
 
 
+@pytest.fixture
+def app_settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The generated dataset with a catalog, corrections and runs of the test's own (none built yet), and the
+    app pointed at them."""
+    from tests.apptest_helpers import use_settings  # Streamlit only for the tests that open a page
+
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
+    use_settings(monkeypatch, settings)
+    return settings
+
+
+@pytest.fixture
+def clickable_app_settings(app_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """`app_settings`, with every AppTest run going through the app's navigation as on a warm server, so a
+    button click reaches the page."""
+    from tests.model_fixture import as_on_a_warm_server
+
+    as_on_a_warm_server(monkeypatch)
+    return app_settings
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """The real dataset beside the project; its absence fails the run in CI and skips it elsewhere."""

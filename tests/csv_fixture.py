@@ -12,34 +12,29 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.raw_fixture import GENRE_STYLE, FixtureMovie, _poster_bytes
+from tests.raw_fixture import FIGURES, GENRE_STYLE, Expected, FixtureMovie, _poster_bytes
 
 GENRES = list(GENRE_STYLE)
 
 
-@dataclass
-class CsvExpected:
-    """The report's figures for a generated CSV dataset, and the line of each faulty row."""
+# A CSV layout's report counts its rows without an id too.
+CSV_FIGURES = (*FIGURES, "records_without_id")
+
+
+@dataclass(kw_only=True)
+class CsvExpected(Expected):
+    """The report's figures for a generated CSV dataset (the folder layout's, and the CSV's own), and the line
+    of each faulty row."""
 
     layout: str
-    records: int
-    unique_movies: int
-    duplicate_records: int
-    posters: int
-    posters_without_record: int
-    records_without_poster: int
-    records_without_genre: int
     records_without_id: int
-    unreadable_posters: int
-    unparseable_records: int
     rows_not_utf8: int
-    usable_movies: int
-    genres: dict[str, int]
     fault_lines: dict[str, list[int]] = field(default_factory=dict)
     usable_ids: list[str] = field(default_factory=list)
 
@@ -149,6 +144,15 @@ def build_readme_manifest(root: Path) -> list[FixtureMovie]:
         (root / poster).write_bytes(_jpeg(movie, number))
         movies.append(movie)
     return movies
+
+
+def build_readme_manifest_with(root: Path, title: str, genres: str) -> None:
+    """The README's manifest with one more movie, `hostile`, of this title and these genres (`|` between them);
+    its poster is a copy of the first movie's."""
+    build_readme_manifest(root)
+    shutil.copy(root / "img" / "poster-0001.jpg", root / "img" / "hostile.jpg")
+    with (root / "posters.csv").open("a", encoding="utf-8") as manifest:
+        manifest.write(f"hostile,{title},1999,{genres},img/hostile.jpg,\n")
 
 
 def build_moviegenre_dataset(root: Path, count: int = 40) -> CsvExpected:

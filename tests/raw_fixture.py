@@ -69,6 +69,21 @@ class Expected:
     movies: list[FixtureMovie] = field(default_factory=list)
 
 
+# The ingest report's counts that `Expected` predicts, as the summary names them.
+FIGURES = (
+    "records",
+    "unique_movies",
+    "duplicate_records",
+    "posters",
+    "posters_without_record",
+    "records_without_poster",
+    "records_without_genre",
+    "unreadable_posters",
+    "unparseable_records",
+    "usable_movies",
+)
+
+
 def _poster_image(genres: list[str], seed: int) -> Image.Image:
     rng = random.Random(seed)
     width, height = POSTER_SIZE

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core import corrections as cx
 from core.config import Settings
 from core.data.catalog_build import open_catalog
 from core.training.config import make_config
-from tests.apptest_helpers import open_page, shown_text, use_settings
-from tests.conftest import FixtureData, make_settings
-from tests.model_fixture import as_on_a_warm_server
+from tests.apptest_helpers import open_page, shown_text
 
 
 @pytest.fixture
-def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The generated dataset with a catalog and corrections of this test's own, buttons clickable."""
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    as_on_a_warm_server(monkeypatch)
-    return settings
+def settings(clickable_app_settings: Settings) -> Settings:
+    return clickable_app_settings
 
 
 def test_not_genre_on_a_card_says_the_genre_is_left_out_of_training_when_too_few_movies_have_it(

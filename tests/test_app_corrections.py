@@ -15,20 +15,14 @@ from core.data.catalog_build import open_catalog
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import project_split, train
-from tests.apptest_helpers import open_page, shown_text, texts, use_settings
-from tests.conftest import FixtureData, make_settings
-from tests.model_fixture import as_on_a_warm_server
+from tests.apptest_helpers import open_page, shown_text, texts
 
 TINY = {"image_size": (64, 48), "epochs": 2, "min_movies_per_genre": 5, "seed": 3, "batch_size": 16}
 
 
 @pytest.fixture
-def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The generated dataset with a catalog of this test's own, the app pointed at it, buttons clickable."""
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    as_on_a_warm_server(monkeypatch)
-    return settings
+def settings(clickable_app_settings: Settings) -> Settings:
+    return clickable_app_settings
 
 
 def a_training_movie_on_the_first_gallery_page(catalog: Catalog, settings: Settings) -> tuple[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -13,15 +12,12 @@ from core.atomic import write_json
 from core.config import Settings
 from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
-from tests.apptest_helpers import open_page, use_settings
-from tests.conftest import FixtureData, make_settings
+from tests.apptest_helpers import open_page
 
 
 @pytest.fixture
-def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    return settings
+def settings(app_settings: Settings) -> Settings:
+    return app_settings
 
 
 def _a_running_job(settings: Settings) -> None:

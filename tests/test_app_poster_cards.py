@@ -6,15 +6,13 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from core.config import Settings
 from core.data.catalog import Catalog
 from core.data.catalog_build import open_catalog
-from core.serving import projection
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
+from tests.map_fixture import save_line_map
 
 # Times whose last digits are not zero: a float64 of a time since 1970 in nanoseconds keeps about 16 digits.
 POSTER_TIME_NS = 1_700_000_000_123_456_789
@@ -65,20 +63,8 @@ def test_sample_posters_show_the_posters_not_replaced_cards(exact_times: Catalog
     assert _cards(app) == (8, 0)
 
 
-def _save_map(settings: Settings, catalog: Catalog) -> list[str]:
-    """A map of every usable poster, on a line from (0, 0) to (1, 1), as the background job would save it."""
-    ids = catalog.usable_movies()["imdb_id"].tolist()
-    along = np.linspace(0.0, 1.0, len(ids))
-    line = np.column_stack([along, along])
-    poster_map = projection.PosterMap(
-        ids, line, line, np.zeros(1280), np.eye(2, 1280), np.array([0.6, 0.2]), umap_seconds=0.5, pca_seconds=0.1
-    )
-    projection.save_map(settings, projection.map_key(catalog), poster_map)
-    return ids
-
-
 def test_a_box_drawn_on_the_map_shows_its_posters(exact_times: Catalog, tmp_path: Path) -> None:
-    ids = _save_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
+    ids = save_line_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
     app = open_page("pages/map.py", box="-1,2,-1,2")
     assert not app.exception
     assert f"{len(ids):,} selected posters" in [header.value for header in app.subheader]
@@ -87,7 +73,7 @@ def test_a_box_drawn_on_the_map_shows_its_posters(exact_times: Catalog, tmp_path
 
 
 def test_the_map_selections_titles_show_whole_on_hover(exact_times: Catalog, tmp_path: Path) -> None:
-    _save_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
+    save_line_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
     app = open_page("pages/map.py", box="-1,2,-1,2")
     links = [link for link in app.get("page_link") if link.proto.query_string.startswith("movie=")]
     assert links
@@ -102,7 +88,7 @@ def test_a_dropped_posters_map_link_marks_it_in_a_new_session(exact_times: Catal
     from core.serving.uploads import validate_upload
 
     settings = make_settings(exact_times.data_root, tmp_path / "work")
-    _save_map(settings, exact_times)
+    save_line_map(settings, exact_times)
     poster_file = exact_times.usable_movies()["poster_path"].iloc[0]
     dropped = validate_upload(Path(poster_file).read_bytes(), "mine.jpg")
     keep_dropped(settings, [dropped])

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.config import Settings
 from core.data.catalog_build import open_catalog
-from tests.apptest_helpers import open_page, use_settings
-from tests.conftest import FixtureData, make_settings
+from tests.apptest_helpers import open_page
 
 
 @pytest.fixture
-def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(app_settings: Settings) -> Settings:
     """The generated dataset with no catalog built yet: the app's first start."""
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    return settings
+    return app_settings
 
 
 def test_the_first_visit_builds_the_catalog_and_offers_the_search(settings: Settings) -> None:

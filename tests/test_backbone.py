@@ -178,74 +178,73 @@ def test_keras_port_matches_the_pytorch_forward_pass(cache_dir, classifier):
 
 
 @pytest.fixture(scope="module")
-def lite2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("weights-lite2")
+def larger_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One weight cache for Lite1 and Lite2: each backbone's cache file has a name of its own."""
+    return tmp_path_factory.mktemp("weights-larger")
 
 
 @pytest.fixture(scope="module")
-def lite2(lite2_cache: Path) -> keras.Model:
-    return backbone.load_pretrained((260, 260, 3), include_top=True, cache_dir=lite2_cache, spec=LITE2)
+def lite2(larger_cache: Path) -> keras.Model:
+    return backbone.load_pretrained((260, 260, 3), include_top=True, cache_dir=larger_cache, spec=LITE2)
 
 
-def test_the_lite2_port_matches_its_reference_forward_pass_within_1e5(lite2_cache, lite2):
+@pytest.fixture(scope="module")
+def lite1(larger_cache: Path) -> keras.Model:
+    return backbone.load_pretrained((240, 240, 3), include_top=True, cache_dir=larger_cache, spec=LITE1)
+
+
+def test_the_lite2_port_matches_its_reference_forward_pass_within_1e5(larger_cache, lite2):
     # Lite2's stride-2 blocks: the first of its stages 2, 3, 4 and 6 (repeats 1, 3, 3, 4, 4, 5, 1).
     image = np.random.default_rng(1).uniform(0, 255, (66, 49, 3)).astype("float32")
     state = read_state_dict(pretrained_weights_file(LITE2))
-    expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=(1, 4, 7, 15))
-    model = backbone.load_pretrained((66, 49, 3), include_top=True, cache_dir=lite2_cache, spec=LITE2)
+    model = backbone.load_pretrained((66, 49, 3), include_top=True, cache_dir=larger_cache, spec=LITE2)
     assert len(layers_of_top_blocks(model, 21)) > len(layers_of_top_blocks(model, 16)) and model.count_params() > 6e6
+    assert_matches_the_float64_reference(model, image, state, stride_two_blocks=(1, 4, 7, 15))
+
+
+def test_lite2_classifies_the_sample_images_into_their_imagenet_classes(lite2, samples):
+    assert_classifies_every_sample(lite2, samples, (260, 260))
+
+
+def assert_matches_the_float64_reference(
+    model: keras.Model, image: np.ndarray, state: dict, stride_two_blocks: tuple[int, ...]
+) -> None:
+    """Within 1e-5 of the float64 reference, relative to each output's scale (Keras computes in float32)."""
+    expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=stride_two_blocks)
     probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
     embedding, logits = (np.asarray(out, dtype=np.float64)[0] for out in probe(image[None], training=False))
-    # Within 1e-5 of the float64 reference, relative to each output's scale (Keras computes in float32).
     assert np.max(np.abs(embedding - expected_embedding)) <= 1e-5 * max(1.0, np.abs(expected_embedding).max())
     assert np.max(np.abs(logits - expected_logits)) <= 1e-5 * max(1.0, np.abs(expected_logits).max())
 
 
-def test_lite2_classifies_the_sample_images_into_their_imagenet_classes(lite2, samples):
-    resized = np.stack([resize(image, (260, 260), preserve_range=True) for image in samples]).astype("float32")
-    probabilities = predict(lite2, resized)
+def assert_classifies_every_sample(model: keras.Model, samples: np.ndarray, size: tuple[int, int]) -> None:
+    """The three cat crops top-1 a cat class, the three coffee crops a coffee class, at the backbone's size."""
+    resized = np.stack([resize(image, size, preserve_range=True) for image in samples]).astype("float32")
+    probabilities = predict(model, resized)
     for row in range(3):
         assert top3(probabilities[row])[0] in CAT_CLASSES
     for row in range(3, 6):
         assert top3(probabilities[row])[0] in COFFEE_CLASSES
 
 
-@pytest.fixture(scope="module")
-def lite1_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("weights-lite1")
-
-
-@pytest.fixture(scope="module")
-def lite1(lite1_cache: Path) -> keras.Model:
-    return backbone.load_pretrained((240, 240, 3), include_top=True, cache_dir=lite1_cache, spec=LITE1)
-
-
-def test_the_lite1_port_matches_its_reference_forward_pass_within_1e5(lite1_cache, lite1):
+def test_the_lite1_port_matches_its_reference_forward_pass_within_1e5(larger_cache, lite1):
     # Lite1 is Lite0's widths at depth 1.1 (repeats 1, 3, 3, 4, 4, 5, 1): its stride-2 blocks are the first of
     # stages 2, 3, 4 and 6, as Lite2's.
     image = np.random.default_rng(2).uniform(0, 255, (70, 51, 3)).astype("float32")
     state = read_state_dict(pretrained_weights_file(LITE1))
-    expected_embedding, expected_logits = _torch_reference(image, state, stride_two_blocks=(1, 4, 7, 15))
-    model = backbone.load_pretrained((70, 51, 3), include_top=True, cache_dir=lite1_cache, spec=LITE1)
+    model = backbone.load_pretrained((70, 51, 3), include_top=True, cache_dir=larger_cache, spec=LITE1)
     assert len(layers_of_top_blocks(model, 21)) > len(layers_of_top_blocks(model, 16))
     assert model.count_params() == sum(value.size for key, value in state.items() if "num_batches" not in key)
-    probe = keras.Model(model.input, [model.get_layer("avg_pool").output, model.get_layer("logits").output])
-    embedding, logits = (np.asarray(out, dtype=np.float64)[0] for out in probe(image[None], training=False))
-    # Within 1e-5 of the float64 reference, relative to each output's scale (Keras computes in float32).
-    assert np.max(np.abs(embedding - expected_embedding)) <= 1e-5 * max(1.0, np.abs(expected_embedding).max())
-    assert np.max(np.abs(logits - expected_logits)) <= 1e-5 * max(1.0, np.abs(expected_logits).max())
+    assert_matches_the_float64_reference(model, image, state, stride_two_blocks=(1, 4, 7, 15))
 
 
 def test_lite1_classifies_the_sample_images_into_their_imagenet_classes(lite1, samples):
-    resized = np.stack([resize(image, (240, 240), preserve_range=True) for image in samples]).astype("float32")
-    probabilities = predict(lite1, resized)
-    for row in range(3):
-        assert top3(probabilities[row])[0] in CAT_CLASSES
-    for row in range(3, 6):
-        assert top3(probabilities[row])[0] in COFFEE_CLASSES
+    assert_classifies_every_sample(lite1, samples, (240, 240))
 
 
-def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(lite2_cache, lite2, samples, tmp_path, monkeypatch):
+def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(
+    larger_cache, lite2, samples, tmp_path, monkeypatch
+):
     from PIL import Image
 
     from core.app import estimate
@@ -263,7 +262,7 @@ def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(lite2_cache,
 
     load_pretrained = backbone.load_pretrained
     monkeypatch.setattr(backbone, "load_pretrained", load_and_note)
-    rate = estimate.measure_posters_per_second((64, 48), paths, lite2_cache, backbone="lite2")
+    rate = estimate.measure_posters_per_second((64, 48), paths, larger_cache, backbone="lite2")
     without_top = lite2.count_params() - lite2.get_layer("logits").count_params()
     assert rate > 0 and measured == [("lite2", without_top)]
 

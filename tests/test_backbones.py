@@ -42,6 +42,20 @@ def test_each_entry_is_one_consistent_record():
     assert len({entry.sha256 for entry in BACKBONES.values()}) == len(BACKBONES)
 
 
+@pytest.mark.parametrize(
+    ("entry", "widths", "repeats"),
+    [
+        (LITE0, (16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
+        (LITE2, (16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
+    ],
+)
+def test_each_backbones_stage_table_is_the_one_its_weight_file_holds(entry, widths, repeats):
+    # The tables are scaled from Lite0's by width and depth; a rounding slip would build a model the weights misfit.
+    assert tuple(stage.channels for stage in entry.stages) == widths
+    assert tuple(stage.repeats for stage in entry.stages) == repeats
+    assert entry.resource == ("models", f"efficientnet-{entry.name}-{entry.sha256[:8]}.pth")
+
+
 @pytest.mark.parametrize("requirements", ["requirements.txt", "requirements-gpu.txt"])
 def test_the_requirements_pin_every_backbones_weights_and_no_other(requirements):
     lines = (PROJECT_ROOT / requirements).read_text(encoding="utf-8").splitlines()

@@ -19,7 +19,8 @@ from core.csv_files import csv_bytes
 from core.data.catalog_build import open_catalog
 from core.ingest import main as ingest_command
 from tests.apptest_helpers import open_page, use_settings
-from tests.csv_fixture import build_readme_manifest
+from tests.conftest import make_settings
+from tests.csv_fixture import build_readme_manifest_with
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 
 HYPERLINK_FILE = '=HYPERLINK("evil.example","open").jpg'
@@ -59,12 +60,9 @@ def test_text_cells_that_start_a_formula_get_a_quote_and_numbers_stay_numbers() 
 def hostile_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The README's manifest with a movie titled as a command and a poster file named as a formula."""
     data = tmp_path / "my-posters"
-    build_readme_manifest(data)
-    shutil.copy(data / "img" / "poster-0001.jpg", data / "img" / "hostile.jpg")
+    build_readme_manifest_with(data, COMMAND_TITLE, "Drama")
     shutil.copy(data / "img" / "poster-0001.jpg", data / HYPERLINK_FILE)  # a poster no row names: a finding
-    with (data / "posters.csv").open("a", encoding="utf-8") as manifest:
-        manifest.write(f"hostile,{COMMAND_TITLE},1999,Drama,img/hostile.jpg,\n")
-    settings = Settings(data_dir=data, cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs")
+    settings = make_settings(data, tmp_path)
     use_settings(monkeypatch, settings)
     as_on_a_warm_server(monkeypatch)
     return settings

@@ -12,22 +12,9 @@ from core.config import Settings
 from core.data.catalog_build import open_catalog
 from core.data.ingest.layout import DataNotFoundError, locate_layout
 from tests.apptest_helpers import open_page, texts, use_settings
-from tests.csv_fixture import CsvExpected, build_manifest_dataset, build_moviegenre_dataset
+from tests.csv_fixture import CSV_FIGURES, CsvExpected, build_manifest_dataset, build_moviegenre_dataset
 from tests.model_fixture import APPTEST_TIMEOUT
 
-FIGURES = (
-    "records",
-    "unique_movies",
-    "duplicate_records",
-    "posters",
-    "posters_without_record",
-    "records_without_poster",
-    "records_without_genre",
-    "records_without_id",
-    "unreadable_posters",
-    "unparseable_records",
-    "usable_movies",
-)
 BUILDERS = {"manifest": build_manifest_dataset, "moviegenre": build_moviegenre_dataset}
 
 
@@ -43,7 +30,7 @@ def test_the_layout_is_detected_and_the_reports_figures_keep_their_meaning(datas
     summary = open_catalog(settings).summary()
 
     assert summary["layout"] == expected.layout
-    assert {key: summary[key] for key in FIGURES} == {key: getattr(expected, key) for key in FIGURES}
+    assert {key: summary[key] for key in CSV_FIGURES} == {key: getattr(expected, key) for key in CSV_FIGURES}
     assert summary["genres"] == dict(sorted(expected.genres.items(), key=lambda item: (-item[1], item[0])))
     assert summary["findings"]["row not UTF-8"] == expected.rows_not_utf8
     assert summary["posters"] == summary["posters_with_record"] + summary["posters_without_record"]

@@ -300,6 +300,13 @@ def shown_evidence(app: AppTest, calls: list[tuple[np.ndarray, str]]) -> tuple[s
 
 
 @pytest.fixture
+def app_on_the_tiny_model(monkeypatch: pytest.MonkeyPatch, tiny_model: TinyModel) -> None:
+    """The app's pages on the tiny model's data and runs, their buttons clickable."""
+    as_on_a_warm_server(monkeypatch)
+    use_settings(monkeypatch, tiny_model.settings)
+
+
+@pytest.fixture
 def drawn_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, str]]:
     """Every image the page draws, as (pixels, alternative text): what a person sees, not only its URL."""
     calls: list[tuple[np.ndarray, str]] = []
@@ -313,14 +320,10 @@ def drawn_images(monkeypatch: pytest.MonkeyPatch) -> list[tuple[np.ndarray, str]
     return calls
 
 
+@pytest.mark.usefixtures("app_on_the_tiny_model")
 def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
-    monkeypatch: pytest.MonkeyPatch,
-    tiny_model: TinyModel,
-    tiny_explainer: Explainer,
-    drawn_images: list[tuple[np.ndarray, str]],
+    tiny_model: TinyModel, tiny_explainer: Explainer, drawn_images: list[tuple[np.ndarray, str]]
 ) -> None:
-    as_on_a_warm_server(monkeypatch)
-    use_settings(monkeypatch, tiny_model.settings)
     # A fixture poster whose first two genres have different maps, so that switching must change the image.
     loaded = tiny_explainer.loaded
     for movie in [m for m in tiny_model.usable_movies() if m.poster == "jpeg"]:
@@ -377,14 +380,10 @@ def test_the_evidence_follows_the_chosen_genre_the_plain_poster_and_the_opacity(
     assert not app.exception
 
 
+@pytest.mark.usefixtures("app_on_the_tiny_model")
 def test_a_movies_page_shows_the_evidence_of_each_of_its_predicted_genres(
-    monkeypatch: pytest.MonkeyPatch,
-    tiny_model: TinyModel,
-    tiny_explainer: Explainer,
-    drawn_images: list[tuple[np.ndarray, str]],
+    tiny_model: TinyModel, tiny_explainer: Explainer, drawn_images: list[tuple[np.ndarray, str]]
 ) -> None:
-    as_on_a_warm_server(monkeypatch)
-    use_settings(monkeypatch, tiny_model.settings)
     movie = next(m for m in tiny_model.usable_movies() if m.poster == "jpeg")
     pixels = validate_upload(tiny_model.poster_path(movie).read_bytes(), "poster.jpg").pixels
     loaded = tiny_explainer.loaded

@@ -5,14 +5,14 @@ button labels and their help tooltips. Unescaped, Markdown would turn them into 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from core.config import Settings
 from tests.apptest_helpers import open_page, use_settings
-from tests.csv_fixture import build_readme_manifest
+from tests.conftest import make_settings
+from tests.csv_fixture import build_readme_manifest_with
 from tests.model_fixture import (
     HOSTILE_MODE,
     HOSTILE_STARTED_AT,
@@ -56,11 +56,8 @@ def test_a_run_folders_mode_and_start_time_are_shown_literally(hostile_run: Tiny
 def hostile_genre(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The README's manifest with one more movie, of Comedy and of a genre named as a Markdown image."""
     data = tmp_path / "my-posters"
-    build_readme_manifest(data)
-    shutil.copy(data / "img" / "poster-0001.jpg", data / "img" / "hostile.jpg")
-    with (data / "posters.csv").open("a", encoding="utf-8") as manifest:
-        manifest.write(f"hostile,Hostile genre,1999,Comedy|{HOSTILE_GENRE},img/hostile.jpg,\n")
-    settings = Settings(data_dir=data, cache_dir=tmp_path / "cache", runs_dir=tmp_path / "runs")
+    build_readme_manifest_with(data, "Hostile genre", f"Comedy|{HOSTILE_GENRE}")
+    settings = make_settings(data, tmp_path)
     use_settings(monkeypatch, settings)
     as_on_a_warm_server(monkeypatch)
     return settings

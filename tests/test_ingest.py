@@ -16,20 +16,7 @@ from core.data.ingest.layout import DataNotFoundError
 from core.data.titles import title_sort_key
 from core.ingest import main as ingest_main
 from tests.conftest import FixtureData, make_settings
-from tests.raw_fixture import build_raw_dataset
-
-FIGURES = (
-    "records",
-    "unique_movies",
-    "duplicate_records",
-    "posters",
-    "posters_without_record",
-    "records_without_poster",
-    "records_without_genre",
-    "unreadable_posters",
-    "unparseable_records",
-    "usable_movies",
-)
+from tests.raw_fixture import FIGURES, build_raw_dataset
 
 
 def test_report_matches_what_the_fixture_holds(fixture_catalog, fixture_data: FixtureData) -> None:

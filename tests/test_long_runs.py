@@ -9,14 +9,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from core.app import run_reports, runs
+from core.config import Settings
 from core.training import run_folder as rf
 from core.training.config import make_config
-from tests.apptest_helpers import open_page, use_settings
-from tests.conftest import FixtureData, make_settings
-from tests.model_fixture import as_on_a_warm_server
+from tests.apptest_helpers import open_page
 
 EPOCHS = 300_000
 BEST_EPOCH = 123_457  # not on the even spread of kept epochs
@@ -70,11 +68,9 @@ def write_long_run(runs_dir: Path, run_id: str = "20200101-000000-fast-long") ->
 
 
 def test_the_page_of_a_300000_epoch_run_draws_each_curve_with_at_most_2000_points(
-    fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clickable_app_settings: Settings,
 ) -> None:
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    as_on_a_warm_server(monkeypatch)
+    settings = clickable_app_settings
     run = write_long_run(settings.runs_dir)
 
     app = open_page("pages/training.py", run=run.name)
@@ -96,11 +92,9 @@ def plotted(values: list | dict) -> list:
 
 
 def test_the_progress_panel_polls_only_the_running_runs_status_and_reads_its_history_once_per_epoch(
-    fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clickable_app_settings: Settings,
 ) -> None:
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    as_on_a_warm_server(monkeypatch)
+    settings = clickable_app_settings
     write_long_run(settings.runs_dir)
     live = settings.runs_dir / "20200102-000000-fast-live"
     live.mkdir()

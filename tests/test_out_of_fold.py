@@ -3,8 +3,6 @@ disagreement, and the Dataset page's one-click (undoable) corrections of them.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -12,9 +10,7 @@ from core import corrections as cx
 from core.config import Settings
 from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
-from tests.apptest_helpers import open_page, shown_text, use_settings
-from tests.conftest import FixtureData, make_settings
-from tests.model_fixture import as_on_a_warm_server
+from tests.apptest_helpers import open_page, shown_text
 
 
 def test_out_of_fold_scores_never_come_from_a_model_that_saw_the_movie(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,11 +78,8 @@ def test_doubts_rank_by_disagreement_and_name_the_top_unlabelled_genre() -> None
 
 
 @pytest.fixture
-def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    settings = make_settings(fixture_data.settings.data_dir, tmp_path)
-    use_settings(monkeypatch, settings)
-    as_on_a_warm_server(monkeypatch)
-    return settings
+def settings(clickable_app_settings: Settings) -> Settings:
+    return clickable_app_settings
 
 
 def test_the_state_key_follows_the_corrections_in_force(settings: Settings) -> None:

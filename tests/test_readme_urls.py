@@ -6,16 +6,14 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import Settings
-from core.data.catalog import Catalog
 from core.data.catalog_build import open_catalog
-from core.serving import projection
 from tests.apptest_helpers import APP, TIMEOUT, use_settings
 from tests.conftest import FixtureData, make_settings
+from tests.map_fixture import save_line_map
 from ui.nav import PAGES
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -50,18 +48,8 @@ def settings(fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.Monk
     settings = make_settings(fixture_data.settings.data_dir, tmp_path / "work")
     use_settings(monkeypatch, settings)
     catalog = open_catalog(settings)
-    _save_map(settings, catalog)
+    save_line_map(settings, catalog)
     return settings
-
-
-def _save_map(settings: Settings, catalog: Catalog) -> None:
-    ids = catalog.usable_movies()["imdb_id"].tolist()
-    along = np.linspace(0.0, 1.0, len(ids))
-    line = np.column_stack([along, along])
-    poster_map = projection.PosterMap(
-        ids, line, line, np.zeros(1280), np.eye(2, 1280), np.array([0.6, 0.2]), umap_seconds=0.5, pca_seconds=0.1
-    )
-    projection.save_map(settings, projection.map_key(catalog), poster_map)
 
 
 def test_the_readme_shows_urls_of_every_kind() -> None:

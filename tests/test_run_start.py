@@ -6,12 +6,14 @@ The processes are stopped long before they train, so these tests pay for TensorF
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,17 @@ def start_command(settings: Settings, *arguments: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextlib.contextmanager
+def command_run(settings: Settings, *arguments: str) -> Iterator[subprocess.Popen]:
+    """`start_command`, killed and reaped on the way out whatever happened, so no test leaves a run behind."""
+    process = start_command(settings, *arguments)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
 def run_folders(settings: Settings) -> list[Path]:
     if not settings.runs_dir.is_dir():
         return []
@@ -79,9 +92,13 @@ def assert_stopped_before_training(run_dir: Path) -> None:
     assert not (run_dir / rf.MODEL_FILE).exists() and not (run_dir / rf.METRICS_FILE).exists()
 
 
+def assert_ended_cleanly_before_training(process: subprocess.Popen, run_dir: Path) -> None:
+    assert process.returncode == 0, process.communicate()
+    assert_stopped_before_training(run_dir)
+
+
 def test_a_second_run_names_the_active_one_exits_3_and_makes_no_folder(settings: Settings) -> None:
-    first = start_command(settings)
-    try:
+    with command_run(settings) as first:
         run_dir = wait_for_status(settings, first)
         os.kill(first.pid, signal.SIGSTOP)  # frozen while it holds the runs folder: it stays the active run
         second = start_command(settings)
@@ -102,37 +119,24 @@ def test_a_second_run_names_the_active_one_exits_3_and_makes_no_folder(settings:
         os.kill(first.pid, signal.SIGCONT)
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=END_TIMEOUT_S)
-    finally:
-        first.kill()
-        first.wait()
-    assert first.returncode == 0, first.communicate()
-    assert_stopped_before_training(run_dir)
+    assert_ended_cleanly_before_training(first, run_dir)
 
 
 def test_a_killed_run_never_blocks_the_next(settings: Settings) -> None:
-    first = start_command(settings)
-    try:
+    with command_run(settings) as first:  # SIGKILLed at the end: no handler runs, the run cleans up nothing
         wait_for_status(settings, first)
         with pytest.raises(run_lock.RunLockBusy):
             run_lock.acquire(settings.runs_dir)
-    finally:
-        first.kill()  # SIGKILL: no handler runs, nothing is cleaned up by the run itself
-        first.wait()
     with run_lock.acquire(settings.runs_dir):  # the OS released the lock with the process
         pass
 
 
 def test_sigterm_in_a_runs_first_seconds_stops_it_cleanly(settings: Settings) -> None:
-    process = start_command(settings)
-    try:
+    with command_run(settings) as process:
         run_dir = wait_for_status(settings, process)  # written before TensorFlow is imported
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=END_TIMEOUT_S)
-    finally:
-        process.kill()
-        process.wait()
-    assert process.returncode == 0, process.communicate()
-    assert_stopped_before_training(run_dir)
+    assert_ended_cleanly_before_training(process, run_dir)
 
 
 def test_a_force_stop_in_a_launched_runs_first_seconds_stops_it_and_a_command_line_run_is_refused_meanwhile(

@@ -11,9 +11,9 @@ import plotly.express as px
 import streamlit as st
 
 from core import corrections as cx
-from core.csv_files import csv_bytes
 from core.data.catalog import Catalog
 from core.training.config import make_config
+from ui.downloads import csv_download
 from ui.text import md_escape
 
 _MESSAGE_KEY = "correction_message"
@@ -186,12 +186,8 @@ def corrections_report(catalog: Catalog) -> None:
         },
     )
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        st.download_button(
-            f"Download the {len(table)} correction{'s' * (len(table) != 1)} (CSV)",
-            csv_bytes(table),
-            file_name="label-corrections.csv",
-            mime="text/csv",
-            icon=":material/download:",
+        csv_download(
+            f"Download the {len(table)} correction{'s' * (len(table) != 1)} (CSV)", table, "label-corrections.csv"
         )
         if not active.empty:
             labels = {

@@ -78,31 +78,25 @@ def _controls(catalog: Catalog, row, movie: dict, corrections: list[cx.Correctio
         st.button("Undo", key=f"{key}-undo", on_click=_undo, args=(catalog, [c.id for c in reversed(mine)], title))
     elif doubted_gone:
         st.caption("The labels no longer say this (changed since the scores were computed).")
-    elif not row.labelled:
-        st.button(
-            f"Add {genre}",
-            key=key,
-            icon=":material/add:",
-            on_click=_apply,
-            args=(catalog, [(genre, cx.ADD)], imdb_id, title),
-        )
-    elif len(genres_now) > 1:
-        st.button(
-            f"Not {genre}",
-            key=key,
-            icon=":material/remove:",
-            on_click=_apply,
-            args=(catalog, [(genre, cx.REMOVE)], imdb_id, title),
-        )
-    elif row.top_genre:
+    else:
+        fix = _fix(genre, bool(row.labelled), row.top_genre, len(genres_now))
+        if fix is not None:
+            label, icon, changes = fix
+            st.button(label, key=key, icon=icon, on_click=_apply, args=(catalog, changes, imdb_id, title))
+
+
+def _fix(
+    genre: str, labelled: bool, top_genre: str | None, genre_count: int
+) -> tuple[str, str, list[tuple[str, str]]] | None:
+    """The one correction a doubt offers (its button's label, icon and changes), or None when there is none."""
+    if not labelled:
+        return f"Add {genre}", ":material/add:", [(genre, cx.ADD)]
+    if genre_count > 1:
+        return f"Not {genre}", ":material/remove:", [(genre, cx.REMOVE)]
+    if top_genre:
         # A movie keeps at least one genre: its only one is replaced by the model's top genre, not removed.
-        st.button(
-            f"Replace with {row.top_genre}",
-            key=key,
-            icon=":material/swap_horiz:",
-            on_click=_apply,
-            args=(catalog, [(row.top_genre, cx.ADD), (genre, cx.REMOVE)], imdb_id, title),
-        )
+        return f"Replace with {top_genre}", ":material/swap_horiz:", [(top_genre, cx.ADD), (genre, cx.REMOVE)]
+    return None
 
 
 def _show_message() -> None:

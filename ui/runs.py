@@ -85,12 +85,17 @@ def render_next_model(settings: Settings, run: RunView, active_model: str | None
             icon=":material/new_releases:",
         )
         if st.button("Make it the active model", icon=":material/star:", key=f"next-model-{run.run_id}"):
-            try:
-                model_choice.set_active_model(settings, run.run_id)
-            except runs.RunError as error:
-                st.error(str(error))
-            else:
-                st.rerun()
+            _make_active_model(settings, run.run_id)
+
+
+def _make_active_model(settings: Settings, run_id: str) -> None:
+    """Predict uses `run_id` from now on and the page redraws; a run that cannot be used says why instead."""
+    try:
+        model_choice.set_active_model(settings, run_id)
+    except runs.RunError as error:
+        st.error(str(error))
+    else:
+        st.rerun()
 
 
 def run_caption(run: RunView) -> str:
@@ -227,12 +232,7 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
     if run.run_id == active_model:
         columns[0].success("This is the active model.")
     elif columns[0].button("Make it the active model", disabled=not usable, icon=":material/star:"):
-        try:
-            model_choice.set_active_model(settings, run.run_id)
-        except runs.RunError as error:
-            st.error(str(error))
-        else:
-            st.rerun()
+        _make_active_model(settings, run.run_id)
     if not run.is_active:
         columns[1].download_button(
             "Download run folder",

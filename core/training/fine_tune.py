@@ -6,60 +6,40 @@ from __future__ import annotations
 import time
 
 import keras
-import numpy as np
-import tensorflow as tf
 
-from core.config import Settings
 from core.model.features import WeightedBinaryCrossentropy, make_genre_model, unfreeze_top_blocks
-from core.training.config import TrainingConfig
-from core.training.data import TrainingData
-from core.training.epochs import BestWeights, Progress, Trained
+from core.training.epochs import Trained
 from core.training.fast import head_on_features
+from core.training.mode_inputs import ModeInputs
 from core.training.on_images import fit_on_images, image_datasets, scored_on_images
 
 
-def train_fine_tune(
-    data: TrainingData,
-    config: TrainingConfig,
-    settings: Settings,
-    pos_weight: np.ndarray,
-    best: BestWeights,
-    progress: Progress,
-    strategy: tf.distribute.Strategy,
-) -> Trained:
+def train_fine_tune(run: ModeInputs) -> Trained:
     """The fast head first (on cached features), then the top blocks unfrozen and trained on images."""
+    config, progress = run.config, run.progress
     first = head_on_features(
-        data,
-        config,
-        settings,
-        pos_weight,
-        best,
-        progress,
-        strategy,
+        run,
         epochs=config.head_epochs,
         learning_rate=config.head_learning_rate,
         keep_backbone=True,
     )
     head_trained = time.perf_counter()
-    global_batch = config.batch_size * strategy.num_replicas_in_sync
-    datasets = image_datasets(data, config, global_batch)
-    with strategy.scope():
+    datasets = image_datasets(run.data, config, run.global_batch)
+    with run.strategy.scope():
         trainable = unfreeze_top_blocks(first.features, config.unfreeze_blocks)
         trained_model = make_genre_model(first.features, first.head, flip_tta=False)
         model = make_genre_model(first.features, first.head, config.flip_tta)
         trained_model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(pos_weight)
+            optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(run.pos_weight)
         )
     progress.log.write(
         f"fine-tuning the top {config.unfreeze_blocks} blocks ({trainable:,} backbone weights) at learning "
         f"rate {config.learning_rate:g}"
     )
-    early = fit_on_images(
-        "fine-tuning", trained_model, model, datasets, global_batch, data, config, pos_weight, best, progress
-    )
+    early = fit_on_images(run, "fine-tuning", trained_model, model, datasets)
     timing = {
         "embedding_s": first.embedding_s,
         "training_s": first.training_s,
         "fine_tuning_s": time.perf_counter() - head_trained,
     }
-    return scored_on_images(model, datasets, best, progress, early, timing)
+    return scored_on_images(run, model, datasets, early, timing)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from core.model.pipeline import make_dataset
 from core.training.config import TrainingConfig
 from core.training.data import TrainingData
-from core.training.epochs import BestWeights, EpochMonitor, Progress, Trained, fit_epochs
+from core.training.epochs import EpochMonitor, Trained, fit_epochs
+from core.training.mode_inputs import ModeInputs
 from core.training.split import PARTS
 
 
@@ -32,45 +32,35 @@ def image_datasets(data: TrainingData, config: TrainingConfig, global_batch: int
 
 
 def fit_on_images(
-    phase: str,
-    fitted: keras.Model,
-    scorer: keras.Model,
-    datasets: dict[str, tf.data.Dataset],
-    global_batch: int,
-    data: TrainingData,
-    config: TrainingConfig,
-    pos_weight: np.ndarray,
-    best: BestWeights,
-    progress: Progress,
+    run: ModeInputs, phase: str, fitted: keras.Model, scorer: keras.Model, datasets: dict[str, tf.data.Dataset]
 ) -> bool:
     """Epochs of `fitted` over the training posters, `scorer` scoring validation after each one (it may be
     the same model, or the saved model that shares `fitted`'s layers); returns whether it stopped early."""
     monitor = EpochMonitor(
         phase,
-        config.epochs,
-        math.ceil(len(data.parts["train"].ids) / global_batch),
+        run.config.epochs,
+        math.ceil(len(run.data.parts["train"].ids) / run.global_batch),
         lambda: scorer.predict(datasets["val"], verbose=0),
-        data.parts["val"].labels,
-        pos_weight,
-        best,
-        progress,
-        config.patience,
+        run.data.parts["val"].labels,
+        run.pos_weight,
+        run.best,
+        run.progress,
+        run.config.patience,
     )
-    fit_epochs(fitted, datasets["train"], monitor, progress)
+    fit_epochs(fitted, datasets["train"], monitor, run.progress)
     return monitor.early_stopped
 
 
 def scored_on_images(
+    run: ModeInputs,
     model: keras.Model,
     datasets: dict[str, tf.data.Dataset],
-    best: BestWeights,
-    progress: Progress,
     early_stopped: bool,
     timing: dict[str, float],
 ) -> Trained:
     """The best epoch's weights put back, then the validation and test posters scored by the saved model."""
-    best.restore()
-    progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
+    run.best.restore()
+    run.progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
     return Trained(
         model=model,
         val_scores=model.predict(datasets["val"], verbose=0),

@@ -18,13 +18,11 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from core.model.features import WeightedBinaryCrossentropy, make_head
 from core.model.pipeline import make_embedding_dataset
-from core.training.config import TrainingConfig
-from core.training.data import TrainingData
 from core.training.epochs import Progress
+from core.training.mode_inputs import ModeInputs
 
 
 @dataclass(frozen=True)
@@ -55,19 +53,14 @@ class _RefitProgress(keras.callbacks.Callback):
 
 
 def refit_heads(
-    data: TrainingData,
-    config: TrainingConfig,
-    features_by_part: dict[str, np.ndarray],
-    pos_weight: np.ndarray,
-    chosen: list[ChosenHead],
-    progress: Progress,
-    strategy: tf.distribute.Strategy,
+    run: ModeInputs, features_by_part: dict[str, np.ndarray], chosen: list[ChosenHead]
 ) -> list[keras.Model]:
     """Each chosen head trained again from its seed on training + validation for its chosen epochs.
 
     A stop request ends the refit: the heads refitted so far are kept complete, the others are the heads
     as validation chose them, so what is saved is always a finished head. The test part is never seen.
     """
+    data, config, progress = run.data, run.config, run.progress
     features = np.concatenate([features_by_part["train"], features_by_part["val"]])
     labels = np.concatenate([data.parts["train"].labels, data.parts["val"].labels]).astype(np.float32)
     label = f"{progress.label} refit" if progress.label else "refit"
@@ -80,7 +73,7 @@ def refit_heads(
             return refitted + [later.head for later in chosen[len(refitted) :]]
         started = time.perf_counter()
         keras.utils.set_random_seed(choice.seed)
-        with strategy.scope():
+        with run.strategy.scope():
             head = make_head(
                 len(data.vocabulary),
                 features.mean(axis=0),
@@ -91,9 +84,9 @@ def refit_heads(
                 name=choice.head.name,
             )
             head.compile(
-                optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(pos_weight)
+                optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(run.pos_weight)
             )
-        global_batch = config.batch_size * strategy.num_replicas_in_sync
+        global_batch = run.global_batch
         dataset = make_embedding_dataset(features, labels, global_batch, True, choice.seed)
         phase = f"{label} of head {number} of {len(chosen)}" if len(chosen) > 1 else label
         batches = -(-len(features) // global_batch)

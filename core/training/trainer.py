@@ -33,6 +33,7 @@ from core.training.data import SPLIT_FILE, TrainingError, log_corrections, prepa
 from core.training.epochs import BestWeights, Progress
 from core.training.fast import train_fast
 from core.training.fine_tune import train_fine_tune
+from core.training.mode_inputs import ModeInputs, TrainMode
 from core.training.provenance import provenance
 from core.training.results import log_report, save_results
 from core.training.scratch import train_scratch
@@ -52,7 +53,7 @@ __all__ = [
     "train",
 ]
 
-_MODES = {"fast": train_fast, "fine-tune": train_fine_tune, "scratch": train_scratch}
+_MODES: dict[str, TrainMode] = {"fast": train_fast, "fine-tune": train_fine_tune, "scratch": train_scratch}
 
 
 def pick_strategy() -> tf.distribute.Strategy:
@@ -135,7 +136,7 @@ def train(
         pos_weight = positive_weights(data.parts["train"].labels, config.pos_weighting, config.pos_weight_cap)
         best = BestWeights([])
         try:
-            trained = _MODES[config.mode](data, config, settings, pos_weight, best, progress, strategy)
+            trained = _MODES[config.mode](ModeInputs(data, config, settings, pos_weight, best, progress, strategy))
         except (EmbeddingStopped, StopRequested):
             message = "stopped before the first epoch ended, so there is no model to save"
             log.write(message)

@@ -10,7 +10,6 @@ model a run saves is the one trained on the drawn split.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -24,14 +23,12 @@ from core.training import metrics_report
 from core.training.config import ConfigError, TrainingConfig
 from core.training.data import TrainingData, TrainingError, prepare_data
 from core.training.epochs import BestWeights, Progress, Trained
+from core.training.mode_inputs import ModeInputs, TrainMode
 from core.training.split import PARTS, SplitError
 from core.training.stop import StopRequested
 from core.training.temporal_split import VALIDATION_YEARS
 from core.training.thresholds import choose_thresholds
 
-TrainMode = Callable[
-    [TrainingData, TrainingConfig, Settings, np.ndarray, BestWeights, Progress, tf.distribute.Strategy], Trained
-]
 LABEL = "temporal twin"
 
 
@@ -66,7 +63,7 @@ def train_temporal_twin(
     best = BestWeights([])
     pos_weight = positive_weights(data.parts["train"].labels, config.pos_weighting, config.pos_weight_cap)
     try:
-        trained = train_mode(data, config, settings, pos_weight, best, twin_progress, strategy)
+        trained = train_mode(ModeInputs(data, config, settings, pos_weight, best, twin_progress, strategy))
     except (EmbeddingStopped, StopRequested):
         progress.log.write("temporal twin: stopped before its first epoch ended, so there is no temporal test")
         return {"temporal": {"skipped": "stopped before the temporal twin's first epoch ended"}}, True
