@@ -63,14 +63,20 @@ def test_labels_that_look_wrong_are_listed_with_their_corrections(
     assert_no_exception(page, server)
 
 
-def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
-    page: Page, model_app_server: ModelServer, screenshot: Screenshots
-) -> None:
-    server = model_app_server.server
+def _saved_map(server):
+    """The map of the served catalog, laid out and saved as its background job would (no job is started)."""
     catalog = open_catalog(server.settings)
     index = build_index(catalog, server.settings)
     poster_map = projection.fit_map(index.ids, index.vectors)
     projection.save_map(server.settings, projection.map_key(catalog), poster_map)
+    return catalog, poster_map
+
+
+def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
+    page: Page, model_app_server: ModelServer, screenshot: Screenshots
+) -> None:
+    server = model_app_server.server
+    _, poster_map = _saved_map(server)
     open_view(page, server.url_for("/map", color="Drama"), expect_text="Click a poster for its card")
     chart = page.get_by_test_id("stPlotlyChart").first
     chart.scroll_into_view_if_needed()
@@ -106,10 +112,7 @@ def test_a_click_on_a_poster_of_the_map_opens_its_card(
     page: Page, model_app_server: ModelServer, screenshot: Screenshots
 ) -> None:
     server = model_app_server.server
-    catalog = open_catalog(server.settings)
-    index = build_index(catalog, server.settings)
-    poster_map = projection.fit_map(index.ids, index.vectors)
-    projection.save_map(server.settings, projection.map_key(catalog), poster_map)
+    catalog, poster_map = _saved_map(server)
     # The poster farthest from its nearest neighbour: a click on it cannot land on another one.
     xy = poster_map.xy(projection.DEFAULT_LAYOUT)  # the layout the map opens on
     scale = xy / np.ptp(xy, axis=0)
