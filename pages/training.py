@@ -10,6 +10,7 @@ import shlex
 
 import streamlit as st
 
+from core import background
 from core.app import finished_runs, model_choice, run_reports, runs
 from core.app.urls import valid_run_id
 from core.config import MAX_IMPORT_BYTES, get_settings
@@ -89,8 +90,9 @@ def progress_panel() -> None:
         return
     seen_epoch, history = st.session_state.get(f"history-{running.run_id}", (None, running.history))
     current = runs.read_progress(settings, running.run_id, history_until=seen_epoch)
-    if page_is_behind(running, current):
-        st.rerun()  # started, ended, failed or stopped, or its mode now known: the runs table and Start change
+    behind = page_is_behind(running, current)
+    if behind and not current.is_active:
+        st.rerun()  # ended, failed or stopped: the runs table and Start change, and there is no panel to draw
     if current.history or seen_epoch != current.status.get("epoch"):
         history = current.history
         st.session_state[f"history-{running.run_id}"] = (current.status.get("epoch"), history)
@@ -115,7 +117,7 @@ def progress_panel() -> None:
     curves = run_reports.curves([current])
     if not curves.empty:
         st.plotly_chart(curves_chart(curves), width="stretch")
-    stop_asked = (current.path / runs.STOP_FILE).exists()
+    stop_asked = background.stop_requested(current.path)
     if stop_asked:
         st.info("Stopping after the current batch; the best weights so far are kept.")
         if st.button("Force stop (SIGTERM)", key="force_stop"):
@@ -123,6 +125,10 @@ def progress_panel() -> None:
     elif st.button("Stop this run", icon=":material/stop_circle:", key="stop_run"):
         runs.request_stop(settings, current.run_id)
         st.rerun()  # the stop request shows at once (a click may arrive in a full-page run)
+    if behind:
+        # Started, or its mode now known: the runs table catches up once this panel has been drawn, so a run
+        # that moves on quickly is still seen running.
+        st.rerun()
 
 
 progress_panel()

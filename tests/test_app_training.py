@@ -160,7 +160,7 @@ def test_a_stopped_run_ends_stopped(settings: Settings) -> None:
         button(app, "Stop this run")
         # What that button does (AppTest cannot rerun the fragment alone, as a click in a browser does).
         runs.request_stop(settings, run_id)
-        assert (settings.runs_dir / run_id / runs.STOP_FILE).exists()
+        assert (settings.runs_dir / run_id / background.STOP_FILE).exists()
         app.run()
         assert "Stopping after the current batch" in texts(app)
         button(app, "Force stop (SIGTERM)")

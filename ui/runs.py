@@ -16,6 +16,7 @@ from core.data.catalog import Catalog
 from core.evaluation.mistakes import OUTCOMES, MistakesError, PartPredictions, load_test_predictions, saved_test_parts
 from core.model.backbones import DEFAULT_BACKBONE
 from core.training.config import MODES, ConfigError, make_config, parse_image_size
+from core.training.run_folder import CONFIG_FILE
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
@@ -73,7 +74,7 @@ def page_is_behind(shown: RunView, current: RunView) -> bool:
     were written: the runs table and the Start button are then out of date, and the whole page runs again."""
     if current.state != shown.state:
         return True
-    return not shown.config and (current.path / runs.CONFIG_FILE).is_file()
+    return not shown.config and (current.path / CONFIG_FILE).is_file()
 
 
 def render_next_model(settings: Settings, run: RunView, active_model: str | None) -> None:
