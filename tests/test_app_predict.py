@@ -310,8 +310,8 @@ def test_several_posters_give_the_batch_table_and_its_csv(
         own = [genre for genre, params in shown if params["poster"] == content_hash(data)]
         assert own == [row[2], row[3], row[4]]
         assert row[5] >= row[6] >= row[7]
-    [(label, data, args, _)] = downloads
-    assert label == "Download as CSV" and "predictions.csv" in args
+    [(label, data, args, kwargs)] = downloads
+    assert label == "Download as CSV" and "predictions.csv" in (*args, kwargs.get("file_name"))
     assert list(csv.DictReader(io.StringIO(data.decode()))) == [
         {key: str(value) for key, value in row.items()} for row in table.to_dict("records")
     ]
