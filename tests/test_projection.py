@@ -94,7 +94,7 @@ def test_placing_a_poster_on_umap_loads_neither_umap_nor_numba() -> None:
 
     code = (
         "import sys, numpy as np\n"
-        "from core import projection\n"
+        "from core.serving import projection\n"
         "from core.serving.similar import SimilarityIndex\n"
         "vectors = np.random.default_rng(0).normal(size=(50, 1280))\n"
         "ids = [f'tt{n:07d}' for n in range(50)]\n"
