@@ -27,13 +27,6 @@ _SHOWN_LIMIT = 200_000
 _shown: dict[tuple[str, str, int, int, int], str] = {}
 
 
-def thumbnail_path(settings: Settings, poster_path: str | os.PathLike[str], width: int = THUMBNAIL_WIDTH_PX) -> Path:
-    """Where the thumbnail of this version of the poster lives (whether it is made yet or not)."""
-    path = os.path.abspath(poster_path)
-    stat = os.stat(path)
-    return _thumbnail_path(settings.thumbnails_dir, path, stat.st_size, stat.st_mtime_ns, width)
-
-
 def _thumbnail_path(folder: Path, path: str, size: int, mtime_ns: int, width: int) -> Path:
     key = f"{path}\0{size}\0{mtime_ns}\0{width}".encode("utf-8", "surrogateescape")
     digest = hashlib.sha256(key).hexdigest()[:32]
