@@ -16,7 +16,7 @@ from ui.doubts import doubts_section
 from ui.downloads import csv_download
 from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
-from ui.posters import show_poster
+from ui.poster_grid import movie_card_top, poster_grid
 from ui.text import md_escape
 from ui.welcome import welcome
 
@@ -152,10 +152,13 @@ if samples.open:
     with samples:
         sample_genre = st.selectbox("Genre", order, key="sample_genre")
         sample = charts.sample_posters(catalog, catalog.fingerprint, sample_genre)
-        for column, movie in zip(st.columns(8), sample.itertuples(), strict=False):
-            with column:
-                show_poster(str(catalog.data_root / movie.poster), movie.poster_size, movie.poster_mtime_ns, card=True)
-                st.text(f"{movie.title} ({movie.year})")
+
+        def sample_card(movie) -> None:
+            poster = str(catalog.data_root / movie.poster)
+            movie_card_top(movie.imdb_id, movie.title, poster, movie.poster_size, movie.poster_mtime_ns)
+            st.caption(str(movie.year))
+
+        poster_grid(sample.itertuples(), sample_card, lambda movie: f"sample-{movie.imdb_id}", "samples")
 
 # --- Labels that look wrong --------------------------------------------------------------------------------------
 with doubts_area or st.container():

@@ -8,36 +8,18 @@ import pandas as pd
 import streamlit as st
 
 from core.app.urls import GALLERY_SORTS, GalleryView, last_page_if_past, page_count, parse_gallery_params
-from core.config import GALLERY_CARD_WIDTH_PX, GALLERY_PAGE_SIZE
 from ui.chips import chip_style, genre_chips
 from ui.corrections import active_by_movie, gallery_card_control, show_message
 from ui.data import gallery_table, get_catalog
 from ui.links import scroll_to_top_on_new_view
-from ui.nav import GENRE_PAGE, MOVIE_PAGE, require_entry_point
+from ui.nav import GENRE_PAGE, require_entry_point
+from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
 from ui.posters import show_poster
 from ui.text import md_escape
 
 require_entry_point()
 
 KIND_LABELS = {"series": "TV series", "game": "video game", "episode": "TV episode"}
-# Cards of one size: the poster at 2:3, the title wrapped on up to three lines (its full text on hover),
-# chips beside each other, and the cards of a row as tall as the tallest.
-_CARD_STYLE = """
-<style>
-.st-key-gallery-grid { align-items: stretch; }
-.st-key-gallery-grid [class*="st-key-card-"] img { aspect-ratio: 2 / 3; object-fit: cover; }
-.st-key-gallery-grid [data-testid="stPageLink"] p {
-    white-space: normal; overflow: hidden; display: -webkit-box; -webkit-line-clamp: 3;
-    -webkit-box-orient: vertical; line-height: 1.25; min-height: 3.75em;
-}
-.st-key-gallery-grid [data-testid="stPageLink"] a { overflow: visible; }
-.st-key-gallery-grid div[class*="st-key-chips-"] [data-testid="stPageLink"] p {
-    min-height: 0; font-size: 0.75rem;
-}
-.st-key-gallery-grid div[class*="st-key-chips-"] [data-testid="stPageLink"] a { padding: 0 0.5rem; }
-</style>
-"""
-
 chip_style()
 catalog = get_catalog()
 genres = list(catalog.genre_counts())
@@ -66,30 +48,6 @@ def _on_change() -> None:
             page=1,
         )
     )
-
-
-def pager(shown: GalleryView, pages: int, where: str) -> None:
-    """Links to the previous, next, first, last and nearby pages (links, so that each page has its URL)."""
-    if pages <= 1:
-        return
-    nearby = sorted({1, pages, *range(max(1, shown.page - 2), min(pages, shown.page + 2) + 1)})
-
-    def link(number: int, label: str, **options) -> None:
-        params = replace(shown, page=number).to_params()
-        st.page_link(GENRE_PAGE, label=label, query_params=params, **options)
-
-    with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"pager-{where}"):
-        link(max(1, shown.page - 1), "Previous", icon=":material/chevron_left:", disabled=shown.page == 1)
-        previous = 0
-        for number in nearby:
-            if number > previous + 1:
-                st.markdown("…")
-            if number == shown.page:
-                st.markdown(f"**{number}**")
-            else:
-                link(number, str(number))
-            previous = number
-        link(min(pages, shown.page + 1), "Next", icon=":material/chevron_right:", disabled=shown.page == pages)
 
 
 st.title(f"Genre gallery: {md_escape(view.genre)}" if view.genre else "Genre gallery")
@@ -165,22 +123,27 @@ span = f"{view.year_from or years[0]}–{view.year_to or years[1]}"
 st.markdown(f"**{len(movies):,} movies** of genre {md_escape(view.genre)} from {span} · page {view.page} of {pages}")
 
 show_message()
-st.html(_CARD_STYLE)
 corrected = active_by_movie(catalog)
-first = (view.page - 1) * GALLERY_PAGE_SIZE
-pager(view, pages, "top")
-with st.container(horizontal=True, gap="small", key="gallery-grid"):
-    for movie in movies.iloc[first : first + GALLERY_PAGE_SIZE].itertuples():
-        with st.container(border=True, width=GALLERY_CARD_WIDTH_PX, key=f"card-{movie.imdb_id}"):
-            show_poster(movie.poster_path, movie.poster_size, movie.poster_mtime_ns, card=True)
-            st.page_link(MOVIE_PAGE, label=md_escape(movie.title), query_params={"movie": movie.imdb_id})
-            rating = "" if pd.isna(movie.imdb_rating) else f" · ★ {movie.imdb_rating:.1f}"
-            alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
-            caption = md_escape(f"{movie.year}{rating}{alike}")
-            if movie.kind != "movie":  # series and games are in the dataset too: say so on their card
-                caption += f" · :violet-badge[{md_escape(KIND_LABELS.get(movie.kind, movie.kind))}]"
-            st.caption(caption)
-            genre_chips(movie.genres, key=movie.imdb_id)
-            gallery_card_control(catalog, movie.imdb_id, movie.title, view.genre, corrected.get(movie.imdb_id, []))
-pager(view, pages, "bottom")
+
+
+def card(movie) -> None:
+    movie_card_top(movie.imdb_id, movie.title, movie.poster_path, movie.poster_size, movie.poster_mtime_ns)
+    rating = "" if pd.isna(movie.imdb_rating) else f" · ★ {movie.imdb_rating:.1f}"
+    alike = f" · similarity {similarity[movie.imdb_id]:.2f}" if movie.imdb_id in similarity else ""
+    caption = md_escape(f"{movie.year}{rating}{alike}")
+    if movie.kind != "movie":  # series and games are in the dataset too: say so on their card
+        caption += f" · :violet-badge[{md_escape(KIND_LABELS.get(movie.kind, movie.kind))}]"
+    st.caption(caption)
+    genre_chips(movie.genres, key=movie.imdb_id)
+    gallery_card_control(catalog, movie.imdb_id, movie.title, view.genre, corrected.get(movie.imdb_id, []))
+
+
+def page_params(number: int) -> dict[str, str]:
+    return replace(view, page=number).to_params()
+
+
+pager(GENRE_PAGE, view.page, pages, page_params, "top")
+shown = list(page_of(movies, view.page).itertuples())
+poster_grid(shown, card, lambda movie: f"card-{movie.imdb_id}", "gallery")
+pager(GENRE_PAGE, view.page, pages, page_params, "bottom")
 scroll_to_top_on_new_view(view.to_params())

@@ -10,7 +10,8 @@ from core.data.ids import MOVIE_ID_RULE, imdb_url, valid_movie_id
 from ui.chips import chip_style, genre_chips
 from ui.corrections import movie_controls
 from ui.data import findings_table, get_catalog
-from ui.nav import MOVIE_PAGE, require_entry_point
+from ui.nav import require_entry_point
+from ui.poster_grid import alike_cards
 from ui.posters import show_poster
 from ui.search import open_random_movie, title_search
 from ui.text import literal_heading, md_escape
@@ -126,10 +127,4 @@ if movie["usable"]:
     st.subheader("Posters that look alike")
     index = index_or_progress(catalog, "Finding the posters that look alike", start=False)
     if index is not None and movie_id in index:
-        grid = st.columns(6)
-        for number, neighbour in enumerate(index.nearest(index.vector(movie_id), k=6, exclude=[movie_id])):
-            other = catalog.movie(neighbour.imdb_id)
-            with grid[number]:
-                show_poster(other["poster_path"], other["poster_size"], other["poster_mtime_ns"], card=True)
-                st.page_link(MOVIE_PAGE, label=md_escape(other["title"]), query_params={"movie": neighbour.imdb_id})
-                st.caption(f"similarity {neighbour.similarity:.2f}")
+        alike_cards(catalog, index.nearest(index.vector(movie_id), k=6, exclude=[movie_id]), "alike")

@@ -30,7 +30,7 @@ from ui.model import (
     session_posters,
 )
 from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
-from ui.posters import show_poster
+from ui.poster_grid import alike_cards
 from ui.runs import mark_start_pressed, start_notice, start_run
 from ui.score_chart import WHY_THEY_DIFFER, score_chart
 from ui.text import md_escape
@@ -134,13 +134,7 @@ def more_like_this(query=None, like: str | None = None) -> None:
         return
     exclude = [like] if like else []
     neighbours = index.nearest(index.vector(like) if like else query, k=12, exclude=exclude)
-    grid = st.columns(6)
-    for number, neighbour in enumerate(neighbours):
-        movie = catalog.movie(neighbour.imdb_id)
-        with grid[number % 6]:
-            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"], card=True)
-            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": neighbour.imdb_id})
-            st.caption(f"similarity {neighbour.similarity:.2f}")
+    alike_cards(catalog, neighbours, "more-like-this")
 
 
 # --- Uploaded posters ---------------------------------------------------------------------------------------------

@@ -171,5 +171,5 @@ def sample_posters(_catalog: Catalog, fingerprint: str, genre: str, count: int =
     """A fixed sample of a genre's usable movies (the same on every visit)."""
     usable = _usable(_catalog, fingerprint)
     members = usable[usable["genres"].map(lambda names: genre in names)]
-    columns = ["poster", "poster_size", "poster_mtime_ns", "title", "year"]
+    columns = ["imdb_id", "poster", "poster_size", "poster_mtime_ns", "title", "year"]
     return members.sample(n=min(count, len(members)), random_state=0)[columns]

@@ -14,8 +14,7 @@ from core.app import jobs
 from core.config import Settings
 from core.data.catalog import Catalog
 from core.evaluation import out_of_fold as oof
-from ui.nav import MOVIE_PAGE
-from ui.posters import show_poster
+from ui.poster_grid import movie_card_top, poster_grid
 from ui.text import md_escape
 
 SHOWN = 24  # candidates per page
@@ -115,16 +114,17 @@ def render_candidates(catalog: Catalog, result: oof.OutOfFold, genre: str | None
     by_movie: dict[str, list[cx.Correction]] = {}
     for correction in cx.active_corrections(catalog):
         by_movie.setdefault(correction.imdb_id, []).append(correction)
-    grid = st.columns(6)
-    for number, row in enumerate(ranked.head(SHOWN).itertuples()):
-        movie = catalog.movie(row.imdb_id)
-        if movie is None:
-            continue
-        with grid[number % 6], st.container(border=True, key=f"doubt-card-{row.imdb_id}-{row.genre}"):
-            show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
-            st.page_link(MOVIE_PAGE, label=md_escape(movie["title"]), query_params={"movie": row.imdb_id})
-            st.caption(md_escape(_sentence(row.genre, bool(row.labelled), float(row.score))))
-            _controls(catalog, row, movie, by_movie.get(row.imdb_id, []))
+    shown = [(row, movie) for row in ranked.head(SHOWN).itertuples() if (movie := catalog.movie(row.imdb_id))]
+
+    def card(item: tuple) -> None:
+        row, movie = item
+        movie_card_top(
+            row.imdb_id, movie["title"], movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"]
+        )
+        st.caption(md_escape(_sentence(row.genre, bool(row.labelled), float(row.score))))
+        _controls(catalog, row, movie, by_movie.get(row.imdb_id, []))
+
+    poster_grid(shown, card, lambda item: f"doubt-card-{item[0].imdb_id}-{item[0].genre}", "doubts")
 
 
 def _start(settings: Settings, key: str) -> None:

@@ -18,17 +18,14 @@ import streamlit as st
 
 from core.app.runs import RunView
 from core.app.urls import MistakesView, last_page_if_past, page_count
-from core.config import GALLERY_PAGE_SIZE
 from core.data.catalog import Catalog
 from core.evaluation.mistakes import OUTCOME_NAMES, OUTCOMES, PartPredictions, PredictionCheck, outcomes
 from core.training import genre_metrics
 from ui.figures import every_label
-from ui.nav import MOVIE_PAGE, TRAINING_PAGE
-from ui.posters import show_poster
+from ui.nav import TRAINING_PAGE
+from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
 from ui.text import md_escape
 
-COLUMNS = 6
-COUNT_LABELS = {"tp": "TP", "fp": "FP", "fn": "FN"}
 FIGURES = (
     ("support", "support", "{:.0f}"),
     ("precision", "precision", "{:.3f}"),
@@ -168,24 +165,18 @@ def render_mistakes(
     view = replace(view, page=last_page_if_past(view.page, pages, past))
     for message in past:
         st.warning(message)
-    grid = st.columns(COLUMNS)
-    first = (view.page - 1) * GALLERY_PAGE_SIZE
-    for number, item in enumerate(found[first : first + GALLERY_PAGE_SIZE]):
-        movie = catalog.movie(item.imdb_id)
-        with grid[number % COLUMNS], st.container(border=True, key=f"mistake-{item.imdb_id}"):
-            if movie and movie.get("poster_path"):
-                show_poster(movie["poster_path"], movie["poster_size"], movie["poster_mtime_ns"])
-            title = movie["title"] if movie else item.imdb_id
-            st.page_link(MOVIE_PAGE, label=md_escape(title), query_params={"movie": item.imdb_id})
-            st.caption(f"score {item.score:.0%} · threshold {item.threshold:.0%}".replace("%", " %"))
-            st.caption("labelled: " + (", ".join(map(md_escape, item.labels)) or "no genre of the run"))
-    if pages > 1:
-        with st.container(horizontal=True, gap="small"):
-            st.caption(f"page {view.page} of {pages}")
-            for page in sorted({1, view.page - 1, view.page + 1, pages} - {view.page}):
-                if 1 <= page <= pages:
-                    target = replace(view, page=page)
-                    st.page_link(TRAINING_PAGE, label=f"page {page}", query_params=target.to_params(run.run_id))
+
+    def card(item) -> None:
+        movie = catalog.movie(item.imdb_id) or {}
+        title = movie.get("title") or item.imdb_id
+        movie_card_top(
+            item.imdb_id, title, movie.get("poster_path"), movie.get("poster_size"), movie.get("poster_mtime_ns")
+        )
+        st.caption(f"score {item.score:.0%} · threshold {item.threshold:.0%}".replace("%", " %"))
+        st.caption("labelled: " + (", ".join(map(md_escape, item.labels)) or "no genre of the run"))
+
+    poster_grid(page_of(found, view.page), card, lambda item: f"mistake-{item.imdb_id}", "mistakes")
+    pager(TRAINING_PAGE, view.page, pages, lambda page: replace(view, page=page).to_params(run.run_id), "bottom")
 
 
 def render_verdict(check: PredictionCheck, corrected: bool) -> None:
