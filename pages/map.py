@@ -14,24 +14,25 @@ link without one is older than UMAP, so its selection opens on PCA (`projection.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.app import jobs
-from core.app.urls import POSTER_HASH, last_page_if_past, page_count, parse_page
-from core.config import GALLERY_PAGE_SIZE, get_settings
-from core.data.ids import valid_movie_id
+from core.app.urls import MapView, last_page_if_past, page_count, parse_map_params
+from core.config import get_settings
 from core.serving import projection
 from core.serving.similar import SimilarityIndex
 from ui.data import get_catalog, movies_table
 from ui.nav import MAP_PAGE, MOVIE_PAGE, require_entry_point
+from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
 from ui.posters import show_poster
 from ui.text import md_escape
 
 require_entry_point()
 
-COLUMNS = 8
 st.title("Map of the posters")
 settings = get_settings()
 catalog = get_catalog()
@@ -66,59 +67,41 @@ if poster_map is None:
 
 movies = movies_table(catalog, catalog.fingerprint).set_index("imdb_id").loc[poster_map.ids]
 genres = list(catalog.genre_counts())
-params = st.query_params.to_dict()
-messages: list[str] = []
-try:
-    layout = projection.parse_layout(params.get("layout"), has_selection="box" in params or "poly" in params)
-except projection.ProjectionError as error:
-    messages.append(f"{md_escape(str(error))}; showing {projection.LAYOUTS[projection.DEFAULT_LAYOUT]}.")
-    layout = projection.DEFAULT_LAYOUT
+view = parse_map_params(st.query_params.to_dict(), genres)
+messages = [md_escape(message) for message in view.messages]
+layout, color = view.layout, view.color
 xy = poster_map.xy(layout)
-color = params.get("color", "year")
-if color != "year" and color not in genres:
-    messages.append(f"Colour by {md_escape(repr(color[:40]))}? Not a genre of this dataset; coloured by year.")
-    color = "year"
 selected: np.ndarray | None = None
 selection_shape: dict | None = None
-try:
-    if "box" in params:
-        box = projection.parse_box(params["box"])
-        selected = projection.in_box(xy, box)
-        selection_shape = {"type": "rect", "x0": box[0], "x1": box[1], "y0": box[2], "y1": box[3]}
-    elif "poly" in params:
-        polygon = projection.parse_polygon(params["poly"])
-        selected = projection.in_polygon(xy, polygon)
-        path = "M " + " L ".join(f"{x},{y}" for x, y in polygon) + " Z"
-        selection_shape = {"type": "path", "path": path}
-except projection.ProjectionError as error:
-    messages.append(f"The selection in the URL cannot be used: {error}.")
-picked = valid_movie_id(params.get("movie"))
-if params.get("movie") and (picked is None or picked not in movies.index):
+if view.box:
+    box = view.corners()
+    selected = projection.in_box(xy, box)
+    selection_shape = {"type": "rect", "x0": box[0], "x1": box[1], "y0": box[2], "y1": box[3]}
+elif view.poly:
+    polygon = view.polygon()
+    selected = projection.in_polygon(xy, polygon)
+    selection_shape = {"type": "path", "path": "M " + " L ".join(f"{x},{y}" for x, y in polygon) + " Z"}
+picked = view.movie
+if picked is not None and picked not in movies.index:
     messages.append("The movie in the URL is not on the map.")
     picked = None
 dropped = None
-if params.get("poster"):
+if view.poster:
     from core.serving.dropped_posters import PosterLinkError
     from ui.model import linked_poster
 
     # Kept on the server for its links, as the chip galleries' poster is: a reload or a shared link finds it.
-    if not POSTER_HASH.fullmatch(params["poster"]):
-        messages.append("The poster this link marks is not a poster reference; ignored.")
-    else:
-        try:
-            dropped = linked_poster(params["poster"])
-        except PosterLinkError as error:
-            messages.append(str(error))
+    try:
+        dropped = linked_poster(view.poster)
+    except PosterLinkError as error:
+        messages.append(md_escape(str(error)))
 for message in messages:
     st.warning(message, icon=":material/link_off:")
 
 
-def _url(**changes: str | None) -> dict[str, str]:
-    """The current view's parameters with some changed (None removes one); a new selection drops the page."""
-    view = ("color", "box", "poly", "movie", "poster")
-    current = {"layout": layout} | {name: value for name, value in params.items() if name in view}
-    current.update(changes)
-    return {name: value for name, value in current.items() if value}
+def _show(new_view: MapView) -> None:
+    """Make the URL say exactly what is shown; every change but a page link starts the selection at page 1."""
+    st.query_params.from_dict(replace(new_view, page=1).to_params())
 
 
 def _on_select() -> None:
@@ -126,24 +109,24 @@ def _on_select() -> None:
     selection = st.session_state["poster_map"].selection
     if selection.get("box"):
         area = selection["box"][0]
-        st.query_params.from_dict(_url(box=projection.format_numbers([*area["x"][:2], *area["y"][:2]]), poly=None))
+        _show(replace(view, box=projection.format_numbers([*area["x"][:2], *area["y"][:2]]), poly=None))
     elif selection.get("lasso"):
         area = selection["lasso"][0]
         corners = [value for pair in zip(area["x"], area["y"], strict=True) for value in pair]
-        st.query_params.from_dict(_url(poly=projection.format_numbers(corners), box=None))
+        _show(replace(view, poly=projection.format_numbers(corners), box=None))
     elif selection.get("points"):
         point = selection["points"][0]
         if point.get("customdata"):
-            st.query_params.from_dict(_url(movie=str(point["customdata"][0])))
+            _show(replace(view, movie=str(point["customdata"][0])))
 
 
 def _on_color() -> None:
-    st.query_params.from_dict(_url(color=st.session_state["map_color"]))
+    _show(replace(view, color=st.session_state["map_color"]))
 
 
 def _on_layout() -> None:
     """Another layout: a selection's corners mean nothing there, so it goes."""
-    st.query_params.from_dict(_url(layout=st.session_state["map_layout"] or layout, box=None, poly=None))
+    _show(replace(view, layout=st.session_state["map_layout"] or layout, box=None, poly=None))
 
 
 st.session_state["map_layout"] = layout
@@ -250,25 +233,19 @@ if picked:
 if selected is not None:
     chosen = movies[selected].sort_values(["year", "title"])
     pages = page_count(len(chosen))
-    page_messages: list[str] = []
-    page = last_page_if_past(parse_page(params.get("page"), page_messages), pages, page_messages)
-    for message in page_messages:
+    past: list[str] = []
+    page = last_page_if_past(view.page, pages, past)
+    for message in past:
         st.warning(md_escape(message), icon=":material/link_off:")
     st.subheader(f"{len(chosen):,} selected posters")
     if chosen.empty:
         st.caption("The selection holds no poster.")
-    grid = st.columns(COLUMNS)
-    for number, (imdb_id, movie) in enumerate(
-        chosen.iloc[(page - 1) * GALLERY_PAGE_SIZE : page * GALLERY_PAGE_SIZE].iterrows()
-    ):
-        with grid[number % COLUMNS]:
-            show_poster(str(catalog.data_root / movie["poster"]), movie["poster_size"], movie["poster_mtime_ns"])
-            # An eighth of the page cuts a long title short: the whole of it shows on hover.
-            title = md_escape(movie["title"])
-            st.page_link(MOVIE_PAGE, label=title, query_params={"movie": imdb_id}, help=title)
-    if pages > 1:
-        with st.container(horizontal=True):
-            st.caption(f"page {page} of {pages}")
-            for target in sorted({1, page - 1, page + 1, pages} - {page}):
-                if 1 <= target <= pages:
-                    st.page_link(MAP_PAGE, label=f"page {target}", query_params={**_url(), "page": str(target)})
+
+    def card(row: tuple[str, dict]) -> None:
+        imdb_id, movie = row
+        poster = str(catalog.data_root / movie["poster"])
+        movie_card_top(imdb_id, movie["title"], poster, movie["poster_size"], movie["poster_mtime_ns"])
+
+    rows = [(imdb_id, movie) for imdb_id, movie in page_of(chosen, page).iterrows()]
+    poster_grid(rows, card, lambda row: f"selected-{row[0]}", "selection")
+    pager(MAP_PAGE, page, pages, lambda number: replace(view, page=number).to_params(), "bottom")

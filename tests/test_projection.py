@@ -344,3 +344,33 @@ def test_the_map_job_saves_both_layouts_and_umap_keeps_each_look_together(
     assert same_look(saved.umap_xy) > 0.95 > same_look(saved.pca_xy)
     status = json.loads((jobs.job_folder(settings, key) / jobs.STATUS_FILE).read_text())
     assert status["message"] == "done" and status["extra"]["umap_s"] >= 0
+
+
+def test_a_map_control_change_keeps_every_other_field_of_the_url(mapped) -> None:
+    import dataclasses
+
+    from core.app.urls import MapView
+
+    _, poster_map = mapped
+    x, y = poster_map.umap_xy[:, 0], poster_map.umap_xy[:, 1]
+    box = projection.format_numbers([x.min() - 1, x.max() + 1, y.min() - 1, y.max() + 1])  # two pages
+    start = MapView(layout="umap", color="Drama", box=box, movie=poster_map.ids[0], page=2)
+    params = start.to_params()
+    url_names = {f.name: f.metadata.get("param", f.name) for f in dataclasses.fields(MapView)}
+    changes = {  # each control, and the fields it may change besides its own
+        "color": (lambda app: app.selectbox(key="map_color").set_value("year"), set()),
+        "layout": (lambda app: app.segmented_control(key="map_layout").set_value("pca"), {"box", "poly"}),
+    }
+    for changed, (change, also) in changes.items():
+        app = open_page("pages/map.py", **params)
+        assert not app.exception and not app.warning, [warning.body for warning in app.warning]
+        change(app).run()
+        assert not app.exception, app.exception
+        after = {key: value if isinstance(value, str) else value[0] for key, value in app.query_params.items()}
+        assert after.get(changed, "year") == {"color": "year", "layout": "pca"}[changed]
+        # Every field the control does not set is as the URL had it; a new view starts at page 1 again.
+        for name, url_name in url_names.items():
+            if url_name is None or name in {changed, "page", *also}:
+                continue
+            assert after.get(url_name) == params.get(url_name), (changed, name, after)
+        assert "page" not in after and not also & set(after), (changed, after)

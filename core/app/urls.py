@@ -12,8 +12,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
+import numpy as np
+
 from core.config import GALLERY_PAGE_SIZE
 from core.data.ids import MOVIE_ID_RULE, valid_movie_id
+from core.serving import projection
 
 MAX_RUN_ID_CHARS = 80  # characters: an id is a folder name and a URL parameter
 RUN_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_RUN_ID_CHARS}}}")
@@ -196,3 +199,68 @@ def parse_mistakes_params(
             labelled = None
     page = parse_page(params.get("page"), messages)
     return MistakesView(genre, errors, labelled, part, page, tuple(messages))
+
+
+@dataclass(frozen=True)
+class MapView:
+    """The map's URL: `/map?layout=umap&color=Horror&box=x0,x1,y0,y1` (or `poly=x1,y1,…` for a lasso),
+    `movie=` for a clicked poster's card, `poster=` for a dropped poster marked on the map and `page=` for
+    the selection's gallery.
+
+    Frozen like `GalleryView`. The layout is always written: a selection means something only in its own
+    layout, and a link without one is older than UMAP (`projection.parse_layout` opens it on PCA). The box
+    and the lasso are kept as the URL wrote them, once they are known to parse: written back unchanged, a
+    shared selection selects the same posters.
+    """
+
+    layout: str = projection.DEFAULT_LAYOUT
+    color: str = "year"
+    box: str | None = None
+    poly: str | None = None
+    movie: str | None = None
+    poster: str | None = None  # content hash of a dropped poster
+    page: int = 1
+    messages: tuple[str, ...] = field(default=(), compare=False, metadata={"param": None})
+
+    def to_params(self) -> dict[str, str]:
+        return {"layout": self.layout} | _params_of(self)
+
+    def corners(self) -> tuple[float, float, float, float] | None:
+        return projection.parse_box(self.box) if self.box else None
+
+    def polygon(self) -> np.ndarray | None:
+        return projection.parse_polygon(self.poly) if self.poly else None
+
+
+def parse_map_params(params: Mapping[str, str], genres: Sequence[str]) -> MapView:
+    """A valid map view from raw query parameters, with a message for every value that had to be dropped."""
+    messages: list[str] = []
+    box, poly = params.get("box"), params.get("poly")
+    try:
+        layout = projection.parse_layout(params.get("layout"), has_selection=box is not None or poly is not None)
+    except projection.ProjectionError as error:
+        messages.append(f"{error}; showing {projection.LAYOUTS[projection.DEFAULT_LAYOUT]}.")
+        layout = projection.DEFAULT_LAYOUT
+    color = params.get("color", "year")
+    if color != "year" and color not in genres:
+        messages.append(f"Colour by {_shown(color)}? Not a genre of this dataset; coloured by year.")
+        color = "year"
+    try:
+        if box is not None:
+            projection.parse_box(box)
+            poly = None  # a link with both selects the box, as the page always has
+        elif poly is not None:
+            projection.parse_polygon(poly)
+    except projection.ProjectionError as error:
+        messages.append(f"The selection in the URL cannot be used: {error}.")
+        box = poly = None
+    movie = params.get("movie") or None
+    if movie is not None and not valid_movie_id(movie):
+        messages.append("The movie in the URL is not on the map.")
+        movie = None
+    poster = params.get("poster") or None
+    if poster is not None and not POSTER_HASH.fullmatch(poster):
+        messages.append("The poster this link marks is not a poster reference; ignored.")
+        poster = None
+    page = parse_page(params.get("page"), messages)
+    return MapView(layout, color, box, poly, movie, poster, page, tuple(messages))
