@@ -10,6 +10,7 @@ from core import corrections as cx
 from core.config import Settings
 from core.data.catalog_build import open_catalog
 from core.evaluation import out_of_fold as oof
+from core.training.config import make_config
 from tests.apptest_helpers import open_page, shown_text
 
 
@@ -135,3 +136,28 @@ def test_a_correction_from_the_list_is_stored_and_undone(settings: Settings) -> 
     assert [(c.imdb_id, c.genre, c.action) for c in cx.active_corrections(catalog)] == [
         (several.imdb_id, several.genres[0], cx.REMOVE)
     ]
+
+
+def test_a_one_click_correction_of_a_genre_too_rare_to_train_says_so(settings: Settings) -> None:
+    catalog = open_catalog(settings)
+    minimum = make_config("fast").min_movies_per_genre
+    movies = catalog.usable_movies()
+    rare, movie = next(
+        (genre, movie)
+        for genre, count in reversed(catalog.genre_counts().items())
+        if count < minimum
+        for movie in movies.itertuples()
+        if genre in movie.genres and len(movie.genres) >= 2
+    )
+    genres = sorted({genre for names in movies["genres"] for genre in names})
+    scores = [0.5] * len(genres)
+    scores[genres.index(rare)] = 0.01  # "Not <rare>", the top doubt
+    labels = [int(genre in movie.genres) for genre in genres]
+    oof.save(settings, result_for([movie.imdb_id], genres, [labels], [scores], oof.state_key(catalog)))
+
+    app = open_page("pages/dataset.py")
+    app.button(key=f"doubt-{movie.imdb_id}-{rare}").click().run()
+    assert not app.exception
+    [said] = [shown_text(message.body) for message in app.success]
+    assert f"removed {rare}" in said and "The next training run uses it" not in said
+    assert f"{rare} itself is left out of training, though" in said and f"fewer than the {minimum}" in said

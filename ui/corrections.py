@@ -30,17 +30,22 @@ def _correct(catalog: Catalog, imdb_id: str, genre: str, action: str, title: str
         _say("error", f"Not stored: {error}")
     else:
         verb = "removed from" if action == cx.REMOVE else "added to"
-        _say("success", f"{genre} {verb} {title} (correction #{correction.id}). {_training_use(catalog, genre)}")
+        _say("success", f"{genre} {verb} {title} (correction #{correction.id}). {training_use(catalog, genre)}")
 
 
-def _training_use(catalog: Catalog, genre: str) -> str:
-    """Whether the next default run learns the genre at all: one with too few movies is left out of it."""
+def training_use(catalog: Catalog, *genres: str) -> str:
+    """Whether the next default run learns the corrected genres at all: one with too few movies is left out
+    of training, and a user who just corrected it should not be told it will be learnt."""
     minimum = make_config("fast").min_movies_per_genre
-    count = cx.movies_with_genre(catalog, genre)
-    if count >= minimum:
+    counts = {genre: cx.movies_with_genre(catalog, genre) for genre in dict.fromkeys(genres)}
+    left_out = {genre: count for genre, count in counts.items() if count < minimum}
+    if not left_out:
         return "The next training run uses it."
+    counted = "; ".join(f"{genre} has {count}" for genre, count in left_out.items())
+    which = f"{next(iter(left_out.values()))} movies have it" if len(left_out) == 1 else f"{counted} movies"
+    itself = "itself is" if len(left_out) == 1 else "are"
     return (
-        f"{genre} itself is left out of training, though: {count} movies have it, fewer than the {minimum} "
+        f"{' and '.join(left_out)} {itself} left out of training, though: {which}, fewer than the {minimum} "
         "a run needs by default (Minimum movies per genre, on the Training page)."
     )
 

@@ -14,6 +14,7 @@ from core.app import jobs
 from core.config import Settings
 from core.data.catalog import Catalog
 from core.evaluation import out_of_fold as oof
+from ui.corrections import training_use
 from ui.poster_grid import movie_card_top, poster_grid
 from ui.text import md_escape
 
@@ -45,7 +46,7 @@ def _apply(catalog: Catalog, steps: list[tuple[str, str]], imdb_id: str, title: 
             _say("error", f"Not stored: {error}")
             return
     done = "; ".join(f"{'added' if c.action == cx.ADD else 'removed'} {c.genre} (#{c.id})" for c in made)
-    _say("success", f"{title}: {done}. The next training run uses it.")
+    _say("success", f"{title}: {done}. {training_use(catalog, *(c.genre for c in made))}")
 
 
 def _undo(catalog: Catalog, ids: list[int], title: str) -> None:
