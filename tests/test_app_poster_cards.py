@@ -72,14 +72,14 @@ def test_a_box_drawn_on_the_map_shows_its_posters(exact_times: Catalog, tmp_path
     assert _cards(app) == (min(len(ids), 24), 0)
 
 
-def test_the_map_selections_titles_show_whole_on_hover(exact_times: Catalog, tmp_path: Path) -> None:
+def test_the_map_selections_cards_name_their_movies_by_their_whole_titles(exact_times: Catalog, tmp_path: Path) -> None:
     save_line_map(make_settings(exact_times.data_root, tmp_path / "work"), exact_times)
     app = open_page("pages/map.py", box="-1,2,-1,2")
     links = [link for link in app.get("page_link") if link.proto.query_string.startswith("movie=")]
     assert links
     for link in links:
         title = exact_times.movie(link.proto.query_string.removeprefix("movie="))["title"]
-        assert shown_text(link.proto.help) == title
+        assert shown_text(link.proto.label) == title
 
 
 @pytest.mark.slow

@@ -4,8 +4,8 @@ way to page, so that every grid looks and pages alike and a change to cards is m
 
 Cards are `GALLERY_CARD_WIDTH_PX` wide in a row that wraps (a horizontal container), so a grid fills the
 page at any window width rather than squeezing a fixed number of columns. Each poster keeps the 2:3 shape
-of a poster, a title wraps on up to three lines (its whole text on hover), and the cards of a row are as
-tall as the tallest. Page links are links (`st.page_link`), so every page of a gallery has its own URL.
+of a poster, a title wraps onto as many lines as it needs (a tooltip would not do: Streamlit draws a link
+with `help=` twice), and the cards of a row are as tall as the tallest. Page links are links (`st.page_link`), so every page of a gallery has its own URL.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ _GRID_STYLE = """
 [class*="st-key-poster-grid-"] { align-items: stretch; }
 [class*="st-key-poster-grid-"] img { aspect-ratio: 2 / 3; object-fit: cover; }
 [class*="st-key-poster-grid-"] [data-testid="stPageLink"] p {
-    white-space: normal; overflow: hidden; display: -webkit-box; -webkit-line-clamp: 3;
-    -webkit-box-orient: vertical; line-height: 1.25; min-height: 3.75em;
+    white-space: normal; overflow-wrap: anywhere; line-height: 1.25; min-height: 2.5em;
 }
 [class*="st-key-poster-grid-"] [data-testid="stPageLink"] a { overflow: visible; }
 [class*="st-key-poster-grid-"] div[class*="st-key-chips-"] [data-testid="stPageLink"] p {
@@ -59,10 +58,10 @@ def poster_grid(
 
 
 def movie_card_top(imdb_id: str, title: str, poster_path: str | None, size: object, mtime_ns: object) -> None:
-    """What every card starts with: the poster (its card-sized thumbnail) and the title, a link to the movie."""
+    """What every card starts with: the poster (its card-sized thumbnail) and the whole title, a link to the movie."""
     show_poster(poster_path, size, mtime_ns, card=True)
     label = md_escape(title)
-    st.page_link(MOVIE_PAGE, label=label, query_params={"movie": imdb_id}, help=label)
+    st.page_link(MOVIE_PAGE, label=label, query_params={"movie": imdb_id})
 
 
 def page_of(items: Sequence[Item], page: int) -> Sequence[Item]:

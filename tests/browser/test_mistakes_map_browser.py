@@ -97,6 +97,12 @@ def test_a_box_drawn_on_the_map_opens_exactly_the_posters_inside(
     assert 0 < len(inside) <= 24
     assert set(gallery_links(page)) == inside
     assert np.isfinite(box).all()
+    # Each card shows its movie's whole title: none is cut to the card's width.
+    clipped = page.locator('[class*="st-key-poster-grid-selection"] [data-testid="stPageLink"] p').evaluate_all(
+        "titles => titles.filter(t => t.scrollWidth > t.clientWidth + 1 || t.scrollHeight > t.clientHeight + 1)"
+        ".map(t => t.textContent)"
+    )
+    assert clipped == []
     assert_no_exception(page, server)
 
 
