@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -168,3 +169,42 @@ def test_a_force_stop_in_a_launched_runs_first_seconds_stops_it_and_a_command_li
     assert not page.exception
     shown = texts(page)
     assert "Stopped on request before any model was saved" in shown and "kept and evaluated" not in shown
+
+
+def test_a_start_right_after_a_run_finished_waits_for_its_process_to_let_go(settings: Settings) -> None:
+    from tests.test_faults import end_process_group
+
+    # A run that says "finished" while its process still holds the runs folder (TensorFlow takes a few
+    # seconds to exit): the holder here lets go after two seconds.
+    finished_run = settings.runs_dir / "20261207-000000-fast-0000"
+    finished_run.mkdir(parents=True)
+    (finished_run / rf.STATUS_FILE).write_text('{"state": "finished"}')
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(settings.runs_dir), finished_run.name, "2"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(run_lock.RunLockBusy):
+            run_lock.acquire(settings.runs_dir)
+        run_id = runs.launch_run(settings, "fast", list(TINY))  # once the holder is gone, not "still running"
+    finally:
+        holder.kill()
+        holder.wait()
+    child = background._children.pop(json.loads((settings.runs_dir / run_id / runs.LAUNCH_FILE).read_text())["pid"])
+    end_process_group(child.pid)
+    child.wait(timeout=END_TIMEOUT_S)
+    assert run_id != finished_run.name and run_folders(settings) == sorted([finished_run, settings.runs_dir / run_id])
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from core.training import run_lock
+lock = run_lock.acquire(Path(sys.argv[1]))
+lock.record(sys.argv[2])
+print("held", flush=True)
+time.sleep(float(sys.argv[3]))
+"""

@@ -40,6 +40,7 @@ LAUNCH_FILE = "launch.json"  # written by the launcher, before the run can write
 ACTIVE_STATES = ("queued", "running")
 # A run that was launched but has not written its status yet: how long before silence means it died.
 START_GRACE_SECONDS = 120
+ENDING_RUN_WAIT_S = 30.0  # how long a start waits for a run whose status is final to let go of the lock
 _COUNTS = ("epoch", "epochs", "batch", "batches", "pid")
 _TEXTS = ("state", "phase", "error", "started_at", "finished_at", "updated_at")
 
@@ -191,6 +192,24 @@ def active_run(settings: Settings) -> RunView | None:
 # --- Launching and stopping ---------------------------------------------------------------------------------
 
 
+def _take_run_lock(settings: Settings) -> run_lock.RunLock:
+    """The runs folder's lock (held by a command-line run too, `core.train`), waiting only for a run that has
+    ended: its status says so a few seconds before its process is gone (TensorFlow's exit), and a user who
+    starts a run as the last one shows "finished" must not be told that it is still running."""
+    deadline = time.monotonic() + ENDING_RUN_WAIT_S
+    while True:
+        try:
+            return run_lock.acquire(settings.runs_dir)
+        except run_lock.RunLockBusy as busy:
+            try:
+                ending = busy.run_id is not None and read_run(settings, busy.run_id).state in FINAL_STATES
+            except RunError:  # a holder that names no run of this folder
+                ending = False
+            if not ending or time.monotonic() > deadline:
+                raise RunAlreadyActive(busy.run_id) from None
+            time.sleep(0.1)
+
+
 def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = ()) -> str:
     """Start `python -m core.train` for a new run folder in its own session; return the run's id.
 
@@ -203,10 +222,7 @@ def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = 
         running = active_run(settings)
         if running is not None:
             raise RunAlreadyActive(running.run_id)
-        try:
-            lock = run_lock.acquire(settings.runs_dir)  # held by a command-line run too (core.train)
-        except run_lock.RunLockBusy as busy:
-            raise RunAlreadyActive(busy.run_id) from None
+        lock = _take_run_lock(settings)
         with lock:  # closing this copy keeps the lock: the child holds the same open file from now on
             run_id = new_run_id(mode)
             lock.record(run_id)
