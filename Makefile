@@ -30,7 +30,7 @@ test: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The inner loop: every test that trains nothing, embeds nothing and opens no browser (a few minutes).
+# The inner loop: every test that trains nothing, embeds nothing and opens no browser (about two minutes).
 test-fast: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -m "not slow and not browser and not real_data" $(PYTEST_ARGS)

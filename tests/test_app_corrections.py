@@ -40,6 +40,7 @@ def metrics(app) -> dict[str, str]:
     return {metric.label: metric.value for metric in app.metric}
 
 
+@pytest.mark.slow
 def test_a_gallery_correction_is_stored_shown_used_by_training_and_undone(settings: Settings, tmp_path: Path) -> None:
     catalog = open_catalog(settings)
     genre, movie_id = a_training_movie_on_the_first_gallery_page(catalog, settings)

@@ -147,6 +147,7 @@ def model_scores(run_dir: Path, poster: Path) -> np.ndarray:
 # --- a training process killed with SIGKILL --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable(
     settings: Settings, earlier_run: str, launched: list[subprocess.Popen]
 ) -> None:
@@ -186,6 +187,7 @@ def test_a_run_killed_with_sigkill_is_interrupted_and_earlier_models_stay_usable
     np.testing.assert_allclose(model_scores(earlier_dir, poster), scores_before, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_force_stop_ends_a_training_run_within_seconds(
     settings: Settings, earlier_run: str, launched: list[subprocess.Popen]
 ) -> None:
@@ -222,6 +224,7 @@ def _running_epoch(app, run_id: str) -> int:
     return epoch
 
 
+@pytest.mark.slow
 def test_a_run_goes_on_through_a_server_restart_and_the_new_server_shows_it(
     settings: Settings, earlier_run: str, launched: list[subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:

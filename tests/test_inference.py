@@ -74,6 +74,7 @@ def test_the_store_filled_by_openvino_holds_the_vectors_keras_would_have_written
     np.testing.assert_allclose(fast.vectors, slow.vectors, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_a_prediction_by_openvino_matches_the_run_models_own(
     fixture_data: FixtureData, tmp_path: Path, poster_paths: list[str]
 ) -> None:
@@ -85,6 +86,7 @@ def test_a_prediction_by_openvino_matches_the_run_models_own(
     np.testing.assert_allclose(scores, expected, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_a_model_openvino_cannot_compile_runs_on_keras_after_one_log_line(
     fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -101,6 +103,7 @@ def test_a_model_openvino_cannot_compile_runs_on_keras_after_one_log_line(
     np.testing.assert_allclose(first, expected, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_compiled_models_are_kept_under_the_cache_and_cleared_with_it(
     fixture_data: FixtureData, tmp_path: Path
 ) -> None:

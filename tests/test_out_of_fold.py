@@ -14,6 +14,7 @@ from core.training.config import make_config
 from tests.apptest_helpers import open_page, shown_text
 
 
+@pytest.mark.slow
 def test_out_of_fold_scores_never_come_from_a_model_that_saw_the_movie(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     n, genres = 150, 4

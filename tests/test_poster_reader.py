@@ -51,6 +51,7 @@ def posters() -> list[np.ndarray]:
     return [rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8) for h, w in ((440, 300), (268, 182), (500, 333))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flip_tta", [False, True])
 def test_a_fast_run_at_the_similarity_size_reads_a_poster_in_one_pass_with_the_two_passes_numbers(
     tmp_path: Path, weights_dir: Path, embedder: PosterEmbedder, posters: list[np.ndarray], flip_tta: bool
@@ -65,6 +66,7 @@ def test_a_fast_run_at_the_similarity_size_reads_a_poster_in_one_pass_with_the_t
     assert scores.shape == (3, len(GENRES)) and vectors.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_another_image_size_or_a_fine_tuned_backbone_takes_two_passes(
     tmp_path: Path, weights_dir: Path, embedder: PosterEmbedder, posters: list[np.ndarray]
 ) -> None:

@@ -17,6 +17,9 @@ from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
 
+# Every test here reads a run that the module's first fixture trains: the slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run_dir(fixture_data, tmp_path_factory) -> Path:

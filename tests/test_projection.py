@@ -310,6 +310,7 @@ def test_a_poster_dropped_on_predict_is_marked_on_the_map_where_its_movie_lies(m
         assert np.hypot(star["x"][0] - spot[0], star["y"][0] - spot[1]) < near
 
 
+@pytest.mark.slow
 def test_the_map_job_saves_both_layouts_and_umap_keeps_each_look_together(
     fixture_data: FixtureData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -98,6 +98,7 @@ def assert_ended_cleanly_before_training(process: subprocess.Popen, run_dir: Pat
     assert_stopped_before_training(run_dir)
 
 
+@pytest.mark.slow
 def test_a_second_run_names_the_active_one_exits_3_and_makes_no_folder(settings: Settings) -> None:
     with command_run(settings) as first:
         run_dir = wait_for_status(settings, first)
@@ -132,6 +133,7 @@ def test_a_killed_run_never_blocks_the_next(settings: Settings) -> None:
         pass
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_runs_first_seconds_stops_it_cleanly(settings: Settings) -> None:
     with command_run(settings) as process:
         run_dir = wait_for_status(settings, process)  # written before TensorFlow is imported
@@ -140,6 +142,7 @@ def test_sigterm_in_a_runs_first_seconds_stops_it_cleanly(settings: Settings) ->
     assert_ended_cleanly_before_training(process, run_dir)
 
 
+@pytest.mark.slow
 def test_a_force_stop_in_a_launched_runs_first_seconds_stops_it_and_a_command_line_run_is_refused_meanwhile(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -58,6 +58,7 @@ def test_a_bad_temporal_year_is_a_config_error():
     assert make_config("fast").temporal_twin and not make_config("scratch").temporal_twin
 
 
+@pytest.mark.slow
 def test_a_fast_run_reports_the_test_and_the_temporal_test_each_beside_its_baselines(fixture_data, tmp_path):
     from core.training.trainer import train
 

@@ -70,6 +70,7 @@ def _model_scores_on_test(run_dir: Path, settings: Settings, config) -> tuple[np
 # --- the embedding cache -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(settings, tmp_path, monkeypatch):
     source = sorted(settings.data_dir.rglob("*.jpg"))[:6]
     posters = []
@@ -118,6 +119,7 @@ def test_embeddings_are_computed_once_and_recomputed_only_for_a_changed_poster(s
     assert embeddings_module.cached_embeddings([*posters, never], SIZE, cache, data_root=root) == (None, 1)
 
 
+@pytest.mark.slow
 def test_an_image_in_memory_embeds_like_its_cached_poster(settings, tmp_path):
     poster = str(sorted(settings.data_dir.rglob("*.jpg"))[0])
     cached = embed_posters([poster], SIZE, tmp_path, settings.weights_dir, data_root=settings.data_dir).vectors
@@ -128,6 +130,7 @@ def test_an_image_in_memory_embeds_like_its_cached_poster(settings, tmp_path):
 # --- whole runs ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_fast_run_writes_a_complete_run_folder(settings, tmp_path):
     result, run_dir = _run(settings, tmp_path)
     assert result.state == "finished", result.error
@@ -173,6 +176,7 @@ def test_a_fast_run_writes_a_complete_run_folder(settings, tmp_path):
     assert (settings.cache_dir / "split.json").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["fast", "scratch"])
 def test_the_same_seed_gives_the_same_test_metrics(settings, tmp_path, mode):
     first, _ = _run(settings, tmp_path, "first", mode=mode, epochs=3)
@@ -191,6 +195,7 @@ class _StopAfterFirstEpoch(StopControl):
         return super().requested()
 
 
+@pytest.mark.slow
 def test_a_stop_file_ends_the_run_cleanly_with_the_best_model_so_far(settings, tmp_path):
     run_dir = tmp_path / "stopped"
     result, _ = _run(settings, tmp_path, "stopped", stop=_StopAfterFirstEpoch(run_dir), epochs=20)
@@ -204,6 +209,7 @@ def test_a_stop_file_ends_the_run_cleanly_with_the_best_model_so_far(settings, t
     assert "Stop requested" in (run_dir / rf.LOG_FILE).read_text()
 
 
+@pytest.mark.slow
 def test_a_stop_before_the_first_epoch_saves_no_model(settings, tmp_path):
     run_dir = tmp_path / "early"
     run_dir.mkdir()
@@ -215,6 +221,7 @@ def test_a_stop_before_the_first_epoch_saves_no_model(settings, tmp_path):
     assert not (run_dir / rf.MODEL_FILE).exists()
 
 
+@pytest.mark.slow
 def test_an_error_during_training_fails_the_run_with_the_reason_and_the_traceback(settings, tmp_path, monkeypatch):
     def broken_head(*args, **kwargs):
         raise RuntimeError("the head would not build")
@@ -235,6 +242,7 @@ def test_an_error_during_training_fails_the_run_with_the_reason_and_the_tracebac
         ("fine-tune", {"head_epochs": 2, "epochs": 1, "unfreeze_blocks": 1}, {"training", "fine-tuning"}),
     ],
 )
+@pytest.mark.slow
 def test_the_scratch_and_fine_tune_modes_train_from_pixels(settings, tmp_path, mode, overrides, expected):
     result, run_dir = _run(settings, tmp_path, mode=mode, **overrides)
     assert result.state == "finished", result.error
@@ -245,6 +253,7 @@ def test_the_scratch_and_fine_tune_modes_train_from_pixels(settings, tmp_path, m
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["lite1", "lite2"])
 def test_a_larger_backbones_run_trains_saves_reloads_predicts_and_credits_that_backbone(settings, tmp_path, backbone):
     entry = BACKBONES[backbone]
@@ -261,6 +270,7 @@ def test_a_larger_backbones_run_trains_saves_reloads_predicts_and_credits_that_b
     assert BACKBONES["lite0"].pip_name not in card and "EfficientNet-Lite0" not in card
 
 
+@pytest.mark.slow
 def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size_features_gave(settings, tmp_path):
     result, run_dir = _run(settings, tmp_path, "multi", multi_scale="48x32")
     assert result.state == "finished", result.error
@@ -276,6 +286,7 @@ def test_a_multi_scale_run_predicts_from_pixels_exactly_what_its_cached_two_size
         make_explainer(loaded)
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_refitted_heads_is_saved_as_one_head_and_scores_from_pixels_what_it_reported(settings, tmp_path):
     overrides = {"head_ensemble": 2, "refit": True, "epochs": 3, "temporal_test_from": 2004}
     result, run_dir = _run(settings, tmp_path, "ensemble", **overrides)
@@ -305,6 +316,7 @@ def test_an_ensemble_of_refitted_heads_is_saved_as_one_head_and_scores_from_pixe
     assert "temporal twin refit of head 2 of 2" in log
 
 
+@pytest.mark.slow
 def test_an_ensemble_stopped_after_its_first_head_saves_that_head_where_the_poster_reader_looks(settings, tmp_path):
     stop = _StopAfterFirstEpoch(tmp_path / "stopped-ensemble")
     result, run_dir = _run(settings, tmp_path, "stopped-ensemble", stop=stop, head_ensemble=3, epochs=20)
@@ -319,6 +331,7 @@ def test_an_ensemble_stopped_after_its_first_head_saves_that_head_where_the_post
     )
 
 
+@pytest.mark.slow
 def test_refit_changes_the_saved_heads_but_not_what_validation_chose(settings, tmp_path):
     plain, plain_dir = _run(settings, tmp_path, "plain", epochs=3, refit=False)
     refit, refit_dir = _run(settings, tmp_path, "refit", epochs=3, refit=True)
@@ -389,6 +402,7 @@ def test_invalid_settings_fail_the_run_with_a_clear_error(settings, tmp_path, ca
     assert not (run_dir / rf.MODEL_FILE).exists() and not (run_dir / rf.HISTORY_FILE).exists()
 
 
+@pytest.mark.slow
 def test_the_command_trains_into_a_new_folder_of_the_runs_dir(settings, tmp_path, capsys, signal_handlers):
     runs_dir = tmp_path / "runs"
     arguments = ["--image-size", "64x48", "--epochs", "2", "--min-movies-per-genre", "5", "--runs-dir", str(runs_dir)]
@@ -419,6 +433,7 @@ def test_sigterm_asks_for_a_clean_stop_and_a_second_one_interrupts(tmp_path, sig
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+@pytest.mark.slow
 def test_the_fine_tune_mode_trains_under_a_mirrored_strategy(settings, tmp_path):
     """What a multi-GPU box runs, simulated with two logical CPU devices (in a fresh process: devices are
     fixed once TensorFlow starts)."""

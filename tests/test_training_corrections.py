@@ -83,6 +83,7 @@ def test_training_learns_corrected_labels_and_the_test_part_keeps_those_of_the_s
     assert without.corrections["available"] == 3
 
 
+@pytest.mark.slow
 def test_a_run_records_the_corrections_it_used_and_reports_its_test_metrics_both_ways(
     settings: Settings, corrected: dict[str, cx.Correction], tmp_path: Path
 ) -> None:
