@@ -129,6 +129,11 @@ class Settings:
         return self.cache_dir / "embeddings"
 
     @property
+    def poster_looks_path(self) -> Path:
+        """Each poster's look cues (`core.serving.poster_look`), keyed like the embeddings and cleared with them."""
+        return self.cache_dir / "poster-looks.npz"
+
+    @property
     def weights_dir(self) -> Path:
         return self.cache_dir / "weights"
 

@@ -68,7 +68,7 @@ st.caption(f"Model: run {run_id} ({md_escape(run.config.get('mode'))} mode, {len
 st.page_link(TRAINING_PAGE, label="About this model", query_params={"run": run_id}, icon=":material/info:")
 
 # The genre head scores any image; the similarity index tells whether it is a poster at all (core.serving.novelty).
-UNLIKE_POSTERS = "This image looks unlike the movie posters the model learned from: its scores mean little."
+UNLIKE_POSTERS = "This image looks unlike the movie posters the model learned from ({reasons}): its scores mean little."
 LOOKS_LIKE_A_POSTER = {True: "no", False: "yes", None: "not known yet"}  # by `Likeness.unlike_posters`
 
 # --- Input: uploaded posters, or a movie of the dataset ----------------------------------------------------
@@ -158,7 +158,7 @@ if dropped:
         rows = []
         for item in dropped:
             top = model.vocabulary.top_k(item.scores, 3)
-            likeness = poster_likeness(catalog, item.embedding, settings)
+            likeness = poster_likeness(catalog, item.embedding, item.poster.pixels, settings)
             rows.append(
                 {
                     "file": item.poster.filename,
@@ -186,9 +186,9 @@ if dropped:
             for note in item.poster.notes:
                 st.caption(note)
         with right:
-            likeness = poster_likeness(catalog, item.embedding, settings)
+            likeness = poster_likeness(catalog, item.embedding, item.poster.pixels, settings)
             if likeness is not None and likeness.unlike_posters:
-                st.warning(UNLIKE_POSTERS, icon=":material/help:")
+                st.warning(UNLIKE_POSTERS.format(reasons="; ".join(likeness.reasons)), icon=":material/help:")
             show_scores(
                 item.scores,
                 key=item.poster.content_hash,

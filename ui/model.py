@@ -18,8 +18,15 @@ from core.app.jobs import JobStatus
 from core.config import Settings, get_settings
 from core.data.catalog import Catalog
 from core.serving.dropped_posters import PosterNotKept, keep_dropped, load_dropped
-from core.serving.novelty import Likeness, likeness, unlike_threshold
-from core.serving.poster_index import INDEX_JOB, PosterEmbedder, PosterReader, cached_index, index_job_key
+from core.serving.novelty import Likeness, NoveltyLine, likeness, novelty_line
+from core.serving.poster_index import (
+    INDEX_JOB,
+    PosterEmbedder,
+    PosterReader,
+    cached_index,
+    index_job_key,
+    index_poster_cues,
+)
 from core.serving.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.serving.similar import PosterIndex, SimilarityIndex
 from core.serving.uploads import ValidatedPoster, validate_upload
@@ -109,24 +116,28 @@ def similarity_index(catalog: Catalog, settings: Settings | None = None, start: 
         return jobs.ensure_job(settings, key, INDEX_JOB) if start else status
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def _unlike_threshold(_index: SimilarityIndex, fingerprint: str, embeddings_dir: str) -> float | None:
-    return unlike_threshold(_index)
+@st.cache_resource(show_spinner="Measuring how the catalog's posters look (once per catalog)…", max_entries=2)
+def _novelty_line(
+    _index: SimilarityIndex, _catalog: Catalog, fingerprint: str, embeddings_dir: str
+) -> NoveltyLine | None:
+    return novelty_line(_index, index_poster_cues(_catalog, _index.ids, get_settings()))
 
 
-def poster_likeness(catalog: Catalog, embedding: np.ndarray, settings: Settings | None = None) -> Likeness | None:
+def poster_likeness(
+    catalog: Catalog, embedding: np.ndarray, pixels: np.ndarray, settings: Settings | None = None
+) -> Likeness | None:
     """How near a dropped image comes to the catalog's posters, or None while the similarity index is not
     ready (or the catalog is too small to draw a line): a warning that is not sure stays silent.
 
-    The threshold is one pass over the whole index (about a second for the real dataset), so it is kept
-    per server beside the index, under the same key.
+    The line is one pass over the whole index, and needs every poster's look cues (kept on disk by the index's
+    job), so it is kept per server beside the index, under the same key.
     """
     settings = settings or get_settings()
     index = similarity_index(catalog, settings)
     if not isinstance(index, SimilarityIndex):
         return None
-    threshold = _unlike_threshold(index, catalog.fingerprint, str(settings.embeddings_dir))
-    return None if threshold is None else likeness(index, embedding, threshold)
+    line = _novelty_line(index, catalog, catalog.fingerprint, str(settings.embeddings_dir))
+    return None if line is None else likeness(index, line, embedding, pixels)
 
 
 def index_or_progress(

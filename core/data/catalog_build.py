@@ -228,6 +228,9 @@ def clear_caches(
     if "embeddings" in what and settings.embeddings_dir.exists():
         shutil.rmtree(settings.embeddings_dir)
         removed.append(settings.embeddings_dir)
+    if "embeddings" in what and settings.poster_looks_path.exists():
+        settings.poster_looks_path.unlink()
+        removed.append(settings.poster_looks_path)
     if "compiled" in what and settings.compiled_models_dir.exists():
         shutil.rmtree(settings.compiled_models_dir)
         removed.append(settings.compiled_models_dir)
