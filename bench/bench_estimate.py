@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,8 +34,8 @@ POLL_SECONDS = 2.0  # as often as the progress panel reads status.json
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/datasets/movie-posters")
-    parser.add_argument("--work", default="/tmp/bench-estimate")
+    parser.add_argument("--data", default=str(get_settings().data_dir), help="the dataset (default: the app's)")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench-estimate"))
     parser.add_argument("--at", type=float, default=60.0, help="seconds into the run when the panel is read")
     parser.add_argument("--warm", action="store_true", help="keep the work folder's cache from an earlier call")
     args = parser.parse_args()
