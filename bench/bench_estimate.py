@@ -50,10 +50,17 @@ def main() -> None:
     config = make_config("fast").to_json()
     all_runs = runs.list_runs(settings)
     size = tuple(int(side) for side in str(config["image_size"]).split("x"))
-    sample = list(catalog.usable_movies()["poster_path"].head(16))
-    rate = estimate.measure_posters_per_second(size, sample, settings.weights_dir, config["backbone"])
-    plan = estimate.plan_for(settings, catalog, config, all_runs, rate)
-    print(f"measured {rate:.1f} posters/s; {plan.posters_to_embed} posters to embed", flush=True)
+    sample = list(catalog.usable_movies()["poster_path"].head(estimate.SAMPLE_POSTERS))
+    rate = estimate.measure_posters_per_second(
+        size, sample, settings.weights_dir, config["backbone"], settings.compiled_models_dir
+    )
+    epoch_seconds = estimate.measure_head_epoch_seconds(*estimate.head_shape(catalog, config))
+    plan = estimate.plan_for(settings, catalog, config, all_runs, rate, epoch_seconds)
+    print(
+        f"measured {rate:.1f} posters/s and {epoch_seconds:.2f} s a head epoch; "
+        f"{plan.posters_to_embed} posters to embed",
+        flush=True,
+    )
 
     run_dir = settings.runs_dir / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.monotonic()

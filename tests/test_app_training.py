@@ -199,7 +199,9 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    ui_runs._posters_per_second.clear()  # an earlier page of this process measured the real rate
+    monkeypatch.setattr(estimate, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
+    ui_runs._posters_per_second.clear()
+    ui_runs._head_epoch_seconds.clear()  # an earlier page of this process measured the real rate
     run_dir = settings.runs_dir / "20200101-000000-fast-embeds"
     run_dir.mkdir()
     pid = os.getpid()  # a live process, as the run's own would be
@@ -226,7 +228,9 @@ def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    monkeypatch.setattr(estimate, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
     ui_runs._posters_per_second.clear()
+    ui_runs._head_epoch_seconds.clear()
     app = open_app("pages/training.py")
     assert not app.exception
     [form_figure] = [metric.value for metric in app.metric if metric.label == "Estimated time here"]

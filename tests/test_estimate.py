@@ -103,3 +103,15 @@ def test_phase_names_read_back() -> None:
     )
     assert remaining_time.read_phase("training", 3) == remaining_time.Phase("training", False, 1, 3)
     assert remaining_time.read_phase(None, 3).kind == "preparing"
+
+
+def test_a_head_epoch_measured_here_now_outweighs_the_constant_and_an_earlier_runs() -> None:
+    """A first run has no earlier run: without a measure its heads were costed at a constant three times
+    this machine's real epoch time, and the form said 16 minutes for a 5.5-minute run."""
+    guessed = estimate.plan_fast_run(CONFIG, posters_per_second=78.0, uncached=5729, training_posters=4000)
+    measured = estimate.plan_fast_run(
+        CONFIG, posters_per_second=78.0, uncached=5729, training_posters=4000, measured_epoch_seconds=0.6
+    )
+    assert guessed.epoch_seconds == pytest.approx(estimate.EPOCH_SECONDS_PER_1000 * 4)
+    assert measured.epoch_seconds == 0.6
+    assert measured.heads_seconds() == pytest.approx(guessed.heads_seconds() * 0.6 / guessed.epoch_seconds)

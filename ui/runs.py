@@ -114,23 +114,32 @@ STATUSES_KEPT = 600  # the statuses a panel keeps of a run: 20 minutes at one ev
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8, ttl=MEASURE_TTL_SECONDS)
-def _posters_per_second(image_size: tuple[int, int], sample: tuple[str, ...], cache_dir: str, backbone: str) -> float:
+def _posters_per_second(
+    image_size: tuple[int, int], sample: tuple[str, ...], weights_dir: str, backbone: str, compiled_dir: str
+) -> float:
     from pathlib import Path
 
-    return estimate.measure_posters_per_second(image_size, sample, Path(cache_dir), backbone)
+    return estimate.measure_posters_per_second(image_size, sample, Path(weights_dir), backbone, Path(compiled_dir))
+
+
+@st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8, ttl=MEASURE_TTL_SECONDS)
+def _head_epoch_seconds(shape: tuple[int, int, int, int]) -> float:
+    return estimate.measure_head_epoch_seconds(*shape)
 
 
 def _measured_rate(settings: Settings, catalog: Catalog, size: tuple[int, int], backbone: str) -> float:
-    sample = tuple(catalog.usable_movies()["poster_path"].head(16))
-    return _posters_per_second(size, sample, str(settings.weights_dir), backbone)
+    sample = tuple(catalog.usable_movies()["poster_path"].head(estimate.SAMPLE_POSTERS))
+    return _posters_per_second(size, sample, str(settings.weights_dir), backbone, str(settings.compiled_models_dir))
 
 
 def fast_run_plan(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], config: dict) -> estimate.RunPlan:
-    """The plan the form, the banners and the progress panel share (`core.app.estimate`)."""
+    """The plan the form, the banners and the progress panel share (`core.app.estimate`), from the backbone's
+    speed and a head epoch's, both measured here under the load of the last few minutes."""
     size = parse_image_size(str(config["image_size"]))
     backbone = str(config.get("backbone", DEFAULT_BACKBONE))
     rate = _measured_rate(settings, catalog, size, backbone)
-    return estimate.plan_for(settings, catalog, config, all_runs, rate)
+    epoch_seconds = _head_epoch_seconds(estimate.head_shape(catalog, config))
+    return estimate.plan_for(settings, catalog, config, all_runs, rate, epoch_seconds)
 
 
 def estimate_for(

@@ -94,33 +94,67 @@ def estimate_from_throughput(
     return Estimate(seconds, f"backbone {backbone} measured here at {posters_per_second:.0f} posters/s")
 
 
+# Posters timed for the backbone's speed: four batches of the run's eight, so that OpenVINO has as many in
+# flight as it has while embedding a whole dataset.
+SAMPLE_POSTERS = 32
+
+
 def measure_posters_per_second(
-    image_size: tuple[int, int], sample_paths: Sequence[str], cache_dir, backbone: str = DEFAULT_BACKBONE
+    image_size: tuple[int, int],
+    sample_paths: Sequence[str],
+    weights_dir,
+    backbone: str = DEFAULT_BACKBONE,
+    compiled_dir=None,
 ) -> float:
-    """Read, resize and embed a few real posters with the frozen `backbone`, under whatever load the machine
-    has now, and time it as a run's embedding does it (decoding included).
+    """Read, resize and embed a few real posters exactly as a run's embedding does (the same feature model,
+    engine, batches and decoding: `core.model.embeddings`), under whatever load the machine has now.
 
-    The warm-up batch has the timed batch's shape: a smaller one left the timed call to trace the model
-    again, a once-only cost that was counted as if every batch paid it.
+    The first pass over the sample compiles the model (OpenVINO's, read from its disk cache after the first
+    time, which the run then reuses) and is not timed; the second is. Timing the Keras model instead promised
+    less than half the speed the run then had (33 posters/s against 78).
     """
-    import numpy as np
-    from PIL import Image
+    from core.model.embeddings import EMBEDDING_BATCH_SIZE
+    from core.model.features import make_feature_extractor
+    from core.model.inference import Inference
+    from core.model.pipeline import make_poster_dataset
 
-    from core.model.backbone import load_pretrained
-    from core.model.pipeline import resize_posters
-
-    def read_batch() -> np.ndarray:
-        images = []
-        for path in sample_paths:
-            with Image.open(path) as image:
-                images.append(np.asarray(image.convert("RGB")))
-        return resize_posters(images, image_size)
-
-    model = load_pretrained((*image_size, 3), cache_dir=cache_dir, spec=BACKBONES[backbone])
-    model.predict(read_batch(), batch_size=len(sample_paths), verbose=0)
+    features = make_feature_extractor(image_size, weights_dir, backbone)
+    inference = Inference(lambda batch: features(batch, training=False), image_size, compiled_dir, "poster backbone")
+    dataset = make_poster_dataset(list(sample_paths), image_size, EMBEDDING_BATCH_SIZE)
+    for _ in inference.map(dataset):
+        pass
     started = time.perf_counter()
-    model.predict(read_batch(), batch_size=len(sample_paths), verbose=0)
+    for _ in inference.map(dataset):
+        pass
     return len(sample_paths) / (time.perf_counter() - started)
+
+
+def measure_head_epoch_seconds(training_posters: int, feature_dim: int, genres: int, batch_size: int) -> float:
+    """One head epoch over `training_posters` cached features, with its validation scoring, timed here now on
+    random features of the run's shape: a head's cost depends on those sizes, not on the values.
+
+    The first epoch traces the graphs and is not timed; the median of the next three is.
+    """
+    import keras
+    import numpy as np
+
+    from core.model.features import make_head
+    from core.model.pipeline import make_embedding_dataset
+
+    rng = np.random.default_rng(0)
+    features = rng.random((training_posters, feature_dim), dtype=np.float32)
+    labels = rng.random((training_posters, genres)) < 0.15
+    validation = features[: max(1, round(training_posters * VALIDATION_SHARE))]
+    head = make_head(genres, features.mean(axis=0), features.var(axis=0))
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
+    dataset = make_embedding_dataset(features, labels.astype(np.float32), batch_size, True)
+    seconds = []
+    for _ in range(4):
+        started = time.perf_counter()
+        head.fit(dataset, epochs=1, verbose=0)
+        head.predict(validation, batch_size=1024, verbose=0)
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds[1:])
 
 
 def latest_fast_run(runs: Sequence[RunView], backbone: str) -> RunView | None:
@@ -132,11 +166,18 @@ def latest_fast_run(runs: Sequence[RunView], backbone: str) -> RunView | None:
     return None
 
 
-def plan_for(settings, catalog, config: Mapping, runs: Sequence[RunView], posters_per_second: float) -> RunPlan:
+def plan_for(
+    settings,
+    catalog,
+    config: Mapping,
+    runs: Sequence[RunView],
+    posters_per_second: float,
+    epoch_seconds: float | None = None,
+) -> RunPlan:
     """The plan of a fast run with `config` on `catalog` as it stands: its posters not yet in the embeddings
-    store, its training part's size, and the newest finished fast run's epochs."""
+    store, its training part's size, the newest finished fast run's epochs, and a head epoch's time
+    (`measure_head_epoch_seconds` here now, when given)."""
     from core.model.embeddings import cached_embeddings
-    from core.training.split import DEFAULT_FRACTIONS
 
     size = tuple(int(side) for side in str(config["image_size"]).split("x"))
     paths = list(catalog.usable_movies()["poster_path"])
@@ -151,9 +192,29 @@ def plan_for(settings, catalog, config: Mapping, runs: Sequence[RunView], poster
         config,
         posters_per_second,
         uncached,
-        round(len(paths) * DEFAULT_FRACTIONS[0]),
+        training_posters(len(paths)),
         latest_fast_run(runs, backbone),
+        epoch_seconds,
     )
+
+
+def head_shape(catalog, config: Mapping) -> tuple[int, int, int, int]:
+    """What a head epoch of a fast run with `config` costs on `catalog` depends on: training posters, features
+    per poster, genres kept (`min_movies_per_genre`) and the batch size; for `measure_head_epoch_seconds`."""
+    from core.model.features import feature_dim
+
+    minimum = int(config.get("min_movies_per_genre", 50))
+    genres = sum(count >= minimum for count in catalog.genre_counts().values())
+    spec = BACKBONES[str(config.get("backbone", DEFAULT_BACKBONE))]
+    usable = len(catalog.usable_movies())
+    return training_posters(usable), feature_dim(spec), max(genres, 1), int(config.get("batch_size", 128))
+
+
+def training_posters(usable: int) -> int:
+    """The posters of a run's training part, for `usable` movies (the drawn split's first fraction)."""
+    from core.training.split import DEFAULT_FRACTIONS
+
+    return round(usable * DEFAULT_FRACTIONS[0])
 
 
 # --- A fast run, phase by phase ------------------------------------------------------------------------------
@@ -166,6 +227,8 @@ FINISH_SECONDS = 15.0
 # One head epoch over the training part's cached features, with its validation scoring, on two loaded cores,
 # per 1,000 training posters: what a run with no earlier run to learn from assumes until its first epochs.
 EPOCH_SECONDS_PER_1000 = 0.5
+# The validation part scored after each head epoch, as a share of the training part (15 % against 70 %).
+VALIDATION_SHARE = 0.2
 # The twin trains on the movies before its cut year only: about this share of the drawn split's training part.
 TWIN_SHARE = 0.8
 # A refit epoch goes over training + validation: about this many times a training epoch.
@@ -236,10 +299,11 @@ def plan_fast_run(
     uncached: int,
     training_posters: int,
     earlier: RunView | None = None,
+    measured_epoch_seconds: float | None = None,
 ) -> RunPlan:
     """The plan of a fast run with `config` (a config.json's fields): `uncached` posters to embed per view at
-    the measured rate, and head epochs costed from `earlier` (a finished fast run of the same backbone) when
-    given, else from EPOCH_SECONDS_PER_1000."""
+    the measured rate, head epochs of `measured_epoch_seconds` (else `earlier`'s, a finished fast run of the
+    same backbone, else EPOCH_SECONDS_PER_1000), as many as `earlier` trained (else twice the patience)."""
     epochs = int(config.get("epochs", 80))
     patience = int(config.get("patience", 20))
     epoch_seconds = EPOCH_SECONDS_PER_1000 * max(training_posters, 1) / 1000
@@ -251,6 +315,8 @@ def plan_fast_run(
         per_head = _epochs_per_head(earlier.history)
         if per_head:
             expected = min(epochs, round(statistics.median(per_head)))
+    if measured_epoch_seconds is not None:  # the load now says more than an earlier run's
+        epoch_seconds = measured_epoch_seconds
     views = 2 if config.get("flip_tta") else 1
     return RunPlan(
         posters_to_embed=uncached * views,
