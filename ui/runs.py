@@ -123,7 +123,7 @@ def _posters_per_second(
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8, ttl=MEASURE_TTL_SECONDS)
-def _head_epoch_seconds(shape: tuple[int, int, int, int]) -> float:
+def _head_epoch_seconds(shape: tuple[int, int, int, int, int, float]) -> float:
     return estimate.measure_head_epoch_seconds(*shape)
 
 
