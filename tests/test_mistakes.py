@@ -149,6 +149,8 @@ def test_every_count_on_the_runs_page_links_to_its_gallery(monkeypatch: pytest.M
     matrix = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Mistaken for" in c.proto.spec)
     genres = [row["genre"] for row in per_genre]
     assert matrix["layout"]["xaxis"]["tickvals"] == genres == matrix["layout"]["yaxis"]["tickvals"]
+    # Its colours run from 0 up, even for a model without a mistake (an empty cell is white, not mid-red).
+    assert matrix["data"][0]["zmin"] == 0 and matrix["data"][0].get("zmax", 0) > 0
 
 
 def test_the_fp_gallery_url_shows_exactly_its_posters(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:

@@ -87,6 +87,9 @@ def confusion_chart(run: RunView, predictions: PartPredictions, current: Mistake
             y=genres,
             colorscale="Reds",
             zmin=0,
+            # A model with no mistake at all still gets a scale: with zmax equal to zmin, Plotly spread its
+            # colours over -0.5..0.5 and drew every empty cell mid-red.
+            zmax=max(float(np.nanmax(rates, initial=0.0)), 0.01),
             colorbar={"title": "rate"},
             customdata=counts,
             hovertemplate="labelled %{y}, predicted %{x}: %{customdata} movies (%{z:.0%})<extra></extra>",
