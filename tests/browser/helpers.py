@@ -442,3 +442,21 @@ def back_returns_to(page: Page, path: str, params: dict[str, str], shown: str | 
     expect_url(page, path, params)
     wait_for_text(page, shown)
     wait_for_app(page)
+
+
+# --- Predict --------------------------------------------------------------------------------------------
+
+MODEL_TIMEOUT_MS = 120_000  # the first page that predicts loads TensorFlow, the model and the embedder
+
+
+def prediction_chips(page: Page) -> Locator:
+    """The top-3 chips of the Predict page: links to a gallery sorted by similarity to the dropped poster."""
+    return page.get_by_test_id("stMain").locator('div[class*="st-key-chips-"] a[href*="sort=similar"]')
+
+
+def predict_from_the_sidebar(page: Page) -> None:
+    """The sidebar's Predict link, until the uploader is drawn (the page loads the model first)."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile("Predict")).click()
+    expect_url(page, "/predict")
+    wait_for_text(page, "Drop one or more posters", timeout=MODEL_TIMEOUT_MS)
+    wait_for_app(page, timeout=MODEL_TIMEOUT_MS)

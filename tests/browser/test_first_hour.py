@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
     FIRST_LOAD_TIMEOUT_MS,
+    MODEL_TIMEOUT_MS,
     AppServer,
     Screenshots,
     assert_no_exception,
@@ -30,6 +31,8 @@ from tests.browser.helpers import (
     main_text,
     open_view,
     page_title,
+    predict_from_the_sidebar,
+    prediction_chips,
     running_app_server,
     wait_for_app,
     wait_for_text,
@@ -39,7 +42,6 @@ from tests.csv_fixture import build_manifest_dataset
 
 MOVIES = 400  # about 110 movies a genre, so each of the 5 keeps 50 in training
 RUN_TIMEOUT_MS = 600_000  # catalog, weights, 400 posters embedded, 3 heads, their refit and the temporal twin
-MODEL_TIMEOUT_MS = 120_000  # the first page that predicts loads TensorFlow, the model and the embedder
 FIRST_MODEL = "Your first model is ready and is now the active model"
 
 
@@ -50,10 +52,6 @@ def empty_cache_server(tmp_path: Path) -> Iterator[AppServer]:
     settings = make_settings(data, tmp_path / "work")  # nothing built: no catalog, weights, embeddings or runs
     with running_app_server(settings, tmp_path / "server.log") as server:
         yield server
-
-
-def chips(page: Page):
-    return page.get_by_test_id("stMain").locator('div[class*="st-key-chips-"] a[href*="sort=similar"]')
 
 
 def noise_file(folder: Path) -> Path:
@@ -90,20 +88,19 @@ def test_a_first_model_from_an_empty_cache_to_a_gallery_that_survives_a_reload(
     screenshot(page, "first-model-active")
 
     # Predict uses it: a poster of the user's own dropped on the uploader gets three chips.
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile("Predict")).click()
-    expect_url(page, "/predict")
-    wait_for_text(page, "Drop one or more posters", timeout=MODEL_TIMEOUT_MS)
-    wait_for_app(page, timeout=MODEL_TIMEOUT_MS)
+    predict_from_the_sidebar(page)
     assert f"Model: run {run_id}" in main_text(page)
     poster = server.settings.data_dir / "images" / "m010.jpg"
     drop(page, poster)
-    expect(chips(page)).to_have_count(3)
-    shown = [dict(parse_qsl(urlsplit(chips(page).nth(n).get_attribute("href") or "").query)) for n in range(3)]
+    expect(prediction_chips(page)).to_have_count(3)
+    shown = [
+        dict(parse_qsl(urlsplit(prediction_chips(page).nth(n).get_attribute("href") or "").query)) for n in range(3)
+    ]
     poster_hash = shown[0]["poster"]
     screenshot(page, "chips")
 
     # A chip opens its genre's gallery sorted by similarity to the dropped poster.
-    chips(page).first.click()
+    prediction_chips(page).first.click()
     expect_url(page, "/genre", {"genre": shown[0]["genre"], "sort": "similar", "poster": poster_hash})
     wait_for_text(page, "Similarity is to your poster m010.jpg", timeout=MODEL_TIMEOUT_MS)
     wait_for_app(page, timeout=MODEL_TIMEOUT_MS)
@@ -129,6 +126,6 @@ def test_a_first_model_from_an_empty_cache_to_a_gallery_that_survives_a_reload(
     open_view(page, f"{server.url}/predict", expect_text="Drop one or more posters", timeout=MODEL_TIMEOUT_MS)
     drop(page, noise_file(tmp_path))
     wait_for_text(page, "This image looks unlike the movie posters the model learned from", timeout=MODEL_TIMEOUT_MS)
-    expect(chips(page)).to_have_count(3)
+    expect(prediction_chips(page)).to_have_count(3)
     screenshot(page, "non-poster-warning")
     assert_no_exception(page, server)

@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
     FIRST_LOAD_TIMEOUT_MS,
+    MODEL_TIMEOUT_MS,
     Screenshots,
     assert_no_exception,
     expect_url,
@@ -18,18 +19,14 @@ from tests.browser.helpers import (
     main_text,
     movie_link,
     page_title,
+    predict_from_the_sidebar,
+    prediction_chips,
     wait_for_app,
     wait_for_text,
 )
 from tests.model_fixture import ModelServer
 
 CLICKED_GENRE = "Horror"
-MODEL_TIMEOUT_MS = 120_000  # the first page that predicts loads TensorFlow, the model and the embedder
-
-
-def prediction_chips(page: Page):
-    """The top-3 chips of the Predict page: links to a gallery sorted by similarity to the dropped poster."""
-    return page.get_by_test_id("stMain").locator('div[class*="st-key-chips-"] a[href*="sort=similar"]')
 
 
 def test_from_the_dataset_to_a_prediction_and_the_posters_like_it(
@@ -52,10 +49,7 @@ def test_from_the_dataset_to_a_prediction_and_the_posters_like_it(
     screenshot(page, "movie")
 
     # The sidebar's Predict link, then a poster dropped on the uploader.
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile("Predict")).click()
-    expect_url(page, "/predict")
-    wait_for_text(page, "Drop one or more posters", timeout=MODEL_TIMEOUT_MS)
-    wait_for_app(page, timeout=MODEL_TIMEOUT_MS)
+    predict_from_the_sidebar(page)
     assert page_title(page) == "Predict"
     screenshot(page, "predict")
     poster = next(m for m in model.usable_movies() if m.poster == "jpeg" and len(m.genres) == 2)
