@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `core` imports when run as a script
 
-from core.app import estimate, remaining_time, runs
+from core.app import estimate, machine_speed, remaining_time, runs
 from core.config import get_settings
 from core.data.catalog_build import open_catalog
 from core.training.config import make_config
@@ -50,11 +50,11 @@ def main() -> None:
     config = make_config("fast").to_json()
     all_runs = runs.list_runs(settings)
     size = tuple(int(side) for side in str(config["image_size"]).split("x"))
-    sample = list(catalog.usable_movies()["poster_path"].head(estimate.SAMPLE_POSTERS))
-    rate = estimate.measure_posters_per_second(
+    sample = list(catalog.usable_movies()["poster_path"].head(machine_speed.SAMPLE_POSTERS))
+    rate = machine_speed.measure_posters_per_second(
         size, sample, settings.weights_dir, config["backbone"], settings.compiled_models_dir
     )
-    epoch_seconds = estimate.measure_head_epoch_seconds(*estimate.head_shape(catalog, config))
+    epoch_seconds = machine_speed.measure_head_epoch_seconds(*machine_speed.head_shape(catalog, config))
     plan = estimate.plan_for(settings, catalog, config, all_runs, rate, epoch_seconds)
     print(
         f"measured {rate:.1f} posters/s and {epoch_seconds:.2f} s a head epoch; "

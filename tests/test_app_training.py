@@ -23,7 +23,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import background
-from core.app import estimate, finished_runs, model_choice, run_reports, runs
+from core.app import estimate, finished_runs, machine_speed, model_choice, run_reports, runs
 from core.app.runs import RunView
 from core.background import process_start_time
 from core.config import Settings
@@ -198,8 +198,8 @@ def dead_pid() -> int:
 def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_left(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    monkeypatch.setattr(estimate, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
     ui_runs._posters_per_second.clear()
     ui_runs._head_epoch_seconds.clear()  # an earlier page of this process measured the real rate
     run_dir = settings.runs_dir / "20200101-000000-fast-embeds"
@@ -227,8 +227,8 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
 def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(estimate, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    monkeypatch.setattr(estimate, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
     ui_runs._posters_per_second.clear()
     ui_runs._head_epoch_seconds.clear()
     app = open_app("pages/training.py")

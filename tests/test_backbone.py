@@ -247,7 +247,7 @@ def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(
 ):
     from PIL import Image
 
-    from core.app import estimate
+    from core.app import machine_speed
 
     paths = []
     for index, image in enumerate(samples[:2]):
@@ -264,7 +264,7 @@ def test_the_time_estimate_of_a_lite2_run_embeds_posters_with_lite2(
 
     load_pretrained = backbone.load_pretrained
     monkeypatch.setattr(features_module, "load_pretrained", load_and_note)  # the run's feature model loads it
-    rate = estimate.measure_posters_per_second((64, 48), paths, larger_cache, backbone="lite2")
+    rate = machine_speed.measure_posters_per_second((64, 48), paths, larger_cache, backbone="lite2")
     assert rate > 0 and measured == [("lite2", lite2.count_params())]  # the run's feature model: the whole net
 
 

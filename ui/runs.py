@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.app import estimate, finished_runs, model_choice, remaining_time, run_reports, runs
+from core.app import estimate, finished_runs, machine_speed, model_choice, remaining_time, run_reports, runs
 from core.app.runs import RunView
 from core.app.urls import MistakesView, parse_mistakes_params
 from core.config import Settings
@@ -119,16 +119,16 @@ def _posters_per_second(
 ) -> float:
     from pathlib import Path
 
-    return estimate.measure_posters_per_second(image_size, sample, Path(weights_dir), backbone, Path(compiled_dir))
+    return machine_speed.measure_posters_per_second(image_size, sample, Path(weights_dir), backbone, Path(compiled_dir))
 
 
 @st.cache_data(show_spinner="Measuring this machine's speed…", max_entries=8, ttl=MEASURE_TTL_SECONDS)
 def _head_epoch_seconds(shape: tuple[int, int, int, int, int, float]) -> float:
-    return estimate.measure_head_epoch_seconds(*shape)
+    return machine_speed.measure_head_epoch_seconds(*shape)
 
 
 def _measured_rate(settings: Settings, catalog: Catalog, size: tuple[int, int], backbone: str) -> float:
-    sample = tuple(catalog.usable_movies()["poster_path"].head(estimate.SAMPLE_POSTERS))
+    sample = tuple(catalog.usable_movies()["poster_path"].head(machine_speed.SAMPLE_POSTERS))
     return _posters_per_second(size, sample, str(settings.weights_dir), backbone, str(settings.compiled_models_dir))
 
 
@@ -138,7 +138,7 @@ def fast_run_plan(settings: Settings, catalog: Catalog, all_runs: Sequence[RunVi
     size = parse_image_size(str(config["image_size"]))
     backbone = str(config.get("backbone", DEFAULT_BACKBONE))
     rate = _measured_rate(settings, catalog, size, backbone)
-    epoch_seconds = _head_epoch_seconds(estimate.head_shape(catalog, config))
+    epoch_seconds = _head_epoch_seconds(machine_speed.head_shape(catalog, config))
     return estimate.plan_for(settings, catalog, config, all_runs, rate, epoch_seconds)
 
 

@@ -2,21 +2,20 @@
 
 One estimate serves the Start form and the banners; the running run's panel refines it
 (`core.app.remaining_time`). Before a fast run starts it is a `RunPlan`: the posters the backbone must
-still embed at the rate measured here under the current load (`measure_posters_per_second`), then the
-heads, their refit and the temporal twin, costed in head epochs (an earlier run's epoch time and
-early-stopping point where there is one). It follows the run's own backbone: a larger one costs more per
+still embed at the rate measured here under the current load, then the heads, their refit and the temporal
+twin, costed in head epochs of the time measured here too (`core.app.machine_speed`), as many as an earlier
+run's heads trained where there is one. It follows the run's own backbone: a larger one costs more per
 poster, so another backbone's run or throughput would promise too little.
 """
 
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from core.app.runs import RunView
-from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.model.backbones import DEFAULT_BACKBONE
 
 # Training a network costs about three forward passes per image (forward, backward, update); the
 # scratch CNN is far smaller than the backbone. Both factors only scale a throughput measured here.
@@ -94,106 +93,6 @@ def estimate_from_throughput(
     return Estimate(seconds, f"backbone {backbone} measured here at {posters_per_second:.0f} posters/s")
 
 
-# Posters timed for the backbone's speed: four batches of the run's eight, so that OpenVINO has as many in
-# flight as it has while embedding a whole dataset.
-SAMPLE_POSTERS = 32
-
-
-def measure_posters_per_second(
-    image_size: tuple[int, int],
-    sample_paths: Sequence[str],
-    weights_dir,
-    backbone: str = DEFAULT_BACKBONE,
-    compiled_dir=None,
-) -> float:
-    """Read, resize and embed a few real posters exactly as a run's embedding does (the same feature model,
-    engine, batches and decoding: `core.model.embeddings`), under whatever load the machine has now.
-
-    The first pass over the sample compiles the model (OpenVINO's, read from its disk cache after the first
-    time, which the run then reuses) and is not timed; the second is. Timing the Keras model instead promised
-    less than half the speed the run then had (33 posters/s against 78).
-    """
-    from core.model.embeddings import EMBEDDING_BATCH_SIZE
-    from core.model.features import make_feature_extractor
-    from core.model.inference import Inference
-    from core.model.pipeline import make_poster_dataset
-
-    features = make_feature_extractor(image_size, weights_dir, backbone)
-    inference = Inference(lambda batch: features(batch, training=False), image_size, compiled_dir, "poster backbone")
-    dataset = make_poster_dataset(list(sample_paths), image_size, EMBEDDING_BATCH_SIZE)
-    for _ in inference.map(dataset):
-        pass
-    started = time.perf_counter()
-    for _ in inference.map(dataset):
-        pass
-    return len(sample_paths) / (time.perf_counter() - started)
-
-
-TIMED_EPOCHS = 5
-
-
-def measure_head_epoch_seconds(
-    training_posters: int, feature_dim: int, genres: int, batch_size: int, hidden_units: int, dropout: float
-) -> float:
-    """One head epoch over `training_posters` cached features, timed here now through a run's own epoch loop
-    (`core.training.epochs`: the validation scoring and its metrics, the status, log, history and TensorBoard
-    files) in a throwaway folder, on random features of the run's shape: the cost depends on those sizes, not on
-    the values. Timing the fit alone gave a third of what a run's epoch took (0.21 s against 0.6).
-
-    The first epoch traces the graphs and is not counted; of the next `TIMED_EPOCHS` (wall clock, writes
-    included) the slowest is taken: with another program on one of the two cores, a run's epochs took 0.6 s
-    where the mean of three timed ones said 0.32 to 0.52 (the load reaches a sustained phase at its worst
-    moments too); on a quiet machine the slowest is within a tenth of the mean.
-    """
-    import math
-    import tempfile
-    from pathlib import Path
-
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from core.model.features import WeightedBinaryCrossentropy, make_head
-    from core.model.pipeline import make_embedding_dataset
-    from core.training import run_folder as rf
-    from core.training.epochs import BestWeights, EpochMonitor, Progress, fit_epochs
-    from core.training.stop import StopControl
-    from core.training.tensorboard import RunBoard
-
-    rng = np.random.default_rng(0)
-    features = rng.random((training_posters, feature_dim), dtype=np.float32)
-    labels = (rng.random((training_posters, genres)) < 0.15).astype(np.float32)
-    validation = max(1, round(training_posters * VALIDATION_SHARE))
-    pos_weight = np.ones(genres, dtype=np.float32)
-    head = make_head(genres, features.mean(axis=0), features.var(axis=0), hidden_units, dropout)
-    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss=WeightedBinaryCrossentropy(pos_weight))
-    dataset = make_embedding_dataset(features, labels, batch_size, True)
-    val_features = tf.constant(features[:validation])
-    score = tf.function(lambda batch: head(batch, training=False))
-    with tempfile.TemporaryDirectory(prefix="head-epoch-") as folder:
-        run_dir = Path(folder)
-        progress = Progress(run_dir, rf.StatusWriter(run_dir), rf.RunLog(run_dir, echo=False), StopControl(run_dir))
-        progress.board = RunBoard(run_dir)
-        seconds = []
-        for _ in range(1 + TIMED_EPOCHS):
-            monitor = EpochMonitor(
-                "measuring",
-                1,
-                math.ceil(training_posters / batch_size),
-                lambda: score(val_features).numpy(),
-                labels[:validation],
-                pos_weight,
-                BestWeights([head]),
-                progress,
-                patience=0,
-            )
-            started = time.perf_counter()
-            fit_epochs(head, dataset, monitor, progress)
-            seconds.append(time.perf_counter() - started)
-        progress.board.close()
-    return max(seconds[1:])
-
-
 def latest_fast_run(runs: Sequence[RunView], backbone: str) -> RunView | None:
     """The newest finished fast run of `backbone`: its head epochs cost what this run's will."""
     for run in runs:  # newest first
@@ -235,26 +134,6 @@ def plan_for(
     )
 
 
-def head_shape(catalog, config: Mapping) -> tuple[int, int, int, int, int, float]:
-    """What a head epoch of a fast run with `config` costs on `catalog` depends on: training posters, features
-    per poster, genres kept (`min_movies_per_genre`), the batch size and the head's hidden layer and dropout;
-    the arguments of `measure_head_epoch_seconds`."""
-    from core.model.features import feature_dim
-
-    minimum = int(config.get("min_movies_per_genre", 50))
-    genres = sum(count >= minimum for count in catalog.genre_counts().values())
-    spec = BACKBONES[str(config.get("backbone", DEFAULT_BACKBONE))]
-    usable = len(catalog.usable_movies())
-    return (
-        training_posters(usable),
-        feature_dim(spec),
-        max(genres, 3),  # the validation metrics take the top 3
-        int(config.get("batch_size", 128)),
-        int(config.get("head_hidden_units", 512)),
-        float(config.get("dropout", 0.7)),
-    )
-
-
 def training_posters(usable: int) -> int:
     """The posters of a run's training part, for `usable` movies (the drawn split's first fraction)."""
     from core.training.split import DEFAULT_FRACTIONS
@@ -272,8 +151,6 @@ FINISH_SECONDS = 15.0
 # One head epoch over the training part's cached features, with its validation scoring, on two loaded cores,
 # per 1,000 training posters: what a run with no earlier run to learn from assumes until its first epochs.
 EPOCH_SECONDS_PER_1000 = 0.5
-# The validation part scored after each head epoch, as a share of the training part (15 % against 70 %).
-VALIDATION_SHARE = 0.2
 # The twin trains on the movies before its cut year only: about this share of the drawn split's training part.
 TWIN_SHARE = 0.8
 # A refit epoch goes over training + validation: about this many times a training epoch.
