@@ -30,6 +30,7 @@ from core.config import Settings, get_settings
 from core.data.catalog_build import open_catalog
 from core.serving.novelty import UNLIKE_PERCENTILE, catalog_spread, likeness, novelty_line
 from core.serving.poster_index import PosterEmbedder, build_index, index_poster_cues
+from core.serving.poster_look import look_cues
 from core.serving.uploads import UploadError, validate_upload
 
 TARGET_FLAGGED = 0.90  # of the non-posters, at least
@@ -241,7 +242,8 @@ def main() -> None:
         pixels = [as_dropped(image, number) for number, image in enumerate(make(rng))]
         kept = [p for p in pixels if p is not None]
         seen = [
-            likeness(index, line, vector, picture) for vector, picture in zip(embedder.embed(kept), kept, strict=True)
+            likeness(index, line, vector, look_cues(picture))
+            for vector, picture in zip(embedder.embed(kept), kept, strict=True)
         ]
         by_similarity = np.array([s.similarity_rarity <= s.threshold for s in seen])
         by_look = np.array([s.look_rarity <= s.threshold for s in seen])

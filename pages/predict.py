@@ -153,12 +153,13 @@ elif not picked:
     dropped = [session_posters()[key] for key in st.session_state.get(LAST_DROP, []) if key in session_posters()]
 if dropped:
     score(dropped, run_id, model)
+    likeness_of = {item.poster.content_hash: poster_likeness(catalog, item, settings) for item in dropped}
     if len(dropped) > 1:
         st.subheader(f"{len(dropped)} posters")
         rows = []
         for item in dropped:
             top = model.vocabulary.top_k(item.scores, 3)
-            likeness = poster_likeness(catalog, item.embedding, item.poster.pixels, settings)
+            likeness = likeness_of[item.poster.content_hash]
             rows.append(
                 {
                     "file": item.poster.filename,
@@ -186,7 +187,7 @@ if dropped:
             for note in item.poster.notes:
                 st.caption(note)
         with right:
-            likeness = poster_likeness(catalog, item.embedding, item.poster.pixels, settings)
+            likeness = likeness_of[item.poster.content_hash]
             if likeness is not None and likeness.unlike_posters:
                 st.warning(UNLIKE_POSTERS.format(reasons="; ".join(likeness.reasons)), icon=":material/help:")
             show_scores(

@@ -78,8 +78,8 @@ def test_an_image_unlike_every_poster_is_flagged_and_a_new_poster_of_a_known_loo
     new_poster = looks[2] + 0.25 * rng.normal(size=DIM) / np.sqrt(DIM)
     stranger = normalise(rng.normal(size=DIM))[0]
     picture = jpeg_poster(np.random.default_rng(99))
-    assert not likeness(index, line, new_poster, picture).unlike_posters
-    seen = likeness(index, line, stranger, picture)
+    assert not likeness(index, line, new_poster, look_cues(picture)).unlike_posters
+    seen = likeness(index, line, stranger, look_cues(picture))
     assert seen.unlike_posters and seen.reasons == ["no poster the model learned from looks like it"]
 
 
@@ -89,7 +89,7 @@ def test_a_picture_the_backbone_finds_alike_is_still_flagged_when_no_poster_look
     them away. Here the picture's embedding is a catalog poster's own, so similarity alone would pass it."""
     index, cues, _ = catalog_with_looks()
     line = novelty_line(index, cues)
-    seen = likeness(index, line, index.vectors[0], make(np.random.default_rng(5)))
+    seen = likeness(index, line, index.vectors[0], look_cues(make(np.random.default_rng(5))))
     assert seen.unlike_posters
     assert seen.reasons == ["its colours, contrast and fine detail are unlike any poster's"]
 
@@ -105,14 +105,17 @@ def test_a_poster_dropped_large_is_judged_as_the_same_poster_small() -> None:
     )
     np.testing.assert_allclose(look_cues(large), look_cues(small), rtol=0.35)
     for pixels in (small, large):
-        assert not likeness(index, line, index.vectors[3], pixels).unlike_posters
+        assert not likeness(index, line, index.vectors[3], look_cues(pixels)).unlike_posters
 
 
 def test_a_poster_of_the_catalog_itself_is_never_flagged_for_its_similarity() -> None:
     index, cues, _ = catalog_with_looks()
     line = novelty_line(index, cues)
     picture = jpeg_poster(np.random.default_rng(7))
-    flags = [likeness(index, line, index.vectors[row], picture).similarity_rarity for row in range(0, len(index), 50)]
+    flags = [
+        likeness(index, line, index.vectors[row], look_cues(picture)).similarity_rarity
+        for row in range(0, len(index), 50)
+    ]
     assert min(flags) > line.threshold
 
 

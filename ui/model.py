@@ -8,6 +8,7 @@ TensorFlow is imported here, so only the pages that predict pay for it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from core.serving.poster_index import (
     index_job_key,
     index_poster_cues,
 )
+from core.serving.poster_look import look_cues
 from core.serving.predict import LoadedModel, RunModelError, load_run_model, predict_images
 from core.serving.similar import PosterIndex, SimilarityIndex
 from core.serving.uploads import ValidatedPoster, validate_upload
@@ -47,6 +49,11 @@ class DroppedPoster:
     embedding: np.ndarray
     scores: np.ndarray | None = None
     run_id: str | None = None  # the model that gave the scores
+
+    @cached_property
+    def look_cues(self) -> np.ndarray:
+        """Its look (`core.serving.poster_look`), measured once: a resize and a colour count, a few ms."""
+        return look_cues(self.poster.pixels)
 
     @property
     def nbytes(self) -> int:
@@ -123,9 +130,7 @@ def _novelty_line(
     return novelty_line(_index, index_poster_cues(_catalog, _index.ids, get_settings()))
 
 
-def poster_likeness(
-    catalog: Catalog, embedding: np.ndarray, pixels: np.ndarray, settings: Settings | None = None
-) -> Likeness | None:
+def poster_likeness(catalog: Catalog, item: DroppedPoster, settings: Settings | None = None) -> Likeness | None:
     """How near a dropped image comes to the catalog's posters, or None while the similarity index is not
     ready (or the catalog is too small to draw a line): a warning that is not sure stays silent.
 
@@ -137,7 +142,7 @@ def poster_likeness(
     if not isinstance(index, SimilarityIndex):
         return None
     line = _novelty_line(index, catalog, catalog.fingerprint, str(settings.embeddings_dir))
-    return None if line is None else likeness(index, line, embedding, pixels)
+    return None if line is None else likeness(index, line, item.embedding, item.look_cues)
 
 
 def index_or_progress(

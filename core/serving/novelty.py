@@ -20,11 +20,12 @@ is one blocked pass over the catalog (about two seconds for the real dataset), d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from core.serving.poster_look import LookSpace, look_cues
+from core.serving.poster_look import LookSpace
 from core.serving.similar import SimilarityIndex, normalise
 
 # Catalog posters rarer than this percentile count as unlike: the share of real, unseen posters the warning
@@ -92,15 +93,27 @@ class NoveltyLine:
         return np.minimum(self.similarity_rarity(nearest_similarity), self.look_rarity(look_distance))
 
 
+def _against_the_others(
+    vectors: np.ndarray, duplicate_similarity: float
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Blocks of rows of the catalog's similarity matrix: the rows, their similarities with the row itself and
+    its near-identical copies (above `duplicate_similarity`) set to -1, and where those were. One matrix
+    product serves both measures."""
+    for start in range(0, len(vectors), _BLOCK_ROWS):
+        rows = slice(start, min(start + _BLOCK_ROWS, len(vectors)))
+        similarities = vectors[rows] @ vectors.T
+        copies = similarities > duplicate_similarity  # the row itself (similarity 1) and its copies
+        similarities[copies] = -1.0
+        yield rows, similarities, copies
+
+
 def nearest_other_similarities(vectors: np.ndarray, duplicate_similarity: float = DUPLICATE_SIMILARITY) -> np.ndarray:
     """Each row's cosine similarity to its nearest other row, leaving out itself and its near-identical copies
     (above `duplicate_similarity`); -1 for a row with no other row left."""
     vectors = normalise(vectors)
     nearest = np.full(len(vectors), -1.0, dtype=np.float32)
-    for start in range(0, len(vectors), _BLOCK_ROWS):
-        block = vectors[start : start + _BLOCK_ROWS] @ vectors.T
-        block[block > duplicate_similarity] = -1.0  # the row itself (similarity 1) and its copies
-        nearest[start : start + len(block)] = block.max(axis=1, initial=-1.0)
+    for rows, similarities, _ in _against_the_others(vectors, duplicate_similarity):
+        nearest[rows] = similarities.max(axis=1, initial=-1.0)
     return nearest
 
 
@@ -108,15 +121,13 @@ def catalog_spread(index: SimilarityIndex, catalog_cues: np.ndarray) -> CatalogS
     """Every catalog poster against the others, on both measures; `catalog_cues` in the index's order."""
     if len(catalog_cues) != len(index):
         raise ValueError(f"{len(catalog_cues)} posters' look cues for an index of {len(index)} posters")
-    vectors = normalise(index.vectors)
-
-    def itself_and_copies(start: int, stop: int) -> np.ndarray:
-        return vectors[start:stop] @ vectors.T > DUPLICATE_SIMILARITY
-
     looks = LookSpace.of_catalog(catalog_cues)
-    return CatalogSpread(
-        nearest_other_similarities(vectors), looks.neighbour_distance(catalog_cues, itself_and_copies), looks
-    )
+    nearest = np.full(len(index), -1.0, dtype=np.float32)
+    look_distances = np.empty(len(index))
+    for rows, similarities, copies in _against_the_others(normalise(index.vectors), DUPLICATE_SIMILARITY):
+        nearest[rows] = similarities.max(axis=1, initial=-1.0)
+        look_distances[rows] = looks.neighbour_distance(catalog_cues[rows], leave_out=copies)
+    return CatalogSpread(nearest, look_distances, looks)
 
 
 def novelty_line(
@@ -134,10 +145,10 @@ def novelty_line(
     )
 
 
-def likeness(index: SimilarityIndex, line: NoveltyLine, embedding: np.ndarray, pixels: np.ndarray) -> Likeness:
-    """The image (its embedding and its (height, width, 3) uint8 pixels) against the catalog's line."""
+def likeness(index: SimilarityIndex, line: NoveltyLine, embedding: np.ndarray, cues: np.ndarray) -> Likeness:
+    """The image (its embedding and its `core.serving.poster_look.look_cues`) against the catalog's line."""
     nearest = float(index.similarities(embedding).max())
-    look_distance = line.looks.neighbour_distance(look_cues(pixels))
+    look_distance = line.looks.neighbour_distance(cues)
     return Likeness(
         nearest,
         float(line.similarity_rarity(nearest)),

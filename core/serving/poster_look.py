@@ -142,12 +142,10 @@ class LookSpace:
     def scaled(self, cues: np.ndarray) -> np.ndarray:
         return (_on_log_scale(cues) - self.centre) / self.spread
 
-    def neighbour_distance(
-        self, cues: np.ndarray, leave_out: Callable[[int, int], np.ndarray] | None = None
-    ) -> np.ndarray:
+    def neighbour_distance(self, cues: np.ndarray, leave_out: np.ndarray | None = None) -> np.ndarray:
         """Each picture's distance to its `LOOK_NEIGHBOURS`-th nearest catalog poster (fewer when the catalog
-        has too few). `leave_out(start, stop)` gives, for rows start..stop of `cues`, a boolean mask of the
-        catalog posters that may not count as their neighbours (the picture itself and its copies)."""
+        has too few). `leave_out`, a (pictures, catalog posters) boolean mask, marks the catalog posters that
+        may not count as a picture's neighbours (the picture itself and its copies)."""
         queries = self.scaled(cues)
         rank = max(min(LOOK_NEIGHBOURS, len(self.points) - 1) - 1, 0)  # one poster may be left out as itself
         squared_points = (self.points**2).sum(axis=1)
@@ -156,7 +154,7 @@ class LookSpace:
             block = queries[start : start + _BLOCK_ROWS]
             squared = (block**2).sum(axis=1)[:, None] + squared_points[None, :] - 2 * block @ self.points.T
             if leave_out is not None:
-                squared[leave_out(start, start + len(block))] = np.inf
+                squared[leave_out[start : start + len(block)]] = np.inf
             kth = np.partition(squared, rank, axis=1)[:, rank]
             distances[start : start + len(block)] = np.sqrt(np.maximum(kth, 0.0))
         return distances
