@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.app.run_reports import summary_value
-from core.app.runs import active_run, read_run
+from core.app.runs import active_run, list_runs, read_run
 from core.config import MAX_UPLOAD_BYTES, get_settings
 from core.data.ids import valid_movie_id
 from core.serving.predict import predict_images
@@ -31,7 +31,7 @@ from ui.model import (
 )
 from ui.nav import MAP_PAGE, MOVIE_PAGE, TRAINING_PAGE, require_entry_point
 from ui.poster_grid import alike_cards
-from ui.runs import mark_start_pressed, start_notice, start_run
+from ui.runs import default_run_estimate, mark_start_pressed, start_notice, start_run
 from ui.score_chart import WHY_THEY_DIFFER, score_chart
 from ui.text import md_escape
 
@@ -55,7 +55,7 @@ if loaded is None:
         if st.button(
             "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
         ):
-            start_run(settings, "fast", [], starting)
+            start_run(settings, "fast", [], starting, default_run_estimate(settings, catalog, list_runs(settings)))
     st.stop()
 run_id, model = loaded
 run = read_run(settings, run_id)

@@ -21,6 +21,7 @@ from ui.data import get_catalog
 from ui.figures import curves_chart
 from ui.nav import require_entry_point
 from ui.runs import (
+    default_run_estimate,
     estimate_for,
     mark_start_pressed,
     page_is_behind,
@@ -62,10 +63,7 @@ if chosen_model:
 if next_model is not None:
     render_next_model(settings, next_model, active_model)
 elif not active_model and not running:
-    fast = make_config("fast")
-    expected = estimate_for(
-        settings, catalog, all_runs, "fast", f"{fast.image_height}x{fast.image_width}", fast.epochs, fast.backbone
-    )
+    expected = default_run_estimate(settings, catalog, all_runs)
     took = (
         f"about {expected.seconds / 60:.0f} min here, as measured now" if expected else "the form below says how long"
     )
@@ -73,7 +71,7 @@ elif not active_model and not running:
     if st.button(
         "Start the fast default run", type="primary", icon=":material/rocket_launch:", on_click=mark_start_pressed
     ):
-        start_run(settings, "fast", [], starting)
+        start_run(settings, "fast", [], starting, expected)
 
 
 # --- Live progress -------------------------------------------------------------------------------------------
@@ -183,10 +181,15 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
             + ". A larger backbone costs more time per poster (the estimate says how much here); the scratch mode "
             "has no backbone.",
         )
-        estimate = estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs), backbone)
+        # Not while a run works: measuring would slow it and read its load as this machine's speed.
+        estimate = (
+            None if running else estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs), backbone)
+        )
         columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
         if estimate:
             st.caption(f"Estimate {estimate.basis}.")
+        elif running:
+            st.caption("The estimate is measured once the running run has ended: measuring now would slow it.")
         submitted = st.form_submit_button(
             "Start", type="primary", disabled=running is not None, on_click=mark_start_pressed
         )
@@ -212,7 +215,7 @@ with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circ
                 options.append("--no-corrections")
             if mode != "scratch" and backbone != defaults.backbone:
                 options += ["--backbone", backbone]
-            start_run(settings, mode, options, starting)
+            start_run(settings, mode, options, starting, estimate)
 
 # --- The runs ------------------------------------------------------------------------------------------------------
 st.header("Runs")

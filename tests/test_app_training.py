@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import background
-from core.app import estimate, finished_runs, machine_speed, model_choice, run_reports, runs
+from core.app import estimate, finished_runs, launch_estimate, machine_speed, model_choice, run_reports, runs
 from core.app.runs import RunView
 from core.background import process_start_time
 from core.config import Settings
@@ -92,8 +93,11 @@ def runs_shown(app: AppTest) -> dict[str, str]:
     return dict(zip(table["run"], table["state"], strict=True))
 
 
-def wait_for_run(app: AppTest, settings: Settings, run_id: str, seen: list[str]) -> RunView:
-    """Rerun the page (as its two-second fragment would) until the run has ended; note what the panel showed."""
+def wait_for_run(
+    app: AppTest, settings: Settings, run_id: str, seen: list[str], while_running: Callable[[], None] = lambda: None
+) -> RunView:
+    """Rerun the page (as its two-second fragment would) until the run has ended; note what the panel showed,
+    and call `while_running` after each page run that drew the run's panel."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         run = runs.read_run(settings, run_id)
@@ -101,6 +105,7 @@ def wait_for_run(app: AppTest, settings: Settings, run_id: str, seen: list[str])
         assert not app.exception, app.exception
         if f"Running: {run_id}" in [header.value for header in app.subheader]:
             seen += [bar.text for bar in app.get("progress")]
+            while_running()
         if not run.is_active:
             return runs.read_run(settings, run_id)
         time.sleep(0.5)
@@ -111,7 +116,14 @@ def wait_for_run(app: AppTest, settings: Settings, run_id: str, seen: list[str])
 # --- Starting, watching, stopping --------------------------------------------------------------------------
 
 
-def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(settings: Settings) -> None:
+def form_estimate(app: AppTest) -> str:
+    [figure] = [metric.value for metric in app.metric if metric.label == "Estimated time here"]
+    return figure
+
+
+def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = open_app("pages/training.py")
     assert not app.exception
     assert "No run yet." in [caption.value for caption in app.caption]
@@ -129,11 +141,22 @@ def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(s
     assert command[:4] == ["-m", "core.train", "--mode", "fast"]
     for option, value in (("--epochs", "2"), ("--image-size", "64x48"), ("--min-movies-per-genre", "5")):
         assert command[command.index(option) + 1] == value
+    started = launch_estimate.read(run_dir)  # the form's estimate of the submitted run, kept for every tab's panel
+    assert started is not None and started.plan is not None
+    assert started.plan.epochs == 2 and started.seconds == started.plan.total_seconds
 
+    # Five minutes on, the page's measures have expired: while the run works, nothing measures this machine.
+    measured: list[str] = []
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *_, **__: measured.append("rate") or 2.0)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *_, **__: measured.append("epoch") or 0.6)
+    ui_runs._posters_per_second.clear()
+    ui_runs._head_epoch_seconds.clear()
+    during: list[tuple[int, str]] = []
     seen: list[str] = []
-    run = wait_for_run(app, settings, run_id, seen)
+    run = wait_for_run(app, settings, run_id, seen, lambda: during.append((len(measured), form_estimate(app))))
     assert run.state == "finished", runs.log_tail(settings, run_id)
     assert seen, "the progress panel never showed the running run"
+    assert during and all(step == (0, "—") for step in during), during
     assert all(PROGRESS_TEXT.fullmatch(text) for text in seen), seen
     assert run.history and [record["epoch"] for record in run.history] == [1, 2, 3, 4, 5, 6]  # 3 heads
 
@@ -195,11 +218,16 @@ def dead_pid() -> int:
     return child.pid
 
 
+def never_measured(*args: object, **kwargs: object) -> float:
+    raise AssertionError("this machine was measured while a run works")
+
+
+@pytest.mark.parametrize("started_with_estimate", [True, False], ids=["from-the-app", "from-the-command-line"])
 def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_left(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, started_with_estimate: bool
 ) -> None:
-    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", never_measured)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", never_measured)
     ui_runs._posters_per_second.clear()
     ui_runs._head_epoch_seconds.clear()  # an earlier page of this process measured the real rate
     run_dir = settings.runs_dir / "20200101-000000-fast-embeds"
@@ -217,11 +245,21 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
     }
     (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
     (run_dir / rf.CONFIG_FILE).write_text(json.dumps(make_config("fast").to_json()))
+    # The app measured 2 posters/s before the start; a command-line run is planned at the nominal rate.
+    rate = 2.0 if started_with_estimate else estimate.UNMEASURED_POSTERS_PER_SECOND
+    if started_with_estimate:
+        plan = estimate.plan_fast_run(make_config("fast").to_json(), rate, 5729, 4000, None, 0.6)
+        launch_estimate.save(run_dir, estimate.Estimate(plan.total_seconds, plan.basis, plan))
     app = open_app("pages/training.py", run=run_dir.name)
     assert not app.exception
     assert "posters 1,888 of 5,729" in [bar.text for bar in app.get("progress")]
     [left] = [metric.value for metric in app.metric if metric.label == "Left (estimate)"]
-    assert left != "—" and float(left.removesuffix(" min")) >= (5729 - 1888) / 2.0 / 60
+    minutes = float(left.removesuffix(" min"))
+    assert (5729 - 1888) / rate / 60 <= minutes < (5729 - 1888) / rate / 60 + 10
+    assert form_estimate(app) == "—"
+    assert "The estimate is measured once the running run has ended: measuring now would slow it." in [
+        caption.value for caption in app.caption
+    ]
 
 
 def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(

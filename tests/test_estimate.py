@@ -4,11 +4,13 @@ TensorFlow."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from core.app import estimate, remaining_time
+from core.app import estimate, launch_estimate, remaining_time
 
 START = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 CONFIG = {"epochs": 80, "patience": 20, "head_ensemble": 3, "refit": True, "temporal_twin": True}
@@ -115,3 +117,25 @@ def test_a_head_epoch_measured_here_now_outweighs_the_constant_and_an_earlier_ru
     assert guessed.epoch_seconds == pytest.approx(estimate.EPOCH_SECONDS_PER_1000 * 4)
     assert measured.epoch_seconds == 0.6
     assert measured.heads_seconds() == pytest.approx(guessed.heads_seconds() * 0.6 / guessed.epoch_seconds)
+
+
+def test_a_launch_estimate_comes_back_as_saved_and_a_damaged_one_as_none(tmp_path: Path) -> None:
+    plan = estimate.plan_fast_run(CONFIG, 40.0, 5729, 4000, None, 0.3)
+    saved = estimate.Estimate(plan.total_seconds, plan.basis, plan)
+    launch_estimate.save(tmp_path, saved)
+    assert launch_estimate.read(tmp_path) == saved
+    assert launch_estimate.read(tmp_path / "elsewhere") is None  # a run started from the command line
+
+    record = json.loads((tmp_path / launch_estimate.ESTIMATE_FILE).read_text())
+    for damaged in (
+        b"{not json",
+        json.dumps([record]).encode(),
+        json.dumps({**record, "seconds": "five minutes"}).encode(),
+        json.dumps({**record, "seconds": float("inf")}).encode(),
+    ):
+        (tmp_path / launch_estimate.ESTIMATE_FILE).write_bytes(damaged)
+        assert launch_estimate.read(tmp_path) is None
+    # A plan that no launch writes is left out; the figure stays.
+    broken_plan = {**record, "plan": {**record["plan"], "posters_per_second": 0, "heads": "three"}}
+    (tmp_path / launch_estimate.ESTIMATE_FILE).write_text(json.dumps(broken_plan))
+    assert launch_estimate.read(tmp_path) == estimate.Estimate(saved.seconds, saved.basis, None)

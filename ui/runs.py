@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
 
 import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.app import estimate, finished_runs, machine_speed, model_choice, remaining_time, run_reports, runs
+from core.app import (
+    estimate,
+    finished_runs,
+    launch_estimate,
+    machine_speed,
+    model_choice,
+    remaining_time,
+    run_reports,
+    runs,
+)
 from core.app.runs import RunView
 from core.app.urls import MistakesView, parse_mistakes_params
 from core.config import Settings
@@ -50,10 +61,26 @@ def start_notice() -> DeltaGenerator | None:
     return notice
 
 
-def start_run(settings: Settings, mode: str, options: Sequence[str], notice: DeltaGenerator | None = None) -> None:
-    """Launch a run and show it; a second start while one runs gets the reason, never a second process."""
+def start_run(
+    settings: Settings,
+    mode: str,
+    options: Sequence[str],
+    notice: DeltaGenerator | None = None,
+    expected: estimate.Estimate | None = None,
+) -> None:
+    """Launch a run and show it; a second start while one runs gets the reason, never a second process.
+
+    `expected` is the estimate measured before the start; it is kept in the run's folder, since measuring once
+    the run works would slow the run and read its load as this machine's speed (`core.app.launch_estimate`).
+    """
+
+    def keep_estimate(run_dir: Path) -> None:
+        if expected is not None:
+            with suppress(OSError):  # the run goes on; its panel plans from the run's own progress instead
+                launch_estimate.save(run_dir, expected)
+
     try:
-        run_id = runs.launch_run(settings, mode, options)
+        run_id = runs.launch_run(settings, mode, options, keep_estimate)
     except runs.RunAlreadyActive as error:
         if notice is not None:
             notice.empty()
@@ -117,8 +144,6 @@ STATUSES_KEPT = 600  # the statuses a panel keeps of a run: 20 minutes at one ev
 def _posters_per_second(
     image_size: tuple[int, int], sample: tuple[str, ...], weights_dir: str, backbone: str, compiled_dir: str
 ) -> float:
-    from pathlib import Path
-
     return machine_speed.measure_posters_per_second(image_size, sample, Path(weights_dir), backbone, Path(compiled_dir))
 
 
@@ -162,7 +187,7 @@ def estimate_for(
     if mode == "fast":
         config = {**make_config("fast").to_json(), "image_size": size_text, "epochs": epochs, "backbone": backbone}
         plan = fast_run_plan(settings, catalog, all_runs, config)
-        return estimate.Estimate(plan.total_seconds, plan.basis)
+        return estimate.Estimate(plan.total_seconds, plan.basis, plan)
     if mode == "scratch":
         backbone = DEFAULT_BACKBONE
     from_runs = estimate.estimate_from_runs(all_runs, mode, size_text, epochs, backbone)
@@ -183,10 +208,22 @@ def estimate_for(
     )
 
 
+def default_run_estimate(settings: Settings, catalog: Catalog, all_runs: Sequence[RunView]) -> estimate.Estimate | None:
+    """What the fast default run would take here now: the banners' figure, the form's for its defaults."""
+    fast = make_config("fast")
+    size = f"{fast.image_height}x{fast.image_width}"
+    return estimate_for(settings, catalog, all_runs, "fast", size, fast.epochs, fast.backbone)
+
+
 def time_left(
     settings: Settings, catalog: Catalog, all_runs: Sequence[RunView], run: RunView
 ) -> remaining_time.TimeLeft:
-    """A running run's time left and step, refined from every status this session has seen of it."""
+    """A running run's time left and step, refined from every status this session has seen of it.
+
+    Nothing is measured here: the run is working, so this machine's speed now is the run's load. The plan
+    comes from the estimate measured at the run's start (`core.app.launch_estimate`); a run started without
+    one (from the command line) is planned at a nominal rate that its own progress replaces within seconds.
+    """
     seen = st.session_state.setdefault(f"statuses-{run.run_id}", [])
     if not seen or seen[-1].get("updated_at") != run.status.get("updated_at"):
         seen.append(dict(run.status))
@@ -197,15 +234,22 @@ def time_left(
         # Planned once per run and tab: what the run still had to embed is what it reports from then on.
         plan = st.session_state.get(f"plan-{run.run_id}")
         if plan is None:
+            plan = started.plan if (started := launch_estimate.read(run.path)) else None
+        if plan is None:
             earlier = [other for other in all_runs if other.run_id != run.run_id]
-            plan = st.session_state[f"plan-{run.run_id}"] = fast_run_plan(settings, catalog, earlier, config)
+            plan = estimate.plan_for(settings, catalog, config, earlier, estimate.UNMEASURED_POSTERS_PER_SECOND)
+        st.session_state[f"plan-{run.run_id}"] = plan
         return remaining_time.time_left(plan, seen, run.history, int(config.get("patience", 20)))
     eta = run_reports.eta_seconds(run)
     epoch, epochs = run.status.get("epoch"), run.status.get("epochs")
     step = f"epoch {epoch} of {epochs}" if epoch else str(run.status.get("phase") or run.state)
-    if eta is None:
-        found = estimate_for(settings, catalog, all_runs, str(config.get("mode")), str(config.get("image_size")),
-                             int(config.get("epochs", 1)), str(config.get("backbone", DEFAULT_BACKBONE)))  # fmt: skip
+    if eta is None:  # no epoch has ended yet: the figure measured at the start, else an earlier run's
+        earlier = [other for other in all_runs if other.run_id != run.run_id]
+        size, epochs_asked = str(config.get("image_size")), int(config.get("epochs", 1))
+        backbone = str(config.get("backbone", DEFAULT_BACKBONE))
+        found = launch_estimate.read(run.path) or estimate.estimate_from_runs(
+            earlier, mode, size, epochs_asked, backbone
+        )
         elapsed = run_reports.duration_seconds(run) or 0.0
         eta = max(found.seconds - elapsed, 0.0) if found else 0.0
     return remaining_time.TimeLeft(eta, step)

@@ -27,6 +27,7 @@ SCRATCH_COST = 0.25
 class Estimate:
     seconds: float
     basis: str  # what the figure was derived from, in plain words
+    plan: RunPlan | None = None  # a fast run's, phase by phase (the panel refines it as the run goes)
 
 
 def _same_setup(run: RunView, mode: str, image_size: str, backbone: str) -> bool:
@@ -151,6 +152,9 @@ FINISH_SECONDS = 15.0
 # One head epoch over the training part's cached features, with its validation scoring, on two loaded cores,
 # per 1,000 training posters: what a run with no earlier run to learn from assumes until its first epochs.
 EPOCH_SECONDS_PER_1000 = 0.5
+# The backbone's rate assumed for a run started with no estimate (from the command line) while it works, since
+# measuring then would read the run's own load: Lite0 here on a loaded machine. Its progress replaces it at once.
+UNMEASURED_POSTERS_PER_SECOND = 20.0
 # The twin trains on the movies before its cut year only: about this share of the drawn split's training part.
 TWIN_SHARE = 0.8
 # A refit epoch goes over training + validation: about this many times a training epoch.

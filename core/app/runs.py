@@ -12,7 +12,7 @@ from memory in the server: any tab, any server, after any restart sees the same 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,11 +210,17 @@ def _take_run_lock(settings: Settings) -> run_lock.RunLock:
             time.sleep(0.1)
 
 
-def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = ()) -> str:
+def launch_run(
+    settings: Settings,
+    mode: str = "fast",
+    options: Sequence[str] = (),
+    prepare: Callable[[Path], None] | None = None,
+) -> str:
     """Start `python -m core.train` for a new run folder in its own session; return the run's id.
 
     `options` are further command-line flags of core.train (e.g. ["--epochs", "30"]), passed as a list so
-    that no shell ever parses them. The runs folder's lock (`core.training.run_lock`) is taken here and
+    that no shell ever parses them. `prepare` is given the new folder before the run's process starts, for
+    what the launcher keeps beside the run (`core.app.launch_estimate`). The runs folder's lock (`core.training.run_lock`) is taken here and
     handed to the run's process, so a command-line run is refused while this one lives, and the other way
     round (RunAlreadyActive names the run either way).
     """
@@ -228,6 +234,8 @@ def launch_run(settings: Settings, mode: str = "fast", options: Sequence[str] = 
             lock.record(run_id)
             path = settings.runs_dir / run_id
             path.mkdir(parents=True)
+            if prepare is not None:
+                prepare(path)
             command, launched = background.launch(
                 ["core.train", "--mode", mode, "--run-dir", str(path), *options],
                 settings,

@@ -64,7 +64,8 @@ PHASES = ("preparing", "embedding", "training", "fine-tuning", "evaluating", "sa
 # status.json is rewritten at most this often during training, in seconds (state changes are immediate).
 STATUS_INTERVAL = 1.0
 # Files a launcher may put in a run folder before the run itself starts.
-_LAUNCH_FILES = {"launch.json", LOG_FILE, STOP_FILE}
+LAUNCH_ESTIMATE_FILE = "launch_estimate.json"  # the time the app expected, measured before the start
+_LAUNCH_FILES = {"launch.json", LAUNCH_ESTIMATE_FILE, LOG_FILE, STOP_FILE}
 
 
 class RunFolderError(RuntimeError):
