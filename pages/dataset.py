@@ -17,6 +17,7 @@ from ui.downloads import csv_download
 from ui.links import follow_link
 from ui.nav import GENRE_PAGE, require_entry_point
 from ui.poster_grid import movie_card_top, poster_grid
+from ui.sections import lazy_section
 from ui.text import md_escape
 from ui.welcome import welcome
 
@@ -119,22 +120,23 @@ if points:
 st.caption("Click a bar, or a chip below, to open that genre's gallery.")
 genre_chips(list(imbalance["genre"]), key="imbalance")
 
-st.subheader("Genres per movie")
-st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
-# The whole width: in a half-width column each genre's column was too narrow for its name.
-st.subheader("Genres that come together")
+# Sections further down are computed and drawn only once opened (ui/sections.py): each chart costs a new tab
+# about a second of drawing.
 order = list(imbalance["genre"])
-st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
-
-# Sections further down are computed only once opened (an expander that reruns the page when toggled).
-over_years = st.expander("Genres over the years", key="section_years", on_change="rerun")
-if over_years.open:
+if per_movie := lazy_section("Genres per movie", key="section_per_movie"):
+    with per_movie:
+        st.plotly_chart(charts.labels_per_movie_chart(catalog, catalog.fingerprint), width="stretch")
+if together := lazy_section("Genres that come together", key="section_together"):
+    with together:  # the whole width: in a half-width column each genre's column was too narrow for its name
+        st.plotly_chart(charts.co_occurrence_chart(catalog, catalog.fingerprint, tuple(order)), width="stretch")
+over_years = lazy_section("Genres over the years", key="section_years")
+if over_years:
     with over_years:
         top = st.multiselect("Genres", order, default=order[:6], key="years_genres")
         st.plotly_chart(charts.genres_over_years_chart(catalog, catalog.fingerprint, tuple(top)), width="stretch")
 
-sizes_section = st.expander("Poster sizes", key="section_sizes", on_change="rerun")
-if sizes_section.open:
+sizes_section = lazy_section("Poster sizes", key="section_sizes")
+if sizes_section:
     with sizes_section:
         sizes = charts.poster_sizes(catalog, catalog.fingerprint)
         size_map, aspect = charts.poster_size_charts(catalog, catalog.fingerprint)
@@ -147,8 +149,8 @@ if sizes_section.open:
                 f"median aspect {sizes['aspect'].median():.2f} (portrait, about 2:3)."
             )
 
-samples = st.expander("Sample posters", key="section_samples", on_change="rerun")
-if samples.open:
+samples = lazy_section("Sample posters", key="section_samples")
+if samples:
     with samples:
         sample_genre = st.selectbox("Genre", order, key="sample_genre")
         sample = charts.sample_posters(catalog, catalog.fingerprint, sample_genre)

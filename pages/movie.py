@@ -14,7 +14,7 @@ from ui.nav import require_entry_point
 from ui.poster_grid import alike_cards
 from ui.posters import show_poster
 from ui.search import open_random_movie, title_search
-from ui.text import literal_heading, md_escape
+from ui.text import literal_heading, literal_table, md_escape
 
 require_entry_point()
 
@@ -77,7 +77,7 @@ with details:
         st.caption(f"Corrected by you; the dataset says: {', '.join(map(md_escape, movie['genres'])) or 'no genre'}")
     movie_controls(catalog, movie, genres_now, corrections)
     rows = [{"field": label, "value": str(movie[key])} for key, label in FIELDS.items() if not pd.isna(movie.get(key))]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    literal_table(rows, hide_header=True)
     link = imdb_url(movie_id)
     st.caption(
         (f"IMDb id [{movie_id}]({link})" if link else f"id {md_escape(movie_id)}")

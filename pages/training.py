@@ -31,6 +31,7 @@ from ui.runs import (
     start_run,
     time_left,
 )
+from ui.sections import lazy_section
 from ui.text import md_escape
 
 require_entry_point()
@@ -145,108 +146,117 @@ MODE_EXPLAINED = {
 }
 
 # --- Start a run ------------------------------------------------------------------------------------------------
-with st.expander("Start a run", expanded=not all_runs, icon=":material/play_circle:"):
-    mode = st.segmented_control("Mode", MODES, default="fast", key="train_mode") or "fast"
-    st.caption(MODE_EXPLAINED[mode])
-    defaults = make_config(mode)
-    with st.form("start_run"):
-        columns = st.columns(3)
-        epochs = columns[0].number_input("Epochs", 1, 1000, defaults.epochs)
-        image_size = columns[1].text_input(
-            "Image size (height x width)", f"{defaults.image_height}x{defaults.image_width}"
-        )
-        learning_rate = columns[2].number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.0e")
-        columns = st.columns(3)
-        min_movies = columns[0].number_input("Minimum movies per genre", 1, 10_000, defaults.min_movies_per_genre)
-        seed = columns[1].number_input("Seed", 0, 2**31 - 1, defaults.seed)
-        in_force = len(active_corrections(catalog))
-        use_corrections = st.checkbox(
-            f"Train on your {in_force} label correction{'s' * (in_force != 1)}",
-            value=in_force > 0,
-            disabled=in_force == 0,
-            help="Training and validation learn from the corrected genres; the test part keeps the labels the "
-            "split was drawn with, and its metrics are also shown with later corrections. None yet: mark wrong "
-            "genres in a gallery or on a movie's page.",
-        )
-        backbone = st.radio(
-            "Pretrained backbone",
-            list(BACKBONES),
-            index=list(BACKBONES).index(defaults.backbone),
-            horizontal=True,
-            disabled=mode == "scratch",
-            help="; ".join(
-                f"{entry.name}: {entry.block_count} blocks, trained at {entry.native_size} px"
-                for entry in BACKBONES.values()
+# A form and a measured estimate: sent only while open (closed by default once there are runs to show).
+start_section = lazy_section("Start a run", "section_start", expanded=not all_runs, icon=":material/play_circle:")
+if start_section:
+    with start_section:
+        mode = st.segmented_control("Mode", MODES, default="fast", key="train_mode") or "fast"
+        st.caption(MODE_EXPLAINED[mode])
+        defaults = make_config(mode)
+        with st.form("start_run"):
+            columns = st.columns(3)
+            epochs = columns[0].number_input("Epochs", 1, 1000, defaults.epochs)
+            image_size = columns[1].text_input(
+                "Image size (height x width)", f"{defaults.image_height}x{defaults.image_width}"
             )
-            + ". A larger backbone costs more time per poster (the estimate says how much here); the scratch mode "
-            "has no backbone.",
-        )
-        # Not while a run works: measuring would slow it and read its load as this machine's speed.
-        estimate = (
-            None if running else estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs), backbone)
-        )
-        columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
-        if estimate:
-            st.caption(f"Estimate {estimate.basis}.")
-        elif running:
-            st.caption("The estimate is measured once the running run has ended: measuring now would slow it.")
-        submitted = st.form_submit_button(
-            "Start", type="primary", disabled=running is not None, on_click=mark_start_pressed
-        )
-    if running is not None:
-        st.caption("One run at a time on this machine: wait for the running one, or stop it.")
-    if submitted:
-        try:
-            make_config(mode, epochs=int(epochs), image_size=image_size, learning_rate=float(learning_rate))
-        except ConfigError as error:
-            if starting is not None:
-                starting.empty()
-            st.error(f"Not started: {error}")
-        else:
-            options = ["--epochs", str(int(epochs)), "--image-size", image_size.strip(), "--learning-rate"]
-            options += [
-                repr(float(learning_rate)),
-                "--min-movies-per-genre",
-                str(int(min_movies)),
-                "--seed",
-                str(int(seed)),
-            ]
-            if in_force and not use_corrections:
-                options.append("--no-corrections")
-            if mode != "scratch" and backbone != defaults.backbone:
-                options += ["--backbone", backbone]
-            start_run(settings, mode, options, starting, estimate)
+            learning_rate = columns[2].number_input("Learning rate", 1e-6, 1.0, defaults.learning_rate, format="%.0e")
+            columns = st.columns(3)
+            min_movies = columns[0].number_input("Minimum movies per genre", 1, 10_000, defaults.min_movies_per_genre)
+            seed = columns[1].number_input("Seed", 0, 2**31 - 1, defaults.seed)
+            in_force = len(active_corrections(catalog))
+            use_corrections = st.checkbox(
+                f"Train on your {in_force} label correction{'s' * (in_force != 1)}",
+                value=in_force > 0,
+                disabled=in_force == 0,
+                help="Training and validation learn from the corrected genres; the test part keeps the labels the "
+                "split was drawn with, and its metrics are also shown with later corrections. None yet: mark wrong "
+                "genres in a gallery or on a movie's page.",
+            )
+            backbone = st.radio(
+                "Pretrained backbone",
+                list(BACKBONES),
+                index=list(BACKBONES).index(defaults.backbone),
+                horizontal=True,
+                disabled=mode == "scratch",
+                help="; ".join(
+                    f"{entry.name}: {entry.block_count} blocks, trained at {entry.native_size} px"
+                    for entry in BACKBONES.values()
+                )
+                + ". A larger backbone costs more time per poster (the estimate says how much here); the scratch mode "
+                "has no backbone.",
+            )
+            # Not while a run works: measuring would slow it and read its load as this machine's speed.
+            estimate = (
+                None if running else estimate_for(settings, catalog, all_runs, mode, image_size, int(epochs), backbone)
+            )
+            columns[2].metric("Estimated time here", f"{estimate.seconds / 60:.1f} min" if estimate else "—")
+            if estimate:
+                st.caption(f"Estimate {estimate.basis}.")
+            elif running:
+                st.caption("The estimate is measured once the running run has ended: measuring now would slow it.")
+            submitted = st.form_submit_button(
+                "Start", type="primary", disabled=running is not None, on_click=mark_start_pressed
+            )
+        if running is not None:
+            st.caption("One run at a time on this machine: wait for the running one, or stop it.")
+        if submitted:
+            try:
+                make_config(mode, epochs=int(epochs), image_size=image_size, learning_rate=float(learning_rate))
+            except ConfigError as error:
+                if starting is not None:
+                    starting.empty()
+                st.error(f"Not started: {error}")
+            else:
+                options = ["--epochs", str(int(epochs)), "--image-size", image_size.strip(), "--learning-rate"]
+                options += [
+                    repr(float(learning_rate)),
+                    "--min-movies-per-genre",
+                    str(int(min_movies)),
+                    "--seed",
+                    str(int(seed)),
+                ]
+                if in_force and not use_corrections:
+                    options.append("--no-corrections")
+                if mode != "scratch" and backbone != defaults.backbone:
+                    options += ["--backbone", backbone]
+                start_run(settings, mode, options, starting, estimate)
+
 
 # --- The runs ------------------------------------------------------------------------------------------------------
 st.header("Runs")
 # Before the table: a machine with no run yet is where a run trained elsewhere is most needed.
-with st.expander("Import a run (a zip exported from another machine)", icon=":material/upload:"):
-    upload = st.file_uploader(
-        "Run zip",
-        type=["zip"],
-        key="run_import",
-        max_upload_size=MAX_IMPORT_BYTES // 2**20,  # a run with its model is past the posters' limit
-        help="The zip that Download run folder gives, from this or another machine.",
-    )
-    if upload is not None and st.button("Import"):
-        try:
-            imported = finished_runs.import_run(settings, upload.getvalue(), upload.name)
-        except runs.RunError as error:
-            st.error(str(error))
-        else:
-            st.success(f"Imported as run {imported}.")
-            st.rerun()
+if importing := lazy_section(
+    "Import a run (a zip exported from another machine)", "section_import", icon=":material/upload:"
+):
+    with importing:
+        upload = st.file_uploader(
+            "Run zip",
+            type=["zip"],
+            key="run_import",
+            max_upload_size=MAX_IMPORT_BYTES // 2**20,  # a run with its model is past the posters' limit
+            help="The zip that Download run folder gives, from this or another machine.",
+        )
+        if upload is not None and st.button("Import"):
+            try:
+                imported = finished_runs.import_run(settings, upload.getvalue(), upload.name)
+            except runs.RunError as error:
+                st.error(str(error))
+            else:
+                st.success(f"Imported as run {imported}.")
+                st.rerun()
 
 if not all_runs:
     st.caption("No run yet.")
     st.stop()
 table = run_reports.runs_table(all_runs, active_model)
 st.caption("Validation figures rank the runs; test figures are shown, never used to choose.")
-st.caption(
-    "Every run also logs to TensorBoard (curves per epoch, per-genre AP, settings in its HParams tab); "
-    "compare the runs there with:"
-)
-st.code(f"tensorboard --logdir {shlex.quote(str(settings.runs_dir))}", language="bash")
+if tensorboard := lazy_section("Compare the runs in TensorBoard", "section_tensorboard", icon=":material/monitoring:"):
+    with tensorboard:
+        st.caption(
+            "Every run also logs to TensorBoard (curves per epoch, per-genre AP, settings in its HParams tab); "
+            "compare the runs there with:"
+        )
+        st.code(f"tensorboard --logdir {shlex.quote(str(settings.runs_dir))}", language="bash")
 selection = st.dataframe(
     table,
     hide_index=True,

@@ -63,3 +63,11 @@ def genre_links(app: AppTest) -> dict[str, str]:
         for link in app.get("page_link")
         if link.proto.query_string.startswith("genre=")
     }
+
+
+def open_sections(app: AppTest, *keys: str) -> AppTest:
+    """Open the page's sections that send their content only once opened (`ui.sections.lazy_section`), as a
+    user's click on each would, and run the page again."""
+    for key in keys:
+        app.session_state[key] = True
+    return app.run()

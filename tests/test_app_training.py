@@ -32,7 +32,7 @@ from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
-from tests.apptest_helpers import shown_text, texts, use_settings
+from tests.apptest_helpers import open_sections, shown_text, texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
 from ui import runs as ui_runs
 
@@ -153,7 +153,14 @@ def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(
     ui_runs._head_epoch_seconds.clear()
     during: list[tuple[int, str]] = []
     seen: list[str] = []
-    run = wait_for_run(app, settings, run_id, seen, lambda: during.append((len(measured), form_estimate(app))))
+    # The Start form's section is closed once there is a run to show: a user opens it to start another one.
+    run = wait_for_run(
+        app,
+        settings,
+        run_id,
+        seen,
+        lambda: during.append((len(measured), form_estimate(open_sections(app, "section_start")))),
+    )
     assert run.state == "finished", runs.log_tail(settings, run_id)
     assert seen, "the progress panel never showed the running run"
     assert during and all(step == (0, "—") for step in during), during
@@ -251,6 +258,9 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
         plan = estimate.plan_fast_run(make_config("fast").to_json(), rate, 5729, 4000, None, 0.6)
         launch_estimate.save(run_dir, estimate.Estimate(plan.total_seconds, plan.basis, plan))
     app = open_app("pages/training.py", run=run_dir.name)
+    assert not app.exception
+    assert not [metric for metric in app.metric if metric.label == "Estimated time here"]  # closed: a run to show
+    open_sections(app, "section_start")
     assert not app.exception
     assert "posters 1,888 of 5,729" in [bar.text for bar in app.get("progress")]
     [left] = [metric.value for metric in app.metric if metric.label == "Left (estimate)"]
@@ -404,6 +414,8 @@ def test_a_finished_runs_page_offers_its_folder_its_model_with_a_model_card_and_
     assert not app.exception
 
     assert set(downloads) == {"Download run folder", "Download the model with its model card"}
+    assert not app.code  # the command's section is closed: its highlighted block costs a new tab half a second
+    open_sections(app, "section_tensorboard")
     assert f"tensorboard --logdir {settings.runs_dir}" in [block.value for block in app.code]
     formats = app.selectbox(key=f"model-format-{run_id}")
     assert formats.options == [ui_runs.MODEL_FORMATS[fmt] for fmt in export.FORMATS]
@@ -426,7 +438,8 @@ def test_a_runs_figures_say_which_way_is_better_never_read_none_and_explain_a_ha
     metrics_file.write_text(json.dumps(metrics))
     app = open_app("pages/training.py", run=run_id)
     assert not app.exception
-    table = next(frame.value for frame in app.dataframe if "model" in frame.value.columns)
+    shown = next(frame.value for frame in app.table if "model" in frame.value.columns)
+    table = shown.map(shown_text).rename(columns=shown_text)
     assert {"micro-F1 ↑", "macro-F1 ↑", "mAP ↑", "hit@3 ↑", "P@3 ↑", "Hamming loss ↓"} <= set(table.columns)
     nothing = table.set_index("model").loc["predict nothing"]
     assert nothing["mAP ↑"] == "—" and nothing["Hamming loss ↓"] == "0.119"
@@ -434,6 +447,8 @@ def test_a_runs_figures_say_which_way_is_better_never_read_none_and_explain_a_ha
     notes = " ".join(caption.value for caption in app.caption)
     assert "This model's Hamming loss (0.141) is worse than predicting nothing (0.119)" in notes
     assert "↑ higher is better, ↓ lower is better" in notes
+    assert not app.get("plotly_chart")  # every chart of a run's page is drawn once its section is opened
+    open_sections(app, "section_curves")
     figure = json.loads(next(chart.proto.spec for chart in app.get("plotly_chart") if "Per epoch" in chart.proto.spec))
     names = {trace["name"] for trace in figure["data"]}
     assert {"training loss", "validation loss", "validation mAP", "validation hit@3"} <= names

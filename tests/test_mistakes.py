@@ -5,10 +5,12 @@ run's page and from its URL; and a movie's predicted genres judged against its (
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,8 +25,9 @@ from core.evaluation.mistakes import (
     outcomes,
     saved_test_parts,
 )
-from tests.apptest_helpers import shown_text, use_settings
+from tests.apptest_helpers import open_sections, shown_text, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
+from ui.mistakes import per_genre_html
 
 
 @pytest.fixture(autouse=True)
@@ -131,21 +134,51 @@ def gallery_ids(app: AppTest) -> list[str]:
     return [params["movie"] for params in links(app) if set(params) == {"movie"}]
 
 
+class _Anchors(HTMLParser):
+    """The links of an HTML fragment: (href, target, text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str, str]] = []
+        self._open: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._open = {name: value or "" for name, value in attrs}
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.found.append((self._open.get("href", ""), self._open.get("target", ""), data))
+            self._open = None
+
+
+def count_links(app: AppTest) -> list[tuple[dict[str, str], str, str]]:
+    """The per-genre table's count links: (query parameters, target, the count shown)."""
+    [table] = [element.value for element in app.markdown if element.value.startswith("<table>")]
+    parser = _Anchors()
+    parser.feed(table)
+    return [
+        ({key: values[0] for key, values in parse_qs(urlsplit(href).query).items()}, target, text)
+        for href, target, text in parser.found
+    ]
+
+
 def test_every_count_on_the_runs_page_links_to_its_gallery(monkeypatch: pytest.MonkeyPatch, tiny_model) -> None:
     use_settings(monkeypatch, tiny_model.settings)
     app = open_app("pages/training.py", run=tiny_model.run_id)
     assert not app.exception
     per_genre = json.loads((tiny_model.run_dir / "metrics.json").read_text())["test"]["per_genre"]
-    count_links = {
-        (params["genre"], params["errors"]): params
-        for params in links(app)
-        if "errors" in params and "page" not in params
-    }
-    assert set(count_links) == {(row["genre"], outcome) for row in per_genre for outcome in OUTCOMES}
-    assert all(params["run"] == tiny_model.run_id and "labelled" not in params for params in count_links.values())
-    labels = [shown_text(link.label) for link in app.get("page_link") if "errors=" in link.proto.query_string]
-    assert sorted(map(int, labels)) == sorted(row[outcome] for row in per_genre for outcome in OUTCOMES)
+    found = count_links(app)
+    by_cell = {(params["genre"], params["errors"]): params for params, _, _ in found}
+    # Every non-zero count is a link of this page, in the same tab (one history entry, Back returns here).
+    assert set(by_cell) == {(row["genre"], outcome) for row in per_genre for outcome in OUTCOMES if row[outcome]}
+    assert all(params["run"] == tiny_model.run_id and "labelled" not in params for params in by_cell.values())
+    assert {target for _, target, _ in found} == {"_self"}
+    assert sorted(int(text) for _, _, text in found) == sorted(
+        row[outcome] for row in per_genre for outcome in OUTCOMES if row[outcome]
+    )
     # The "mistaken for" matrix names every genre on both axes (Plotly would thin them to every other one).
+    open_sections(app, "section_confusion")
     matrix = next(json.loads(c.proto.spec) for c in app.get("plotly_chart") if "Mistaken for" in c.proto.spec)
     genres = [row["genre"] for row in per_genre]
     assert matrix["layout"]["xaxis"]["tickvals"] == genres == matrix["layout"]["yaxis"]["tickvals"]
@@ -214,5 +247,36 @@ def test_the_temporal_test_part_has_galleries_of_its_own(monkeypatch: pytest.Mon
     app = open_app("pages/training.py", run=tiny_model.run_id, part="temporal")
     assert not app.exception and not app.warning
     assert "Per genre (temporal test part)" in [header.value for header in app.subheader]
-    count_links = [params for params in links(app) if "errors" in params]
-    assert count_links and all(params["part"] == "temporal" for params in count_links)
+    found = [params for params, _, _ in count_links(app)]
+    assert found and all(params["part"] == "temporal" for params in found)
+
+
+def test_the_per_genre_table_shows_any_genre_name_as_text_and_links_to_exactly_its_gallery() -> None:
+    hostile = 'Sci-Fi <img src=x onerror="alert(1)"> & "Co"\n\n*not emphasis*'
+    table = pd.DataFrame([{"genre": hostile, "support": 4, "tp": 3, "fp": 0, "fn": 1, "threshold": 0.5}])
+    fragment = per_genre_html("20200101-000000-fast-beef", table, part="temporal")
+    assert "\n" not in fragment  # one HTML block from start to end: no Markdown is read inside it
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+            self.texts: list[str] = []
+            self.links: list[dict[str, str | None]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.add(tag)
+            if tag == "a":
+                self.links.append(dict(attrs))
+
+        def handle_data(self, data: str) -> None:
+            self.texts.append(data)
+
+    cells = Cells()
+    cells.feed(fragment)
+    assert cells.tags == {"table", "thead", "tbody", "tr", "th", "td", "a"}
+    assert " ".join(hostile.splitlines()) in cells.texts
+    assert [parse_qs(urlsplit(link["href"] or "").query) for link in cells.links] == [
+        {"run": ["20200101-000000-fast-beef"], "genre": [hostile], "errors": [outcome], "part": ["temporal"]}
+        for outcome in ("tp", "fn")  # a count of 0 opens nothing
+    ]

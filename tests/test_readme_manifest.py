@@ -60,5 +60,5 @@ def test_each_movie_page_shows_its_fields(movies: list[FixtureMovie]) -> None:
 
         assert not app.exception and not app.error
         assert heading(app) == movie.title
-        fields = {row["field"]: row["value"] for row in app.dataframe[0].value.to_dict("records")}
+        fields = {row["field"]: shown_text(row["value"]) for row in app.table[0].value.to_dict("records")}
         assert fields["Year"] == str(movie.year) and "IMDb rating" not in fields

@@ -18,7 +18,7 @@ from core import config
 from core.app import finished_runs, runs
 from core.app.urls import valid_run_id
 from core.config import PROJECT_ROOT, Settings
-from tests.apptest_helpers import open_page, use_settings
+from tests.apptest_helpers import open_page, open_sections, use_settings
 from tests.conftest import FixtureData, make_settings
 from tests.model_fixture import as_on_a_warm_server
 
@@ -164,7 +164,7 @@ def test_on_the_training_page_a_bomb_is_refused_and_a_real_sized_downloaded_run_
     here = make_settings(fixture_data.settings.data_dir, tmp_path / "here")
     use_settings(monkeypatch, here)
     as_on_a_warm_server(monkeypatch)  # so that the Import button's click survives the page's rerun
-    app = open_page("pages/training.py")
+    app = open_sections(open_page("pages/training.py"), "section_import")
     assert not app.exception, app.exception
     uploader = app.file_uploader(key="run_import")
     with open(PROJECT_ROOT / ".streamlit" / "config.toml", "rb") as settings_file:

@@ -1,15 +1,17 @@
 """A run's mistakes on its page: per-genre counts that link to their posters, a clickable "mistaken for"
 matrix, and the gallery of one outcome (`/training?run=…&genre=B&errors=fp|fn|tp[&labelled=A][&part=…]`).
 
-The counts are page links (as the genre chips are), so a click adds one browser-history entry and Back
+The counts are links to the gallery's URL in the same tab, so a click adds one browser-history entry and Back
 returns to the run. The matrix is a Plotly heat map with an invisible marker on each cell: heat maps
 cannot be selected in Streamlit, markers can, and a click on one writes the cell's gallery into the URL.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from dataclasses import replace
+from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
@@ -42,26 +44,36 @@ def _figure(value: object, pattern: str) -> str:
 
 def per_genre_links(run: RunView, per_genre: pd.DataFrame, part: str = "random") -> None:
     """The per-genre figures, one row per genre, whose TP, FP and FN counts open those posters."""
-    widths = [2] + [1] * (len(FIGURES) + len(OUTCOMES))
-    header = st.columns(widths)
-    for column, label in zip(header, ["genre", *(label for _, label, _ in FIGURES), "TP", "FP", "FN"], strict=True):
-        column.markdown(f"**{label}**")
     with st.container(key="per-genre-counts"):
-        for row in per_genre.to_dict("records"):
-            cells = st.columns(widths)
-            cells[0].write(md_escape(row["genre"]))
-            for cell, (key, _, pattern) in zip(cells[1 : 1 + len(FIGURES)], FIGURES, strict=True):
-                cell.write(_figure(row.get(key), pattern))
-            for cell, outcome in zip(cells[1 + len(FIGURES) :], ("tp", "fp", "fn"), strict=True):
-                count = int(row.get(outcome) or 0)
-                view = MistakesView(genre=row["genre"], errors=outcome, part=part)
-                cell.page_link(
-                    TRAINING_PAGE,
-                    label=str(count),
-                    query_params=view.to_params(run.run_id),
-                    help=f"The {count} {OUTCOME_NAMES[outcome]} of {md_escape(row['genre'])}",
-                    disabled=count == 0,
-                )
+        st.markdown(per_genre_html(run.run_id, per_genre, part), unsafe_allow_html=True)
+
+
+def per_genre_html(run_id: str, per_genre: pd.DataFrame, part: str = "random") -> str:
+    """The table as one HTML element: drawn as some 250 Streamlit elements (a column per cell, a page link per
+    count) it took the browser seconds. A count is a plain link to this page's gallery URL in the same tab,
+    so a click is one history entry and Back returns to the run, as with a page link. Every text is
+    escaped: genres come from the dataset."""
+
+    def text(value: str) -> str:  # a line break would end the HTML block and let Markdown read the rest
+        return html.escape(" ".join(value.splitlines()))
+
+    labels = ["genre", *(label for _, label, _ in FIGURES), "TP", "FP", "FN"]
+    head = "".join(f"<th>{label}</th>" for label in labels)
+    rows = []
+    for row in per_genre.to_dict("records"):
+        genre = str(row["genre"])
+        cells = [f"<td>{text(genre)}</td>"]
+        cells += [f'<td style="text-align:right">{_figure(row.get(key), pattern)}</td>' for key, _, pattern in FIGURES]
+        for outcome in ("tp", "fp", "fn"):
+            count = int(row.get(outcome) or 0)
+            shown = str(count)
+            if count:
+                href = "?" + urlencode(MistakesView(genre=genre, errors=outcome, part=part).to_params(run_id))
+                title = f"The {count} {OUTCOME_NAMES[outcome]} of {genre}"
+                shown = f'<a href="{html.escape(href)}" target="_self" title="{text(title)}">{count}</a>'
+            cells.append(f'<td style="text-align:right">{shown}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _open_cell(run_id: str, key: str, part: str) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+import pandas as pd
 import plotly.express as px
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
@@ -31,13 +32,15 @@ from core.training.run_folder import CONFIG_FILE
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
-from ui.text import md_escape
+from ui.sections import lazy_section
+from ui.text import literal_table, md_escape
 
 # The formats of `core.serving.export` (imported on click only: it loads TensorFlow), in the user's words.
 MODEL_FORMATS = {"keras": "Keras (.keras)", "savedmodel": "TensorFlow SavedModel", "tflite": "TFLite (.tflite)"}
 PART_REPORTS = {"random": "test", "temporal": "temporal_test"}  # a test part -> its metrics.json entry
 
 
+CONFUSION_SECTION = "Mistaken for: the genre predicted for movies that lack it (a cell opens their posters)"
 _STARTING = "start-run-pressed"  # set by a Start button's callback, read at the top of the next script run
 STARTING_MESSAGE = "Starting the run: its process loads TensorFlow, then reads the data…"
 
@@ -347,7 +350,7 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
         predictions = _mistakes_view(catalog, run, list(per_genre["genre"]), parts)
         st.subheader("Test figures beside the trivial baselines")
         baselines = run_reports.baselines_table(run)
-        st.dataframe(readable_figures(baselines), hide_index=True, width="stretch")
+        literal_table(readable_figures(baselines))
         st.caption(
             "↑ higher is better, ↓ lower is better; — where a figure does not apply (predicting nothing ranks nothing)."
         )
@@ -361,29 +364,38 @@ def render_run_detail(settings: Settings, catalog: Catalog, run: RunView, active
             _part_switch(run, parts, part)
         st.caption("A TP, FP or FN count opens its posters: found, false alarms, missed.")
         per_genre_links(run, per_genre, part)
-        counts = per_genre.melt(id_vars="genre", value_vars=["tp", "fp", "fn"], var_name="outcome", value_name="movies")
-        counts["outcome"] = counts["outcome"].map({"tp": "found (TP)", "fp": "false alarm (FP)", "fn": "missed (FN)"})
-        st.plotly_chart(
-            px.bar(
-                counts,
-                x="genre",
-                y="movies",
-                color="outcome",
-                barmode="group",
-                title="Per-genre outcomes at the chosen thresholds",
-            ),
-            width="stretch",
-        )
-        _pr_curve(run, list(per_genre["genre"]))
-        if predictions is not None:
-            confusion_chart(run, predictions[0], predictions[1])
+        # The charts are drawn once their section is opened: each costs a new tab about a second of drawing.
+        if outcomes_section := lazy_section("Per-genre outcomes as a chart", "section_outcomes"):
+            with outcomes_section:
+                _outcomes_chart(per_genre)
+        if pr_section := lazy_section("Precision-recall curve per genre", "section_pr"):
+            with pr_section:
+                _pr_curve(run, list(per_genre["genre"]))
+        if predictions is not None and (confusion := lazy_section(CONFUSION_SECTION, "section_confusion")):
+            with confusion:
+                confusion_chart(run, predictions[0], predictions[1])
     curves = run_reports.curves([run])
-    if not curves.empty:
-        # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
-        st.plotly_chart(curves_chart(curves), width="stretch", key=f"curves-{run.run_id}")
+    if not curves.empty and (curves_section := lazy_section("Training curves", "section_curves")):
+        with curves_section:
+            # Keyed: while the run trains the progress panel draws the same chart, and equal ids stop the page.
+            st.plotly_chart(curves_chart(curves), width="stretch", key=f"curves-{run.run_id}")
     genres = run.genres.get("left_out") or {}
     if genres:
         st.caption("Genres left out: " + "; ".join(f"{genre} ({reason})" for genre, reason in genres.items()))
+
+
+def _outcomes_chart(per_genre: pd.DataFrame) -> None:
+    counts = per_genre.melt(id_vars="genre", value_vars=["tp", "fp", "fn"], var_name="outcome", value_name="movies")
+    counts["outcome"] = counts["outcome"].map({"tp": "found (TP)", "fp": "false alarm (FP)", "fn": "missed (FN)"})
+    chart = px.bar(
+        counts,
+        x="genre",
+        y="movies",
+        color="outcome",
+        barmode="group",
+        title="Per-genre outcomes at the chosen thresholds",
+    )
+    st.plotly_chart(chart, width="stretch")
 
 
 def _yardsticks(run: RunView) -> None:
@@ -398,7 +410,7 @@ def _yardsticks(run: RunView) -> None:
     shown = table.assign(figure=table["figure"].map(with_direction))
     for column in shown.columns[1:]:
         shown[column] = shown[column].map(shown_figure)
-    st.dataframe(shown, hide_index=True, width="stretch")
+    literal_table(shown)
     st.caption(
         f"The temporal test comes from a twin of this run with the same settings, trained on movies before "
         f"{md_escape(temporal.get('train_before'))} and tuned on "
@@ -501,21 +513,9 @@ def _mistakes_view(
 
 
 def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -> None:
-    """Two or more runs: curves overlaid, settings side by side, per-genre AP and F1 with differences."""
+    """Two or more runs: settings side by side, their figures, per-genre AP and F1 with differences, and their
+    curves overlaid."""
     st.header("Compare " + ", ".join(run.run_id for run in chosen))
-    curves = run_reports.curves(chosen)
-    if not curves.empty:
-        metric = st.selectbox(
-            "Curve",
-            sorted(curves["metric"].unique()),
-            index=0,
-            key="compare_metric",
-            format_func=lambda key: CURVE_LABELS.get(key, key),
-        )
-        st.plotly_chart(
-            px.line(curves[curves["metric"] == metric], x="epoch", y="value", color="run", markers=True),
-            width="stretch",
-        )
     settings_frame = run_reports.settings_table(chosen)
     differing = settings_frame["differs"]
     st.subheader("Settings (differences highlighted)")
@@ -530,3 +530,16 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
     st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch", placeholder="—")
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
     st.dataframe(run_reports.per_genre_comparison(chosen), hide_index=True, width="stretch")
+    curves = run_reports.curves(chosen)
+    # Drawn once opened: a chart costs a new tab about a second (ui/sections.py).
+    if not curves.empty and (curves_section := lazy_section("Their curves, overlaid", "section_compare_curves")):
+        with curves_section:
+            metric = st.selectbox(
+                "Curve",
+                sorted(curves["metric"].unique()),
+                index=0,
+                key="compare_metric",
+                format_func=lambda key: CURVE_LABELS.get(key, key),
+            )
+            chart = px.line(curves[curves["metric"] == metric], x="epoch", y="value", color="run", markers=True)
+            st.plotly_chart(chart, width="stretch")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 
+import pandas as pd
 import streamlit as st
 
 # CommonMark lets a backslash escape any ASCII punctuation; Streamlit's maths ($) and HTML (<) obey it too.
@@ -30,3 +31,12 @@ def md_escape(text: object) -> str:
 def literal_heading(text: object, level: int = 1) -> None:
     """A heading that shows the text exactly: no Markdown at all, so not even a bare URL becomes a link."""
     st.html(f"<h{level}>{html.escape(str(text))}</h{level}>")
+
+
+def literal_table(rows: pd.DataFrame | list[dict], hide_header: bool = False) -> None:
+    """A small table drawn as HTML (`st.table`: no canvas grid to load, which costs a new tab a few tenths of a
+    second), each cell and header shown as the characters it holds: `st.table` reads Markdown in every cell,
+    and its words may come from a dataset or an imported run."""
+    frame = pd.DataFrame(rows)
+    shown = frame.map(lambda value: md_escape(value) if isinstance(value, str) else value)
+    st.table(shown.rename(columns=md_escape), hide_index=True, hide_header=hide_header)

@@ -35,7 +35,7 @@ def test_a_false_positive_count_opens_exactly_its_posters(
     wanted = [item.imdb_id for item in outcomes(predictions, genre, "fp")]
     assert wanted, "the tiny run has no false positive to show"
     open_view(page, server.url_for("/training", run=model.run_id), expect_text="Per genre (test part)", timeout=240_000)
-    counts = page.get_by_test_id("stMain").locator('[data-testid="stPageLink-NavLink"][href*="errors=fp"]')
+    counts = page.get_by_test_id("stMain").locator('a[target="_self"][href*="errors=fp"]')
     link = counts.and_(page.locator(f'[href*="genre={genre}&"]')).first
     expect(link).to_have_text(str(len(wanted)))
     link.click()
