@@ -11,7 +11,9 @@ embedding N real posters from disk (decode, resize, backbone: the embeddings sto
 at the similarity size. Keras runs at its fastest batch size (8 or 32, chosen on a first sample in the same
 run), OpenVINO with batches of EMBEDDING_BATCH_SIZE in flight at once; beyond the real dataset's posters,
 generated JPEGs of the same size are written to a temporary folder. Prints posters/s per engine, the ratio
-OpenVINO / Keras, and seconds per 1000 posters at each count (flat when time grows linearly).
+OpenVINO / Keras, and seconds per 1000 posters at each count (flat when time grows linearly). First, the
+backbone alone on 160 posters decoded beforehand, each engine at its batch sizes: what the engine itself
+changes, apart from the decoding that shares the cores.
 """
 
 from __future__ import annotations
@@ -101,6 +103,31 @@ def embedding_seconds(engine: str, files: list[Path], batch_size: int, features)
     return time.perf_counter() - started
 
 
+def backbone_alone_seconds(engine: str, posters: np.ndarray, batch_size: int, features, rounds: int = 3) -> float:
+    """Seconds for the backbone alone to embed `posters`, decoded and resized beforehand (the best of a few
+    rounds): what the engine changes, apart from the decoding that shares the cores with it."""
+    from core.model.inference import OPENVINO, Inference
+
+    size = tuple(features.input_shape[1:3])
+    compiled = Inference(lambda batch: features(batch, training=False), size, openvino=engine == OPENVINO)
+    assert compiled.engine == engine, f"{engine} is not available here"
+    batches = [posters[start : start + batch_size] for start in range(0, len(posters), batch_size)]
+    compiled(batches[0])
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in compiled.map(batches):
+            pass
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def decoded_posters(files: list[Path], size: tuple[int, int]) -> np.ndarray:
+    from core.model.pipeline import make_poster_dataset
+
+    return np.concatenate([batch.numpy() for batch in make_poster_dataset([str(f) for f in files], size, 32)])
+
+
 def compare_engines(engines: list[str], counts: list[int]) -> None:
     from core.model.embeddings import EMBEDDING_BATCH_SIZE
     from core.model.features import make_feature_extractor
@@ -114,6 +141,18 @@ def compare_engines(engines: list[str], counts: list[int]) -> None:
         height, width = SIMILARITY_IMAGE_SIZE
         print(f"Embedding posters from disk, Lite0 at {height}×{width}, on {os.cpu_count()} CPU cores")
         print(f"  Keras's fastest batch on a 64-poster sample: {keras_batch}")
+        alone = decoded_posters(poster_files(160, Path(folder)), SIMILARITY_IMAGE_SIZE)
+        alone_rates = {}
+        for engine in engines:
+            for size in (8, 32) if engine == "keras" else (EMBEDDING_BATCH_SIZE,):
+                rate = len(alone) / backbone_alone_seconds(engine, alone, size, features)
+                alone_rates[engine] = max(alone_rates.get(engine, 0.0), rate)
+                print(
+                    f"  backbone alone, {len(alone)} decoded posters  {engine:<8} batch {size:>2}  {rate:6.1f} posters/s"
+                )
+        if "keras" in alone_rates and "openvino" in alone_rates:
+            ratio = alone_rates["openvino"] / alone_rates["keras"]
+            print(f"  backbone alone  openvino / keras (its fastest batch): {ratio:.2f}×", flush=True)
         for count in counts:
             files = poster_files(count, Path(folder))
             rates = {}

@@ -14,11 +14,10 @@ from ui.corrections import corrections_report
 from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
 from ui.doubts import doubts_section
 from ui.downloads import csv_download
-from ui.links import follow_link
-from ui.nav import GENRE_PAGE, require_entry_point
+from ui.nav import require_entry_point
 from ui.poster_grid import movie_card_top, poster_grid
 from ui.sections import lazy_section
-from ui.text import md_escape
+from ui.text import literal_table, md_escape
 from ui.welcome import welcome
 
 require_entry_point()
@@ -55,13 +54,11 @@ columns[5].metric("Findings", f"{sum(summary['findings'].values()):,}", help="Pr
 # --- What is wrong ---------------------------------------------------------------------------------------
 st.header("What is wrong with the raw data")
 found = {kind: count for kind, count in summary["findings"].items() if count}
-st.dataframe(
+literal_table(
     [
-        {"finding": kind, "count": count, "what it means": KIND_CONSEQUENCES[FindingKind(kind)]}
+        {"finding": kind, "count": f"{count:,}", "what it means": KIND_CONSEQUENCES[FindingKind(kind)]}
         for kind, count in found.items()
-    ],
-    hide_index=True,
-    width="stretch",
+    ]
 )
 findings = findings_table(catalog, catalog.fingerprint)
 kinds = st.multiselect("Show findings of kind", options=list(found), default=list(found), key="finding_kinds")
@@ -75,25 +72,26 @@ st.dataframe(
 )
 csv_download(f"Download these {len(shown):,} findings (CSV)", shown, "findings.csv")
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Records and posters per year")
-    per_year = charts.per_year(catalog, catalog.fingerprint)
-    st.plotly_chart(charts.per_year_chart(catalog, catalog.fingerprint), width="stretch")
-    no_posters = per_year.loc[per_year["with_poster"] == 0, "year"].tolist()
-    if no_posters:
-        st.warning(f"Years with records but no poster at all: {', '.join(map(str, no_posters))}.")
-with right:
-    st.subheader("Metadata files")
-    files = metadata_files_table(catalog, catalog.fingerprint)
-    st.dataframe(
-        files[["file", "encoding", "line_endings", "records", "size", "error"]],
-        hide_index=True,
-        width="stretch",
-        height=320,
-    )
-    encodings = files["encoding"].fillna("unreadable").value_counts()
-    st.caption("Encodings: " + ", ".join(f"{name} × {count}" for name, count in encodings.items()))
+per_year = charts.per_year(catalog, catalog.fingerprint)
+no_posters = per_year.loc[per_year["with_poster"] == 0, "year"].tolist()
+if no_posters:
+    st.warning(f"Years with records but no poster at all: {', '.join(map(str, no_posters))}.")
+files = metadata_files_table(catalog, catalog.fingerprint)
+encodings = files["encoding"].fillna("unreadable").value_counts()
+st.caption(
+    f"{len(files):,} metadata files; encodings: " + ", ".join(f"{name} × {count}" for name, count in encodings.items())
+)
+# Drawn once opened (ui/sections.py): a chart or a grid costs a new tab a good part of a second.
+if by_year := lazy_section("Records and posters per year, and the metadata files", key="section_files"):
+    with by_year:
+        left, right = st.columns(2)
+        left.plotly_chart(charts.per_year_chart(catalog, catalog.fingerprint), width="stretch")
+        right.dataframe(
+            files[["file", "encoding", "line_endings", "records", "size", "error"]],
+            hide_index=True,
+            width="stretch",
+            height=320,
+        )
 
 st.subheader("Not movies: series and games")
 not_movies = movies[movies["kind"] != "movie"]
@@ -102,22 +100,24 @@ st.write(
     f"{len(not_movies):,} records are not movies ({kinds_text}); "
     f"{int(not_movies['usable'].sum()):,} of them are usable. Training leaves them out unless asked."
 )
-st.dataframe(not_movies[["imdb_id", "title", "year", "kind", "genres", "usable"]], hide_index=True, width="stretch")
+if len(not_movies) and (
+    listed := lazy_section(f"The {len(not_movies):,} records that are not movies", "section_not_movies")
+):
+    with listed:
+        st.dataframe(
+            not_movies[["imdb_id", "title", "year", "kind", "genres", "usable"]], hide_index=True, width="stretch"
+        )
 
 # --- Genres ------------------------------------------------------------------------------------------------
 st.header("How imbalanced the genres are")
 imbalance = eda.genre_imbalance(genre_counts, summary["usable_movies"])
 log_scale = st.toggle("Logarithmic scale", key="genre_log_scale")
-bars = charts.imbalance_chart(imbalance, log_scale)
-# A selection lives on in the chart's state; a new key after each click keeps "back" from re-opening it.
-chart_key = f"genre_bars_{st.session_state.setdefault('genre_bars_clicks', 0)}"
-event = st.plotly_chart(bars, width="stretch", on_select="rerun", selection_mode="points", key=chart_key)
-points = event.selection.points if event and event.selection else []
-if points:
-    st.session_state["genre_bars_clicks"] += 1
-    clicked = points[0]["y"]
-    follow_link(GENRE_PAGE, {"genre": clicked}, f"Opening the {clicked} gallery", key=chart_key)
-st.caption("Click a bar, or a chip below, to open that genre's gallery.")
+with st.container(key="genre-bars"):
+    st.html(charts.BARS_HOVER_STYLE)
+    st.markdown(charts.imbalance_bars(imbalance, log_scale), unsafe_allow_html=True)
+st.caption(
+    "Usable movies per genre and their share of all usable movies. Click a bar, or a chip below, to open that genre's gallery."
+)
 genre_chips(list(imbalance["genre"]), key="imbalance")
 
 # Sections further down are computed and drawn only once opened (ui/sections.py): each chart costs a new tab

@@ -3,8 +3,13 @@ whole numbers where only whole numbers exist, shares legible beside their bars, 
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from core.data import eda
 from core.data.catalog import Catalog
@@ -41,14 +46,38 @@ def test_genres_per_movie_has_whole_ticks_and_a_worded_axis(fixture_catalog: Cat
     assert figure.layout.xaxis.dtick == 1 and figure.layout.xaxis.title.text == "genres per movie"
 
 
-def test_the_imbalance_bars_show_their_shares_outside_with_room_for_the_toolbar() -> None:
+def test_the_imbalance_bars_link_each_genre_to_its_gallery_with_lengths_in_proportion() -> None:
     imbalance = pd.DataFrame(
-        {"genre": ["Drama", "Comedy", "War"], "movies": [50, 40, 2], "share_pct": [54.3, 43.5, 2.2]}
+        {"genre": ["Drama", "Sci-Fi & <b>", "War"], "movies": [50, 40, 2], "share_pct": [54.3, 43.5, 2.2]}
     )
-    figure = charts.imbalance_chart(imbalance, False)
-    assert figure.data[0].textposition == "outside" and figure.data[0].textfont.size >= 12
-    assert list(figure.data[0].text) == ["54.3 %", "43.5 %", "2.2 %"]
-    assert figure.layout.margin.t >= 40
+
+    class Bars(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.links: list[str] = []
+            self.widths: list[float] = []
+            self.texts: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if tag == "a":
+                self.links.append(values["href"] or "")
+                assert values["target"] == "_self"  # the same tab: one history entry, Back returns
+            width = re.search(r"width:([\d.]+)%", values.get("style") or "")
+            if width:
+                self.widths.append(float(width.group(1)))
+
+        def handle_data(self, data: str) -> None:
+            self.texts.append(data)
+
+    linear, log = Bars(), Bars()
+    linear.feed(charts.imbalance_bars(imbalance, log_scale=False))
+    log.feed(charts.imbalance_bars(imbalance, log_scale=True))
+    assert [parse_qs(urlsplit(link).query)["genre"] for link in linear.links] == [["Drama"], ["Sci-Fi & <b>"], ["War"]]
+    assert all(urlsplit(link).path == "genre" for link in linear.links)
+    assert "Sci-Fi & <b>" in linear.texts and "50 · 54.3 %" in linear.texts  # the name as text, never as HTML
+    assert linear.widths == pytest.approx([100.0, 80.0, 4.0])
+    assert log.widths[0] == pytest.approx(100.0) and log.widths[2] > 4 * linear.widths[2]  # rare genres show
 
 
 def test_the_poster_size_map_uses_a_log_scale_so_rare_sizes_are_visible(fixture_catalog: Catalog) -> None:

@@ -299,33 +299,23 @@ def genre_chip(page: Page, genre: str, within: Locator | None = None) -> Locator
     return scope.locator('div[class*="st-key-chips-"]').get_by_role("link", name=genre, exact=True).first
 
 
-def bar_chart_with_labels(page: Page, labels: list[str]) -> Locator:
-    """The Plotly bar chart whose category axis shows these labels (e.g. the genres), once drawn."""
-    chart = page.get_by_test_id("stPlotlyChart").filter(has=page.locator(".bars .point path"))
+def genre_bars(page: Page, labels: list[str]) -> Locator:
+    """The Dataset page's genre bars (one link per genre to its gallery), once every one of `labels` is drawn."""
+    bars = page.get_by_test_id("stMain").locator('div[class*="st-key-genre-bars"]')
     for label in labels:
-        chart = chart.filter(
-            has=page.locator(".ytick text, .xtick text").filter(has_text=re.compile(f"^{re.escape(label)}$"))
-        )
-    expect(chart).to_have_count(1, timeout=FIRST_LOAD_TIMEOUT_MS)
-    return chart
+        expect(genre_bar(bars, label)).to_have_count(1, timeout=FIRST_LOAD_TIMEOUT_MS)
+    return bars
 
 
-def click_bar(page: Page, chart: Locator, label: str) -> None:
-    """A real mouse click on the middle of the (horizontal) bar drawn beside the axis label `label`.
+def genre_bar(bars: Locator, label: str) -> Locator:
+    return bars.locator(f'a[href="genre?{urlencode({"genre": label})}"]')
 
-    Plotly's drag layer lies over the bars and turns a click at a bar's position into a point click, so
-    the click goes to the coordinates, not to the SVG element.
-    """
-    chart.evaluate("element => element.scrollIntoView({block: 'center'})")
-    bars = chart.locator(".bars .point path")
-    bars.first.element_handle().wait_for_element_state("stable")
-    tick = chart.locator(".ytick text").filter(has_text=re.compile(f"^{re.escape(label)}$")).bounding_box()
-    assert tick is not None, f"no axis label {label!r}"
-    tick_middle = tick["y"] + tick["height"] / 2
-    boxes = [box for box in (bar.bounding_box() for bar in bars.all()) if box]
-    box = min(boxes, key=lambda box: abs(box["y"] + box["height"] / 2 - tick_middle))
-    assert abs(box["y"] + box["height"] / 2 - tick_middle) < box["height"], f"no bar beside the label {label!r}"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+def click_bar(page: Page, bars: Locator, label: str) -> None:
+    """A real mouse click on the bar of the genre `label`."""
+    bar = genre_bar(bars, label)
+    bar.scroll_into_view_if_needed()
+    bar.click()
 
 
 _WATCH_TEXTS_JS = """(needles) => {
@@ -370,7 +360,7 @@ def from_the_dataset_to_a_genres_gallery(
     genre chart opens that genre's gallery (its URL, movie count and title checked)."""
     open_view(page, server.url_for("/"), expect_text="Usable movies")
     assert metrics(page)["Usable movies"] == f"{expected.usable_movies:,}"
-    chart = bar_chart_with_labels(page, sorted(expected.genres))
+    chart = genre_bars(page, sorted(expected.genres))
     screenshot(page, "dataset")
 
     click_bar(page, chart, genre)
