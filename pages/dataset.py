@@ -60,17 +60,20 @@ literal_table(
         for kind, count in found.items()
     ]
 )
-findings = findings_table(catalog, catalog.fingerprint)
-kinds = st.multiselect("Show findings of kind", options=list(found), default=list(found), key="finding_kinds")
-shown = findings[findings["kind"].isin(kinds)]
-st.dataframe(
-    shown,
-    hide_index=True,
-    width="stretch",
-    height=300,
-    column_config={"line": st.column_config.NumberColumn(format="%d")},
-)
-csv_download(f"Download these {len(shown):,} findings (CSV)", shown, "findings.csv")
+# The list itself (a canvas grid: a new tab loads its code and draws it) once opened.
+if found and (each := lazy_section(f"The {sum(found.values()):,} findings, file and line", key="section_findings")):
+    with each:
+        findings = findings_table(catalog, catalog.fingerprint)
+        kinds = st.multiselect("Show findings of kind", options=list(found), default=list(found), key="finding_kinds")
+        shown = findings[findings["kind"].isin(kinds)]
+        st.dataframe(
+            shown,
+            hide_index=True,
+            width="stretch",
+            height=300,
+            column_config={"line": st.column_config.NumberColumn(format="%d")},
+        )
+        csv_download(f"Download these {len(shown):,} findings (CSV)", shown, "findings.csv")
 
 per_year = charts.per_year(catalog, catalog.fingerprint)
 no_posters = per_year.loc[per_year["with_poster"] == 0, "year"].tolist()

@@ -15,7 +15,7 @@ from core.data.catalog_build import open_catalog
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import project_split, train
-from tests.apptest_helpers import open_page, shown_text, texts
+from tests.apptest_helpers import open_page, open_sections, shown_text, texts
 
 TINY = {"image_size": (64, 48), "epochs": 2, "min_movies_per_genre": 5, "seed": 3, "batch_size": 16}
 
@@ -63,7 +63,10 @@ def test_a_gallery_correction_is_stored_shown_used_by_training_and_undone(settin
     app = open_page("pages/dataset.py")
     assert not app.exception, app.exception[0].value
     assert metrics(app)["Corrections in force"] == "1" and metrics(app)["Movies corrected"] == "1"
-    listed = [frame.value for frame in app.dataframe if "made_at" in frame.value.columns]
+    assert not [frame for frame in app.dataframe if "made_at" in frame.value.columns]  # listed once opened
+    listed = [
+        frame.value for frame in open_sections(app, "section_corrections").dataframe if "made_at" in frame.value.columns
+    ]
     assert len(listed) == 1 and list(listed[0][["imdb_id", "genre", "action", "state"]].iloc[0]) == [
         movie_id,
         genre,

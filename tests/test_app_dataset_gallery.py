@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.data.catalog_build import open_catalog
-from tests.apptest_helpers import genre_links, heading, open_page, shown_text, texts, use_settings
+from tests.apptest_helpers import genre_links, heading, open_page, open_sections, shown_text, texts, use_settings
 from tests.conftest import FixtureData, make_settings
 
 HEADLINE = {
@@ -35,7 +35,7 @@ def test_dataset_page_shows_the_reports_figures(on_fixture) -> None:
     assert {label: shown[label] for label in HEADLINE} == {label: summary[key] for label, key in HEADLINE.items()}
     assert shown["Genres"] == len(summary["genres"])
     assert shown["Findings"] == sum(summary["findings"].values())
-    kinds = app.multiselect(key="finding_kinds")
+    kinds = open_sections(app, "section_findings").multiselect(key="finding_kinds")
     assert set(kinds.value) == {kind for kind, count in summary["findings"].items() if count}
 
 

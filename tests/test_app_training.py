@@ -347,8 +347,7 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
     frames = [frame.value for frame in app.dataframe]
     runs_tables = [frame.set_index("run")["active"].to_dict() for frame in frames if "active" in frame]
     assert runs_tables == [{first: run_reports.ACTIVE_MARK, second: ""}] * 2  # the runs table and the figures
-    tables = [frame.value.map(shown_text).rename(index=shown_text, columns=shown_text) for frame in app.table]
-    settings_frame = next(frame for frame in tables if list(frame.columns) == [first, second])
+    settings_frame = next(frame for frame in frames if list(frame.columns) == [first, second])
     differing = {name for name, row in settings_frame.iterrows() if row[first] != row[second]}
     assert differing == {"epochs", "seed", "learning_rate"}
     per_genre = next(frame for frame in frames if "genre" in frame.columns and f"ΔAP {second}" in frame.columns)

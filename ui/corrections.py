@@ -14,6 +14,7 @@ from core import corrections as cx
 from core.data.catalog import Catalog
 from core.training.config import make_config
 from ui.downloads import csv_download
+from ui.sections import lazy_section
 from ui.text import md_escape
 
 _MESSAGE_KEY = "correction_message"
@@ -160,36 +161,48 @@ def corrections_report(catalog: Catalog) -> None:
     columns[1].metric("Movies corrected", active["imdb_id"].nunique())
     columns[2].metric("Genres touched", active["genre"].nunique())
     columns[3].metric("Undone", int((table["state"] == "undone").sum()))
-    if not active.empty:
-        summary = cx.genre_summary(table)
-        chart = summary.melt(id_vars="genre", value_vars=list(cx.ACTIONS), var_name="correction", value_name="movies")
-        chart["correction"] = chart["correction"].map({cx.ADD: "added", cx.REMOVE: "removed"})
-        figure = px.bar(
-            chart,
-            x="movies",
-            y="genre",
-            color="correction",
-            orientation="h",
-            title="Corrections in force per genre",
-            category_orders={"genre": list(summary["genre"])},
-        )
-        figure.update_layout(
-            height=max(220, 110 + 36 * len(summary)),
-            yaxis_title=None,
-            xaxis_title="movies",
-            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right", "title": None},
-        )
-        figure.update_xaxes(dtick=1 if int(summary["total"].max()) <= 10 else None)
-        st.plotly_chart(figure, width="stretch")
-    st.dataframe(
-        table[["id", "imdb_id", "title", "year", "genre", "action", "made_at", "state", "undone_at"]],
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "id": st.column_config.NumberColumn("#", format="%d"),
-            "year": st.column_config.NumberColumn(format="%d"),
-        },
-    )
+    # Charted and listed once opened: a chart and a canvas grid cost a new tab a second or more (ui/sections.py).
+    if listed := lazy_section(f"Every correction, charted and listed ({len(table)})", key="section_corrections"):
+        with listed:
+            if not active.empty:
+                summary = cx.genre_summary(table)
+                chart = summary.melt(
+                    id_vars="genre", value_vars=list(cx.ACTIONS), var_name="correction", value_name="movies"
+                )
+                chart["correction"] = chart["correction"].map({cx.ADD: "added", cx.REMOVE: "removed"})
+                figure = px.bar(
+                    chart,
+                    x="movies",
+                    y="genre",
+                    color="correction",
+                    orientation="h",
+                    title="Corrections in force per genre",
+                    category_orders={"genre": list(summary["genre"])},
+                )
+                figure.update_layout(
+                    height=max(220, 110 + 36 * len(summary)),
+                    yaxis_title=None,
+                    xaxis_title="movies",
+                    legend={
+                        "orientation": "h",
+                        "y": 1.02,
+                        "yanchor": "bottom",
+                        "x": 1,
+                        "xanchor": "right",
+                        "title": None,
+                    },
+                )
+                figure.update_xaxes(dtick=1 if int(summary["total"].max()) <= 10 else None)
+                st.plotly_chart(figure, width="stretch")
+            st.dataframe(
+                table[["id", "imdb_id", "title", "year", "genre", "action", "made_at", "state", "undone_at"]],
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "id": st.column_config.NumberColumn("#", format="%d"),
+                    "year": st.column_config.NumberColumn(format="%d"),
+                },
+            )
     with st.container(horizontal=True, vertical_alignment="bottom"):
         csv_download(
             f"Download the {len(table)} correction{'s' * (len(table) != 1)} (CSV)", table, "label-corrections.csv"

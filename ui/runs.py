@@ -519,11 +519,15 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
     settings_frame = run_reports.settings_table(chosen)
     differing = settings_frame["differs"]
     st.subheader("Settings (differences highlighted)")
-    # An HTML table (no canvas grid to load): its cells read Markdown, and an imported run's settings are its
-    # own words, so every one is escaped.
-    shown = settings_frame.drop(columns="differs").map(md_escape).rename(index=md_escape, columns=md_escape)
-    marks = ["background-color: rgba(245, 197, 24, 0.25)" if differs else "" for differs in differing]
-    st.table(shown.style.apply(lambda column: marks, axis=0))
+    # A grid, not an HTML table: st.table draws every cell as Markdown, which for some 30 settings per run cost
+    # a new tab more than the grid does.
+    st.dataframe(
+        settings_frame.drop(columns="differs").style.apply(
+            lambda row: ["background-color: rgba(245, 197, 24, 0.25)" if differing[row.name] else "" for _ in row],
+            axis=1,
+        ),
+        width="stretch",
+    )
     st.subheader("Figures")
     st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch", placeholder="—")
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
