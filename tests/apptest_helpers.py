@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import html
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -71,3 +73,38 @@ def open_sections(app: AppTest, *keys: str) -> AppTest:
     for key in keys:
         app.session_state[key] = True
     return app.run()
+
+
+class _TableParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            (self.header if tag == "th" else self.rows[-1]).append("".join(self._cell))
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_tables(app: AppTest) -> list[pd.DataFrame]:
+    """The page's HTML tables (`ui.text.literal_table`) as a person reads them: header and cells as text."""
+    tables = []
+    for element in app.markdown:
+        if element.value.startswith("<table>"):
+            parser = _TableParser()
+            parser.feed(element.value)
+            rows = [row for row in parser.rows if row]
+            tables.append(pd.DataFrame(rows, columns=parser.header or None))
+    return tables

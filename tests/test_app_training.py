@@ -32,7 +32,7 @@ from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
-from tests.apptest_helpers import open_sections, shown_text, texts, use_settings
+from tests.apptest_helpers import html_tables, open_sections, shown_text, texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
 from ui import runs as ui_runs
 
@@ -438,8 +438,7 @@ def test_a_runs_figures_say_which_way_is_better_never_read_none_and_explain_a_ha
     metrics_file.write_text(json.dumps(metrics))
     app = open_app("pages/training.py", run=run_id)
     assert not app.exception
-    shown = next(frame.value for frame in app.table if "model" in frame.value.columns)
-    table = shown.map(shown_text).rename(columns=shown_text)
+    table = next(frame for frame in html_tables(app) if "model" in frame.columns)
     assert {"micro-F1 ↑", "macro-F1 ↑", "mAP ↑", "hit@3 ↑", "P@3 ↑", "Hamming loss ↓"} <= set(table.columns)
     nothing = table.set_index("model").loc["predict nothing"]
     assert nothing["mAP ↑"] == "—" and nothing["Hamming loss ↓"] == "0.119"

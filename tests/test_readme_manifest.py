@@ -7,7 +7,7 @@ import pytest
 
 from core.app.urls import GALLERY_SORTS
 from core.config import Settings
-from tests.apptest_helpers import heading, open_page, shown_text, use_settings
+from tests.apptest_helpers import heading, html_tables, open_page, shown_text, use_settings
 from tests.csv_fixture import build_readme_manifest
 from tests.raw_fixture import FixtureMovie
 
@@ -60,5 +60,6 @@ def test_each_movie_page_shows_its_fields(movies: list[FixtureMovie]) -> None:
 
         assert not app.exception and not app.error
         assert heading(app) == movie.title
-        fields = {row["field"]: shown_text(row["value"]) for row in app.table[0].value.to_dict("records")}
+        [record] = [table for table in html_tables(app) if table.shape[1] == 2]
+        fields = dict(zip(record[0], record[1], strict=True))
         assert fields["Year"] == str(movie.year) and "IMDb rating" not in fields

@@ -7,6 +7,7 @@ title holding HTML must show as the characters it is made of.
 from __future__ import annotations
 
 import html
+import math
 import re
 
 import pandas as pd
@@ -34,9 +35,23 @@ def literal_heading(text: object, level: int = 1) -> None:
 
 
 def literal_table(rows: pd.DataFrame | list[dict], hide_header: bool = False) -> None:
-    """A small table drawn as HTML (`st.table`: no canvas grid to load, which costs a new tab a few tenths of a
-    second), each cell and header shown as the characters it holds: `st.table` reads Markdown in every cell,
-    and its words may come from a dataset or an imported run."""
-    frame = pd.DataFrame(rows)
-    shown = frame.map(lambda value: md_escape(value) if isinstance(value, str) else value)
-    st.table(shown.rename(columns=md_escape), hide_index=True, hide_header=hide_header)
+    """A small table as one HTML element, each cell and header shown as the characters it holds.
+
+    Neither a canvas grid (`st.dataframe`: a new tab loads its code and draws it, a good part of a second on
+    one core) nor `st.table`, which draws every cell as a Markdown element of its own. One HTML block with
+    every text escaped and no line break, so Markdown reads none of it: the words may come from a dataset
+    or an imported run.
+    """
+    st.markdown(table_html(pd.DataFrame(rows), hide_header), unsafe_allow_html=True)
+
+
+def table_html(frame: pd.DataFrame, hide_header: bool = False) -> str:
+    def cell(value: object, tag: str) -> str:
+        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+        return f"<{tag}>{html.escape(' '.join(text.splitlines()))}</{tag}>"
+
+    head = "" if hide_header else "<thead><tr>" + "".join(cell(name, "th") for name in frame.columns) + "</tr></thead>"
+    body = "".join(
+        "<tr>" + "".join(cell(value, "td") for value in row) + "</tr>" for row in frame.itertuples(index=False)
+    )
+    return f"<table>{head}<tbody>{body}</tbody></table>"
