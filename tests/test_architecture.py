@@ -19,7 +19,7 @@ ALLOWED = {
     "core.serving": {"core.data", "core.corrections", "core.model", "core.training"},
     "core.app": {"core.data", "core.corrections", "core.model", "core.training", "core.evaluation", "core.serving"},
 }
-ENTRY_POINTS = {"core.train", "core.ingest", "core.predict", "core.export"}  # commands: may import any room
+ENTRY_POINTS = {"core.train", "core.ingest", "core.predict", "core.export", "core.embed"}  # commands: any room
 
 
 def _module_name(path: Path) -> str:

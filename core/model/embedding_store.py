@@ -163,6 +163,18 @@ class EmbeddingStore:
             return np.zeros((0, dim), dtype=np.float32), 0
         return np.stack([found[i] for i in range(len(paths))]), 0
 
+    def chunks(self, key: VectorKey, dim: int) -> Iterator[tuple[tuple[Identity, ...], np.ndarray, str]]:
+        """Every complete chunk of the key, oldest first: its identities, vectors and engine. A chunk whose
+        index was never written (its writer stopped half-way) is not one."""
+        folder = self._key_dir(key)
+        for index_file in sorted(folder.glob(f"*{_INDEX_SUFFIX}")) if folder.is_dir() else []:
+            read = _read_index(index_file, index_file.stat().st_mtime_ns)
+            if read is None or read[1] != dim:
+                continue
+            engine = str(json.loads(index_file.read_text()).get("engine", "unknown"))
+            vectors = np.load(index_file.with_name(index_file.name.removesuffix(_INDEX_SUFFIX) + ".npy"))
+            yield read[0], np.asarray(vectors, dtype=np.float32), engine
+
     # --- writing -----------------------------------------------------------------------------------------
 
     def add(self, key: VectorKey, identities: Sequence[Identity], vectors: np.ndarray, engine: str) -> None:

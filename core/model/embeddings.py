@@ -81,7 +81,7 @@ def _legacy_file(embeddings_dir: Path, key: VectorKey) -> Path:
     return Path(embeddings_dir) / f"{key.features}_{height}x{width}{scale}_{key.view}_v2.npz"
 
 
-def _store(embeddings_dir: Path, data_root: Path, key: VectorKey, dim: int) -> EmbeddingStore:
+def open_store(embeddings_dir: Path, data_root: Path, key: VectorKey, dim: int) -> EmbeddingStore:
     store = EmbeddingStore(embeddings_dir, data_root)
     store.migrate_legacy(key, _legacy_file(embeddings_dir, key), dim)
     return store
@@ -102,7 +102,7 @@ def cached_embeddings(
     """
     key = vector_key(image_size, view, backbone)
     dim = feature_dim(BACKBONES[backbone])
-    return _store(embeddings_dir, data_root, key, dim).vectors(key, paths, dim)
+    return open_store(embeddings_dir, data_root, key, dim).vectors(key, paths, dim)
 
 
 def embed_posters(
@@ -130,8 +130,7 @@ def embed_posters(
     """
     key = vector_key(image_size, view, backbone, seen_at)
     dim = feature_dim(BACKBONES[backbone])
-    compiled_dir = Path(embeddings_dir).parent / COMPILED_MODELS_DIR_NAME  # the store's cache folder
-    store = _store(embeddings_dir, data_root, key, dim)
+    store = open_store(embeddings_dir, data_root, key, dim)
     found, missing = store.lookup(key, paths, dim)
     computed = 0
     if missing:
@@ -140,8 +139,8 @@ def embed_posters(
             computed = len(missing)
             if missing:
                 features = features or _extractor(image_size, weights_dir, backbone, seen_at)
-                found.update(_compute(store, key, paths, missing, image_size, view, features, batch_size,
-                                      progress, publish, should_stop, compiled_dir))  # fmt: skip
+                found.update(embed_missing(store, key, paths, missing, image_size, features, batch_size,
+                                           progress, publish, should_stop))  # fmt: skip
     vectors = np.stack([found[i] for i in range(len(paths))]) if paths else np.zeros((0, dim))
     return EmbeddingResult(vectors.astype(np.float32), computed=computed, reused=len(paths) - computed)
 
@@ -154,23 +153,23 @@ def _extractor(
     return make_feature_extractor(image_size, weights_dir, backbone)
 
 
-def _compute(
+def embed_missing(
     store: EmbeddingStore,
     key: VectorKey,
     paths: Sequence[str],
     missing: list[int],
     image_size: tuple[int, int],
-    view: str,
     features: keras.Model,
-    batch_size: int,
-    progress: Progress | None,
-    publish: Progress,
-    should_stop: Callable[[], bool] | None,
-    compiled_dir: Path,
+    batch_size: int = EMBEDDING_BATCH_SIZE,
+    progress: Progress | None = None,
+    publish: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[int, np.ndarray]:
-    """Embed the posters at `missing`, storing a chunk every CHECKPOINT_EVERY posters (and when stopped)."""
+    """Embed the posters at `missing` into `store` (whose fill lock the caller holds), storing a chunk every
+    CHECKPOINT_EVERY posters and when stopped; their vectors by position."""
+    compiled_dir = store.folder.parent / COMPILED_MODELS_DIR_NAME  # the store's cache folder
     inference = Inference(lambda batch: features(batch, training=False), image_size, compiled_dir, "poster backbone")
-    dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=view == "flip")
+    dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=key.view == "flip")
     identities = [identity(paths[i], store.data_root) for i in missing]
     computed: dict[int, np.ndarray] = {}
     pending: list[int] = []  # positions in `missing` computed but not yet stored

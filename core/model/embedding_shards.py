@@ -1,0 +1,160 @@
+"""Embedding the posters of one store key on several workers, for datasets one machine would take hours on.
+
+Inference needs no distribution strategy: each worker embeds its share of the posters (every n-th, so each
+share holds as many of each year) with the single-process path (`core.model.embeddings.embed_posters`) into
+a store of its own in a shared folder. The chief holds the key's fill lock of the real store for the whole
+job, so no other process of the app starts filling that key meanwhile; it embeds its own share, waits for
+the others, copies their chunks into the store as they are, and embeds itself whatever a worker left
+undone. A worker's store is written chunk by chunk, each made visible by its index written last, so an
+interrupted worker leaves complete chunks and nothing half-written: the chief takes those and redoes the rest.
+
+The workers are the ones of `TF_CONFIG` (`core.embed` reads it), as for training on several machines; the
+shared folder must be reachable by all of them (a network file system), and so must the dataset, under the
+same path relative to its folder on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import atomic
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.model.embedding_store import EmbeddingStore, Progress
+from core.model.features import feature_dim
+
+DONE_FILE = "done.json"
+# A worker whose folder has not changed for this long (no chunk, no progress written) is taken for gone, and
+# the chief embeds what it left. Its progress is rewritten after every batch, seconds apart.
+STALE_AFTER_S = 300.0
+POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """This process's place among the workers: `index` of `count`, the chief being 0."""
+
+    index: int = 0
+    count: int = 1
+
+    @property
+    def is_chief(self) -> bool:
+        return self.index == 0
+
+
+def cluster_from_tf_config(text: str | None) -> Cluster:
+    """The cluster of a `TF_CONFIG` value (TensorFlow's own format), a single process without one.
+
+    A "chief" task, when the cluster names one, is index 0 and the workers follow; otherwise worker 0 is the
+    chief, as `MultiWorkerMirroredStrategy` has it.
+    """
+    if not text:
+        return Cluster()
+    config = json.loads(text)
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    chiefs, workers = list(cluster.get("chief", [])), list(cluster.get("worker", []))
+    kind, number = task.get("type", "worker"), int(task.get("index", 0))
+    if kind not in ("chief", "worker"):
+        raise ValueError(f"TF_CONFIG's task type {kind!r} takes no share of the posters (chief or worker)")
+    index = number if kind == "chief" else len(chiefs) + number
+    count = len(chiefs) + len(workers)
+    if not 0 <= index < count:
+        raise ValueError(f"TF_CONFIG's task {kind} {number} is not in its cluster of {count}")
+    return Cluster(index, count)
+
+
+def share(paths: Sequence[str], cluster: Cluster) -> list[str]:
+    return list(paths[cluster.index :: cluster.count])
+
+
+def worker_folder(shard_dir: Path, index: int) -> Path:
+    return Path(shard_dir) / f"worker-{index}"
+
+
+def embed_share(
+    paths: Sequence[str],
+    cluster: Cluster,
+    shard_dir: Path,
+    image_size: tuple[int, int],
+    weights_dir: Path,
+    view: str = "plain",
+    backbone: str = DEFAULT_BACKBONE,
+    progress: Progress | None = None,
+    *,
+    data_root: Path,
+) -> int:
+    """Embed this worker's share into its own store in `shard_dir`, then mark it done; its poster count."""
+    from core.model.embeddings import embed_posters
+
+    folder = worker_folder(shard_dir, cluster.index)
+    mine = share(paths, cluster)
+    (folder / DONE_FILE).unlink(missing_ok=True)  # an earlier job's mark says nothing of this one
+    embed_posters(mine, image_size, folder / "embeddings", weights_dir, view, progress=progress,
+                  backbone=backbone, data_root=data_root)  # fmt: skip
+    atomic.write_text(folder / DONE_FILE, json.dumps({"posters": len(mine)}))
+    return len(mine)
+
+
+@dataclass
+class MergeReport:
+    taken: dict[int, int] = field(default_factory=dict)  # worker -> vectors copied from its store
+    gone: list[int] = field(default_factory=list)  # workers taken for gone before they were done
+    redone: int = 0  # posters the chief embedded because a worker left them
+
+
+def embed_on_workers(
+    paths: Sequence[str],
+    cluster: Cluster,
+    shard_dir: Path,
+    embeddings_dir: Path,
+    image_size: tuple[int, int],
+    weights_dir: Path,
+    view: str = "plain",
+    backbone: str = DEFAULT_BACKBONE,
+    stale_after_s: float = STALE_AFTER_S,
+    log: Callable[[str], None] = print,
+    *,
+    data_root: Path,
+) -> MergeReport:
+    """The chief's job: every poster of `paths` in the store of `embeddings_dir`, the work shared out."""
+    from core.model.embeddings import embed_missing, open_store, vector_key
+    from core.model.features import make_feature_extractor
+
+    assert cluster.is_chief, "only the chief fills the store"
+    key = vector_key(image_size, view, backbone)
+    dim = feature_dim(BACKBONES[backbone])
+    store = open_store(embeddings_dir, data_root, key, dim)
+    report = MergeReport()
+    with store.filling(key) as publish:
+        started = time.time()
+        log(f"embedding share 0 of {cluster.count}: {len(share(paths, cluster))} posters")
+        embed_share(paths, cluster, shard_dir, image_size, weights_dir, view, backbone, publish, data_root=data_root)
+        for index in range(cluster.count):
+            if not _wait_for(worker_folder(shard_dir, index), started, stale_after_s):
+                report.gone.append(index)
+                log(f"worker {index} has not been heard of for {stale_after_s:.0f} s: its posters are redone here")
+            theirs = EmbeddingStore(worker_folder(shard_dir, index) / "embeddings", data_root)
+            report.taken[index] = 0
+            for identities, vectors, engine in theirs.chunks(key, dim):
+                store.add(key, identities, vectors, engine)
+                report.taken[index] += len(identities)
+        _, missing = store.lookup(key, paths, dim)
+        if missing:
+            features = make_feature_extractor(image_size, weights_dir, backbone)
+            embed_missing(store, key, paths, missing, image_size, features, publish=publish)
+            report.redone = len(missing)
+    return report
+
+
+def _wait_for(folder: Path, since: float, stale_after_s: float) -> bool:
+    """Wait until the worker of `folder` is done (True) or has been silent for `stale_after_s` (False)."""
+    while True:
+        if (folder / DONE_FILE).exists():
+            return True
+        heard = max([since, *(path.stat().st_mtime for path in folder.rglob("*") if path.is_file())])
+        if time.time() - heard > stale_after_s:
+            return False
+        time.sleep(POLL_S)
