@@ -259,9 +259,9 @@ def line(name: str, figures: Figures, baseline: Figures | None) -> str:
     ):
         now = median(values)
         mark = "ok" if now <= target else "OVER"
-        ratio = f" ({median(old) / now:.1f}×)" if old else ""
-        cells.append(f"{now:6.2f} ≤{target:.1f} {mark:<4}{ratio:<8}")
-    return f"  {name:<42} " + " ".join(f"{cell:<26}" for cell in cells)
+        ratio = f" (was {median(old):.2f}, {median(old) / now:.1f}×)" if old else ""
+        cells.append(f"{now:6.2f} ≤{target:.1f} {mark:<4}{ratio:<18}")
+    return f"  {name:<42} " + " ".join(f"{cell:<36}" for cell in cells)
 
 
 def main() -> None:
@@ -305,13 +305,13 @@ def main() -> None:
     print(f"Loading TensorFlow and the model (a server's first Predict visit): {load:.1f} s", end="")
     print(f" (baseline {load_before:.1f} s)" if before else "")
     header = "seconds, median (baseline/now)" if before else "seconds, median"
-    print(f"\n  {'page':<42} {'first visit (server)':<26} {'warm rerun (server)':<26} {'complete (browser)':<26}")
+    print(f"\n  {'page':<42} {'first visit (server)':<36} {'warm rerun (server)':<36} {'complete (browser)':<36}")
     print(f"  {'':<42} {header}")
     for name, figures in now["pages"].items():
         print(line(name, figures, before["pages"][name] if before else None))
     if now["chip"]:
         chip = median(now["chip"])
-        ratio = f" ({median(before['chip']) / chip:.1f}×)" if before else ""
+        ratio = f" (was {median(before['chip']):.2f}, {median(before['chip']) / chip:.1f}×)" if before else ""
         print(f"  {'Chip click → similarity gallery (browser)':<42} {chip:6.2f} ≤{CHIP_BUDGET:.1f}{ratio}")
     runs_per_visit = {name: max(figures.runs) for name, figures in now["pages"].items()}
     print(f"\nScript runs per first visit (max): {runs_per_visit}")
