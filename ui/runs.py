@@ -301,8 +301,9 @@ def _actions(settings: Settings, run: RunView, active_model: str | None) -> None
         )
         if columns[2].button("Delete…", icon=":material/delete:"):
             _confirm_delete(settings, run.run_id)
-    if usable and not run.is_active:
-        _model_download(settings, run)
+    if usable and not run.is_active and (download := lazy_section("Download the model", "section_model_download")):
+        with download:
+            _model_download(settings, run)
 
 
 def _export_model(settings: Settings, run_id: str, fmt: str) -> bytes:
@@ -531,7 +532,11 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
     st.subheader("Figures")
     st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch", placeholder="—")
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
-    st.dataframe(run_reports.per_genre_comparison(chosen), hide_index=True, width="stretch")
+    comparison = run_reports.per_genre_comparison(chosen)
+    for column in comparison.columns[1:]:  # three decimals, the differences signed
+        pattern = "{:+.3f}" if column.startswith("Δ") else "{:.3f}"
+        comparison[column] = comparison[column].map(lambda value, p=pattern: "—" if pd.isna(value) else p.format(value))
+    literal_table(comparison)
     curves = run_reports.curves(chosen)
     # Drawn once opened: a chart costs a new tab about a second (ui/sections.py).
     if not curves.empty and (curves_section := lazy_section("Their curves, overlaid", "section_compare_curves")):
