@@ -18,7 +18,7 @@ from core.config import Settings
 from core.csv_files import csv_bytes
 from core.data.catalog_build import open_catalog
 from core.ingest import main as ingest_command
-from tests.apptest_helpers import open_page, use_settings
+from tests.apptest_helpers import open_page, open_sections, use_settings
 from tests.conftest import make_settings
 from tests.csv_fixture import build_readme_manifest_with
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
@@ -89,7 +89,7 @@ def test_the_findings_and_corrections_downloads_show_formulas_as_text(
     cx.correct(catalog, "hostile", "Comedy", cx.ADD)
     downloads = recorded_downloads(monkeypatch)
 
-    app = open_page("pages/dataset.py")
+    app = open_sections(open_page("pages/dataset.py"), "section_findings", "section_corrections")
 
     assert not app.exception
     [findings] = [data for label, data in downloads.items() if label.endswith("findings (CSV)")]

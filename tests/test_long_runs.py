@@ -14,7 +14,7 @@ from core.app import run_reports, runs
 from core.config import Settings
 from core.training import run_folder as rf
 from core.training.config import make_config
-from tests.apptest_helpers import open_page
+from tests.apptest_helpers import open_page, open_sections
 
 EPOCHS = 300_000
 BEST_EPOCH = 123_457  # not on the even spread of kept epochs
@@ -73,7 +73,7 @@ def test_the_page_of_a_300000_epoch_run_draws_each_curve_with_at_most_2000_point
     settings = clickable_app_settings
     run = write_long_run(settings.runs_dir)
 
-    app = open_page("pages/training.py", run=run.name)
+    app = open_sections(open_page("pages/training.py", run=run.name), "section_curves")
 
     assert not app.exception
     traces = [trace for chart in app.get("plotly_chart") for trace in json.loads(chart.proto.spec)["data"]]
