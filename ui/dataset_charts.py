@@ -24,6 +24,7 @@ from core.data import eda
 from core.data.catalog import Catalog
 from ui.data import movies_table
 from ui.figures import every_label
+from ui.text import html_text
 
 SIZE_BINS = 30  # per axis of the width × height map
 ASPECT_BINS = 40
@@ -74,7 +75,7 @@ def imbalance_bars(imbalance: pd.DataFrame, log_scale: bool) -> str:
 
     rows = []
     for genre, movies, share in imbalance[["genre", "movies", "share_pct"]].itertuples(index=False):
-        name = html.escape(" ".join(str(genre).splitlines()))
+        name = html_text(genre)
         href = html.escape("genre?" + urlencode({"genre": genre}))
         title = f"{name}: {movies:,} usable movies ({share:.1f} %), click for their posters"
         rows.append(

@@ -26,7 +26,7 @@ from core.training import genre_metrics
 from ui.figures import every_label
 from ui.nav import TRAINING_PAGE
 from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
-from ui.text import md_escape
+from ui.text import html_text, md_escape
 
 FIGURES = (
     ("support", "support", "{:.0f}"),
@@ -54,15 +54,12 @@ def per_genre_html(run_id: str, per_genre: pd.DataFrame, part: str = "random") -
     so a click is one history entry and Back returns to the run, as with a page link. Every text is
     escaped: genres come from the dataset."""
 
-    def text(value: str) -> str:  # a line break would end the HTML block and let Markdown read the rest
-        return html.escape(" ".join(value.splitlines()))
-
     labels = ["genre", *(label for _, label, _ in FIGURES), "TP", "FP", "FN"]
     head = "".join(f"<th>{label}</th>" for label in labels)
     rows = []
     for row in per_genre.to_dict("records"):
         genre = str(row["genre"])
-        cells = [f"<td>{text(genre)}</td>"]
+        cells = [f"<td>{html_text(genre)}</td>"]
         cells += [f'<td style="text-align:right">{_figure(row.get(key), pattern)}</td>' for key, _, pattern in FIGURES]
         for outcome in ("tp", "fp", "fn"):
             count = int(row.get(outcome) or 0)
@@ -70,7 +67,7 @@ def per_genre_html(run_id: str, per_genre: pd.DataFrame, part: str = "random") -
             if count:
                 href = "?" + urlencode(MistakesView(genre=genre, errors=outcome, part=part).to_params(run_id))
                 title = f"The {count} {OUTCOME_NAMES[outcome]} of {genre}"
-                shown = f'<a href="{html.escape(href)}" target="_self" title="{text(title)}">{count}</a>'
+                shown = f'<a href="{html.escape(href)}" target="_self" title="{html_text(title)}">{count}</a>'
             cells.append(f'<td style="text-align:right">{shown}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

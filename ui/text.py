@@ -45,10 +45,16 @@ def literal_table(rows: pd.DataFrame | list[dict], hide_header: bool = False) ->
     st.markdown(table_html(pd.DataFrame(rows), hide_header), unsafe_allow_html=True)
 
 
+def html_text(value: object) -> str:
+    """Text for an HTML block inside Markdown: escaped, and on one line, since a line break would end the
+    block and let Markdown read the rest. Missing values are empty."""
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return html.escape(" ".join(text.splitlines()))
+
+
 def table_html(frame: pd.DataFrame, hide_header: bool = False) -> str:
     def cell(value: object, tag: str) -> str:
-        text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-        return f"<{tag}>{html.escape(' '.join(text.splitlines()))}</{tag}>"
+        return f"<{tag}>{html_text(value)}</{tag}>"
 
     head = "" if hide_header else "<thead><tr>" + "".join(cell(name, "th") for name in frame.columns) + "</tr></thead>"
     body = "".join(
