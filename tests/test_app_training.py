@@ -153,14 +153,15 @@ def test_a_run_started_from_the_form_trains_while_the_panel_shows_its_progress(
     ui_runs._head_epoch_seconds.clear()
     during: list[tuple[int, str]] = []
     seen: list[str] = []
-    # The Start form's section is closed once there is a run to show: a user opens it to start another one.
-    run = wait_for_run(
-        app,
-        settings,
-        run_id,
-        seen,
-        lambda: during.append((len(measured), form_estimate(open_sections(app, "section_start")))),
-    )
+
+    def note_the_form() -> None:
+        # The Start form's section is closed once there is a run to show: a user opens it to start another one.
+        # Opening it reruns the page, and the run may have ended in between: then the form may measure again.
+        opened = open_sections(app, "section_start")
+        if f"Running: {run_id}" in [header.value for header in opened.subheader]:
+            during.append((len(measured), form_estimate(opened)))
+
+    run = wait_for_run(app, settings, run_id, seen, note_the_form)
     assert run.state == "finished", runs.log_tail(settings, run_id)
     assert seen, "the progress panel never showed the running run"
     assert during and all(step == (0, "—") for step in during), during
