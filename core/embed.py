@@ -9,7 +9,6 @@ whatever one of them left. Without `TF_CONFIG` it embeds everything here, as a t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -34,14 +33,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from core.cluster import this_cluster
     from core.data.catalog_build import open_catalog
-    from core.model.embedding_shards import cluster_from_tf_config, embed_on_workers, embed_share
+    from core.model.embedding_shards import embed_on_workers, embed_share
     from core.model.embeddings import embed_posters
     from core.training.config import ConfigError, parse_image_size
 
     try:
         size = parse_image_size(args.image_size)
-        cluster = cluster_from_tf_config(os.environ.get("TF_CONFIG"))
+        cluster = this_cluster()
     except (ConfigError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -13,17 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.cluster import Cluster, cluster_from_tf_config
 from core.config import PROJECT_ROOT, Settings
 from core.data.catalog_build import open_catalog
 from core.model.backbones import LITE0
-from core.model.embedding_shards import (
-    DONE_FILE,
-    Cluster,
-    cluster_from_tf_config,
-    embed_on_workers,
-    share,
-    worker_folder,
-)
+from core.model.embedding_shards import DONE_FILE, embed_on_workers, share, worker_folder
 from core.model.embeddings import embed_posters, open_store, vector_key
 from core.model.features import feature_dim
 from tests.conftest import FixtureData, make_settings

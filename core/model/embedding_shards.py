@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import atomic
+from core.cluster import Cluster
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.model.embedding_store import EmbeddingStore, Progress
 from core.model.features import feature_dim
@@ -31,39 +32,6 @@ DONE_FILE = "done.json"
 # the chief embeds what it left. Its progress is rewritten after every batch, seconds apart.
 STALE_AFTER_S = 300.0
 POLL_S = 1.0
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """This process's place among the workers: `index` of `count`, the chief being 0."""
-
-    index: int = 0
-    count: int = 1
-
-    @property
-    def is_chief(self) -> bool:
-        return self.index == 0
-
-
-def cluster_from_tf_config(text: str | None) -> Cluster:
-    """The cluster of a `TF_CONFIG` value (TensorFlow's own format), a single process without one.
-
-    A "chief" task, when the cluster names one, is index 0 and the workers follow; otherwise worker 0 is the
-    chief, as `MultiWorkerMirroredStrategy` has it.
-    """
-    if not text:
-        return Cluster()
-    config = json.loads(text)
-    cluster, task = config.get("cluster", {}), config.get("task", {})
-    chiefs, workers = list(cluster.get("chief", [])), list(cluster.get("worker", []))
-    kind, number = task.get("type", "worker"), int(task.get("index", 0))
-    if kind not in ("chief", "worker"):
-        raise ValueError(f"TF_CONFIG's task type {kind!r} takes no share of the posters (chief or worker)")
-    index = number if kind == "chief" else len(chiefs) + number
-    count = len(chiefs) + len(workers)
-    if not 0 <= index < count:
-        raise ValueError(f"TF_CONFIG's task {kind} {number} is not in its cluster of {count}")
-    return Cluster(index, count)
 
 
 def share(paths: Sequence[str], cluster: Cluster) -> list[str]:
