@@ -14,6 +14,34 @@ from core.training.mode_inputs import ModeInputs
 from core.training.on_images import fit_on_images, image_datasets, scored_on_images
 
 
+class InInferenceMode(keras.layers.Layer):
+    """Runs the wrapped model in inference mode even while the model around it trains.
+
+    Keras 3.15 does not keep a `training=False` given to a nested model when a functional model is built
+    (`keras.Model(x, inner(x, training=False))` still drops out when trained): a layer of our own must pass it.
+    """
+
+    def __init__(self, inner: keras.Model, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, inputs):
+        return self.inner(inputs, training=False)
+
+
+def backbone_in_inference_mode(features: keras.Model, head: keras.Model) -> keras.Model:
+    """The model the image epochs train: pixels → the backbone in inference mode → the head in training mode.
+
+    As Keras's transfer-learning guide has it: the unfrozen blocks learn, but the backbone's BatchNorm keeps
+    its ImageNet statistics and its stochastic depth stays off. Blocks that dropped their residual branch at
+    random, frozen ones included, fed noise to the blocks above them, and a step depended on how its posters
+    were split among replicas, so several workers could not train what one process trains.
+    """
+    pixels = keras.Input(shape=features.input_shape[1:], name="pixels")
+    backbone = InInferenceMode(features, name="backbone_in_inference_mode")(pixels)
+    return keras.Model(pixels, head(backbone), name="poster_genres_fine_tuning")
+
+
 def train_fine_tune(run: ModeInputs) -> Trained:
     """The fast head first (on cached features), then the top blocks unfrozen and trained on images."""
     config, progress = run.config, run.progress
@@ -27,7 +55,7 @@ def train_fine_tune(run: ModeInputs) -> Trained:
     datasets = image_datasets(run.data, config, run.global_batch)
     with run.strategy.scope():
         trainable = unfreeze_top_blocks(first.features, config.unfreeze_blocks)
-        trained_model = make_genre_model(first.features, first.head, flip_tta=False)
+        trained_model = backbone_in_inference_mode(first.features, first.head)
         model = make_genre_model(first.features, first.head, config.flip_tta)
         trained_model.compile(
             optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(run.pos_weight)
