@@ -13,6 +13,7 @@ what it may import, lowest first:
 - `app`: what the pages drive (runs and jobs, estimates, the views' URLs).
 
 Beside them, the foundation every room may use: `config` (every path and limit), `atomic` (whole-or-nothing
-writes), `file_lock` and `background` (work in a process of its own: launch, liveness, stop, status). The
-commands `python -m core.ingest`, `core.train`, `core.predict` and `core.export` are thin entry points.
+writes), `file_lock`, `background` (work in a process of its own: launch, liveness, stop, status) and
+`cluster` (this process's place among `TF_CONFIG`'s workers). The commands `python -m core.ingest`,
+`core.train`, `core.predict`, `core.export` and `core.embed` are thin entry points.
 """

@@ -16,6 +16,10 @@ folder (one at a time: the message names it, and no run folder is made).
 A run that finishes (not stopped or failed) while its runs folder has no active model becomes the active
 model: the first model trained is the one the app predicts with, even with no tab open.
 
+With a `TF_CONFIG` naming several workers, the same command runs on each of them and they train one run
+together (the fine-tune and scratch modes): worker 0 (or the chief task) writes the run folder, the others
+keep their own files in a temporary folder. A stop asked of any of them stops all after the same batch.
+
 The stop handling is installed first and the runs folder's lock taken next, both before TensorFlow loads,
 so neither a SIGTERM nor a second run finds a window in the first seconds.
 """
@@ -26,10 +30,12 @@ import argparse
 import dataclasses
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.cluster import Cluster, this_cluster
 from core.config import Settings, get_settings
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
@@ -166,6 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None, stop: StopControl) -> int:
     args = build_parser().parse_args(argv)
     settings = _settings(args)
+    try:
+        cluster = this_cluster()
+    except ValueError as error:
+        print(f"error: TF_CONFIG: {error}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    if not cluster.is_chief:
+        return _work_beside_the_chief(args, settings, cluster, stop)
     run_dir_given = args.run_dir.expanduser().resolve() if args.run_dir is not None else None
     runs_dir = run_dir_given.parent if run_dir_given is not None else settings.runs_dir
     try:
@@ -190,7 +203,22 @@ def _main(argv: Sequence[str] | None, stop: StopControl) -> int:
         return _run(args, settings, run_dir, stop)
 
 
-def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: StopControl) -> int:
+def _work_beside_the_chief(args: argparse.Namespace, settings: Settings, cluster: Cluster, stop: StopControl) -> int:
+    """A worker other than the chief trains the same run in step with it (`core.training.worker_loop`); the
+    chief writes the run folder and holds its runs folder's lock, so this worker's own files go to a
+    temporary folder, removed at the end."""
+    with tempfile.TemporaryDirectory(prefix=f"poster-genres-worker-{cluster.index}-") as scratch:
+        run_dir = rf.create_run_dir(Path(scratch), args.mode if args.mode in MODES else "run")
+        stop.attach(run_dir)
+        print(
+            f"Worker {cluster.index} of {cluster.count}: training in step with the chief (worker 0), which writes "
+            "the run folder.",
+            flush=True,
+        )
+        return _run(args, settings, run_dir, stop, chief=False)
+
+
+def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: StopControl, chief: bool = True) -> int:
     status = rf.StatusWriter(run_dir)
     log = rf.RunLog(run_dir, echo=not args.quiet)
     try:
@@ -216,7 +244,7 @@ def _run(args: argparse.Namespace, settings: Settings, run_dir: Path, stop: Stop
     if result.state == "failed":
         print(f"error: {result.error}", file=sys.stderr)
         return EXIT_BAD_CONFIG if result.invalid_settings else EXIT_FAILED
-    if result.state == "finished":
+    if result.state == "finished" and chief:
         _adopt_if_first(settings, run_dir)
     return EXIT_OK
 

@@ -9,7 +9,7 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parent.parent / "core"
 
 # The rooms, lowest first; each may import itself and the rooms listed (and the foundation modules).
-FOUNDATION = {"core.config", "core.atomic", "core.file_lock", "core.background", "core.csv_files"}
+FOUNDATION = {"core.config", "core.atomic", "core.file_lock", "core.background", "core.csv_files", "core.cluster"}
 ALLOWED = {
     "core.data": set(),
     "core.corrections": {"core.data"},

@@ -447,7 +447,7 @@ def test_the_fine_tune_mode_trains_under_a_mirrored_strategy(settings, tmp_path)
 
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        trainer.pick_strategy = lambda: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        trainer.pick_strategy = lambda *_: tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         settings = Settings(Path({str(settings.data_dir)!r}), Path({str(settings.cache_dir)!r}), Path("unused"))
         config = make_config("fine-tune", image_size=(64, 48), epochs=1, head_epochs=2, unfreeze_blocks=1,
                              min_movies_per_genre=5)

@@ -1,4 +1,5 @@
-"""The epoch loop every mode shares: Keras `fit` with one callback that scores validation after each epoch.
+"""The epoch loop every mode shares: Keras `fit` with one callback that scores validation after each epoch
+(on several workers, a loop of our own calls the same callback).
 
 The callback keeps the best validation-mAP weights in memory, writes history.json and status.json as it
 goes, stops early after `patience` epochs without progress, and ends the epoch when a stop is requested.
@@ -21,6 +22,7 @@ from core.training import metrics
 from core.training import run_folder as rf
 from core.training.stop import StopControl
 from core.training.tensorboard import RunBoard
+from core.training.worker_loop import fit_on_workers, on_several_workers
 
 
 def weighted_bce(labels: np.ndarray, scores: np.ndarray, pos_weight: np.ndarray) -> float:
@@ -185,8 +187,13 @@ def fit_epochs(
     dataset: tf.data.Dataset,
     monitor: EpochMonitor,
     progress: Progress,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> None:
-    """Up to `monitor.epochs` epochs of `model` over `dataset`, none if a stop is already requested."""
+    """Up to `monitor.epochs` epochs of `model` over `dataset`, none if a stop is already requested; on
+    several workers, all of them together (`core.training.worker_loop`)."""
     if progress.check_stop():
+        return
+    if on_several_workers(strategy):
+        fit_on_workers(model, dataset, monitor, progress, strategy)
         return
     model.fit(dataset, epochs=monitor.epochs, callbacks=[monitor], verbose=0, shuffle=False)

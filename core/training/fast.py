@@ -219,7 +219,7 @@ def train_head(
         run.progress,
         config.patience,
     )
-    fit_epochs(head, dataset, monitor, run.progress)
+    fit_epochs(head, dataset, monitor, run.progress, run.strategy)
     best.restore()
     epochs_chosen = best.epoch - monitor.epoch_offset if best.epoch is not None else 0
     return head, monitor.early_stopped, epochs_chosen

@@ -14,6 +14,7 @@ from core.training.data import TrainingData
 from core.training.epochs import EpochMonitor, Trained, fit_epochs
 from core.training.mode_inputs import ModeInputs
 from core.training.split import PARTS
+from core.training.worker_loop import predict
 
 
 def image_datasets(data: TrainingData, config: TrainingConfig, global_batch: int) -> dict[str, tf.data.Dataset]:
@@ -40,14 +41,14 @@ def fit_on_images(
         phase,
         run.config.epochs,
         math.ceil(len(run.data.parts["train"].ids) / run.global_batch),
-        lambda: scorer.predict(datasets["val"], verbose=0),
+        lambda: predict(scorer, datasets["val"], run.strategy),
         run.data.parts["val"].labels,
         run.pos_weight,
         run.best,
         run.progress,
         run.config.patience,
     )
-    fit_epochs(fitted, datasets["train"], monitor, run.progress)
+    fit_epochs(fitted, datasets["train"], monitor, run.progress, run.strategy)
     return monitor.early_stopped
 
 
@@ -63,8 +64,8 @@ def scored_on_images(
     run.progress.status.update(phase="evaluating", epoch=None, epochs=None, batch=None, batches=None)
     return Trained(
         model=model,
-        val_scores=model.predict(datasets["val"], verbose=0),
-        test_scores=model.predict(datasets["test"], verbose=0),
+        val_scores=predict(model, datasets["val"], run.strategy),
+        test_scores=predict(model, datasets["test"], run.strategy),
         early_stopped=early_stopped,
         timing=timing,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from core.cluster import this_cluster
 from core.config import PROJECT_ROOT, Settings
 from core.model.backbone import cached_weights_path
 from core.model.backbones import BACKBONES
@@ -71,6 +72,7 @@ def provenance(
         "device": {
             "strategy": type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync,
+            "workers": this_cluster().count,  # the machines (TF_CONFIG's workers) that trained it together
             "gpus": [device.name for device in tf.config.list_logical_devices("GPU")],
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),

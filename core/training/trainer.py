@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
+from core.cluster import Cluster, this_cluster
 from core.config import Settings
 from core.data.catalog import CatalogError
 from core.model.embeddings import EmbeddingStopped
@@ -41,6 +42,7 @@ from core.training.split import PARTS, SplitError
 from core.training.stop import StopControl, StopRequested
 from core.training.tensorboard import RunBoard
 from core.training.twin import train_temporal_twin
+from core.training.worker_loop import several_workers_strategy
 
 __all__ = [
     "SPLIT_FILE",
@@ -54,10 +56,15 @@ __all__ = [
 ]
 
 _MODES: dict[str, TrainMode] = {"fast": train_fast, "fine-tune": train_fine_tune, "scratch": train_scratch}
+SEVERAL_WORKERS_MODES = ("fine-tune", "scratch")  # the modes that train on pixels, where more hands help
 
 
-def pick_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over the GPUs when there are several, else the default (one device) strategy."""
+def pick_strategy(cluster: Cluster | None = None) -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy when `TF_CONFIG` names several workers; on one machine MirroredStrategy
+    over its GPUs when there are several, else the default (one device) strategy."""
+    cluster = cluster or this_cluster()
+    if cluster.count > 1:
+        return several_workers_strategy(cluster.count)
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -102,10 +109,20 @@ def train(
     if status is None:
         status = rf.StatusWriter(rf.claim_run_dir(run_dir))
     log = log or rf.RunLog(run_dir, echo=False)
-    board = RunBoard(run_dir)
-    progress = Progress(run_dir, status, log, stop or StopControl(run_dir), board=board)
+    board: RunBoard | None = None
     started = time.perf_counter()
     try:
+        # First: on several workers the strategy must exist before TensorFlow runs any operation (even the
+        # TensorBoard log's writer).
+        cluster = this_cluster()
+        if cluster.count > 1 and config.mode not in SEVERAL_WORKERS_MODES:
+            raise ConfigError(
+                f"the {config.mode} mode trains on one machine (a head on cached features takes minutes); "
+                f"several workers train the {' and '.join(SEVERAL_WORKERS_MODES)} modes"
+            )
+        strategy = pick_strategy(cluster)
+        board = RunBoard(run_dir)
+        progress = Progress(run_dir, status, log, stop or StopControl(run_dir), board=board)
         rf.write_json(run_dir, rf.CONFIG_FILE, config.to_json())
         board.settings(run_dir.name, config.to_json())
         log.write(f"{config.mode} run in {run_dir}, image size {format_image_size(config.image_size)}")
@@ -131,7 +148,6 @@ def train(
         for line in data.split.changes.describe():
             log.write(line)
         keras.utils.set_random_seed(config.seed)
-        strategy = pick_strategy()
         rf.write_json(run_dir, rf.PROVENANCE_FILE, provenance(config, settings, data, strategy))
         pos_weight = positive_weights(data.parts["train"].labels, config.pos_weighting, config.pos_weight_cap)
         best = BestWeights([])
@@ -165,5 +181,6 @@ def train(
         status.finish("failed", error=message)
         return RunResult(run_dir, "failed", message, invalid_settings=isinstance(error, ConfigError))
     finally:
-        board.close()
+        if board is not None:
+            board.close()
         log.close()
