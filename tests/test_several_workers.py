@@ -140,3 +140,28 @@ def test_a_stop_asked_of_the_chief_stops_both_workers_after_the_same_batch(
     status = json.loads((folders[0] / rf.STATUS_FILE).read_text())
     assert status["state"] == "stopped"
     assert len(rf.read_history(folders[0])) < 1000
+
+
+def test_the_fast_mode_refuses_several_workers_and_says_which_modes_take_them(
+    fixture_data: FixtureData, tmp_path: Path
+) -> None:
+    settings = settings_beside(fixture_data, tmp_path, "runs")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    environment = {
+        **os.environ,
+        **settings.as_environment(),
+        "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "core.train", "--mode", "fast", "--quiet"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "several workers train the fine-tune and scratch modes" in done.stderr
+    [run_dir] = run_folders(settings)
+    status = json.loads((run_dir / rf.STATUS_FILE).read_text())
+    assert status["state"] == "failed" and "fast mode trains on one machine" in status["error"]
