@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         report = embed_on_workers(paths, cluster, args.shard_dir, settings.embeddings_dir, size, settings.weights_dir,
                                   stale_after_s=args.stale_after, **options)  # fmt: skip
         print(
-            f"chief of {cluster.count}: {sum(report.taken.values())} vectors merged "
+            f"chief of {cluster.count}: its share of {report.here} posters stored; "
+            f"{sum(report.taken.values())} vectors merged "
             + ", ".join(f"(worker {index}: {count})" for index, count in report.taken.items())
             + f"; {report.redone} embedded here for workers gone: {report.gone or 'none'}"
         )

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +19,7 @@ from core.cluster import Cluster, cluster_from_tf_config
 from core.config import PROJECT_ROOT, Settings
 from core.data.catalog_build import open_catalog
 from core.model.backbones import LITE0
-from core.model.embedding_shards import DONE_FILE, embed_on_workers, share, worker_folder
+from core.model.embedding_shards import DONE_FILE, embed_on_workers, embed_share, share, worker_folder
 from core.model.embeddings import embed_posters, open_store, vector_key
 from core.model.features import feature_dim
 from tests.conftest import FixtureData, make_settings
@@ -84,7 +86,11 @@ def test_two_workers_fill_the_store_one_process_would(
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     paths, root = _posters(machines[0])
     halves = [len(share(paths, Cluster(index, 2))) for index in range(2)]
-    assert f"vectors merged (worker 0: {halves[0]}), (worker 1: {halves[1]}); 0 embedded here" in outputs[0]
+    assert (
+        f"its share of {halves[0]} posters stored; {halves[1]} vectors merged (worker 1: {halves[1]}); 0 embedded here"
+        in outputs[0]
+    )
+    assert not (shards / "worker-0").exists()  # the chief's share went straight into its store, written once
     assert np.allclose(_stored(machines[0], paths, root), one_process, atol=1e-5)
 
 
@@ -109,4 +115,33 @@ def test_a_worker_that_stopped_half_way_leaves_whole_chunks_and_the_chief_embeds
     )  # fmt: skip
 
     assert report.gone == [1] and report.taken[1] == 3 and report.redone == len(theirs) - 3
+    assert np.allclose(_stored(settings, paths, root), one_process, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_done_mark_left_by_an_earlier_job_is_not_taken_for_this_ones(
+    fixture_data: FixtureData, one_process: np.ndarray, tmp_path: Path
+) -> None:
+    settings = make_settings(fixture_data.settings.data_dir, tmp_path / "chief")
+    paths, root = _posters(settings)
+    shards, second = tmp_path / "shared", Cluster(1, 2)
+    earlier = worker_folder(shards, 1)
+    earlier.mkdir(parents=True)
+    (earlier / DONE_FILE).write_text(json.dumps({"posters": 2, "job": "an earlier job"}))
+
+    def late_worker() -> None:  # worker 1 starts only after the chief has begun waiting for it
+        time.sleep(3.0)
+        embed_share(paths, second, shards, SIZE, settings.weights_dir, data_root=root)
+
+    worker = threading.Thread(target=late_worker)
+    worker.start()
+    try:
+        report = embed_on_workers(
+            paths, Cluster(0, 2), shards, settings.embeddings_dir, SIZE, settings.weights_dir,
+            stale_after_s=120.0, log=lambda line: None, data_root=root,
+        )  # fmt: skip
+    finally:
+        worker.join()
+    theirs = share(paths, second)
+    assert report.taken[1] == len(theirs) and report.redone == 0 and not report.gone
     assert np.allclose(_stored(settings, paths, root), one_process, atol=1e-5)
