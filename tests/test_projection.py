@@ -85,6 +85,54 @@ def test_a_new_poster_lands_among_its_most_similar_posters_places_the_same_every
     assert all(np.array_equal(doubled_map.place(new_poster, "umap", doubled)[0], first) for _ in range(3))
 
 
+def placed_nearer_than_tenth_neighbour(unit: np.ndarray, xy: np.ndarray) -> float:
+    """The share of posters that, placed with themselves left out (as if new), land nearer their own place than
+    their 10th map neighbour lies."""
+    distances = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    np.fill_diagonal(distances, np.inf)
+    tenth = np.sort(distances, axis=1)[:, 9]
+    hits = []
+    for row in range(len(unit)):
+        others = np.arange(len(unit)) != row
+        placed = projection.place_among(unit[others] @ unit[row], xy[others])
+        hits.append(np.linalg.norm(placed - xy[row]) < tenth[row])
+    return float(np.mean(hits))
+
+
+def test_the_settled_layout_puts_a_poster_where_a_new_poster_like_it_would_land_and_keeps_looks_apart() -> None:
+    # Looks with an order inside them, as posters have (a look shading from dark to light): along a line
+    # away from the look's centre.
+    rng = np.random.default_rng(5)
+    centres, directions = rng.normal(size=(8, 1280)), rng.normal(size=(8, 1280))
+    which, along = np.repeat(np.arange(8), 40), np.tile(np.linspace(0, 1, 40), 8)
+    vectors = centres[which] + 3 * along[:, None] * directions[which] + 0.05 * rng.normal(size=(320, 1280))
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    # As UMAP draws the posters: each look in its own region, but within it a poster's nearest posters in
+    # 1,280-d lie anywhere, so a new poster placed among them lands away from where a poster like it lies.
+    spots = rng.uniform(-50, 50, size=(which.max() + 1, 2))
+    fitted = spots[which] + rng.uniform(-5, 5, size=(len(which), 2))
+
+    settled = projection.settle_on_neighbours(fitted, *projection.nearest_others(unit))
+
+    assert placed_nearer_than_tenth_neighbour(unit, fitted) < 0.5
+    assert placed_nearer_than_tenth_neighbour(unit, settled) >= 0.9
+    nearest_on_map = np.argsort(np.linalg.norm(settled[:, None] - settled[None], axis=2), axis=1)[:, 1:11]
+    assert np.mean(which[nearest_on_map] == which[:, None]) > 0.95  # each look still keeps together
+    assert np.array_equal(settled, projection.settle_on_neighbours(fitted, *projection.nearest_others(unit)))
+
+
+def test_a_map_laid_out_before_the_layout_settled_is_laid_out_again(tmp_path: Path) -> None:
+    settings = Settings(tmp_path / "data", tmp_path / "cache", tmp_path / "runs")
+    vectors = cloud(40)
+    poster_map = without_umap(ids_for(len(vectors)), vectors)
+    projection.save_map(settings, "map-a", poster_map)
+    assert projection.load_map(settings, "map-a") is not None
+    with np.load(projection.map_path(settings, "map-a")) as saved:
+        older = {name: saved[name] for name in saved.files if name != "neighbour_pull"}
+    np.savez(projection.map_path(settings, "map-a"), **older)  # as the map was saved before
+    assert projection.load_map(settings, "map-a") is None  # so the map's job lays it out again
+
+
 def test_placing_a_poster_on_umap_loads_neither_umap_nor_numba() -> None:
     """The server places dropped posters: it must not pay numba's compilation (seconds) or its memory."""
     import subprocess
