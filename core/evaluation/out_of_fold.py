@@ -85,7 +85,7 @@ def fit_head(
     """The default fast head trained on (train_x, train_y), with the weights of its best validation mAP."""
     import keras
 
-    from core.model.features import WeightedBinaryCrossentropy, make_head, positive_weights
+    from core.model.features import compile_head, make_head, positive_weights
     from core.model.pipeline import make_embedding_dataset
     from core.training import metrics
     from core.training.config import make_config
@@ -100,7 +100,7 @@ def fit_head(
         prior=train_y.mean(axis=0),
     )
     pos_weight = positive_weights(train_y, config.pos_weighting, config.pos_weight_cap)
-    head.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(pos_weight))
+    compile_head(head, config.learning_rate, pos_weight, -(-len(train_x) // config.batch_size))
     dataset = make_embedding_dataset(train_x, train_y, config.batch_size, True, SEED)
     val_x = np.asarray(val_x, dtype=np.float32)
 

@@ -134,6 +134,20 @@ def make_scaled_feature_extractor(
     return keras.Model(inputs, inner(smaller), name=SCALED_FEATURES_MODEL)
 
 
+def compile_head(head: keras.Model, learning_rate: float, pos_weight: np.ndarray, batches_per_epoch: int) -> None:
+    """Adam and the weighted loss, with a whole epoch's steps in one call (`steps_per_execution`).
+
+    A head's step is microseconds of arithmetic and milliseconds of Python around it; one call per epoch runs
+    the same steps in the same order, so the weights come out identical, about 1.5× sooner. The batch
+    callbacks (progress, a stop request) then come once per epoch, a fraction of a second.
+    """
+    head.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=WeightedBinaryCrossentropy(pos_weight),
+        steps_per_execution=max(1, int(batches_per_epoch)),
+    )
+
+
 def make_head(
     n_genres: int,
     feature_mean: np.ndarray,

@@ -17,7 +17,7 @@ import tensorflow as tf
 from core.model.embeddings import poster_embeddings
 from core.model.features import (
     HEAD_MODEL,
-    WeightedBinaryCrossentropy,
+    compile_head,
     ensemble_head_name,
     make_ensemble_head,
     make_feature_extractor,
@@ -202,7 +202,7 @@ def train_head(
             prior=train.labels.mean(axis=0),
             name=head_name,
         )
-        head.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=WeightedBinaryCrossentropy(pos_weight))
+        compile_head(head, learning_rate, pos_weight, math.ceil(len(train.ids) / global_batch))
     best.models.insert(0, head)
     shuffle_seed = config.seed if seed is None else seed
     dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, shuffle_seed)
