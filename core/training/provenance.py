@@ -70,7 +70,10 @@ def provenance(
         },
         "packages": _package_versions(),
         "device": {
-            "strategy": type(strategy).__name__,
+            # By its public name: TensorFlow's class behind MultiWorkerMirroredStrategy is CollectiveAllReduceStrategy.
+            "strategy": "MultiWorkerMirroredStrategy"
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            else type(strategy).__name__,
             "replicas": strategy.num_replicas_in_sync,
             "workers": this_cluster().count,  # the machines (TF_CONFIG's workers) that trained it together
             "gpus": [device.name for device in tf.config.list_logical_devices("GPU")],
