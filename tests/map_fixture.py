@@ -19,3 +19,12 @@ def save_line_map(settings: Settings, catalog: Catalog) -> list[str]:
     )
     projection.save_map(settings, projection.map_key(catalog), poster_map)
     return ids
+
+
+def without_umap(ids: list[str], vectors: np.ndarray) -> projection.PosterMap:
+    """A map as the job saves it, but with the UMAP layout stood in for by the PCA one turned a quarter and
+    stretched, so that a test tells which layout a page draws, without fitting UMAP (and compiling numba:
+    half a minute on a bare machine). Fitting UMAP itself is tested once, in the map job's test."""
+    pca_xy, mean, components, explained, seconds = projection.fit_pca(vectors)
+    umap_xy = pca_xy[:, ::-1] * np.array([-10.0, 10.0])
+    return projection.PosterMap(ids, umap_xy, pca_xy, mean, components, explained, 0.5, seconds)

@@ -16,6 +16,7 @@ from core.serving import projection
 from core.serving.similar import SimilarityIndex
 from tests.apptest_helpers import open_page, shown_text, use_settings
 from tests.conftest import FixtureData, make_settings
+from tests.map_fixture import without_umap
 from tests.model_fixture import as_on_a_warm_server
 
 
@@ -26,14 +27,6 @@ def cloud(n: int = 300, seed: int = 0) -> np.ndarray:
 
 def ids_for(count: int) -> list[str]:
     return [f"tt{n:07d}" for n in range(count)]
-
-
-def without_umap(ids: list[str], vectors: np.ndarray) -> projection.PosterMap:
-    """A map as the job saves it, but with the UMAP layout stood in for by the PCA one turned a quarter and
-    stretched, so that a test tells which layout a page draws, without fitting UMAP."""
-    pca_xy, mean, components, explained, seconds = projection.fit_pca(vectors)
-    umap_xy = pca_xy[:, ::-1] * np.array([-10.0, 10.0])
-    return projection.PosterMap(ids, umap_xy, pca_xy, mean, components, explained, 0.5, seconds)
 
 
 def test_a_new_poster_lands_where_the_same_vector_lies_on_pca_and_a_refit_draws_the_same_map() -> None:
