@@ -9,6 +9,11 @@ and a query's cost depends only on the number of vectors and their size. The las
 cost grew from one size to the next, as the exponent of the growth: 1.0 is linear, above is worse.
 
     python bench/bench_scale.py [--sizes 6000,25000,100000] [--work-dir DIR] [--keep] [--repeats N]
+    python bench/bench_scale.py --sizes 100000,1000000 --small-posters    # a million records, about 4 GB
+
+With `--small-posters` the posters are 60×88 px JPEGs of about 2 KB (the catalog's cost is per record and per
+file; a million real-sized posters would take 30 GB). Above 140,000 posters the app searches an approximate
+index, which `bench_ann.py` measures; the exact index is not measured there.
 
 The datasets are generated under the work folder (a temporary one unless --work-dir is given; removed
 afterwards unless --keep) and reused when a kept one matches. 100,000 posters take about 3.3 GB.
@@ -44,12 +49,21 @@ from core.serving.similar import SimilarityIndex  # noqa: E402
 
 # The backbone's pooled embedding size (core.model.backbone.EMBEDDING_DIM; not imported, since that loads Keras).
 EMBEDDING_DIM = 1280
-TARGETS = {  # at 100,000 posters, from the issue; None: reported, no target
-    "ingest_s": 60.0,
-    "dataset_warm_ms": 500.0,
-    "gallery_warm_ms": 500.0,
-    "query_ms": 30.0,
+# The targets at the largest size measured: at 100,000 posters, and at a million records (their similarity
+# search is the approximate index's, measured by bench_ann.py).
+TARGETS = {
+    100_000: {"ingest_s": 60.0, "dataset_warm_ms": 500.0, "gallery_warm_ms": 500.0, "query_ms": 30.0},
+    1_000_000: {"ingest_s": 600.0, "dataset_warm_ms": 500.0, "gallery_warm_ms": 500.0, "fresh_check_ms": 2000.0},
 }
+# Above this many posters the app searches an approximate index (core.serving.similar.APPROXIMATE_FROM):
+# the exact one is not measured there (a million float32 vectors would take 5 GB).
+EXACT_INDEX_UP_TO = 140_000
+
+
+def targets_for(posters: int) -> dict[str, float]:
+    """The targets of the largest listed size not above `posters`."""
+    sizes = [size for size in TARGETS if size <= posters]
+    return TARGETS[max(sizes)] if sizes else {}
 
 
 def _peak_rss_mb() -> float:
@@ -186,11 +200,11 @@ def _similarity(settings: Settings, repeats: int) -> dict:
     }
 
 
-def measure(posters: int, work: Path, repeats: int, ingest_repeats: int, workers: int) -> dict:
+def measure(posters: int, work: Path, repeats: int, ingest_repeats: int, workers: int, small: bool = False) -> dict:
     data = work / f"posters-{posters}"
     row: dict[str, object] = {"posters": posters}
     started = time.perf_counter()
-    generated = scale_dataset.ensure(data, scale_dataset.Spec(posters), workers)
+    generated = scale_dataset.ensure(data, scale_dataset.Spec(posters, small_posters=small), workers)
     row["generated_s"] = time.perf_counter() - started if generated else None
     settings = _settings(data, work / f"state-{posters}")
     shutil.rmtree(settings.cache_dir, ignore_errors=True)
@@ -214,7 +228,8 @@ def measure(posters: int, work: Path, repeats: int, ingest_repeats: int, workers
     pages = _child("pages", settings, repeats)
     row.update({key: value for key, value in pages.items() if key != "peak_rss_mb"}, pages_rss_mb=pages["peak_rss_mb"])
     row["similarity_load"] = os.getloadavg()[0]
-    row.update(_similarity(settings, repeats))
+    if posters <= EXACT_INDEX_UP_TO:
+        row.update(_similarity(settings, repeats))
     return row
 
 
@@ -260,10 +275,11 @@ def report(rows: list[dict]) -> str:
     table = [header]
     for key, label, form, checked in LINES:
         cells = [label, *(_cell(row.get(key), form) for row in rows), ""]
-        if key in TARGETS:
+        targets = targets_for(rows[-1]["posters"])
+        if key in targets:
             last = rows[-1].get(key)
-            met = last is not None and last <= TARGETS[key]
-            cells[-1] = f"≤ {TARGETS[key]:g} {'met' if met else 'MISSED'}"
+            met = last is not None and last <= targets[key]
+            cells[-1] = f"≤ {targets[key]:g} {'met' if met else 'MISSED'}"
         for before, after in itertools.pairwise(rows):
             a, b = before.get(key), after.get(key)
             if not checked or not a or not b or a <= 0 or b <= 0:
@@ -293,6 +309,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="warm reruns and query rounds per size (median)")
     parser.add_argument("--ingest-repeats", type=int, default=1, help="cold ingests per size (median)")
     parser.add_argument("--workers", type=int, default=2, help="processes generating a dataset")
+    parser.add_argument(
+        "--small-posters", action="store_true", help="60×88 px posters of about 2 KB (for a million records)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -312,7 +331,7 @@ def main() -> None:
     rows = []
     try:
         for size in sizes:
-            rows.append(measure(size, work, args.repeats, args.ingest_repeats, args.workers))
+            rows.append(measure(size, work, args.repeats, args.ingest_repeats, args.workers, args.small_posters))
             print(f"  {size:,} posters measured (load average {os.getloadavg()[0]:.1f})", flush=True)
             if args.json:  # after each size, so that a long run's figures so far survive an interruption
                 args.json.write_text(json.dumps(rows, indent=2))

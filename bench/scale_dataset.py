@@ -52,10 +52,16 @@ class Spec:
     posters: int
     seed: int = 11
     version: int = 1
+    # Posters of 60×88 px and about 2 KB instead of the real ones' 300×440 and 20–40 KB: a million of them
+    # fit in 2 GB of disk, and the catalog's cost per record is what a million-record run measures.
+    small_posters: bool = False
 
 
-def _pool_poster(number: int) -> bytes:
-    """One distinct poster, 300 px wide and 430–450 px high, of 20–40 KB as JPEG (real ones are)."""
+def _pool_poster(number: int, small: bool = False) -> bytes:
+    """One distinct poster, 300 px wide and 430–450 px high, of 20–40 KB as JPEG (real ones are); `small`:
+    60 px wide and 86–90 px high, of about 2 KB."""
+    if small:
+        return _small_pool_poster(number)
     rng = np.random.default_rng(number)
     height = 430 + number % 21
     coarse = rng.integers(0, 256, size=(6, 4, 3), dtype=np.uint8)
@@ -72,6 +78,21 @@ def _pool_poster(number: int) -> bytes:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=quality)
         if buffer.tell() <= 40_000:
+            return buffer.getvalue()
+    return buffer.getvalue()
+
+
+def _small_pool_poster(number: int) -> bytes:
+    rng = np.random.default_rng(number)
+    height = 86 + number % 5
+    coarse = rng.integers(0, 256, size=(6, 4, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(coarse).resize((60, height), Image.Resampling.BICUBIC), dtype=np.float32)
+    noise = rng.normal(0.0, 4.0 + (number % 5), size=base.shape)
+    image = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+    for quality in (85, 75, 65, 55, 45, 35):
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=quality)
+        if buffer.tell() <= 2_500:
             return buffer.getvalue()
     return buffer.getvalue()
 
@@ -167,7 +188,7 @@ def build(root: Path, spec: Spec, workers: int = 2) -> None:
     per_year_records = np.diff(np.linspace(0, records, len(YEARS) + 1).round().astype(int))
     per_year_posters = np.diff(np.linspace(0, spec.posters, len(YEARS) + 1).round().astype(int))
     starts = np.concatenate([[0], np.cumsum(per_year_records)[:-1]])
-    posters = [_pool_poster(spec.seed * 1000 + number) for number in range(POOL_SIZE)]
+    posters = [_pool_poster(spec.seed * 1000 + number, spec.small_posters) for number in range(POOL_SIZE)]
     with ProcessPoolExecutor(max_workers=workers, initializer=_start_worker, initargs=(posters,)) as pool:
         jobs = [
             pool.submit(_write_year, str(root), year, int(start), int(count), int(posters), spec.seed)

@@ -11,7 +11,7 @@ from core.data.ingest.layout import LAYOUT_DESCRIPTIONS, YEAR_FOLDERS_LAYOUT
 from ui import dataset_charts as charts
 from ui.chips import chip_style, genre_chips
 from ui.corrections import corrections_report
-from ui.data import findings_table, get_catalog, metadata_files_table, movies_table
+from ui.data import dataset_facts, findings_table, get_catalog, metadata_files_table
 from ui.doubts import doubts_section
 from ui.downloads import csv_download
 from ui.nav import require_entry_point
@@ -25,14 +25,13 @@ require_entry_point()
 chip_style()
 catalog = get_catalog()
 summary = catalog.summary()
-movies = movies_table(catalog, catalog.fingerprint)
-usable = movies[movies["usable"]]
+facts = dataset_facts(catalog, catalog.fingerprint)
 genre_counts: dict[str, int] = summary["genres"]
 
 # A link to the doubts (`/dataset?doubts=Horror`) opens with that section first: at its usual place, below
 # the charts, the link would land a long scroll above what it points to.
 doubts_area = st.container() if "doubts" in st.query_params else None
-welcome(usable, genre_counts)
+welcome(facts.usable_count, genre_counts, facts.sample)
 st.header("Dataset", divider="gray")
 
 layout = str(summary.get("layout", YEAR_FOLDERS_LAYOUT))
@@ -97,7 +96,7 @@ if by_year := lazy_section("Records and posters per year, and the metadata files
         )
 
 st.subheader("Not movies: series and games")
-not_movies = movies[movies["kind"] != "movie"]
+not_movies = facts.not_movies
 kinds_text = ", ".join(f"{kind}: {count}" for kind, count in not_movies["kind"].value_counts().items())
 st.write(
     f"{len(not_movies):,} records are not movies ({kinds_text}); "

@@ -178,6 +178,24 @@ def test_the_sidebar_search_opens_the_chosen_movie(on_fixture) -> None:
     assert app.selectbox(key="sidebar_search").value is None  # empty again for the next search
 
 
+def test_past_the_list_all_size_the_search_takes_typed_text_and_lists_the_titles_that_hold_it(
+    on_fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ui.search
+
+    monkeypatch.setattr(ui.search, "LIST_ALL_UP_TO", 10)  # the fixture's 80 movies stand for a million
+    app = open_page("pages/genre.py", genre="Drama")
+    assert "sidebar_search" not in [box.key for box in app.selectbox]  # no box of every title
+    app.text_input(key="sidebar_search_text").input("png IN").run()
+    box = app.selectbox(key="sidebar_search")
+    assert box.options == ["A PNG in Disguise (2002)"]
+    box.set_value("tt0200007").run()
+    opening = [link for link in app.get("page_link") if shown_text(link.label).startswith("Opening")]
+    assert [link.proto.query_string for link in opening] == ["movie=tt0200007"]
+    app.text_input(key="sidebar_search_text").input("no such title anywhere").run()
+    assert "No title holds that." in [caption.value for caption in app.caption]
+
+
 def test_the_empty_movie_page_offers_a_search_and_a_random_movie(on_fixture) -> None:
     app = open_page("pages/movie.py")
     assert app.selectbox(key="movie_page_search").label == "Find a movie by its title"

@@ -8,6 +8,7 @@ rebuilt catalog can never be shown with an old table.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -120,6 +121,25 @@ def clear_all_caches() -> list[str]:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def movies_table(_catalog: Catalog, fingerprint: str) -> pd.DataFrame:
     return _catalog.movies()
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What the Dataset page shows of the movies table beyond the catalog's summary."""
+
+    usable_count: int
+    sample: pd.Series | None  # the welcome's sample movie to predict (`ui.welcome.sample_movie`)
+    not_movies: pd.DataFrame  # the records of series and games
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_facts(_catalog: Catalog, fingerprint: str) -> DatasetFacts:
+    """Once per catalog: filtering and sorting a million movies on every rerun took over a second."""
+    from ui.welcome import sample_movie
+
+    movies = movies_table(_catalog, fingerprint)
+    usable = movies[movies["usable"]]
+    return DatasetFacts(len(usable), sample_movie(usable), movies[movies["kind"] != "movie"])
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -29,8 +29,8 @@ def sample_movie(usable: pd.DataFrame) -> pd.Series | None:
     return movies.sort_values(["imdb_votes", "imdb_id"], ascending=[False, True], na_position="last").iloc[0]
 
 
-def welcome(usable: pd.DataFrame, genre_counts: dict[str, int]) -> None:
-    """The app's name, what it does, and its three steps with their state."""
+def welcome(usable_count: int, genre_counts: dict[str, int], sample: pd.Series | None) -> None:
+    """The app's name, what it does, and its three steps with their state (`sample`: `sample_movie`'s)."""
     st.title("Poster Genre Explorer")
     st.markdown(
         "Guess a movie's genres from its poster alone. A movie can be Comedy *and* Romance, so each genre is its "
@@ -40,7 +40,7 @@ def welcome(usable: pd.DataFrame, genre_counts: dict[str, int]) -> None:
     explore, train, predict = st.columns(3)
     with explore.container(border=True, height="stretch"):
         st.markdown("**1 · Explore the data**")
-        st.markdown(f"{DONE} Catalog built: {len(usable):,} usable movies in {len(genre_counts)} genres.")
+        st.markdown(f"{DONE} Catalog built: {usable_count:,} usable movies in {len(genre_counts)} genres.")
         if genre_counts:
             first = next(iter(genre_counts))
             st.page_link(GENRE_PAGE, label=f"Browse the {md_escape(first)} posters", query_params={"genre": first})
@@ -55,7 +55,6 @@ def welcome(usable: pd.DataFrame, genre_counts: dict[str, int]) -> None:
             st.page_link(TRAINING_PAGE, label="Train one", icon=":material/model_training:")
     with predict.container(border=True, height="stretch"):
         st.markdown("**3 · Drop a poster**")
-        sample = sample_movie(usable)
         if not active:
             st.markdown(f"{TO_DO} Needs a model (step 2).")
         if sample is not None:

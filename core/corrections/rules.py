@@ -123,6 +123,9 @@ def active_corrections(catalog: Catalog, imdb_id: str | None = None) -> list[Cor
     return _read(catalog, sql + " ORDER BY id", params)
 
 
+_IDS_PER_QUERY = 500  # well under SQLite's limit of bound values
+
+
 def corrections_table(catalog: Catalog) -> pd.DataFrame:
     """Every correction ever made, undone ones included, newest first, with the movie's title and year."""
     rows = _read(catalog, f"SELECT {CORRECTION_COLUMNS} FROM corrections ORDER BY id DESC")
@@ -130,14 +133,29 @@ def corrections_table(catalog: Catalog) -> pd.DataFrame:
         [(c.id, c.imdb_id, c.genre, c.action, c.made_at, c.undone_at) for c in rows],
         columns=["id", "imdb_id", "genre", "action", "made_at", "undone_at"],
     )
-    with catalog.connection() as db:
-        titles = pd.read_sql_query("SELECT imdb_id, title, year FROM movies", db)
+    titles = _titles_of(catalog, sorted(set(frame["imdb_id"])))
     frame = frame.merge(titles, on="imdb_id", how="left")[
         ["id", "imdb_id", "title", "year", "genre", "action", "made_at", "undone_at"]
     ]
     frame["year"] = frame["year"].astype("Int64")
     frame["state"] = ["active" if pd.isna(undone) else "undone" for undone in frame["undone_at"]]
     return frame
+
+
+def _titles_of(catalog: Catalog, imdb_ids: Sequence[str]) -> pd.DataFrame:
+    """Title and year of these movies only: the Dataset page shows the corrections on every rerun, and
+    reading every movie's title took a third of a second at 100,000 movies, 3 s at a million."""
+    parts = [pd.DataFrame(columns=["imdb_id", "title", "year"])]
+    with catalog.connection() as db:
+        for start in range(0, len(imdb_ids), _IDS_PER_QUERY):
+            chunk = list(imdb_ids[start : start + _IDS_PER_QUERY])
+            marks = ", ".join("?" * len(chunk))
+            parts.append(
+                pd.read_sql_query(
+                    f"SELECT imdb_id, title, year FROM movies WHERE imdb_id IN ({marks})", db, params=chunk
+                )
+            )
+    return pd.concat(parts, ignore_index=True)
 
 
 def corrected_genres(raw_genres: Sequence[str], corrections: Iterable[Correction]) -> list[str]:
