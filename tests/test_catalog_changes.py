@@ -151,3 +151,28 @@ def test_the_freshness_check_keeps_its_fingerprint_so_a_catalog_is_not_rebuilt_f
     assert [name for name, _, _ in layout.source_stamps()] == [
         path.relative_to(layout.root).as_posix() for path in layout.source_files()
     ]
+
+
+def test_the_minutely_check_reads_a_changed_folder_at_once_and_every_other_in_turn(tmp_path: Path) -> None:
+    """At a million posters reading every file's stamp takes seconds, so the check remembers each year folder:
+    a folder whose time moved (a poster added) is read at the next check, and a poster overwritten in place
+    (its folder's time unchanged) is seen within a round of the others."""
+    from core.data.catalog_build import fingerprint
+    from core.data.ingest.layout import FolderStamps, locate_layout
+
+    build_raw_dataset(tmp_path / "data")
+    layout = locate_layout(tmp_path / "data", tmp_path / "extracted")
+    memory = FolderStamps(rotation=3)
+    assert fingerprint(layout, memory) == fingerprint(layout)  # the first check reads everything
+
+    folder = layout.poster_root / "2001"
+    (folder / "tt0600001.jpg").write_bytes(b"a new poster")
+    assert fingerprint(layout, memory) == fingerprint(layout)  # its folder's time moved: read at once
+
+    poster = sorted(folder.glob("*.jpg"))[0]
+    folder_time = folder.stat()
+    poster.write_bytes(poster.read_bytes() + b"overwritten")
+    os.utime(folder, ns=(folder_time.st_atime_ns, folder_time.st_mtime_ns))
+    full = fingerprint(layout)
+    seen = [fingerprint(layout, memory) == full for _ in range(3)]
+    assert seen[-1] and seen == sorted(seen)  # within a round of 3 checks, and from then on

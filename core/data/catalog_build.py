@@ -20,7 +20,7 @@ from pathlib import Path
 
 from core.config import Settings, get_settings
 from core.data.catalog import GENRE_SEPARATOR, MOVIE_COLUMNS, Catalog, connect
-from core.data.ingest.layout import RawLayout, locate_layout
+from core.data.ingest.layout import FolderStamps, RawLayout, locate_layout
 from core.data.ingest.read import read_layout
 from core.data.ingest.result import IngestResult, Progress
 from core.file_lock import exclusive
@@ -51,15 +51,15 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-def fingerprint(layout: RawLayout) -> str:
-    """A hash of every source file's name, size and modification time, plus the schema version."""
+def fingerprint(layout: RawLayout, memory: FolderStamps | None = None) -> str:
+    """A hash of every source file's name, size and modification time, plus the schema version.
+
+    With `memory` (the freshness checks'), year folders that have not changed are taken from what this
+    process last read of them (`FolderStamps`); a build always reads every file."""
     digest = hashlib.sha256(f"schema {SCHEMA_VERSION};".encode())
-    # surrogateescape: a file name that is not valid UTF-8 still has its own bytes to hash
-    digest.update(
-        "".join(f"{name}:{size}:{mtime_ns};" for name, size, mtime_ns in layout.source_stamps()).encode(
-            "utf-8", "surrogateescape"
-        )
-    )
+    for text in layout.stamp_text(memory):
+        # surrogateescape: a file name that is not valid UTF-8 still has its own bytes to hash
+        digest.update(text.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:20]
 
 
@@ -132,12 +132,15 @@ def _remove_database(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def open_existing_catalog(settings: Settings | None = None) -> Catalog | None:
-    """The catalog if it is already built and up to date with the raw files, else None (no build here)."""
+def open_existing_catalog(settings: Settings | None = None, memory: FolderStamps | None = None) -> Catalog | None:
+    """The catalog if it is already built and up to date with the raw files, else None (no build here).
+
+    `memory`: the server's, for its check once a minute (`FolderStamps`: unchanged year folders are not read
+    again, except in turn)."""
     settings = settings or get_settings()
     layout = locate_layout(settings.data_dir, settings.extracted_dir)
     stored, _ = _stored_fingerprint(settings.catalog_path)
-    key = fingerprint(layout)
+    key = fingerprint(layout, memory)
     return Catalog(settings.catalog_path, key, layout.root, None, settings.corrections_path) if stored == key else None
 
 
