@@ -17,6 +17,10 @@ The weighted places need only the similarity index the server already holds: one
 millisecond, the same every time. So only the background job imports umap (and numba, which it compiles).
 t-SNE is out: it cannot place a new point at all.
 
+This module is longer than 300 lines on purpose: the placement of a new poster (`place_among`) and the
+settling of the layout (`settle_on_neighbours`) are two halves of one rule and share its weights, so they
+stay beside each other and beside the layouts they serve.
+
 The map is computed once per catalog (whose fingerprint covers the posters the embeddings come from) in a
 background job (`core.app.jobs`), since the posters may first need embedding.
 """
