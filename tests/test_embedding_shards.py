@@ -62,6 +62,14 @@ def _stored(settings: Settings, paths: list[str], data_root: Path) -> np.ndarray
     return vectors
 
 
+def chief_of_two(settings: Settings, paths: list[str], root: Path, shards: Path, stale_after_s: float):
+    """The chief's job of a two-worker cluster, in this process, quietly."""
+    return embed_on_workers(
+        paths, Cluster(0, 2), shards, settings.embeddings_dir, SIZE, settings.weights_dir,
+        stale_after_s=stale_after_s, log=lambda line: None, data_root=root,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def one_process(fixture_data: FixtureData, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """The store one process makes of the generated dataset's posters: the reference."""
@@ -109,10 +117,7 @@ def test_a_worker_that_stopped_half_way_leaves_whole_chunks_and_the_chief_embeds
     np.save(key_folder / "chunk-99999999999999999999-1.npy", np.full((2, feature_dim(LITE0)), 7.0, np.float32))
     assert not (worker_folder(shards, 1) / DONE_FILE).exists()
 
-    report = embed_on_workers(
-        paths, Cluster(0, 2), shards, settings.embeddings_dir, SIZE, settings.weights_dir,
-        stale_after_s=1.0, log=lambda line: None, data_root=root,
-    )  # fmt: skip
+    report = chief_of_two(settings, paths, root, shards, stale_after_s=1.0)
 
     assert report.gone == [1] and report.taken[1] == 3 and report.redone == len(theirs) - 3
     assert np.allclose(_stored(settings, paths, root), one_process, atol=1e-5)
@@ -136,10 +141,7 @@ def test_a_done_mark_left_by_an_earlier_job_is_not_taken_for_this_ones(
     worker = threading.Thread(target=late_worker)
     worker.start()
     try:
-        report = embed_on_workers(
-            paths, Cluster(0, 2), shards, settings.embeddings_dir, SIZE, settings.weights_dir,
-            stale_after_s=120.0, log=lambda line: None, data_root=root,
-        )  # fmt: skip
+        report = chief_of_two(settings, paths, root, shards, stale_after_s=120.0)
     finally:
         worker.join()
     theirs = share(paths, second)
