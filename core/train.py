@@ -37,7 +37,7 @@ from typing import Any
 
 from core.cluster import Cluster, this_cluster
 from core.config import Settings, get_settings
-from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE, MAX_TUNED_BLOCKS
 from core.training import run_folder as rf
 from core.training import run_lock
 from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
@@ -49,8 +49,8 @@ STOPPED_EARLY = "stopped before the first epoch; no model saved"
 # Numeric options are read as text and checked by the config, so a bad value still leaves a failed run
 # folder with the reason (argparse would only print usage and exit).
 _WHOLE = ("epochs", "min_movies_per_genre", "seed", "batch_size", "head_hidden_units", "unfreeze_blocks")
-_WHOLE += ("head_epochs", "patience", "temporal_test_from", "head_ensemble")
-_NUMBER = ("learning_rate", "head_learning_rate", "dropout", "pos_weight_cap")
+_WHOLE += ("head_epochs", "patience", "temporal_test_from", "head_ensemble", "tune_top_blocks", "tune_epochs")
+_NUMBER = ("learning_rate", "head_learning_rate", "dropout", "pos_weight_cap", "tune_learning_rate")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--head-ensemble", help="fast: average this many heads, each from its own seed")
     _add_switch(parser, "--refit", "fast: train the heads again on training + validation for their chosen epochs")
+    parser.add_argument(
+        "--tune-top-blocks",
+        metavar="K",
+        help=f"fast: after the heads, tune the backbone's last K blocks (1 to {MAX_TUNED_BLOCKS}) with them on "
+        "cached maps (default 0: frozen)",
+    )
+    parser.add_argument("--tune-epochs", help="fast, with --tune-top-blocks: most epochs of tuning (15)")
+    parser.add_argument(
+        "--tune-learning-rate", help="fast, with --tune-top-blocks: the blocks' learning rate (1e-4; the heads 10x)"
+    )
     parser.add_argument(
         "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"
     )

@@ -91,3 +91,33 @@ def test_a_lite2_or_multi_scale_run_at_the_similarity_size_still_takes_two_passe
     loaded = save_run(tmp_path / "run", weights_dir, SIMILARITY_IMAGE_SIZE, "fast", False, **settings)
     assert not shares_backbone(loaded)
     assert not PosterReader(loaded, lambda: pytest.fail("built on first use only")).one_pass
+
+
+@pytest.mark.slow
+def test_a_run_that_tuned_its_top_blocks_reads_in_one_pass_and_keeps_the_pretrained_similarity_vector(
+    tmp_path: Path, weights_dir: Path, embedder: PosterEmbedder, posters: list[np.ndarray]
+) -> None:
+    """Its scores are its own model's, while the similarity vector stays the one the catalog was indexed with."""
+    rng = np.random.default_rng(5)
+    features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+    for name in ("block14_project_conv", "block15_expand_conv", "head_conv"):  # what tuning two blocks changes
+        layer = features.get_layer(name)
+        layer.set_weights([w * rng.uniform(0.5, 1.5, size=w.shape).astype(np.float32) for w in layer.get_weights()])
+    head = make_head(len(GENRES), rng.normal(size=FEATURE_DIM), rng.uniform(0.5, 2.0, size=FEATURE_DIM))
+    folder = tmp_path / "tuned"
+    folder.mkdir()
+    make_genre_model(features, head).save(folder / "model.keras")
+    config = {"mode": "fast", "image_size": "384x256", "flip_tta": False, "tune_top_blocks": 2}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "genres.json").write_text(json.dumps({"genres": GENRES}))
+    (folder / "thresholds.json").write_text(json.dumps(dict.fromkeys(GENRES, 0.5)))
+    loaded = load_run_model(folder)
+    reader = PosterReader(loaded, lambda: embedder)
+    assert shares_backbone(loaded) and reader.one_pass
+    scores, vectors = reader.read(posters)
+    np.testing.assert_allclose(scores, predict_images(loaded, posters), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(vectors, embedder.embed(posters), rtol=1e-3, atol=1e-4)
+    # The tuned blocks do change the run's own features: a one-pass reader that took them would be wrong.
+    pixels = rng.uniform(0, 255, size=(1, *SIMILARITY_IMAGE_SIZE, 3)).astype(np.float32)
+    tuned_vectors = np.asarray(features(pixels, training=False))[:, -1280:]
+    assert np.abs(tuned_vectors - np.asarray(embedder.features(pixels, training=False))[:, -1280:]).max() > 1e-2

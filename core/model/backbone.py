@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +40,15 @@ __all__ = [
     "EMBEDDING_DIM",
     "IMAGENET_CLASSES",
     "LAST_CONV_LAYER",
+    "BlockPlan",
     "UnsafePickleError",
     "WeightFileError",
+    "block_plan",
     "build_backbone",
+    "build_backbone_top",
     "build_lite0",
     "cached_weights_path",
+    "entry_layer",
     "layers_of_top_blocks",
     "load_pretrained",
     "load_pretrained_lite0",
@@ -148,22 +153,61 @@ def build_backbone(
     x = _batch_norm("stem_bn")(x)
     x = _relu6("stem_relu")(x)
 
-    index, channels = 0, _STEM_CHANNELS
-    for stage in spec.stages:
-        for repeat in range(stage.repeats):
-            stride = stage.stride if repeat == 0 else 1
-            x = _mbconv_block(x, index, stage, stride, channels, spec.block_count)
-            index, channels = index + 1, stage.channels
-
-    x = keras.layers.Conv2D(EMBEDDING_DIM, 1, padding="same", use_bias=False, name="head_conv")(x)
-    x = _batch_norm("head_bn")(x)
-    x = _relu6(LAST_CONV_LAYER)(x)
+    x = _blocks_and_head(x, spec, first_block=0)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = keras.layers.Dropout(spec.top_dropout, name="top_dropout")(x)
         x = keras.layers.Dense(IMAGENET_CLASSES, name="logits")(x)
         x = keras.layers.Softmax(name="predictions")(x)
     return keras.Model(inputs, x, name=name or f"efficientnet_{spec.name}")
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Where one MBConv block sits: its number, stage, stride and the channels that enter it."""
+
+    index: int
+    stage: Stage
+    stride: int
+    in_channels: int
+
+
+def block_plan(spec: Backbone) -> list[BlockPlan]:
+    """Every block of `spec` in order, as `build_backbone` lays them out."""
+    plan, channels = [], _STEM_CHANNELS
+    for stage in spec.stages:
+        for repeat in range(stage.repeats):
+            plan.append(BlockPlan(len(plan), stage, stage.stride if repeat == 0 else 1, channels))
+            channels = stage.channels
+    return plan
+
+
+def _blocks_and_head(x: keras.KerasTensor, spec: Backbone, first_block: int) -> keras.KerasTensor:
+    """Blocks `first_block` … last, then the 1280-channel head conv: its map, before pooling."""
+    for block in block_plan(spec)[first_block:]:
+        x = _mbconv_block(x, block.index, block.stage, block.stride, block.in_channels, spec.block_count)
+    x = keras.layers.Conv2D(EMBEDDING_DIM, 1, padding="same", use_bias=False, name="head_conv")(x)
+    x = _batch_norm("head_bn")(x)
+    return _relu6(LAST_CONV_LAYER)(x)
+
+
+def build_backbone_top(spec: Backbone, first_block: int, entry_shape: tuple[int, int, int]) -> keras.Model:
+    """The backbone from the map entering block `first_block` to the head's map (`LAST_CONV_LAYER`), untrained.
+
+    Its layers are named as in `build_backbone`, so weights move between the two by layer name: what lets a
+    run train the top blocks on cached maps and save them inside the whole backbone.
+    """
+    if not 0 < first_block < spec.block_count:
+        raise ValueError(f"first_block must be between 1 and {spec.block_count - 1}, got {first_block}")
+    entry = keras.Input(shape=entry_shape, name=f"block{first_block}_entry")
+    return keras.Model(entry, _blocks_and_head(entry, spec, first_block), name=f"{spec.name}_from_block{first_block}")
+
+
+def entry_layer(spec: Backbone, first_block: int) -> str:
+    """The name of the layer whose output enters block `first_block` (the last layer of the block before)."""
+    before = block_plan(spec)[first_block - 1]
+    has_skip = before.stride == 1 and before.in_channels == before.stage.channels
+    return f"block{before.index}_{'add' if has_skip else 'project_bn'}"
 
 
 def layers_of_top_blocks(model: keras.Model, blocks: int) -> list[keras.layers.Layer]:

@@ -19,6 +19,11 @@ from dataclasses import dataclass
 __all__ = ["BACKBONES", "DEFAULT_BACKBONE", "LITE0", "LITE1", "LITE2", "Backbone", "Stage"]
 
 
+# Most blocks a run tunes on cached maps (core.model.top_blocks): below the last two stages the map is four
+# times larger per stage, and with it the store and an epoch's cost. The early stages always stay frozen.
+MAX_TUNED_BLOCKS = 6
+
+
 @dataclass(frozen=True)
 class Stage:
     """One row of the EfficientNet-Lite table: `repeats` MBConv blocks sharing kernel and width."""

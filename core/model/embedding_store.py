@@ -127,8 +127,10 @@ class EmbeddingStore:
                 entries.setdefault(path, []).append((size, mtime, vectors_file, row))
         return entries
 
-    def lookup(self, key: VectorKey, paths: Sequence[str], dim: int) -> tuple[dict[int, np.ndarray], list[int]]:
-        """The stored vectors of `paths` by position, and the positions that have none up to date.
+    def lookup(
+        self, key: VectorKey, paths: Sequence[str], dim: int, dtype: type = np.float32
+    ) -> tuple[dict[int, np.ndarray], list[int]]:
+        """The stored vectors of `paths` by position (as `dtype`), and the positions that have none up to date.
 
         A poster file deleted since the catalog was built keeps its newest vector: the next catalog check
         drops its movie, and until then a page must not fail on it (nor start embedding a file that is gone).
@@ -150,7 +152,7 @@ class EmbeddingStore:
         vectors: dict[int, np.ndarray] = {}
         for vectors_file, rows in wanted.items():
             matrix = np.load(vectors_file, mmap_mode="r")
-            picked = np.asarray(matrix[[row for _, row in rows]], dtype=np.float32)
+            picked = np.asarray(matrix[[row for _, row in rows]], dtype=dtype)
             vectors.update({position: picked[i] for i, (position, _) in enumerate(rows)})
         return vectors, missing
 
@@ -178,13 +180,18 @@ class EmbeddingStore:
     # --- writing -----------------------------------------------------------------------------------------
 
     def add(self, key: VectorKey, identities: Sequence[Identity], vectors: np.ndarray, engine: str) -> None:
-        """Store one chunk: the vectors first, then the index that makes them visible."""
+        """Store one chunk: the vectors first, then the index that makes them visible.
+
+        Float16 vectors (a layer's maps, tens of thousands of values a poster) stay float16 on disk; any other
+        type is stored as float32.
+        """
         if not len(identities):
             return
         folder = self._key_dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"chunk-{time.time_ns():020d}-{os.getpid()}"
-        atomic.save_npy(folder / f"{stem}.npy", np.ascontiguousarray(vectors, dtype=np.float32))
+        stored = np.float16 if vectors.dtype == np.float16 else np.float32
+        atomic.save_npy(folder / f"{stem}.npy", np.ascontiguousarray(vectors, dtype=stored))
         atomic.write_text(
             folder / f"{stem}{_INDEX_SUFFIX}",
             json.dumps(

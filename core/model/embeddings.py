@@ -30,7 +30,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 import tensorflow as tf
 
-__all__ = ["EmbeddingStopped", "cached_embeddings", "embed_posters", "poster_embeddings", "vector_key"]
+__all__ = [
+    "EmbeddingStopped",
+    "cached_embeddings",
+    "embed_posters",
+    "poster_embeddings",
+    "vector_key",
+]
 
 
 def features_id(backbone: str = DEFAULT_BACKBONE) -> str:
@@ -53,7 +59,7 @@ Progress = Callable[[int, int], None]  # (posters done, posters to do)
 class EmbeddingResult:
     """Row i of `vectors` is the embedding of `paths[i]`; the counts say how much the store saved."""
 
-    vectors: np.ndarray  # float32, (posters, the backbone's feature_dim)
+    vectors: np.ndarray  # (posters, the backbone's feature_dim) float32, or flattened maps float16 (cached_maps)
     computed: int
     reused: int
 
@@ -164,9 +170,11 @@ def embed_missing(
     progress: Progress | None = None,
     publish: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    dtype: type = np.float32,
 ) -> dict[int, np.ndarray]:
     """Embed the posters at `missing` into `store` (whose fill lock the caller holds), storing a chunk every
-    CHECKPOINT_EVERY posters and when stopped; their vectors by position."""
+    CHECKPOINT_EVERY posters and when stopped; their vectors by position, as `dtype` (kept so on disk when
+    float16)."""
     compiled_dir = store.folder.parent / COMPILED_MODELS_DIR_NAME  # the store's cache folder
     inference = Inference(lambda batch: features(batch, training=False), image_size, compiled_dir, "poster backbone")
     dataset = make_poster_dataset([paths[i] for i in missing], image_size, batch_size, flip=key.view == "flip")
@@ -194,7 +202,7 @@ def embed_missing(
         if report:
             report(0, len(missing))
     for (vectors,) in inference.map(batches()):  # the batches already in flight when stopped still count
-        for row, vector in enumerate(vectors):
+        for row, vector in enumerate(np.asarray(vectors, dtype=dtype)):
             computed[missing[done + row]] = vector
             pending.append(done + row)
         done = len(computed)

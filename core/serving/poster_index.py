@@ -22,10 +22,12 @@ from core.config import Settings
 from core.data.catalog import Catalog
 from core.data.catalog_build import open_existing_catalog
 from core.model.backbone import EMBEDDING_DIM
+from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.model.embeddings import EmbeddingStopped, cached_embeddings, embed_posters, features_id
 from core.model.features import FEATURES_MODEL, HEAD_MODEL, make_feature_extractor
 from core.model.inference import Inference
 from core.model.pipeline import resize_posters
+from core.model.top_blocks import make_top, split_features
 from core.serving.poster_look import cached_poster_cues
 from core.serving.predict import PREDICT_BATCH, LoadedModel, predict_images, preprocess_images
 from core.serving.similar import ApproximateIndex, PosterIndex, SimilarityIndex, is_large, make_index
@@ -125,7 +127,7 @@ class PosterEmbedder:
     """Embeds posters given as pixels (uploads), exactly as the catalog's posters were embedded."""
 
     def __init__(self, weights_dir: Path, compiled_dir: Path | None = None) -> None:
-        features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
+        self.features = features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, weights_dir)
         self._features = Inference(
             lambda batch: features(batch, training=False), SIMILARITY_IMAGE_SIZE, compiled_dir, "poster embedder"
         )
@@ -138,12 +140,13 @@ class PosterEmbedder:
 
 
 def shares_backbone(loaded: LoadedModel) -> bool:
-    """True when the model's poster features are exactly the similarity embedder's.
+    """True when one pass of the model's backbone also gives the similarity embedder's vector.
 
     That is a fast run (its backbone is the frozen pretrained one) of the index's backbone (Lite0) at the
     similarity image size, seeing the poster at that one size: its features sub-model then computes, as its
-    last columns, the very embedding the index holds. A Lite2 run's columns have the same width but are
-    another backbone's, so it takes the second pass.
+    last columns, the very embedding the index holds, or, when it tuned its top blocks, the map the
+    pretrained top turns into that embedding. A Lite2 run's columns have the same width but are another
+    backbone's, so it takes the second pass.
     """
     config = loaded.config
     if config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
@@ -154,12 +157,48 @@ def shares_backbone(loaded: LoadedModel) -> bool:
     return {FEATURES_MODEL, HEAD_MODEL} <= names
 
 
+def _frozen_one_pass(loaded: LoadedModel) -> Callable:
+    """Pixels → (scores, embedding) for a run on the frozen backbone: its features hold the embedding."""
+    features = loaded.model.get_layer(FEATURES_MODEL)
+    head = loaded.model.get_layer(HEAD_MODEL)
+    mirrored = bool(loaded.config.get("flip_tta"))
+
+    def scores_and_embedding(batch):
+        plain = features(batch, training=False)
+        shown = (plain + features(keras.ops.flip(batch, axis=-2), training=False)) / 2 if mirrored else plain
+        return head(shown, training=False), plain[:, -EMBEDDING_DIM:]
+
+    return scores_and_embedding
+
+
+def _tuned_one_pass(loaded: LoadedModel, embedder: Callable[[], PosterEmbedder], blocks: int) -> Callable:
+    """Pixels → (scores, embedding) for a run that tuned its top `blocks` blocks.
+
+    Its features are no longer the index's, but everything below the tuned blocks still is: the frozen part
+    runs once, then both the run's tuned top (for the scores) and the pretrained top (for the similarity
+    vector, which must stay the one every catalog poster was indexed with) read its map. The second top
+    costs the last blocks at the coarsest resolution, a small part of a backbone pass.
+    """
+    spec = BACKBONES[loaded.config.get("backbone", DEFAULT_BACKBONE)]
+    below, tuned_top = split_features(loaded.model.get_layer(FEATURES_MODEL), spec, SIMILARITY_IMAGE_SIZE, blocks)
+    pretrained_top = make_top(spec, SIMILARITY_IMAGE_SIZE, blocks, embedder().features, name="pretrained_top")
+    head = loaded.model.get_layer(HEAD_MODEL)
+
+    def scores_and_embedding(batch):
+        entry, columns = below(batch, training=False)
+        features = keras.ops.concatenate([columns, tuned_top(entry, training=False)], axis=-1)
+        return head(features, training=False), pretrained_top(entry, training=False)[:, -EMBEDDING_DIM:]
+
+    return scores_and_embedding
+
+
 class PosterReader:
     """A poster's genre scores and similarity embedding, from one backbone pass whenever the model allows.
 
     A dropped poster needs both; when `shares_backbone(loaded)`, one pass of the model's own features
     sub-model gives the embedding (the plain view's last columns) and, through the head, the scores,
-    instead of a second pass of a separate embedder. Otherwise it is two passes, as before: the model's,
+    instead of a second pass of a separate embedder (a run that tuned its top blocks runs the pretrained
+    top beside its own, on the same map: `_tuned_one_pass`). Otherwise it is two passes, as before: the model's,
     and the embedder's (built on first use by `embedder`).
     """
 
@@ -170,17 +209,10 @@ class PosterReader:
         self._embedder = embedder
         self._one_pass = None
         if shares_backbone(loaded):
-            features = loaded.model.get_layer(FEATURES_MODEL)
-            head = loaded.model.get_layer(HEAD_MODEL)
-            mirrored = bool(loaded.config.get("flip_tta"))
-
-            def scores_and_embedding(batch):
-                plain = features(batch, training=False)
-                shown = (plain + features(keras.ops.flip(batch, axis=-2), training=False)) / 2 if mirrored else plain
-                return head(shown, training=False), plain[:, -EMBEDDING_DIM:]
-
+            blocks = int(loaded.config.get("tune_top_blocks") or 0)
+            function = _tuned_one_pass(loaded, embedder, blocks) if blocks else _frozen_one_pass(loaded)
             # The whole run model, backbone and head, compiled as one, with the similarity vector beside it.
-            self._one_pass = Inference(scores_and_embedding, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model")
+            self._one_pass = Inference(function, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model")
 
     @property
     def one_pass(self) -> bool:

@@ -26,11 +26,13 @@ from core.model.features import (
     make_scaled_feature_extractor,
 )
 from core.model.pipeline import make_embedding_dataset
+from core.model.top_blocks import copy_weights_by_name
 from core.training.epochs import BestWeights, EpochMonitor, Trained, fit_epochs
 from core.training.mode_inputs import ModeInputs
 from core.training.refit import ChosenHead, refit_heads
 from core.training.split import PARTS
 from core.training.stop import StopRequested
+from core.training.top_tuning import tune_top_blocks
 
 # Printed every this many seconds while posters are embedded.
 _EMBEDDING_REPORT_SECONDS = 15.0
@@ -40,9 +42,11 @@ _PREDICT_BATCH = 1024  # embeddings per step when the head scores a part (memory
 def train_fast(run: ModeInputs) -> Trained:
     """Frozen backbone: features embedded once (cached), `head_ensemble` heads trained on them, averaged.
 
-    The first head's best epoch is the run's (`best`). The validation scores, which choose the thresholds,
-    are those of the heads as validation chose them; with `refit` the saved heads are then trained again
-    on training + validation (`core.training.refit`).
+    The first head's best epoch is the run's (`best`). With `tune_top_blocks` the backbone's top blocks and
+    the heads are then tuned together on cached maps (`core.training.top_tuning`), and the run's features are
+    the tuned ones from there on. The validation scores, which choose the thresholds, are those of the heads
+    as validation chose them; with `refit` the saved heads are then trained again on training + validation
+    (`core.training.refit`), on the features the saved backbone gives.
     """
     config, progress = run.config, run.progress
     count = config.head_ensemble
@@ -74,19 +78,25 @@ def train_fast(run: ModeInputs) -> Trained:
             chosen.append(ChosenHead(head, epochs_chosen, seed))
         training_s += time.perf_counter() - started
     val_head = make_ensemble_head([choice.head for choice in chosen])
-    val_scores = val_head.predict(fast.features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0)
+    features_by_part = fast.features_by_part
     timing = {"embedding_s": fast.embedding_s, "training_s": training_s}
+    if config.tune_top_blocks and not progress.check_stop():
+        tuned = tune_top_blocks(run, fast.features, features_by_part, val_head)
+        copy_weights_by_name(tuned.top, fast.features, {layer.name for layer in tuned.top.layers if layer.weights})
+        val_head, features_by_part = tuned.head, tuned.features_by_part
+        timing.update(maps_s=tuned.maps_s, tuning_s=tuned.tuning_s)
+    val_scores = val_head.predict(features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0)
     final_head = val_head
     if config.refit and not progress.check_stop():
         started = time.perf_counter()
-        final_head = make_ensemble_head(refit_heads(run, fast.features_by_part, chosen))
+        final_head = make_ensemble_head(refit_heads(run, features_by_part, chosen))
         timing["refit_s"] = time.perf_counter() - started
     with run.strategy.scope():
         model = make_genre_model(fast.features, final_head, config.flip_tta, fast.scaled_features)
     return Trained(
         model=model,
         val_scores=val_scores,
-        test_scores=final_head.predict(fast.features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
+        test_scores=final_head.predict(features_by_part["test"], batch_size=_PREDICT_BATCH, verbose=0),
         early_stopped=fast.early_stopped,
         timing=timing,
     )

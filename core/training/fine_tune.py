@@ -8,25 +8,11 @@ import time
 import keras
 
 from core.model.features import WeightedBinaryCrossentropy, make_genre_model, unfreeze_top_blocks
+from core.model.inference_mode import InInferenceMode
 from core.training.epochs import Trained
 from core.training.fast import head_on_features
 from core.training.mode_inputs import ModeInputs
 from core.training.on_images import fit_on_images, image_datasets, scored_on_images
-
-
-class InInferenceMode(keras.layers.Layer):
-    """Runs the wrapped model in inference mode even while the model around it trains.
-
-    Keras 3.15 does not keep a `training=False` given to a nested model when a functional model is built
-    (`keras.Model(x, inner(x, training=False))` still drops out when trained): a layer of our own must pass it.
-    """
-
-    def __init__(self, inner: keras.Model, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.inner = inner
-
-    def call(self, inputs):
-        return self.inner(inputs, training=False)
 
 
 def backbone_in_inference_mode(features: keras.Model, head: keras.Model) -> keras.Model:
