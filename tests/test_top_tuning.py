@@ -1,6 +1,6 @@
 """Tuning the backbone's top blocks on cached maps (`--tune-top-blocks K`): the cut backbone computes what
 the whole one does, a tuned run saves one model from pixels to genres that scores what it reported, and its
-maps are computed once."""
+maps are computed once; prediction, the evidence maps and the exports read that model as any other."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from core.model.backbones import LITE0
 from core.model.cached_maps import activation_key
 from core.model.features import FEATURES_MODEL, make_feature_extractor
 from core.model.top_blocks import entry_shape, frozen_columns, make_activation_extractor, make_top
-from core.serving.predict import load_run_model
+from core.serving.explain import make_explainer
+from core.serving.export import portable_model
+from core.serving.predict import load_run_model, predict_images, preprocess_images
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
@@ -82,6 +84,14 @@ def test_a_run_that_tunes_its_top_blocks_saves_one_model_that_scores_from_pixels
     scores, labels = _model_scores_on_test(run_dir, settings, config)
     reported = rf.read_metrics(run_dir)["test"]["summary"]["map"]
     assert metrics.mean_average_precision(labels, scores) == pytest.approx(reported, abs=5e-3)
+    # The evidence maps and the exports read it as any run's model.
+    poster = np.random.default_rng(1).integers(0, 256, size=(90, 60, 3), dtype=np.uint8)
+    genre = loaded.vocabulary.genres[0]
+    explanation = make_explainer(loaded).explain(poster, [genre])
+    np.testing.assert_allclose(explanation.scores, predict_images(loaded, [poster])[0], rtol=1e-4, atol=1e-5)
+    assert explanation.maps[genre].shape[:2] == poster.shape[:2]
+    batch = preprocess_images([poster], SIZE)
+    np.testing.assert_allclose(portable_model(loaded)(batch).numpy(), loaded.serve(batch).numpy(), atol=1e-5)
     timing = json.loads((run_dir / rf.METRICS_FILE).read_text())["timing"]
     assert timing["tuning_s"] > 0 and "maps_s" in timing
     # A second run with the same cut reads the maps instead of computing them.
