@@ -73,6 +73,19 @@ FACTORS: dict[str, dict[str, Any]] = {
         "head_ensemble": 3,
     },
 }
+# Today's default (384×256, three heads refitted), and the losses and weightings for the imbalance on it.
+TODAY = {"image_size": "384x256", "refit": True, "head_ensemble": 3}
+FACTORS |= {
+    "today, asymmetric loss": {**TODAY, "loss": "asymmetric"},
+    "today, effective-number weighting": {**TODAY, "pos_weighting": "effective-number"},
+    "today, sqrt weighting": {**TODAY, "pos_weighting": "sqrt"},
+    "today, balanced weighting": {**TODAY, "pos_weighting": "balanced"},
+    "today, asymmetric loss + effective-number weighting": {
+        **TODAY,
+        "loss": "asymmetric",
+        "pos_weighting": "effective-number",
+    },
+}
 HEAD_ONLY = ("linear head", "sqrt pos-weighting", "lite2 320x224 + linear head", "ensemble of 3 heads", "refit")
 HEAD_ONLY += ("refit + ensemble of 3",)  # the head or the loss: the default's features, no embedding cost of their own
 

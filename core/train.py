@@ -40,7 +40,7 @@ from core.config import Settings, get_settings
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE, MAX_TUNED_BLOCKS
 from core.training import run_folder as rf
 from core.training import run_lock
-from core.training.config import MODES, POS_WEIGHTINGS, ConfigError, make_config
+from core.training.config import LOSSES, MODES, POS_WEIGHTINGS, ConfigError, make_config
 from core.training.stop import StopControl
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_CONFIG, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-hidden-units", help="a hidden layer of this width in the head (0: none)")
     parser.add_argument("--dropout", help="dropout of the head (0..1)")
     parser.add_argument("--pos-weighting", help=f"positive-class weights: {', '.join(POS_WEIGHTINGS)}")
+    parser.add_argument("--loss", help=f"the training loss: {', '.join(LOSSES)} (default bce, binary cross-entropy)")
     parser.add_argument(
         "--backbone",
         metavar="NAME",
@@ -156,6 +157,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name in (
         "image_size",
         "pos_weighting",
+        "loss",
         "backbone",
         "flip_tta",
         "multi_scale",

@@ -76,6 +76,7 @@ def measure_head_epoch_seconds(
     import tensorflow as tf
 
     from core.model.features import compile_head, make_head
+    from core.model.losses import genre_loss
     from core.model.pipeline import make_embedding_dataset
     from core.training import run_folder as rf
     from core.training.epochs import BestWeights, EpochMonitor, Progress, fit_epochs
@@ -88,7 +89,9 @@ def measure_head_epoch_seconds(
     validation = max(1, round(training_posters * VALIDATION_SHARE))
     pos_weight = np.ones(genres, dtype=np.float32)
     head = make_head(genres, features.mean(axis=0), features.var(axis=0), hidden_units, dropout)
-    compile_head(head, 1e-3, pos_weight, math.ceil(training_posters / batch_size))  # as a run compiles its heads
+    compile_head(
+        head, 1e-3, genre_loss("bce", pos_weight), math.ceil(training_posters / batch_size)
+    )  # as a run compiles its heads
     dataset = make_embedding_dataset(features, labels, batch_size, True)
     val_features = tf.constant(features[:validation])
     score = tf.function(lambda batch: head(batch, training=False))

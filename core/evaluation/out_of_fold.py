@@ -86,6 +86,7 @@ def fit_head(
     import keras
 
     from core.model.features import compile_head, make_head, positive_weights
+    from core.model.losses import genre_loss
     from core.model.pipeline import make_embedding_dataset
     from core.training import metrics
     from core.training.config import make_config
@@ -100,7 +101,7 @@ def fit_head(
         prior=train_y.mean(axis=0),
     )
     pos_weight = positive_weights(train_y, config.pos_weighting, config.pos_weight_cap)
-    compile_head(head, config.learning_rate, pos_weight, -(-len(train_x) // config.batch_size))
+    compile_head(head, config.learning_rate, genre_loss(config.loss, pos_weight), -(-len(train_x) // config.batch_size))
     dataset = make_embedding_dataset(train_x, train_y, config.batch_size, True, SEED)
     val_x = np.asarray(val_x, dtype=np.float32)
 

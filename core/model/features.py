@@ -45,6 +45,7 @@ HEAD_MODEL = "genre_head"
 FEATURE_SCALE = 0.1
 # Keeps log(0) out of the loss; far below any probability the thresholds look at.
 _EPSILON = 1e-7
+EFFECTIVE_NUMBER_BETA = 0.999  # positive_weights' "effective-number"
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -81,18 +82,27 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 def positive_weights(train_labels: np.ndarray, weighting: str, cap: float) -> np.ndarray:
     """Per-genre weights of the positive term, from the training part's genre counts.
 
-    "none": all 1. "balanced": negatives / positives. "sqrt": its square root, the mild choice. Both are
-    capped at `cap` so that a genre with a handful of movies cannot take over the top of every ranking.
+    "none": all 1. "balanced": negatives / positives. "sqrt": its square root, the mild choice.
+    "effective-number" (Cui et al., CVPR 2019, "Class-Balanced Loss Based on Effective Number of Samples"): n
+    examples count as (1 − βⁿ)/(1 − β), since examples overlap more the more there are; with a genre's
+    positives and negatives as its two classes, the weight is the negatives' effective number over the
+    positives'. The many negatives count for less than their number (990 as 628), a few positives for
+    nearly theirs, so it lies between "sqrt" and "balanced" (β = 0.999, the paper's value for a few thousand
+    examples). All are capped at `cap` so that a genre with a handful of movies cannot take over the top of
+    every ranking.
     """
     labels = np.asarray(train_labels, dtype=np.float64)
     positives = labels.sum(axis=0)
-    ratio = (labels.shape[0] - positives) / np.maximum(positives, 1.0)
+    negatives = labels.shape[0] - positives
+    ratio = negatives / np.maximum(positives, 1.0)
     if weighting == "none":
         weights = np.ones_like(ratio)
     elif weighting == "balanced":
         weights = ratio
     elif weighting == "sqrt":
         weights = np.sqrt(ratio)
+    elif weighting == "effective-number":
+        weights = (1.0 - EFFECTIVE_NUMBER_BETA**negatives) / (1.0 - EFFECTIVE_NUMBER_BETA ** np.maximum(positives, 1.0))
     else:
         raise ValueError(f"unknown positive weighting {weighting!r}")
     return np.minimum(weights, cap).astype(np.float32)
@@ -134,8 +144,9 @@ def make_scaled_feature_extractor(
     return keras.Model(inputs, inner(smaller), name=SCALED_FEATURES_MODEL)
 
 
-def compile_head(head: keras.Model, learning_rate: float, pos_weight: np.ndarray, batches_per_epoch: int) -> None:
-    """Adam and the weighted loss, with a whole epoch's steps in one call (`steps_per_execution`).
+def compile_head(head: keras.Model, learning_rate: float, loss: keras.losses.Loss, batches_per_epoch: int) -> None:
+    """Adam and the run's loss (`core.model.losses.genre_loss`), with a whole epoch's steps in one call
+    (`steps_per_execution`).
 
     A head's step is microseconds of arithmetic and milliseconds of Python around it; one call per epoch runs
     the same steps in the same order, so the weights come out identical, about 1.5× sooner. The batch
@@ -143,7 +154,7 @@ def compile_head(head: keras.Model, learning_rate: float, pos_weight: np.ndarray
     """
     head.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=WeightedBinaryCrossentropy(pos_weight),
+        loss=loss,
         steps_per_execution=max(1, int(batches_per_epoch)),
     )
 

@@ -18,7 +18,8 @@ from typing import Any
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE, MAX_TUNED_BLOCKS
 
 MODES = ("fast", "fine-tune", "scratch")
-POS_WEIGHTINGS = ("none", "sqrt", "balanced")
+POS_WEIGHTINGS = ("none", "sqrt", "balanced", "effective-number")
+LOSSES = ("bce", "asymmetric")  # core.model.losses.genre_loss
 
 # Posters are about 2:3 portrait (median 300×434 px here): the sizes keep that shape, height × width in px.
 # The fast run's size, also the similarity index's (core.serving.poster_index), so that both share one backbone pass.
@@ -77,6 +78,9 @@ class TrainingConfig:
     # uncapped "balanced" cost 2.7 points of hit@3 and 3.3 of P@3 (with a linear head: 11 points of hit@3).
     pos_weighting: str = "none"
     pos_weight_cap: float = 5.0
+    # "bce", binary cross-entropy, or "asymmetric", Ridnik et al.'s asymmetric loss, which turns down the many
+    # easy negatives of the rare genres (core.model.losses).
+    loss: str = "bce"
     # Also embed the mirrored poster and average the two embeddings (at training and at prediction).
     flip_tta: bool = False
     # fast only: a second, smaller size at which the backbone also sees the poster (resized down from
@@ -224,6 +228,8 @@ def validate(config: TrainingConfig) -> TrainingConfig:
         raise ConfigError(f"dropout must be a number from 0 up to (not including) 1, got {config.dropout!r}")
     if config.pos_weighting not in POS_WEIGHTINGS:
         raise ConfigError(f"pos_weighting must be one of {', '.join(POS_WEIGHTINGS)}, got {config.pos_weighting!r}")
+    if config.loss not in LOSSES:
+        raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, got {config.loss!r}")
     if not _is_number(config.pos_weight_cap) or config.pos_weight_cap < 1:
         raise ConfigError(f"pos_weight_cap must be a number of at least 1, got {config.pos_weight_cap!r}")
     if config.multi_scale is not None:

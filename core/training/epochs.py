@@ -18,18 +18,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core.model.losses import loss_value
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.stop import StopControl
 from core.training.tensorboard import RunBoard
 from core.training.worker_loop import fit_on_workers, on_several_workers
-
-
-def weighted_bce(labels: np.ndarray, scores: np.ndarray, pos_weight: np.ndarray) -> float:
-    """The training loss, on scores already computed (NumPy twin of WeightedBinaryCrossentropy)."""
-    p = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
-    terms = pos_weight * labels * np.log(p) + (1 - labels) * np.log(1 - p)
-    return float(-terms.mean())
 
 
 class BestWeights:
@@ -102,8 +96,10 @@ class EpochMonitor(keras.callbacks.Callback):
         best: BestWeights,
         progress: Progress,
         patience: int,
+        loss: str = "bce",
     ) -> None:
         super().__init__()
+        self.loss = loss  # the run's loss (core.model.losses), which the validation loss is counted in
         self.phase = f"{progress.label} {phase}" if progress.label else phase
         self.epochs, self.batches = epochs, batches
         self.score_validation = score_validation
@@ -140,7 +136,7 @@ class EpochMonitor(keras.callbacks.Callback):
             "phase": self.phase,
             "phase_epoch": epoch + 1,
             "loss": float((logs or {}).get("loss", math.nan)),
-            "val_loss": weighted_bce(self.val_labels, scores, self.pos_weight),
+            "val_loss": loss_value(self.loss, self.val_labels, scores, self.pos_weight),
             "val_map": summary["map"],
             "val_micro_f1": summary["micro_f1"],
             "val_macro_f1": summary["macro_f1"],

@@ -25,6 +25,7 @@ from core.model.features import (
     make_head,
     make_scaled_feature_extractor,
 )
+from core.model.losses import genre_loss
 from core.model.pipeline import make_embedding_dataset
 from core.model.top_blocks import copy_weights_by_name
 from core.training.epochs import BestWeights, EpochMonitor, Trained, fit_epochs
@@ -212,7 +213,7 @@ def train_head(
             prior=train.labels.mean(axis=0),
             name=head_name,
         )
-        compile_head(head, learning_rate, pos_weight, math.ceil(len(train.ids) / global_batch))
+        compile_head(head, learning_rate, genre_loss(config.loss, pos_weight), math.ceil(len(train.ids) / global_batch))
     best.models.insert(0, head)
     shuffle_seed = config.seed if seed is None else seed
     dataset = make_embedding_dataset(features_by_part["train"], train.labels, global_batch, True, shuffle_seed)
@@ -228,6 +229,7 @@ def train_head(
         best,
         run.progress,
         config.patience,
+        loss=run.config.loss,
     )
     fit_epochs(head, dataset, monitor, run.progress, run.strategy)
     best.restore()

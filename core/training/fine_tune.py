@@ -7,8 +7,9 @@ import time
 
 import keras
 
-from core.model.features import WeightedBinaryCrossentropy, make_genre_model, unfreeze_top_blocks
+from core.model.features import make_genre_model, unfreeze_top_blocks
 from core.model.inference_mode import InInferenceMode
+from core.model.losses import genre_loss
 from core.training.epochs import Trained
 from core.training.fast import head_on_features
 from core.training.mode_inputs import ModeInputs
@@ -44,7 +45,7 @@ def train_fine_tune(run: ModeInputs) -> Trained:
         trained_model = backbone_in_inference_mode(first.features, first.head)
         model = make_genre_model(first.features, first.head, config.flip_tta)
         trained_model.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(run.pos_weight)
+            optimizer=keras.optimizers.Adam(config.learning_rate), loss=genre_loss(run.config.loss, run.pos_weight)
         )
     progress.log.write(
         f"fine-tuning the top {config.unfreeze_blocks} blocks ({trainable:,} backbone weights) at learning "

@@ -47,6 +47,7 @@ def fit_on_images(
         run.best,
         run.progress,
         run.config.patience,
+        loss=run.config.loss,
     )
     fit_epochs(fitted, datasets["train"], monitor, run.progress, run.strategy)
     return monitor.early_stopped

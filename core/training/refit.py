@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from core.model.features import compile_head, make_head
+from core.model.losses import genre_loss
 from core.model.pipeline import make_embedding_dataset
 from core.training.epochs import Progress
 from core.training.mode_inputs import ModeInputs
@@ -83,7 +84,12 @@ def refit_heads(
                 prior=labels.mean(axis=0),
                 name=choice.head.name,
             )
-            compile_head(head, config.learning_rate, run.pos_weight, -(-len(features) // run.global_batch))
+            compile_head(
+                head,
+                config.learning_rate,
+                genre_loss(config.loss, run.pos_weight),
+                -(-len(features) // run.global_batch),
+            )
         global_batch = run.global_batch
         dataset = make_embedding_dataset(features, labels, global_batch, True, choice.seed)
         phase = f"{label} of head {number} of {len(chosen)}" if len(chosen) > 1 else label

@@ -7,7 +7,8 @@ import time
 
 import keras
 
-from core.model.features import WeightedBinaryCrossentropy, make_scratch_cnn
+from core.model.features import make_scratch_cnn
+from core.model.losses import genre_loss
 from core.training.epochs import Trained
 from core.training.mode_inputs import ModeInputs
 from core.training.on_images import fit_on_images, image_datasets, scored_on_images
@@ -22,7 +23,7 @@ def train_scratch(run: ModeInputs) -> Trained:
     with run.strategy.scope():
         cnn = make_scratch_cnn(config.image_size, len(run.data.vocabulary))
         cnn.compile(
-            optimizer=keras.optimizers.Adam(config.learning_rate), loss=WeightedBinaryCrossentropy(run.pos_weight)
+            optimizer=keras.optimizers.Adam(config.learning_rate), loss=genre_loss(run.config.loss, run.pos_weight)
         )
         # The saved model shares the CNN's layers but not its optimizer state.
         model = keras.Model(cnn.input, cnn.output, name="poster_genres")

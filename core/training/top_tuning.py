@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from core.model.backbones import BACKBONES
 from core.model.cached_maps import embed_activations
-from core.model.features import WeightedBinaryCrossentropy
 from core.model.inference_mode import InInferenceMode
+from core.model.losses import genre_loss
 from core.model.top_blocks import entry_shape, frozen_columns, make_top
 from core.training import metrics
 from core.training.epochs import BestWeights, EpochMonitor, fit_epochs
@@ -178,7 +178,7 @@ def tune_top_blocks(
         model = TwoRateModel([map_input, column_input], head(joined), top, config.tune_learning_rate)
         model.compile(
             optimizer=keras.optimizers.Adam(config.tune_learning_rate * HEAD_RATE_OVER_BLOCKS),
-            loss=WeightedBinaryCrossentropy(run.pos_weight),
+            loss=genre_loss(run.config.loss, run.pos_weight),
         )
     progress.log.write(
         f"tuning the top {blocks} blocks ({trainable:,} weights) at learning rate {config.tune_learning_rate:g}, "
@@ -202,6 +202,7 @@ def tune_top_blocks(
         best,
         progress,
         config.patience,
+        loss=run.config.loss,
     )
     fit_epochs(model, dataset, monitor, progress, run.strategy)
     best.restore()

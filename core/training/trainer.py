@@ -150,6 +150,10 @@ def train(
         keras.utils.set_random_seed(config.seed)
         rf.write_json(run_dir, rf.PROVENANCE_FILE, provenance(config, settings, data, strategy))
         pos_weight = positive_weights(data.parts["train"].labels, config.pos_weighting, config.pos_weight_cap)
+        log.write(
+            f"loss {config.loss}; positive weights {config.pos_weighting}"
+            + (f" ({pos_weight.min():.2f} to {pos_weight.max():.2f})" if config.pos_weighting != "none" else "")
+        )
         best = BestWeights([])
         try:
             trained = _MODES[config.mode](ModeInputs(data, config, settings, pos_weight, best, progress, strategy))

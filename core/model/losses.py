@@ -1,0 +1,67 @@
+"""The training losses for genres learned one yes/no question each, and the weights they give rare genres.
+
+Most genres are rare: a poster is Drama about half the time, Sport or War a few times in a hundred, so a
+model can score well on the loss by saying no to the rare ones. Two remedies from the literature, beside
+plain binary cross-entropy (`core.model.features.WeightedBinaryCrossentropy`, which takes per-genre weights):
+
+- **Asymmetric loss** (Ridnik et al., ICCV 2021, "Asymmetric Loss For Multi-Label Classification"): the many
+  easy negatives are down-weighted by a focusing factor p^γ− and the lowest-scored ones dropped outright by a
+  margin m (p − m, floored at 0), while positives keep their full cross-entropy (γ+ = 0). The paper's values,
+  γ− = 4 and m = 0.05, are used as they are.
+- **Class-balanced weights** (Cui et al., CVPR 2019): the positive term weighted by the effective numbers of
+  a genre's negatives and positives, `pos_weighting="effective-number"` (`core.model.features.positive_weights`).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from core.model.features import WeightedBinaryCrossentropy
+
+ASYMMETRIC_GAMMA_NEGATIVE = 4.0
+ASYMMETRIC_MARGIN = 0.05
+_EPSILON = 1e-7
+
+
+class AsymmetricLoss(keras.losses.Loss):
+    """Ridnik et al.'s asymmetric loss on sigmoid probabilities, with the same per-genre positive weights
+    as the cross-entropy: −mean over genres of [w·y·log p + (1 − y)·p_m^γ−·log(1 − p_m)], p_m = max(p − m, 0)."""
+
+    def __init__(self, pos_weight, name: str = "asymmetric_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pos_weight = [float(w) for w in np.asarray(pos_weight, dtype=np.float64).ravel()]
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(y_true, y_pred.dtype)
+        p = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        shifted = keras.ops.maximum(p - ASYMMETRIC_MARGIN, 0.0)
+        weight = keras.ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        positive = weight * y_true * keras.ops.log(p)
+        negative = (1.0 - y_true) * keras.ops.power(shifted, ASYMMETRIC_GAMMA_NEGATIVE) * keras.ops.log(1.0 - shifted)
+        return -keras.ops.mean(positive + negative, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
+def genre_loss(name: str, pos_weight: np.ndarray) -> keras.losses.Loss:
+    """The loss a run trains with (`TrainingConfig.loss`)."""
+    if name == "bce":
+        return WeightedBinaryCrossentropy(pos_weight)
+    if name == "asymmetric":
+        return AsymmetricLoss(pos_weight)
+    raise ValueError(f"unknown loss {name!r}; expected bce or asymmetric")
+
+
+def loss_value(name: str, labels: np.ndarray, scores: np.ndarray, pos_weight: np.ndarray) -> float:
+    """The training loss on scores already computed (NumPy twin of `genre_loss`, for the validation loss)."""
+    p = np.clip(np.asarray(scores, dtype=np.float64), _EPSILON, 1 - _EPSILON)
+    labels = np.asarray(labels, dtype=np.float64)
+    if name == "asymmetric":
+        shifted = np.maximum(p - ASYMMETRIC_MARGIN, 0.0)
+        negative = shifted**ASYMMETRIC_GAMMA_NEGATIVE * np.log(1 - shifted)
+    else:
+        negative = np.log(1 - p)
+    terms = pos_weight * labels * np.log(p) + (1 - labels) * negative
+    return float(-terms.mean())
