@@ -25,10 +25,14 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(APP_STAMP)
 	$(BIN)/streamlit run app.py --server.port $(PORT)
 
+# Two pytest workers, a test file each at a time (pytest-xdist): training, the browser and the app's server
+# leave a core idle for much of a test, and a file keeps its module fixtures in one worker.
+TEST_WORKERS ?= 2
+
 test: $(DEV_STAMP)
 	./scripts/ensure-chromium.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The inner loop: every test that trains nothing, embeds nothing and opens no browser (about two minutes).
 test-fast: $(DEV_STAMP)
