@@ -80,6 +80,8 @@ FACTORS |= {
     "today, effective-number weighting": {**TODAY, "pos_weighting": "effective-number"},
     "today, sqrt weighting": {**TODAY, "pos_weighting": "sqrt"},
     "today, balanced weighting": {**TODAY, "pos_weighting": "balanced"},
+    "today, lite1": {**TODAY, "backbone": "lite1"},
+    "today, lite0 + lite1 + lite2": {**TODAY, "extra_backbones": ("lite1", "lite2")},
     "today, asymmetric loss + effective-number weighting": {
         **TODAY,
         "loss": "asymmetric",
@@ -107,6 +109,9 @@ def _extractors(factor: dict[str, Any], weights_dir: Path) -> tuple[tuple[int, i
     image_size = parse_image_size(settings["image_size"])
     views = 2 if settings.get("flip_tta") else 1
     extractors = [(make_feature_extractor(image_size, weights_dir, settings["backbone"]), views)]
+    extractors += [
+        (make_feature_extractor(image_size, weights_dir, extra), views) for extra in settings.get("extra_backbones", ())
+    ]
     if settings.get("multi_scale"):
         smaller = parse_image_size(settings["multi_scale"])
         extractors.append(

@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         + f" (default {DEFAULT_BACKBONE})",
     )
+    parser.add_argument(
+        "--extra-backbones",
+        metavar="NAMES",
+        help="fast: other backbones whose features go beside the backbone's, e.g. lite1,lite2",
+    )
     parser.add_argument("--pos-weight-cap", help="largest positive-class weight")
     parser.add_argument("--head-epochs", help="fine-tune: head epochs on cached features before unfreezing")
     parser.add_argument("--head-learning-rate", help="fine-tune: learning rate of the head epochs")
@@ -159,6 +164,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "pos_weighting",
         "loss",
         "backbone",
+        "extra_backbones",
         "flip_tta",
         "multi_scale",
         "include_non_movies",

@@ -117,7 +117,7 @@ def _prior_bias(prior: np.ndarray | None, n_genres: int) -> keras.initializers.I
 
 
 def make_feature_extractor(
-    image_size: tuple[int, int], weights_dir, backbone_name: str = DEFAULT_BACKBONE
+    image_size: tuple[int, int], weights_dir, backbone_name: str = DEFAULT_BACKBONE, name: str = FEATURES_MODEL
 ) -> keras.Model:
     """A pretrained backbone (`core.model.backbones.BACKBONES`): raw RGB pixels at `image_size` → its poster features."""
     spec = BACKBONES[backbone_name]
@@ -127,7 +127,30 @@ def make_feature_extractor(
         for name in feature_layers(spec)
     ]
     features = keras.layers.Concatenate(name="features")(pooled)
-    return keras.Model(backbone.input, features, name=FEATURES_MODEL)
+    return keras.Model(backbone.input, features, name=name)
+
+
+def make_features(
+    image_size: tuple[int, int], weights_dir, backbone_name: str, extra_backbones: tuple[str, ...] = ()
+) -> keras.Model:
+    """A run's poster features: its backbone's, then each extra backbone's, side by side (`FEATURES_MODEL`).
+
+    Each backbone is a sub-model named after it (`backbone_features_model`), so a run's cached features are
+    read per backbone from the store and the saved model holds the same sub-models.
+    """
+    if not extra_backbones:
+        return make_feature_extractor(image_size, weights_dir, backbone_name)
+    pixels = keras.Input(shape=(*image_size, 3), name="pixels")
+    parts = [
+        make_feature_extractor(image_size, weights_dir, name, backbone_features_model(name))(pixels)
+        for name in (backbone_name, *extra_backbones)
+    ]
+    return keras.Model(pixels, keras.layers.Concatenate(name="backbones")(parts), name=FEATURES_MODEL)
+
+
+def backbone_features_model(backbone_name: str) -> str:
+    """The name of one backbone's features inside a run that reads several."""
+    return f"{FEATURES_MODEL}_{backbone_name}"
 
 
 def make_scaled_feature_extractor(

@@ -135,6 +135,11 @@ def make_explainer(loaded: LoadedModel) -> Explainer:
         features = model.get_layer(FEATURES_MODEL)
     except ValueError:
         features = None
+    if isinstance(features, keras.Model) and any(isinstance(layer, keras.Model) for layer in features.layers):
+        raise ExplainError(
+            "this run reads each poster with several backbones side by side; their evidence would have to be "
+            "weighed against each other's, so no maps are drawn"
+        )
     if isinstance(features, keras.Model):
         evidence = pooled_maps_evidence(model, features, loaded.image_size)
         pools = sum(isinstance(layer, keras.layers.GlobalAveragePooling2D) for layer in features.layers)

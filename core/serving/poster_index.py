@@ -146,12 +146,12 @@ def shares_backbone(loaded: LoadedModel) -> bool:
     similarity image size, seeing the poster at that one size: its features sub-model then computes, as its
     last columns, the very embedding the index holds, or, when it tuned its top blocks, the map the
     pretrained top turns into that embedding. A Lite2 run's columns have the same width but are another
-    backbone's, so it takes the second pass.
+    backbone's, and a run with extra backbones ends with theirs, so these take the second pass.
     """
     config = loaded.config
     if config.get("mode") != "fast" or tuple(loaded.image_size) != SIMILARITY_IMAGE_SIZE:
         return False
-    if config.get("backbone", "lite0") != "lite0" or config.get("multi_scale"):
+    if config.get("backbone", "lite0") != "lite0" or config.get("multi_scale") or config.get("extra_backbones"):
         return False
     names = {layer.name for layer in loaded.model.layers}
     return {FEATURES_MODEL, HEAD_MODEL} <= names

@@ -114,6 +114,9 @@ class TrainingConfig:
     temporal_twin: bool = True
     # The pretrained backbone of the fast and fine-tune modes, by its name in core.model.backbones.BACKBONES.
     backbone: str = DEFAULT_BACKBONE
+    # fast only: other backbones whose poster features are put beside the backbone's (each embedded and
+    # cached on its own), e.g. ("lite1", "lite2"): several views of a poster for the price of their embeddings.
+    extra_backbones: tuple[str, ...] = ()
 
     @property
     def image_height(self) -> int:
@@ -125,6 +128,7 @@ class TrainingConfig:
 
     def to_json(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
+        values["extra_backbones"] = list(self.extra_backbones)
         values["image_size"] = format_image_size(self.image_size)
         if self.multi_scale is not None:
             values["multi_scale"] = format_image_size(self.multi_scale)
@@ -142,6 +146,8 @@ class TrainingConfig:
         for name in ("image_size", "multi_scale"):
             if values.get(name) is not None:
                 values[name] = parse_image_size(values[name])
+        if "extra_backbones" in values:
+            values["extra_backbones"] = parse_backbones(values["extra_backbones"])
         return validate(cls(**values))
 
 
@@ -162,6 +168,15 @@ def parse_image_size(value: Any) -> tuple[int, int]:
             f"got {format_image_size(size)}"
         )
     return size
+
+
+def parse_backbones(value: Any) -> tuple[str, ...]:
+    """`"lite1,lite2"`, or a list of names, as a tuple of backbone names (checked by `validate`)."""
+    if isinstance(value, str):
+        return tuple(name.strip() for name in value.split(",") if name.strip())
+    if isinstance(value, list | tuple) and all(isinstance(name, str) for name in value):
+        return tuple(value)
+    raise ConfigError(f"extra_backbones must be backbone names such as lite1,lite2, got {value!r}")
 
 
 def format_image_size(size: tuple[int, int]) -> str:
@@ -190,6 +205,8 @@ def make_config(mode: str = "fast", **overrides: Any) -> TrainingConfig:
     for name in ("image_size", "multi_scale"):
         if values.get(name) is not None:
             values[name] = parse_image_size(values[name])
+    if "extra_backbones" in values:
+        values["extra_backbones"] = parse_backbones(values["extra_backbones"])
     return validate(TrainingConfig(mode=mode, **values))
 
 
@@ -241,6 +258,16 @@ def validate(config: TrainingConfig) -> TrainingConfig:
                 f"multi_scale must be smaller than the image size in both sides (it is resized down from it), "
                 f"got {format_image_size(smaller)} for {format_image_size(config.image_size)}"
             )
+    extras = config.extra_backbones
+    if not isinstance(extras, tuple) or any(name not in BACKBONES for name in extras):
+        raise ConfigError(f"extra_backbones must name backbones among {', '.join(BACKBONES)}, got {extras!r}")
+    if len(set(extras)) != len(extras) or config.backbone in extras:
+        raise ConfigError(f"extra_backbones must each be another backbone than {config.backbone} and the others")
+    if extras and (config.mode != "fast" or config.multi_scale is not None or config.tune_top_blocks):
+        raise ConfigError(
+            "extra_backbones is a fast-mode setting, for one size and frozen backbones: their features are "
+            "embedded once each and put side by side"
+        )
     if config.tune_top_blocks and (config.mode != "fast" or config.multi_scale is not None or config.flip_tta):
         raise ConfigError(
             "tune_top_blocks is a fast-mode setting for one size and the plain view: its cached maps are those "

@@ -17,10 +17,11 @@ import tensorflow as tf
 from core.model.embeddings import poster_embeddings
 from core.model.features import (
     HEAD_MODEL,
+    backbone_features_model,
     compile_head,
     ensemble_head_name,
     make_ensemble_head,
-    make_feature_extractor,
+    make_features,
     make_genre_model,
     make_head,
     make_scaled_feature_extractor,
@@ -131,7 +132,7 @@ def head_on_features(
     config, settings, best = run.config, run.settings, run.best
     started = time.perf_counter()
     with run.strategy.scope():
-        features = make_feature_extractor(config.image_size, settings.weights_dir, config.backbone)
+        features = make_features(config.image_size, settings.weights_dir, config.backbone, config.extra_backbones)
         scaled = None
         if config.multi_scale is not None:
             scaled = make_scaled_feature_extractor(
@@ -152,38 +153,45 @@ def head_on_features(
 def embed_posters(
     run: ModeInputs, features: keras.Model, scaled_features: keras.Model | None = None
 ) -> dict[str, np.ndarray]:
-    """The cached (or freshly computed) features of every poster of the run, per part."""
+    """The cached (or freshly computed) features of every poster of the run, per part: with extra backbones,
+    each backbone's from its own place in the store, side by side."""
     data, config, settings, progress = run.data, run.config, run.settings, run.progress
     paths = [path for part in PARTS for path in data.parts[part].paths]
-    last_report = [0.0]
-    phase = f"{progress.label} embedding" if progress.label else "embedding"  # the twin's says whose it is
+    backbones = (config.backbone, *config.extra_backbones)
+    columns = []
+    for backbone in backbones:
+        last_report = [0.0]
+        phase = f"{progress.label} embedding" if progress.label else "embedding"  # the twin's says whose it is
+        named = f" with {backbone}" if len(backbones) > 1 else ""
 
-    def report(done: int, total: int) -> None:
-        progress.status.update(phase=phase, epoch=None, epochs=None, batch=done, batches=total)
-        if done in (0, total) or time.monotonic() - last_report[0] >= _EMBEDDING_REPORT_SECONDS:
-            last_report[0] = time.monotonic()
-            progress.log.write(f"embedding posters: {done}/{total}")
+        def report(done: int, total: int, phase: str = phase, named: str = named, last: list = last_report) -> None:
+            progress.status.update(phase=phase + named, epoch=None, epochs=None, batch=done, batches=total)
+            if done in (0, total) or time.monotonic() - last[0] >= _EMBEDDING_REPORT_SECONDS:
+                last[0] = time.monotonic()
+                progress.log.write(f"embedding posters{named}: {done}/{total}")
 
-    progress.status.update(phase=phase)
-    result = poster_embeddings(
-        paths,
-        config.image_size,
-        settings.embeddings_dir,
-        settings.weights_dir,
-        flip_tta=config.flip_tta,
-        features=features,
-        progress=report,
-        should_stop=progress.check_stop,
-        backbone=config.backbone,
-        multi_scale=config.multi_scale,
-        scaled_features=scaled_features,
-        data_root=data.data_root,
-    )
-    progress.log.write(f"embeddings: {result.computed} computed, {result.reused} from the cache")
+        progress.status.update(phase=phase + named)
+        result = poster_embeddings(
+            paths,
+            config.image_size,
+            settings.embeddings_dir,
+            settings.weights_dir,
+            flip_tta=config.flip_tta,
+            features=features if len(backbones) == 1 else features.get_layer(backbone_features_model(backbone)),
+            progress=report,
+            should_stop=progress.check_stop,
+            backbone=backbone,
+            multi_scale=config.multi_scale,
+            scaled_features=scaled_features,
+            data_root=data.data_root,
+        )
+        progress.log.write(f"embeddings{named}: {result.computed} computed, {result.reused} from the cache")
+        columns.append(result.vectors)
+    all_vectors = np.concatenate(columns, axis=1) if len(columns) > 1 else columns[0]
     vectors, start = {}, 0
     for part in PARTS:
         count = len(data.parts[part].paths)
-        vectors[part] = result.vectors[start : start + count]
+        vectors[part] = all_vectors[start : start + count]
         start += count
     return vectors
 

@@ -88,6 +88,14 @@ def provenance(
             "keras_weights_file": weights.name,
             "features_id": features_id(spec.name),
             "feature_layers": list(feature_layers(spec)),
+            "extra_backbones": [
+                {
+                    "name": BACKBONES[name].title,
+                    "weights_sha256": BACKBONES[name].sha256,
+                    "features_id": features_id(name),
+                }
+                for name in config.extra_backbones
+            ],
         }
         if uses_backbone
         else None,
