@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from core.config import Settings
-from core.model.features import WeightedBinaryCrossentropy, positive_weights
-from core.model.losses import ASYMMETRIC_MARGIN, AsymmetricLoss, genre_loss, loss_value
+from core.model.features import positive_weights
+from core.model.losses import ASYMMETRIC_MARGIN, AsymmetricLoss, WeightedBinaryCrossentropy, genre_loss, loss_value
+from core.serving.predict import load_run_model
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
 from tests.test_training import _run
@@ -71,3 +72,5 @@ def test_a_run_trains_with_the_asymmetric_loss_and_effective_number_weights(fixt
     log = (run_dir / rf.LOG_FILE).read_text()
     assert "loss asymmetric; positive weights effective-number (" in log
     assert all(np.isfinite(record["val_loss"]) for record in rf.read_history(run_dir))
+    # Its model loads where the app loads models (a compiled head inside it names its loss).
+    assert load_run_model(run_dir).vocabulary.genres

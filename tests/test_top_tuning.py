@@ -67,7 +67,9 @@ def test_a_run_that_tunes_its_top_blocks_saves_one_model_that_scores_from_pixels
     assert result.state == "finished", result.error
     phases = [record["phase"] for record in rf.read_history(run_dir)]
     assert phases.count("tuning the top 2 blocks") == 3
-    assert "temporal twin tuning the top 2 blocks" in (run_dir / rf.LOG_FILE).read_text()
+    log = (run_dir / rf.LOG_FILE).read_text()
+    assert "temporal twin tuning the top 2 blocks" in log
+    assert "tuning kept epoch" in log or "tuning never beat the frozen backbone" in log
     # The maps are kept as float16, under the key of the layer they leave.
     key_dir = settings.embeddings_dir / activation_key(SIZE, 2).folder_name
     stored = [np.load(chunk) for chunk in key_dir.glob("*.npy")]

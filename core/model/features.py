@@ -14,6 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 
+from core.model import losses  # noqa: F401  (registers the losses a saved model's compiled head names, for loading)
 from core.model.backbone import EMBEDDING_DIM, LAST_CONV_LAYER, layers_of_top_blocks, load_pretrained
 from core.model.backbones import BACKBONES, DEFAULT_BACKBONE, LITE0, Backbone
 
@@ -43,8 +44,6 @@ HEAD_MODEL = "genre_head"
 # Standardised features are scaled down to this standard deviation: at unit scale the head overfits
 # within a few epochs (validation mAP 0.311 against 0.333 at 0.1).
 FEATURE_SCALE = 0.1
-# Keeps log(0) out of the loss; far below any probability the thresholds look at.
-_EPSILON = 1e-7
 EFFECTIVE_NUMBER_BETA = 0.999  # positive_weights' "effective-number"
 
 
@@ -54,29 +53,6 @@ class HorizontalFlip(keras.layers.Layer):
 
     def call(self, images):
         return keras.ops.flip(images, axis=-2)
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class WeightedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy with one weight on the positive term per genre.
-
-    loss = -mean over genres of [w_g · y · log p + (1 − y) · log(1 − p)]. Weights above 1 make a missed
-    rare genre cost more; weights of 1 give plain binary cross-entropy.
-    """
-
-    def __init__(self, pos_weight, name: str = "weighted_binary_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pos_weight = [float(w) for w in np.asarray(pos_weight, dtype=np.float64).ravel()]
-
-    def call(self, y_true, y_pred):
-        y_true = keras.ops.cast(y_true, y_pred.dtype)
-        y_pred = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
-        weight = keras.ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
-        terms = weight * y_true * keras.ops.log(y_pred) + (1.0 - y_true) * keras.ops.log(1.0 - y_pred)
-        return -keras.ops.mean(terms, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "pos_weight": self.pos_weight}
 
 
 def positive_weights(train_labels: np.ndarray, weighting: str, cap: float) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Most genres are rare: a poster is Drama about half the time, Sport or War a few times in a hundred, so a
 model can score well on the loss by saying no to the rare ones. Two remedies from the literature, beside
-plain binary cross-entropy (`core.model.features.WeightedBinaryCrossentropy`, which takes per-genre weights):
+plain binary cross-entropy with per-genre positive weights (`WeightedBinaryCrossentropy`):
 
 - **Asymmetric loss** (Ridnik et al., ICCV 2021, "Asymmetric Loss For Multi-Label Classification"): the many
   easy negatives are down-weighted by a focusing factor p^γ− and the lowest-scored ones dropped outright by a
@@ -17,13 +17,38 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from core.model.features import WeightedBinaryCrossentropy
-
 ASYMMETRIC_GAMMA_NEGATIVE = 4.0
 ASYMMETRIC_MARGIN = 0.05
-_EPSILON = 1e-7
+_EPSILON = 1e-7  # keeps log(0) out of the loss; far below any probability the thresholds look at
+# Registered under this package, so a saved model whose compiled head names its loss loads anywhere this module
+# is imported (core.model.features imports it).
+_PACKAGE = "poster_genres"
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy with one weight on the positive term per genre.
+
+    loss = -mean over genres of [w_g · y · log p + (1 − y) · log(1 − p)]. Weights above 1 make a missed
+    rare genre cost more; weights of 1 give plain binary cross-entropy.
+    """
+
+    def __init__(self, pos_weight, name: str = "weighted_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pos_weight = [float(w) for w in np.asarray(pos_weight, dtype=np.float64).ravel()]
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(y_true, y_pred.dtype)
+        y_pred = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        weight = keras.ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
+        terms = weight * y_true * keras.ops.log(y_pred) + (1.0 - y_true) * keras.ops.log(1.0 - y_pred)
+        return -keras.ops.mean(terms, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class AsymmetricLoss(keras.losses.Loss):
     """Ridnik et al.'s asymmetric loss on sigmoid probabilities, with the same per-genre positive weights
     as the cross-entropy: −mean over genres of [w·y·log p + (1 − y)·p_m^γ−·log(1 − p_m)], p_m = max(p − m, 0)."""

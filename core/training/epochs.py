@@ -43,6 +43,10 @@ class BestWeights:
         self._weights = [model.get_weights() for model in self.models]
         return True
 
+    def record(self, value: float, epoch: int, phase: str) -> None:
+        """Take another phase's best as the run's, weights kept elsewhere (it chose among other models)."""
+        self.value, self.epoch, self.phase = value, epoch, phase
+
     @property
     def has_weights(self) -> bool:
         return self._weights is not None

@@ -86,6 +86,11 @@ def train_fast(run: ModeInputs) -> Trained:
         tuned = tune_top_blocks(run, fast.features, features_by_part, val_head)
         copy_weights_by_name(tuned.top, fast.features, {layer.name for layer in tuned.top.layers if layer.weights})
         val_head, features_by_part = tuned.head, tuned.features_by_part
+        # The heads as tuned: what a refit stopped half-way keeps (an ensemble's tuned heads are copies).
+        chosen = [
+            ChosenHead(val_head if val_head is c.head else val_head.get_layer(c.head.name), c.epochs, c.seed)
+            for c in chosen
+        ]
         timing.update(maps_s=tuned.maps_s, tuning_s=tuned.tuning_s)
     val_scores = val_head.predict(features_by_part["val"], batch_size=_PREDICT_BATCH, verbose=0)
     final_head = val_head

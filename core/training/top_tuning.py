@@ -6,7 +6,8 @@ last K blocks is computed once per backbone, size and K (`core.model.embeddings.
 epoch runs only those K blocks, the head conv and the genre head, at the backbone's coarsest resolution.
 As in the fine-tune mode, the blocks run in inference mode (BatchNorm keeps its ImageNet statistics, no
 stochastic depth) and learn at a lower rate than the head; the cached map of a poster is mirrored at random
-as augmentation (the map of a mirrored poster is, but for padding at the borders, the mirrored map).
+as augmentation (near the map of the mirrored poster: "same" padding of the stride-2 layers is one-sided,
+so the two differ by up to a pixel's shift, which an augmentation can afford).
 
 The heads start as the frozen features trained them, so the model before the first tuning epoch is the
 frozen run's; validation keeps the best epoch, that starting point included.
@@ -67,7 +68,8 @@ class TwoRateModel(keras.Model):
         count = len(self._fast_variables)
         self.optimizer.apply(gradients[:count], self._fast_variables)
         self.slow_optimizer.apply(gradients[count:], self._slow_variables)
-        self.loss_mean.update_state(loss)
+        # Under a strategy Keras divides each replica's loss by the replicas; the mean of the step is that sum.
+        self.loss_mean.update_state(loss * tf.distribute.get_strategy().num_replicas_in_sync)
         return {"loss": self.loss_mean.result()}
 
 
@@ -77,7 +79,6 @@ class TunedTop:
     head: keras.Model  # the head as tuned with it
     features_by_part: dict[str, np.ndarray]  # the tuned poster features, frozen columns first
     val_scores: np.ndarray
-    epochs: int  # tuning epochs that gave those weights (0: the frozen model stayed the best)
     early_stopped: bool
     maps_s: float  # computing (or reading) the cached maps
     tuning_s: float
@@ -206,8 +207,13 @@ def tune_top_blocks(
     )
     fit_epochs(model, dataset, monitor, progress, run.strategy)
     best.restore()
-    if best.epoch:
-        run.best.offer(best.value, best.epoch, best.phase or monitor.phase)
+    if best.epoch:  # the run's best epoch is then a tuning epoch, whatever a lone head scored before
+        run.best.record(best.value, best.epoch, best.phase or monitor.phase)
+    progress.log.write(
+        f"tuning kept epoch {best.epoch - monitor.epoch_offset} of the top {blocks} blocks (val mAP {best.value:.4f})"
+        if best.epoch
+        else f"tuning never beat the frozen backbone on validation (val mAP {best.value:.4f}): it is kept"
+    )
     features_of = tf.function(
         lambda batch_maps, batch_columns: tf.concat([batch_columns, top(batch_maps, training=False)], axis=1)
     )
@@ -217,7 +223,6 @@ def tune_top_blocks(
         head=head,
         features_by_part=tuned_by_part,
         val_scores=_in_batches(score, maps["val"], frozen["val"]),
-        epochs=best.epoch - monitor.epoch_offset if best.epoch else 0,
         early_stopped=monitor.early_stopped,
         maps_s=mapped - started,
         tuning_s=time.perf_counter() - mapped,
