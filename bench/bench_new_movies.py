@@ -76,13 +76,13 @@ FACTORS: dict[str, dict[str, Any]] = {
 # Today's default (384×256, three heads refitted), and the losses and weightings for the imbalance on it.
 TODAY = {"image_size": "384x256", "refit": True, "head_ensemble": 3}
 FACTORS |= {
-    "today, asymmetric loss": {**TODAY, "loss": "asymmetric"},
-    "today, effective-number weighting": {**TODAY, "pos_weighting": "effective-number"},
-    "today, sqrt weighting": {**TODAY, "pos_weighting": "sqrt"},
-    "today, balanced weighting": {**TODAY, "pos_weighting": "balanced"},
-    "today, lite1": {**TODAY, "backbone": "lite1"},
-    "today, lite0 + lite1 + lite2": {**TODAY, "extra_backbones": ("lite1", "lite2")},
-    "today, asymmetric loss + effective-number weighting": {
+    "today + asymmetric loss": {**TODAY, "loss": "asymmetric"},
+    "today + effective-number weighting": {**TODAY, "pos_weighting": "effective-number"},
+    "today + sqrt weighting": {**TODAY, "pos_weighting": "sqrt"},
+    "today + balanced weighting": {**TODAY, "pos_weighting": "balanced"},
+    "today + lite1": {**TODAY, "backbone": "lite1"},
+    "today + lite0 + lite1 + lite2": {**TODAY, "extra_backbones": ("lite1", "lite2")},
+    "today + asymmetric loss + effective-number weighting": {
         **TODAY,
         "loss": "asymmetric",
         "pos_weighting": "effective-number",
