@@ -106,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tune-epochs", help="fast, with --tune-top-blocks: most epochs of tuning (15)")
     parser.add_argument(
-        "--tune-learning-rate", help="fast, with --tune-top-blocks: the blocks' learning rate (1e-4; the heads 10x)"
+        "--tune-learning-rate",
+        help="fast, with --tune-top-blocks: the blocks' learning rate (1e-4; the heads a tenth of it)",
     )
     parser.add_argument(
         "--temporal-test-from", help="first year of the temporal test part (default: the catalog's last year - 4)"

@@ -96,7 +96,7 @@ class TrainingConfig:
     refit: bool = False
     # fast only: after the heads, tune the backbone's last K blocks with them on the cached maps entering
     # those blocks (core.training.top_tuning): up to `tune_epochs` epochs, the blocks at `tune_learning_rate`
-    # and the heads ten times faster (0: the backbone stays frozen).
+    # and the heads, already fitted, ten times slower (0: the backbone stays frozen).
     tune_top_blocks: int = 0
     tune_epochs: int = 15
     tune_learning_rate: float = 1e-4
