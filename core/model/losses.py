@@ -25,23 +25,24 @@ _EPSILON = 1e-7  # keeps log(0) out of the loss; far below any probability the t
 _PACKAGE = "poster_genres"
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class WeightedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy with one weight on the positive term per genre.
+class _PositiveWeightedLoss(keras.losses.Loss):
+    """−mean over genres of [w_g · y · log p + (1 − y) · negative(p)]: what both losses share, the per-genre
+    weight on the positive term included; each says what a negative costs."""
 
-    loss = -mean over genres of [w_g · y · log p + (1 − y) · log(1 − p)]. Weights above 1 make a missed
-    rare genre cost more; weights of 1 give plain binary cross-entropy.
-    """
+    default_name = "genre_loss"
 
-    def __init__(self, pos_weight, name: str = "weighted_binary_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, pos_weight, name: str | None = None, **kwargs):
+        super().__init__(name=name or self.default_name, **kwargs)
         self.pos_weight = [float(w) for w in np.asarray(pos_weight, dtype=np.float64).ravel()]
+
+    def negative(self, p):
+        raise NotImplementedError
 
     def call(self, y_true, y_pred):
         y_true = keras.ops.cast(y_true, y_pred.dtype)
-        y_pred = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+        p = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
         weight = keras.ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
-        terms = weight * y_true * keras.ops.log(y_pred) + (1.0 - y_true) * keras.ops.log(1.0 - y_pred)
+        terms = weight * y_true * keras.ops.log(p) + (1.0 - y_true) * self.negative(p)
         return -keras.ops.mean(terms, axis=-1)
 
     def get_config(self):
@@ -49,25 +50,29 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class AsymmetricLoss(keras.losses.Loss):
+class WeightedBinaryCrossentropy(_PositiveWeightedLoss):
+    """Binary cross-entropy with one weight on the positive term per genre.
+
+    loss = -mean over genres of [w_g · y · log p + (1 − y) · log(1 − p)]. Weights above 1 make a missed
+    rare genre cost more; weights of 1 give plain binary cross-entropy.
+    """
+
+    default_name = "weighted_binary_crossentropy"
+
+    def negative(self, p):
+        return keras.ops.log(1.0 - p)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class AsymmetricLoss(_PositiveWeightedLoss):
     """Ridnik et al.'s asymmetric loss on sigmoid probabilities, with the same per-genre positive weights
     as the cross-entropy: −mean over genres of [w·y·log p + (1 − y)·p_m^γ−·log(1 − p_m)], p_m = max(p − m, 0)."""
 
-    def __init__(self, pos_weight, name: str = "asymmetric_loss", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pos_weight = [float(w) for w in np.asarray(pos_weight, dtype=np.float64).ravel()]
+    default_name = "asymmetric_loss"
 
-    def call(self, y_true, y_pred):
-        y_true = keras.ops.cast(y_true, y_pred.dtype)
-        p = keras.ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
+    def negative(self, p):
         shifted = keras.ops.maximum(p - ASYMMETRIC_MARGIN, 0.0)
-        weight = keras.ops.convert_to_tensor(self.pos_weight, dtype=y_pred.dtype)
-        positive = weight * y_true * keras.ops.log(p)
-        negative = (1.0 - y_true) * keras.ops.power(shifted, ASYMMETRIC_GAMMA_NEGATIVE) * keras.ops.log(1.0 - shifted)
-        return -keras.ops.mean(positive + negative, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "pos_weight": self.pos_weight}
+        return keras.ops.power(shifted, ASYMMETRIC_GAMMA_NEGATIVE) * keras.ops.log(1.0 - shifted)
 
 
 def genre_loss(name: str, pos_weight: np.ndarray) -> keras.losses.Loss:
