@@ -51,7 +51,7 @@ def idle_cpu(tree: Path, work: Path, seconds: float, port: int) -> float:
         for _ in range(2):
             page = tabs.new_page()
             page.goto(f"http://127.0.0.1:{port}/training")
-            page.get_by_text("Select a run for its details").wait_for(timeout=LOAD_TIMEOUT_S * 1000)
+            page.get_by_text("Open a run by its id for its details").wait_for(timeout=LOAD_TIMEOUT_S * 1000)
         time.sleep(5)  # the last page run's tail
         before = cpu_seconds(server.pid)
         time.sleep(seconds)

@@ -31,6 +31,7 @@ from ui.runs import (
     start_run,
     time_left,
 )
+from ui.runs_table import render_runs_table
 from ui.sections import lazy_section
 from ui.text import md_escape
 
@@ -257,32 +258,14 @@ if tensorboard := lazy_section("Compare the runs in TensorBoard", "section_tenso
             "compare the runs there with:"
         )
         st.code(f"tensorboard --logdir {shlex.quote(str(settings.runs_dir))}", language="bash")
-selection = st.dataframe(
-    table,
-    hide_index=True,
-    width="stretch",
-    on_select="rerun",
-    selection_mode="multi-row",
-    key="runs_table",
-    placeholder="—",  # a figure a run has not reached, or a field a starting run has not written yet
-    column_config={
-        "active": st.column_config.TextColumn(help="The model Predict uses. Select a run's row to change it."),
-        "duration (s)": st.column_config.NumberColumn(format="%.0f"),
-        **{label: st.column_config.NumberColumn(format="%.3f") for label, _, _ in run_reports.SUMMARY_COLUMNS},
-    },
-)
-chosen = [table.iloc[row]["run"] for row in selection.selection.rows] if selection else []
 url_run = valid_run_id(st.query_params.get("run"))
 url_compare_given = [r for r in st.query_params.get("compare", "").split(",") if r]
 url_compare = list(dict.fromkeys(r for r in url_compare_given if valid_run_id(r)))  # a run named twice: once
-if chosen:
-    st.query_params.from_dict({"run": chosen[0]} if len(chosen) == 1 else {"compare": ",".join(chosen)})
-    url_run, url_compare = (chosen[0], []) if len(chosen) == 1 else (None, chosen)
-else:
-    if st.query_params.get("run") and not url_run:
-        st.warning("The run in the URL is not a valid run id; pick a run in the table.")
-    if not all(valid_run_id(r) for r in url_compare_given):
-        st.warning("The URL's compare list holds values that are not run ids; they were left out.")
+if st.query_params.get("run") and not url_run:
+    st.warning("The run in the URL is not a valid run id; open a run from the table.")
+if not all(valid_run_id(r) for r in url_compare_given):
+    st.warning("The URL's compare list holds values that are not run ids; they were left out.")
+render_runs_table(table, url_compare or ([url_run] if url_run else []))
 
 known = {run.run_id: run for run in all_runs}
 if url_compare:
@@ -300,5 +283,5 @@ elif url_run:
 
         render_run_detail(settings, catalog, known[url_run], active_model)
 else:
-    st.caption("Select a run for its details, or several to compare them.")
+    st.caption('Open a run by its id for its details; on its page, "add" compares other runs with it.')
     render_baselines(all_runs)

@@ -80,11 +80,13 @@ class _TableParser(HTMLParser):
         super().__init__()
         self.header: list[str] = []
         self.rows: list[list[str]] = []
+        self.styled: list[bool] = []  # per row: whether it carries a style of its own (a highlight)
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "tr":
             self.rows.append([])
+            self.styled.append(any(name == "style" for name, _ in attrs))
         elif tag in ("td", "th"):
             self._cell = []
 
@@ -99,12 +101,15 @@ class _TableParser(HTMLParser):
 
 
 def html_tables(app: AppTest) -> list[pd.DataFrame]:
-    """The page's HTML tables (`ui.text.literal_table`) as a person reads them: header and cells as text."""
+    """The page's HTML tables (`ui.text.literal_table`, `ui.runs_table`) as a person reads them: header and
+    cells as text; `frame.attrs["highlighted"]` holds the cells of the first column of highlighted rows."""
     tables = []
     for element in app.markdown:
-        if element.value.startswith("<table>"):
+        if element.value.startswith(("<table>", "<div")) and "<table>" in element.value:
             parser = _TableParser()
             parser.feed(element.value)
-            rows = [row for row in parser.rows if row]
-            tables.append(pd.DataFrame(rows, columns=parser.header or None))
+            kept = [(row, styled) for row, styled in zip(parser.rows, parser.styled, strict=True) if row]
+            frame = pd.DataFrame([row for row, _ in kept], columns=parser.header or None)
+            frame.attrs["highlighted"] = {row[0] for row, styled in kept if styled}
+            tables.append(frame)
     return tables

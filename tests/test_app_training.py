@@ -6,6 +6,7 @@ view; choosing the active model. Then the tables and estimates underneath (`core
 from __future__ import annotations
 
 import dataclasses
+import html
 import io
 import json
 import os
@@ -89,8 +90,13 @@ def submit(app: AppTest) -> None:
 
 def runs_shown(app: AppTest) -> dict[str, str]:
     """The runs table on the page: run id -> state."""
-    table = next(frame.value for frame in app.dataframe if "state" in frame.value.columns)
+    table = runs_table_shown(app)
     return dict(zip(table["run"], table["state"], strict=True))
+
+
+def runs_table_shown(app: AppTest) -> pd.DataFrame:
+    """The page's table of runs (the first table with a state column), as its cells read."""
+    return next(frame for frame in html_tables(app) if "state" in frame.columns)
 
 
 def wait_for_run(
@@ -336,6 +342,37 @@ def test_a_failed_run_shows_its_error_and_the_end_of_its_log(settings: Settings)
 # --- Several runs, and the active model -----------------------------------------------------------------------
 
 
+def table_links(app: AppTest) -> dict[tuple[str, str], str]:
+    """The links of the page's first runs table: (row's run, link text) -> the query it opens."""
+    value = next(m.value for m in app.markdown if "<th>state</th>" in m.value)
+    found = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", value):
+        run = re.search(r">(\d{8}-\d{6}-[^<]+)<", row)
+        for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', row):
+            found[(run.group(1) if run else "", text)] = html.unescape(href)
+    return found
+
+
+def test_the_runs_tables_links_open_a_run_add_one_to_compare_and_take_one_out(
+    settings: Settings, tiny_model: TinyModel, second_run: Path
+) -> None:
+    first = copy_run(tiny_model.run_dir, settings)
+    second = copy_run(second_run, settings)
+    app = open_app("pages/training.py")
+    assert table_links(app) == {(first, first): f"?run={first}", (second, second): f"?run={second}"}
+
+    app = open_app("pages/training.py", run=first)  # the link followed: a new page run with its query
+    links = table_links(app)
+    assert links[(second, "add")] == f"?compare={first}%2C{second}"
+    assert (first, "add") not in links and (first, "remove") not in links  # the open run is there already
+
+    app = open_app("pages/training.py", compare=f"{first},{second}")
+    assert f"Compare {first}, {second}" in [header.value for header in app.header]
+    links = table_links(app)
+    assert links[(second, "remove")] == f"?run={first}" and links[(first, "remove")] == f"?run={second}"
+    assert not app.dataframe  # no canvas grid left on the page: a new tab draws only light elements
+
+
 def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
     settings: Settings, tiny_model: TinyModel, second_run: Path
 ) -> None:
@@ -345,12 +382,13 @@ def test_the_compare_view_shows_settings_differences_and_per_genre_deltas(
     app = open_app("pages/training.py", compare=f"{first},{second}")
     assert not app.exception and not app.warning
     assert f"Compare {first}, {second}" in [header.value for header in app.header]
-    frames = [frame.value for frame in app.dataframe]
+    frames = html_tables(app)
     runs_tables = [frame.set_index("run")["active"].to_dict() for frame in frames if "active" in frame]
     assert runs_tables == [{first: run_reports.ACTIVE_MARK, second: ""}] * 2  # the runs table and the figures
-    settings_frame = next(frame for frame in frames if list(frame.columns) == [first, second])
-    differing = {name for name, row in settings_frame.iterrows() if row[first] != row[second]}
+    settings_frame = next(frame for frame in frames if list(frame.columns) == ["setting", first, second])
+    differing = {row["setting"] for _, row in settings_frame.iterrows() if row[first] != row[second]}
     assert differing == {"epochs", "seed", "learning_rate"}
+    assert settings_frame.attrs["highlighted"] == differing
     per_genre = next(frame for frame in html_tables(app) if "genre" in frame.columns and f"ΔAP {second}" in frame)
     views = {run_id: runs.read_run(settings, run_id) for run_id in (first, second)}
     table = per_genre.set_index("genre")
@@ -391,7 +429,7 @@ def test_making_a_run_the_active_model_lasts_beyond_the_session(settings: Settin
     assert model_choice.active_model_id(settings) == run_id
     fresh = open_app("pages/training.py")
     assert f"Active model: run **{run_id}** (fast mode), used by Predict." in [s.body for s in fresh.success]
-    table = next(frame.value for frame in fresh.dataframe if "active" in frame.value.columns)
+    table = next(frame for frame in html_tables(fresh) if "active" in frame.columns)
     assert table.set_index("run").loc[run_id, "active"] == run_reports.ACTIVE_MARK
 
 
@@ -504,7 +542,7 @@ def test_the_first_run_that_finishes_becomes_the_active_model_and_the_page_says_
     ]
     assert not [info for info in app.info if info.body.startswith("No model yet")]
     assert not [b for b in app.button if b.label == "Start the fast default run"]
-    table = next(frame.value for frame in app.dataframe if "active" in frame.value.columns)
+    table = next(frame for frame in html_tables(app) if "active" in frame.columns)
     assert table.set_index("run").loc[run_id, "active"] == run_reports.ACTIVE_MARK
 
 
@@ -567,13 +605,6 @@ def test_a_stopped_failed_or_imported_run_does_not_become_the_active_model_and_t
     assert model_choice.active_model(settings).adopted
 
 
-def cells_shown(frame) -> list[str]:
-    """Every cell of a shown dataframe as the grid writes it: a missing value as the table's placeholder, which
-    is "None" unless the page chose another."""
-    missing = frame.proto.placeholder or "None"
-    return [missing if pd.isna(value) else str(value) for value in frame.value.to_numpy().ravel()]
-
-
 def test_a_just_launched_run_shows_no_none_while_its_process_starts(settings: Settings) -> None:
     run_dir = settings.runs_dir / "20240101-000000-fast-0006"
     run_dir.mkdir()
@@ -584,9 +615,11 @@ def test_a_just_launched_run_shows_no_none_while_its_process_starts(settings: Se
         (run_dir / runs.LAUNCH_FILE).write_text(json.dumps(launch))
         app = open_app("pages/training.py", run=run_dir.name)
         assert not app.exception
-        table = next(frame for frame in app.dataframe if "state" in frame.value.columns)
-        assert "None" not in cells_shown(table)
-        assert table.value.set_index("run").loc[run_dir.name, "started"] == "starting…"
+        table = runs_table_shown(app)
+        assert not {"None", "nan", ""} & set(
+            table.drop(columns=["compare", "active"], errors="ignore").to_numpy().ravel()
+        )  # a value not yet written is a dash
+        assert table.set_index("run").loc[run_dir.name, "started"] == "starting…"
         assert f"Running: {run_dir.name}" in [header.value for header in app.subheader]
         assert "queued · starting…" in [caption.value for caption in app.caption]
 
@@ -600,9 +633,11 @@ def test_a_just_launched_run_shows_no_none_while_its_process_starts(settings: Se
         (run_dir / rf.STATUS_FILE).write_text(json.dumps(status))
         app.run()
         assert not app.exception
-        table = next(frame for frame in app.dataframe if "state" in frame.value.columns)
+        table = runs_table_shown(app)
         assert runs_shown(app) == {run_dir.name: "running"}
-        assert "None" not in cells_shown(table)
+        assert not {"None", "nan", ""} & set(
+            table.drop(columns=["compare", "active"], errors="ignore").to_numpy().ravel()
+        )
         assert "running · started 2024-01-01T10:00:00+0000" in [
             shown_text(c.value) for c in app.caption if "running" in c.value
         ]

@@ -32,6 +32,7 @@ from core.training.run_folder import CONFIG_FILE
 from ui.figures import CURVE_LABELS, curves_chart, hamming_note, readable_figures, shown_figure, with_direction
 from ui.mistakes import confusion_chart, per_genre_links, render_mistakes
 from ui.nav import TRAINING_PAGE
+from ui.runs_table import render_runs_table
 from ui.sections import lazy_section
 from ui.text import literal_table, md_escape
 
@@ -264,7 +265,7 @@ def render_baselines(all_runs: Sequence[RunView]) -> None:
     if finished is None:
         return
     st.subheader(f"Run {finished.run_id} against the trivial baselines (test part)")
-    st.dataframe(run_reports.baselines_table(finished), hide_index=True, width="stretch")
+    literal_table(readable_figures(run_reports.baselines_table(finished)))
 
 
 def _confirm_delete(settings: Settings, run_id: str) -> None:
@@ -453,7 +454,7 @@ def _corrections_used(run: RunView) -> None:
                 "The figures above keep the test labels as the split drew them, so that runs compare. These use "
                 "the corrections too. Test movies with held-back corrections: " + ", ".join(map(md_escape, held))
             )
-            st.dataframe(run_reports.baselines_table(run, "test_with_corrections"), hide_index=True, width="stretch")
+            literal_table(readable_figures(run_reports.baselines_table(run, "test_with_corrections")))
 
 
 def _pr_curve(run: RunView, genres: list[str]) -> None:
@@ -520,17 +521,11 @@ def render_compare(chosen: Sequence[RunView], active_model: str | None = None) -
     settings_frame = run_reports.settings_table(chosen)
     differing = settings_frame["differs"]
     st.subheader("Settings (differences highlighted)")
-    # A grid, not an HTML table: st.table draws every cell as Markdown, which for some 30 settings per run cost
-    # a new tab more than the grid does.
-    st.dataframe(
-        settings_frame.drop(columns="differs").style.apply(
-            lambda row: ["background-color: rgba(245, 197, 24, 0.25)" if differing[row.name] else "" for _ in row],
-            axis=1,
-        ),
-        width="stretch",
-    )
+    literal_table(settings_frame.drop(columns="differs").rename_axis("setting").reset_index(), highlighted=differing)
     st.subheader("Figures")
-    st.dataframe(run_reports.runs_table(chosen, active_model), hide_index=True, width="stretch", placeholder="—")
+    render_runs_table(
+        run_reports.runs_table(chosen, active_model), [run.run_id for run in chosen], key="compare-figures"
+    )
     st.subheader("Per genre (test part): AP and F1, and the difference from the first run")
     comparison = run_reports.per_genre_comparison(chosen)
     for column in comparison.columns[1:]:  # three decimals, the differences signed

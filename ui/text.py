@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
@@ -34,15 +35,17 @@ def literal_heading(text: object, level: int = 1) -> None:
     st.html(f"<h{level}>{html.escape(str(text))}</h{level}>")
 
 
-def literal_table(rows: pd.DataFrame | list[dict], hide_header: bool = False) -> None:
+def literal_table(
+    rows: pd.DataFrame | list[dict], hide_header: bool = False, highlighted: Sequence[bool] | None = None
+) -> None:
     """A small table as one HTML element, each cell and header shown as the characters it holds.
 
     Neither a canvas grid (`st.dataframe`: a new tab loads its code and draws it, a good part of a second on
     one core) nor `st.table`, which draws every cell as a Markdown element of its own. One HTML block with
     every text escaped and no line break, so Markdown reads none of it: the words may come from a dataset
-    or an imported run.
+    or an imported run. The rows marked in `highlighted` get a highlighter's background.
     """
-    st.markdown(table_html(pd.DataFrame(rows), hide_header), unsafe_allow_html=True)
+    st.markdown(table_html(pd.DataFrame(rows), hide_header, highlighted), unsafe_allow_html=True)
 
 
 def html_text(value: object) -> str:
@@ -52,12 +55,17 @@ def html_text(value: object) -> str:
     return html.escape(" ".join(text.splitlines()))
 
 
-def table_html(frame: pd.DataFrame, hide_header: bool = False) -> str:
+HIGHLIGHT = "background-color: rgba(245, 197, 24, 0.25)"  # a highlighter's yellow, readable in both themes
+
+
+def table_html(frame: pd.DataFrame, hide_header: bool = False, highlighted: Sequence[bool] | None = None) -> str:
     def cell(value: object, tag: str) -> str:
         return f"<{tag}>{html_text(value)}</{tag}>"
 
+    marks = list(highlighted) if highlighted is not None else [False] * len(frame)
     head = "" if hide_header else "<thead><tr>" + "".join(cell(name, "th") for name in frame.columns) + "</tr></thead>"
     body = "".join(
-        "<tr>" + "".join(cell(value, "td") for value in row) + "</tr>" for row in frame.itertuples(index=False)
+        (f'<tr style="{HIGHLIGHT}">' if marked else "<tr>") + "".join(cell(value, "td") for value in row) + "</tr>"
+        for row, marked in zip(frame.itertuples(index=False), marks, strict=True)
     )
     return f"<table>{head}<tbody>{body}</tbody></table>"

@@ -65,7 +65,7 @@ def test_a_run_killed_with_sigkill_shows_as_interrupted_beside_the_finished_one(
     expect(main).to_contain_text("fast mode · finished")
     expect(main).to_contain_text("Test figures beside the trivial baselines")
     expect(main).to_contain_text(f"Active model: run {earlier}")
-    expect(main.get_by_test_id("stDataFrame").first).to_be_visible()
+    expect(main.locator(".st-key-runs-table table")).to_be_visible()
     screenshot(page, "earlier-run")
     assert not [text for text in alerts(page) if "interrupted" in text or "failed" in text]
     assert_no_exception(page, server)

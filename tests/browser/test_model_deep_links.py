@@ -47,12 +47,20 @@ def test_predict_a_movie_of_the_dataset(page: Page, model_app_server: ModelServe
 
 def test_training(page: Page, model_app_server: ModelServer, screenshot: Screenshots) -> None:
     server, model = model_app_server.server, model_app_server.model
-    open_view(page, server.url_for("/training"), expect_text="Select a run for its details")
+    open_view(page, server.url_for("/training"), expect_text="Open a run by its id for its details")
     screenshot(page, "training")
     assert page_title(page) == "Training"
     assert f"Active model: run {model.run_id} (fast mode), used by Predict." in alerts(page)
-    runs_table = page.get_by_test_id("stMain").get_by_test_id("stDataFrame").first
+    runs_table = page.get_by_test_id("stMain").locator(".st-key-runs-table table")
     expect(runs_table).to_be_visible()
+    # A run's id opens its page in the same tab: one history entry, and Back returns to the list.
+    runs_table.get_by_role("link", name=model.run_id, exact=True).click()
+    expect_url(page, "/training", {"run": model.run_id})
+    expect(page.get_by_test_id("stMain")).to_contain_text("Test figures beside the trivial baselines")
+    page.go_back()
+    expect_url(page, "/training")
+    expect(page.get_by_test_id("stMain")).to_contain_text("Open a run by its id for its details")
+    assert page.get_by_test_id("stDataFrame").count() == 0  # the runs are one HTML table, not a canvas grid
     assert_no_exception(page, server)
 
 
@@ -64,6 +72,11 @@ def test_a_runs_detail(page: Page, model_app_server: ModelServer, screenshot: Sc
     assert "fast mode · finished" in text and "Test figures beside the trivial baselines" in text
     assert "This is the active model." in alerts(page)
     expect_url(page, "/training", {"run": model.run_id})
+    # The other run's "add" puts it beside this one: the comparison's own URL.
+    page.locator(".st-key-runs-table table").get_by_role("link", name="add", exact=True).click()
+    copy_id = model_app_server.copy_id
+    expect_url(page, "/training", {"compare": f"{model.run_id},{copy_id}"})
+    expect(page.get_by_test_id("stMain")).to_contain_text(f"Compare {model.run_id}, {copy_id}")
     assert_no_exception(page, server)
 
 
@@ -81,7 +94,7 @@ def test_compare_two_runs_and_one_run_named_twice(
 
 
 BAD_VALUES = [
-    ("/training", {"run": "../../etc/passwd"}, "The run in the URL is not a valid run id; pick a run in the table."),
+    ("/training", {"run": "../../etc/passwd"}, "The run in the URL is not a valid run id; open a run from the table."),
     ("/training", {"run": "nope"}, "There is no run nope."),
     (
         "/training",
