@@ -25,6 +25,8 @@ from core.training.stop import StopControl
 from core.training.tensorboard import RunBoard
 from core.training.worker_loop import fit_on_workers, on_several_workers
 
+POSTER_PASS_LOG_SECONDS = 15.0  # a line in train.log this often while every poster goes through the backbone
+
 
 class BestWeights:
     """The weights of the epoch with the highest validation mAP so far, kept in memory to restore."""
@@ -77,6 +79,22 @@ class Progress:
             self.stopped = True
             self.log.write(f"Stop requested ({self.stop.reason()}): stopping after the current batch.")
         return self.stopped
+
+    def poster_pass(self, phase: str, what: str) -> Callable[[int, int], None]:
+        """A `(done, total)` callback for a pass over every poster (embedding, caching maps): the status shows
+        each batch under the phase (the twin's under its name); the log gets a line at the start, at the end
+        and every `POSTER_PASS_LOG_SECONDS` in between, `what: done/total`."""
+        phase = f"{self.label} {phase}" if self.label else phase
+        self.status.update(phase=phase)
+        last_line = [0.0]
+
+        def report(done: int, total: int) -> None:
+            self.status.update(phase=phase, epoch=None, epochs=None, batch=done, batches=total)
+            if done in (0, total) or time.monotonic() - last_line[0] >= POSTER_PASS_LOG_SECONDS:
+                last_line[0] = time.monotonic()
+                self.log.write(f"{what}: {done}/{total}")
+
+        return report
 
     def add_epoch(self, record: dict[str, Any]) -> None:
         self.history.append(record)

@@ -37,7 +37,6 @@ from core.training.stop import StopRequested
 from core.training.top_tuning import tune_top_blocks
 
 # Printed every this many seconds while posters are embedded.
-_EMBEDDING_REPORT_SECONDS = 15.0
 _PREDICT_BATCH = 1024  # embeddings per step when the head scores a part (memory is no issue there)
 
 
@@ -165,17 +164,8 @@ def embed_posters(
     backbones = (config.backbone, *config.extra_backbones)
     columns = []
     for backbone in backbones:
-        last_report = [0.0]
-        phase = f"{progress.label} embedding" if progress.label else "embedding"  # the twin's says whose it is
         named = f" with {backbone}" if len(backbones) > 1 else ""
-
-        def report(done: int, total: int, phase: str = phase, named: str = named, last: list = last_report) -> None:
-            progress.status.update(phase=phase + named, epoch=None, epochs=None, batch=done, batches=total)
-            if done in (0, total) or time.monotonic() - last[0] >= _EMBEDDING_REPORT_SECONDS:
-                last[0] = time.monotonic()
-                progress.log.write(f"embedding posters{named}: {done}/{total}")
-
-        progress.status.update(phase=phase + named)
+        report = progress.poster_pass(f"embedding{named}", f"embedding posters{named}")
         result = poster_embeddings(
             paths,
             config.image_size,

@@ -37,7 +37,6 @@ from core.training.split import PARTS
 # blocks at 1e-4) heads ten times faster never beat the frozen model on validation in 15 epochs, and heads
 # ten times slower did (0.3859 → 0.3883, top 3 blocks 0.3879).
 HEAD_RATE_OVER_BLOCKS = 0.1
-_REPORT_SECONDS = 15.0  # a line in train.log this often while maps are computed
 _SCORE_BATCH = 256  # maps per step when scoring (each expands to 12×8×1152 floats in Lite0's last block)
 
 
@@ -90,19 +89,10 @@ def cached_maps(run: ModeInputs) -> dict[str, np.ndarray]:
     """Every poster's frozen map entering the tuned blocks, per part, (posters, h, w, c) float16."""
     data, config, settings, progress = run.data, run.config, run.settings, run.progress
     blocks = config.tune_top_blocks
-    phase = f"caching the maps entering the top {blocks} blocks"
-    phase = f"{progress.label} {phase}" if progress.label else phase
-
-    last_report = [0.0]
-
-    def report(done: int, total: int) -> None:
-        progress.status.update(phase=phase, epoch=None, epochs=None, batch=done, batches=total)
-        if done in (0, total) or time.monotonic() - last_report[0] >= _REPORT_SECONDS:
-            last_report[0] = time.monotonic()
-            progress.log.write(f"maps entering the top {blocks} blocks: {done}/{total}")
-
+    report = progress.poster_pass(
+        f"caching the maps entering the top {blocks} blocks", f"maps entering the top {blocks} blocks"
+    )
     paths = [path for part in PARTS for path in data.parts[part].paths]
-    progress.status.update(phase=phase)
     result = embed_activations(
         paths,
         config.image_size,
