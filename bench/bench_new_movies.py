@@ -80,6 +80,8 @@ FACTORS |= {
     "today + effective-number weighting": {**TODAY, "pos_weighting": "effective-number"},
     "today + sqrt weighting": {**TODAY, "pos_weighting": "sqrt"},
     "today + balanced weighting": {**TODAY, "pos_weighting": "balanced"},
+    # The heads as the fine-tune mode trains its first one (3e-4 in batches of 32), not 1e-3 in batches of 128.
+    "today + heads at 3e-4 in batches of 32": {**TODAY, "learning_rate": 3e-4, "batch_size": 32},
     "today + lite1": {**TODAY, "backbone": "lite1"},
     "today + lite0 + lite1 + lite2": {**TODAY, "extra_backbones": ("lite1", "lite2")},
     "today + asymmetric loss + effective-number weighting": {
