@@ -20,6 +20,7 @@ from core.serving.predict import load_run_model, predict_images, preprocess_imag
 from core.training import metrics
 from core.training import run_folder as rf
 from core.training.config import ConfigError, make_config
+from core.training.top_tuning import _training_dataset
 from tests.test_training import SIZE, TINY, _model_scores_on_test, _run
 
 
@@ -100,3 +101,25 @@ def test_a_run_that_tunes_its_top_blocks_saves_one_model_that_scores_from_pixels
     again, again_dir = _run(settings, tmp_path, "again", **{**overrides, "temporal_twin": False, "seed": 8})
     assert again.state == "finished", again.error
     assert "maps entering the top 2 blocks: 0 computed" in (again_dir / rf.LOG_FILE).read_text()
+
+
+def test_tuning_batches_hold_every_poster_once_with_its_labels_and_keep_the_maps_out_of_the_graph() -> None:
+    """The maps are gathered per batch: a dataset built from the arrays would copy them into its graph, where
+    one tensor may not pass 2 GB, which a collection of some 60,000 posters reaches."""
+    posters = 300
+    maps = np.random.default_rng(0).standard_normal((posters, 6, 4, 32)).astype(np.float16)
+    columns = np.arange(posters, dtype=np.float32)[:, None]  # each poster's number, to follow it
+    labels = (np.arange(posters)[:, None] % 2).astype(np.float32)
+    dataset = _training_dataset(maps, columns, labels, batch=64, seed=3)
+    seen, mirrored = [], 0
+    for (batch_maps, batch_columns), batch_labels in dataset:
+        numbers = batch_columns.numpy()[:, 0].astype(int)
+        for number, shown, label in zip(numbers, batch_maps.numpy(), batch_labels.numpy(), strict=True):
+            own = maps[number].astype(np.float32)
+            assert np.array_equal(shown, own) or np.array_equal(shown, own[:, ::-1])
+            mirrored += not np.array_equal(shown, own)
+            assert label[0] == number % 2
+        seen.extend(numbers)
+    assert sorted(seen) == list(range(posters)) and seen != list(range(posters))  # each once, shuffled
+    assert 0.3 < mirrored / posters < 0.7
+    assert len(dataset._as_serialized_graph().numpy()) < maps.nbytes / 10

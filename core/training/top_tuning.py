@@ -126,19 +126,30 @@ def _freeze_batch_norm(model: keras.Model) -> int:
 def _training_dataset(maps: np.ndarray, columns: np.ndarray, labels: np.ndarray, batch: int, seed: int):
     """Seeded shuffle and a seeded random mirror of each map; maps travel as float16 and turn float32 per batch.
 
-    They travel as their bits (uint16): TensorFlow's CPU kernels on float16 tensors log an error line on
-    machines whose oneDNN build lacks them, though the result is right.
+    The arrays stay in this process's memory and each batch is gathered from them: a dataset made from the
+    arrays themselves copies them into the graph, where one tensor may not pass 2 GB (36 KB of maps a
+    poster for Lite0's top 2 blocks at 384×256, so a collection of some 60,000 posters; 440 KB for its top 6
+    at 1024 px). They travel as their bits (uint16): TensorFlow's CPU kernels on float16 tensors log an
+    error line on machines whose oneDNN build lacks them, though the result is right.
     """
     bits = maps.view(np.uint16)
-    dataset = tf.data.Dataset.from_tensor_slices(((bits, columns.astype(np.float32)), labels.astype(np.float32)))
-    dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch)
+    columns, labels = columns.astype(np.float32), labels.astype(np.float32)
 
-    def mirror(inputs, labels):
-        batch_bits, batch_columns = inputs
+    def gather(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return bits[indices], columns[indices], labels[indices]
+
+    def batch_of(indices):
+        batch_bits, batch_columns, batch_labels = tf.numpy_function(
+            gather, [indices], (tf.uint16, tf.float32, tf.float32), stateful=False
+        )
+        batch_bits.set_shape((None, *bits.shape[1:]))
+        batch_columns.set_shape((None, columns.shape[1]))
+        batch_labels.set_shape((None, labels.shape[1]))
         batch_maps = tf.cast(tf.bitcast(batch_bits, tf.float16), tf.float32)
-        return (tf.image.random_flip_left_right(batch_maps, seed=seed), batch_columns), labels
+        return (tf.image.random_flip_left_right(batch_maps, seed=seed), batch_columns), batch_labels
 
-    return dataset.map(mirror).prefetch(2)
+    dataset = tf.data.Dataset.range(len(labels)).shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch).map(batch_of).prefetch(2)
 
 
 def _in_batches(function, maps: np.ndarray, columns: np.ndarray) -> np.ndarray:
