@@ -8,7 +8,6 @@ cannot be selected in Streamlit, markers can, and a click on one writes the cell
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import replace
 from urllib.parse import urlencode
@@ -26,7 +25,7 @@ from core.training import genre_metrics
 from ui.figures import every_label
 from ui.nav import TRAINING_PAGE
 from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
-from ui.text import html_text, md_escape
+from ui.text import html_text, md_escape, same_tab_link
 
 FIGURES = (
     ("support", "support", "{:.0f}"),
@@ -67,7 +66,7 @@ def per_genre_html(run_id: str, per_genre: pd.DataFrame, part: str = "random") -
             if count:
                 href = "?" + urlencode(MistakesView(genre=genre, errors=outcome, part=part).to_params(run_id))
                 title = f"The {count} {OUTCOME_NAMES[outcome]} of {genre}"
-                shown = f'<a href="{html.escape(href)}" target="_self" title="{html_text(title)}">{count}</a>'
+                shown = same_tab_link(href, count, title)
             cells.append(f'<td style="text-align:right">{shown}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

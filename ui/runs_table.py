@@ -9,7 +9,6 @@ run's settings are not this app's words.
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ import streamlit as st
 
 from core.app import run_reports
 from ui.figures import MISSING, shown_figure
-from ui.text import html_text
+from ui.text import html_text, same_tab_link
 
 _FIGURE_COLUMNS = {label for label, _, _ in run_reports.SUMMARY_COLUMNS}
 _RIGHT = ' style="text-align:right"'
@@ -38,12 +37,8 @@ def compare_link(run_id: str, shown: Sequence[str]) -> str:
         return ""
     if run_id in shown:
         rest = [other for other in shown if other != run_id]
-        return _link(run_url(rest), "remove", f"Compare without run {run_id}")
-    return _link(run_url([*shown, run_id]), "add", f"Add run {run_id} to the comparison")
-
-
-def _link(href: str, text: str, title: str) -> str:
-    return f'<a href="{html.escape(href)}" target="_self" title="{html_text(title)}">{html_text(text)}</a>'
+        return same_tab_link(run_url(rest), "remove", f"Compare without run {run_id}")
+    return same_tab_link(run_url([*shown, run_id]), "add", f"Add run {run_id} to the comparison")
 
 
 def _cell(column: str, value: object) -> str:
@@ -58,22 +53,20 @@ def _cell(column: str, value: object) -> str:
     return f"<td>{html_text(value)}</td>"
 
 
-def runs_html(table: pd.DataFrame, shown: Sequence[str] = (), links: bool = True) -> str:
-    """The table of `core.app.run_reports.runs_table`; with `links`, each id opens its run and a "compare"
-    column adds a run to the ones `shown` or takes it out. The runs shown are in bold."""
+def runs_html(table: pd.DataFrame, shown: Sequence[str] = ()) -> str:
+    """The table of `core.app.run_reports.runs_table`: each id opens its run and, when runs are `shown`, a
+    "compare" column adds a run to them or takes it out. The runs shown are in bold."""
     columns = [column for column in table.columns if column != "run"]
-    head = "<th>run</th>" + ("<th>compare</th>" if links and shown else "")
+    head = "<th>run</th>" + ("<th>compare</th>" if shown else "")
     head += "".join(f"<th>{html_text(column)}</th>" for column in columns)
     rows = []
     for record in table.to_dict("records"):
         run_id = str(record["run"])
-        name = html_text(run_id)
-        if links:
-            name = _link(run_url([run_id]), run_id, f"Open run {run_id}")
+        name = same_tab_link(run_url([run_id]), run_id, f"Open run {run_id}")
         if run_id in shown:
             name = f"<strong>{name}</strong>"
         cells = [f"<td>{name}</td>"]
-        if links and shown:
+        if shown:
             cells.append(f"<td>{compare_link(run_id, shown)}</td>")
         cells += [_cell(column, record[column]) for column in columns]
         rows.append(f"<tr>{''.join(cells)}</tr>")

@@ -55,6 +55,12 @@ def html_text(value: object) -> str:
     return html.escape(" ".join(text.splitlines()))
 
 
+def same_tab_link(href: str, text: object, title: object) -> str:
+    """A link for an HTML block that opens in the same tab (Streamlit's Markdown opens others in a new one):
+    one history entry, so Back returns. The address, the text and the tooltip are escaped."""
+    return f'<a href="{html.escape(href)}" target="_self" title="{html_text(title)}">{html_text(text)}</a>'
+
+
 HIGHLIGHT = "background-color: rgba(245, 197, 24, 0.25)"  # a highlighter's yellow, readable in both themes
 
 

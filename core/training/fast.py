@@ -36,7 +36,6 @@ from core.training.split import PARTS
 from core.training.stop import StopRequested
 from core.training.top_tuning import tune_top_blocks
 
-# Printed every this many seconds while posters are embedded.
 _PREDICT_BATCH = 1024  # embeddings per step when the head scores a part (memory is no issue there)
 
 

@@ -128,8 +128,8 @@ def _training_dataset(maps: np.ndarray, columns: np.ndarray, labels: np.ndarray,
 
     The arrays stay in this process's memory and each batch is gathered from them: a dataset made from the
     arrays themselves copies them into the graph, where one tensor may not pass 2 GB (36 KB of maps a
-    poster for Lite0's top 2 blocks at 384×256, so a collection of some 60,000 posters; 440 KB for its top 6
-    at 1024 px). They travel as their bits (uint16): TensorFlow's CPU kernels on float16 tensors log an
+    poster for Lite0's top 2 blocks at 384×256, so some 58,000 training posters; 440 KB for its top 6 at
+    1024 px). They travel as their bits (uint16): TensorFlow's CPU kernels on float16 tensors log an
     error line on machines whose oneDNN build lacks them, though the result is right.
     """
     bits = maps.view(np.uint16)
