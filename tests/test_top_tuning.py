@@ -105,7 +105,7 @@ def test_a_run_that_tunes_its_top_blocks_saves_one_model_that_scores_from_pixels
 
 def test_tuning_batches_hold_every_poster_once_with_its_labels_and_keep_the_maps_out_of_the_graph() -> None:
     """The maps are gathered per batch: a dataset built from the arrays would copy them into its graph, where
-    one tensor may not pass 2 GB, which a collection of some 60,000 posters reaches."""
+    one tensor may not pass 2 GB, which some 58,000 training posters reach."""
     posters = 300
     maps = np.random.default_rng(0).standard_normal((posters, 6, 4, 32)).astype(np.float16)
     columns = np.arange(posters, dtype=np.float32)[:, None]  # each poster's number, to follow it
