@@ -54,6 +54,23 @@ def test_openvino_and_keras_give_the_same_poster_features(
     np.testing.assert_allclose(by_openvino, by_keras, rtol=0, atol=TOLERANCE)
 
 
+def test_each_batch_gets_back_its_own_posters_outputs_in_order_an_empty_one_included() -> None:
+    # OpenVINO takes one poster a request: a batch's outputs are put back together from its posters'.
+    import tensorflow as tf
+
+    compiled = Inference(lambda batch: (tf.reduce_mean(batch, axis=(1, 2)), batch[:, 0, 0, :] * 2), (4, 3))
+    assert compiled.engine == OPENVINO
+    posters = np.random.default_rng(3).uniform(0, 255, (7, 4, 3, 3)).astype(np.float32)
+    batches = [posters[:3], posters[3:3], posters[3:4], posters[4:]]
+    outputs = list(compiled.map(batches))
+    assert [(means.shape, corners.shape) for means, corners in outputs] == [
+        ((len(batch), 3), (len(batch), 3)) for batch in batches
+    ]
+    for batch, (means, corners) in zip(batches, outputs, strict=True):
+        np.testing.assert_allclose(means, batch.mean(axis=(1, 2)), rtol=1e-5)
+        np.testing.assert_allclose(corners, batch[:, 0, 0, :] * 2, rtol=1e-6)
+
+
 def _chunk_engines(embeddings_dir: Path) -> set[str]:
     return {json.loads(index.read_text())["engine"] for index in embeddings_dir.rglob("*.json")}
 
