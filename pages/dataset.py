@@ -115,8 +115,7 @@ st.header("How imbalanced the genres are")
 imbalance = eda.genre_imbalance(genre_counts, summary["usable_movies"])
 log_scale = st.toggle("Logarithmic scale", key="genre_log_scale")
 with st.container(key="genre-bars"):
-    st.html(charts.BARS_HOVER_STYLE)
-    st.markdown(charts.imbalance_bars(imbalance, log_scale), unsafe_allow_html=True)
+    st.html(charts.BARS_HOVER_STYLE + charts.imbalance_bars(imbalance, log_scale))
 st.caption(
     "Usable movies per genre and their share of all usable movies. Click a bar, or a chip below, to open that genre's gallery."
 )

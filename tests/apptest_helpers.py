@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import CACHE_DIR_ENV, DATA_DIR_ENV, RUNS_DIR_ENV, STATE_DIR_ENV, Settings
-from ui.text import WORD_JOINER
+from ui.text import TABLE_STYLE, WORD_JOINER
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 # Scripts that import TensorFlow need time for it on a 2-core machine.
@@ -42,8 +42,9 @@ def shown_text(markdown_label: str) -> str:
 
 
 def texts(app: AppTest) -> str:
-    """All the plain text and Markdown bodies on the page, for 'is this shown' checks."""
+    """All the plain text, Markdown and HTML bodies on the page, for 'is this shown' checks."""
     parts = [e.value for e in app.title] + [e.body for e in app.markdown] + [e.value for e in app.text]
+    parts += html_blocks(app)
     parts += [e.body for e in app.warning] + [e.body for e in app.error] + [e.body for e in app.info]
     return "\n".join(str(part) for part in parts)
 
@@ -100,14 +101,19 @@ class _TableParser(HTMLParser):
             self._cell.append(data)
 
 
+def html_blocks(app: AppTest) -> list[str]:
+    """The HTML the page drew with `ui.text.html_block` (tables, bars, links), without the style sent with it."""
+    return [element.value.removeprefix(TABLE_STYLE) for element in app.html]
+
+
 def html_tables(app: AppTest) -> list[pd.DataFrame]:
     """The page's HTML tables (`ui.text.literal_table`, `ui.runs_table`) as a person reads them: header and
     cells as text; `frame.attrs["highlighted"]` holds the cells of the first column of highlighted rows."""
     tables = []
-    for element in app.markdown:
-        if element.value.startswith(("<table>", "<div")) and "<table>" in element.value:
+    for block in html_blocks(app):
+        if block.startswith(("<table>", "<div")) and "<table>" in block:
             parser = _TableParser()
-            parser.feed(element.value)
+            parser.feed(block)
             kept = [(row, styled) for row, styled in zip(parser.rows, parser.styled, strict=True) if row]
             frame = pd.DataFrame([row for row, _ in kept], columns=parser.header or None)
             frame.attrs["highlighted"] = {row[0] for row, styled in kept if styled}

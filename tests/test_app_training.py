@@ -33,7 +33,7 @@ from core.model.backbones import BACKBONES, DEFAULT_BACKBONE
 from core.training import run_folder as rf
 from core.training.config import make_config
 from core.training.trainer import train
-from tests.apptest_helpers import html_tables, open_sections, shown_text, texts, use_settings
+from tests.apptest_helpers import html_blocks, html_tables, open_sections, shown_text, texts, use_settings
 from tests.model_fixture import TINY_RUN, TinyModel, as_on_a_warm_server, open_app
 from ui import runs as ui_runs
 
@@ -344,7 +344,7 @@ def test_a_failed_run_shows_its_error_and_the_end_of_its_log(settings: Settings)
 
 def table_links(app: AppTest) -> dict[tuple[str, str], str]:
     """The links of the page's first runs table: (row's run, link text) -> the query it opens."""
-    value = next(m.value for m in app.markdown if "<th>state</th>" in m.value)
+    value = next(block for block in html_blocks(app) if "<th>state</th>" in block)
     found = {}
     for row in re.findall(r"<tr>(.*?)</tr>", value):
         run = re.search(r">(\d{8}-\d{6}-[^<]+)<", row)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
-from tests.apptest_helpers import open_page, use_settings
+from tests.apptest_helpers import html_blocks, open_page, use_settings
 from tests.conftest import make_settings
 from tests.csv_fixture import build_readme_manifest_with
 from tests.model_fixture import (
@@ -88,9 +88,7 @@ def test_a_runs_genre_named_as_markdown_is_literal_in_its_mistake_links(hostile_
     app = open_app("pages/training.py", run=hostile_run.run_id)
 
     assert not app.exception
-    # The per-genre table is one HTML block, which Markdown leaves alone: the name is escaped HTML text.
-    [table] = [
-        element.value for element in app.markdown if element.value.startswith("<table>") and "errors=" in element.value
-    ]
+    # The per-genre table is one HTML block: the name is escaped HTML text.
+    [table] = [block for block in html_blocks(app) if block.startswith("<table>") and "errors=" in block]
     assert "\n" not in table and f"<td>{html.escape(HOSTILE_GENRE)}</td>" in table
     assert f"of {html.escape(HOSTILE_GENRE)}" in table and renamed not in table

@@ -25,7 +25,7 @@ from core.evaluation.mistakes import (
     outcomes,
     saved_test_parts,
 )
-from tests.apptest_helpers import open_sections, shown_text, use_settings
+from tests.apptest_helpers import html_blocks, open_sections, shown_text, use_settings
 from tests.model_fixture import TinyModel, as_on_a_warm_server, open_app
 from ui.mistakes import per_genre_html
 
@@ -154,9 +154,7 @@ class _Anchors(HTMLParser):
 
 def count_links(app: AppTest) -> list[tuple[dict[str, str], str, str]]:
     """The per-genre table's count links: (query parameters, target, the count shown)."""
-    [table] = [
-        element.value for element in app.markdown if element.value.startswith("<table>") and "errors=" in element.value
-    ]
+    [table] = [block for block in html_blocks(app) if block.startswith("<table>") and "errors=" in block]
     parser = _Anchors()
     parser.feed(table)
     return [

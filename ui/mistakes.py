@@ -25,7 +25,7 @@ from core.training import genre_metrics
 from ui.figures import every_label
 from ui.nav import TRAINING_PAGE
 from ui.poster_grid import movie_card_top, page_of, pager, poster_grid
-from ui.text import html_text, md_escape, same_tab_link
+from ui.text import html_block, html_text, md_escape, same_tab_link
 
 FIGURES = (
     ("support", "support", "{:.0f}"),
@@ -44,7 +44,7 @@ def _figure(value: object, pattern: str) -> str:
 def per_genre_links(run: RunView, per_genre: pd.DataFrame, part: str = "random") -> None:
     """The per-genre figures, one row per genre, whose TP, FP and FN counts open those posters."""
     with st.container(key="per-genre-counts"):
-        st.markdown(per_genre_html(run.run_id, per_genre, part), unsafe_allow_html=True)
+        html_block(per_genre_html(run.run_id, per_genre, part))
 
 
 def per_genre_html(run_id: str, per_genre: pd.DataFrame, part: str = "random") -> str:

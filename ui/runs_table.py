@@ -18,7 +18,7 @@ import streamlit as st
 
 from core.app import run_reports
 from ui.figures import MISSING, shown_figure
-from ui.text import html_text, same_tab_link
+from ui.text import html_block, html_text, same_tab_link
 
 _FIGURE_COLUMNS = {label for label, _, _ in run_reports.SUMMARY_COLUMNS}
 _RIGHT = ' style="text-align:right"'
@@ -77,4 +77,4 @@ def runs_html(table: pd.DataFrame, shown: Sequence[str] = ()) -> str:
 def render_runs_table(table: pd.DataFrame, shown: Sequence[str] = (), key: str = "runs-table") -> None:
     """The runs, each id a link to its page and, beside an open run, links to compare it with the others."""
     with st.container(key=key):
-        st.markdown(runs_html(table, shown), unsafe_allow_html=True)
+        html_block(runs_html(table, shown))

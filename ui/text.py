@@ -45,19 +45,39 @@ def literal_table(
     every text escaped and no line break, so Markdown reads none of it: the words may come from a dataset
     or an imported run. The rows marked in `highlighted` get a highlighter's background.
     """
-    st.markdown(table_html(pd.DataFrame(rows), hide_header, highlighted), unsafe_allow_html=True)
+    html_block(table_html(pd.DataFrame(rows), hide_header, highlighted))
+
+
+# Streamlit's own Markdown table look (its spacing; a border both themes show), for the tables `st.html` draws
+# with no style of its own. A <style> travels with each block, scoped to HTML blocks.
+TABLE_STYLE = (
+    "<style>.stHtml table{border-collapse:collapse;margin-bottom:1rem}"
+    ".stHtml th,.stHtml td{padding:.375rem .75rem;border:1px solid rgba(128,128,128,.3);text-align:inherit}"
+    "</style>"
+)
+
+
+def html_block(markup: str) -> None:
+    """HTML made by the app (escaped text, same-tab links, tables) drawn by `st.html`, not by Markdown.
+
+    The first Markdown element holding HTML makes a new tab fetch and run Streamlit's raw-HTML parser
+    (rehype-raw, 189 KB) after the script run, which the page then waits for; `st.html` inserts it through
+    a 29 KB sanitizer (DOMPurify) that keeps same-tab links.
+    """
+    st.html(TABLE_STYLE + markup)
 
 
 def html_text(value: object) -> str:
-    """Text for an HTML block inside Markdown: escaped, and on one line, since a line break would end the
-    block and let Markdown read the rest. Missing values are empty."""
+    """Text for an HTML block: escaped, and on one line, so that the same block is safe inside Markdown too
+    (a line break would end the block and let Markdown read the rest). Missing values are empty."""
     text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
     return html.escape(" ".join(text.splitlines()))
 
 
 def same_tab_link(href: str, text: object, title: object) -> str:
-    """A link for an HTML block that opens in the same tab (Streamlit's Markdown opens others in a new one):
-    one history entry, so Back returns. The address, the text and the tooltip are escaped."""
+    """A link for an HTML block that opens in the same tab: one history entry, so Back returns. Markdown
+    would open it in a new tab without target="_self"; `st.html` keeps no target but "_blank", and a link
+    without one opens in the same tab. The address, the text and the tooltip are escaped."""
     return f'<a href="{html.escape(href)}" target="_self" title="{html_text(title)}">{html_text(text)}</a>'
 
 

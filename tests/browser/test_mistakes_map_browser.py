@@ -36,7 +36,8 @@ def test_a_false_positive_count_opens_exactly_its_posters(
     wanted = [item.imdb_id for item in outcomes(predictions, genre, "fp")]
     assert wanted, "the tiny run has no false positive to show"
     open_view(page, server.url_for("/training", run=model.run_id), expect_text="Per genre (test part)", timeout=240_000)
-    counts = page.get_by_test_id("stMain").locator('a[target="_self"][href*="errors=fp"]')
+    # No target="_blank": the count opens in this tab (st.html keeps no other target, and none means this tab).
+    counts = page.get_by_test_id("stMain").locator('a[href*="errors=fp"]:not([target="_blank"])')
     link = counts.and_(page.locator(f'[href*="genre={genre}&"]')).first
     expect(link).to_have_text(str(len(wanted)))
     link.click()
