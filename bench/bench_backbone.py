@@ -8,13 +8,14 @@ against a later (warm) load from the Keras cache. Random pixels are enough for t
 
 With `--engine keras,openvino [--posters 1000,5745,25000]` it times instead what a first run waits for:
 embedding N real posters from disk (decode, resize, backbone: the embeddings store's fill) by each engine,
-at the similarity size. Keras runs at its fastest batch size (4, 8, 16 or 32, chosen on a first sample in the
-same run), OpenVINO fed batches of EMBEDDING_BATCH_SIZE as the store does (one poster a request, several in
-flight); beyond the real dataset's posters,
-generated JPEGs of the same size are written to a temporary folder. Prints posters/s per engine, the ratio
-OpenVINO / Keras, and seconds per 1000 posters at each count (flat when time grows linearly). First, the
-backbone alone on 160 posters decoded beforehand, each engine at its batch sizes: what the engine itself
-changes, apart from the decoding that shares the cores.
+at the similarity size. Keras runs at its fastest batch size (4, 8, 16 or 32, chosen on a first sample of 256
+posters from disk in the same run), OpenVINO fed batches of EMBEDDING_BATCH_SIZE as the store does (one poster
+a request, several in flight); beyond the real dataset's posters, generated JPEGs of the same size are
+written to a temporary folder. Each engine and batch size runs in a process of its own, and they take turns
+on slices of the same posters (`bench/engine_race.py`), so that the machine's neighbours weigh on all alike.
+Prints posters/s per engine, the ratio OpenVINO / Keras, and seconds per 1000 posters at each count (flat
+when time grows linearly). First, the backbone alone on 160 posters decoded beforehand, each engine at its
+batch sizes: what the engine itself changes, apart from the decoding that shares the cores.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from core.model.backbones import BACKBONES, LITE0, Backbone
 BATCH_SIZE = 32
 # The batch sizes Keras is tried at, so that OpenVINO is compared with Keras at its best, not at ours.
 KERAS_BATCHES = (4, 8, 16, 32)
+SAMPLE_POSTERS = 256  # enough posters for the choice of Keras's batch to outlast a neighbour's burst
 # (height, width): a portrait poster, and the square size the network was trained at.
 SIZES = ((320, 224), (224, 224))
 
@@ -91,83 +93,47 @@ def poster_files(count: int, folder: Path) -> list[Path]:
     return files
 
 
-def embedding_seconds(engine: str, files: list[Path], batch_size: int, features) -> float:
-    """Seconds to embed `files` from disk, as the embeddings store's fill does (without storing)."""
-    from core.model.inference import OPENVINO, Inference
-    from core.model.pipeline import make_poster_dataset
-
-    size = tuple(features.input_shape[1:3])
-    compiled = Inference(lambda batch: features(batch, training=False), size, openvino=engine == OPENVINO)
-    assert compiled.engine == engine, f"{engine} is not available here"
-    compiled(np.zeros((batch_size, *size, 3), np.float32))  # compile / trace outside the timing
-    started = time.perf_counter()
-    for _ in compiled.map(make_poster_dataset([str(f) for f in files], size, batch_size)):
-        pass
-    return time.perf_counter() - started
-
-
-def backbone_alone_seconds(engine: str, posters: np.ndarray, batch_size: int, features, rounds: int = 3) -> float:
-    """Seconds for the backbone alone to embed `posters`, decoded and resized beforehand (the best of a few
-    rounds): what the engine changes, apart from the decoding that shares the cores with it."""
-    from core.model.inference import OPENVINO, Inference
-
-    size = tuple(features.input_shape[1:3])
-    compiled = Inference(lambda batch: features(batch, training=False), size, openvino=engine == OPENVINO)
-    assert compiled.engine == engine, f"{engine} is not available here"
-    batches = [posters[start : start + batch_size] for start in range(0, len(posters), batch_size)]
-    compiled(batches[0])
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in compiled.map(batches):
-            pass
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def decoded_posters(files: list[Path], size: tuple[int, int]) -> np.ndarray:
-    from core.model.pipeline import make_poster_dataset
-
-    return np.concatenate([batch.numpy() for batch in make_poster_dataset([str(f) for f in files], size, 32)])
-
-
 def compare_engines(engines: list[str], counts: list[int]) -> None:
+    """Each engine in a process of its own, taking turns on the same posters (`bench.engine_race`)."""
+    from bench.engine_race import in_turns, started
     from core.model.embeddings import EMBEDDING_BATCH_SIZE
-    from core.model.features import make_feature_extractor
     from core.serving.poster_index import SIMILARITY_IMAGE_SIZE
 
-    with tempfile.TemporaryDirectory() as folder:
-        features = make_feature_extractor(SIMILARITY_IMAGE_SIZE, get_settings().weights_dir)
-        sample = poster_files(64, Path(folder))
-        keras_batch = max(
-            KERAS_BATCHES, key=lambda size: len(sample) / embedding_seconds("keras", sample, size, features)
-        )
-        batches = {"keras": keras_batch, "openvino": EMBEDDING_BATCH_SIZE}
-        height, width = SIMILARITY_IMAGE_SIZE
-        print(f"Embedding posters from disk, Lite0 at {height}×{width}, on {os.cpu_count()} CPU cores")
-        print(f"  Keras's fastest batch on a 64-poster sample: {keras_batch}")
-        alone = decoded_posters(poster_files(160, Path(folder)), SIMILARITY_IMAGE_SIZE)
-        alone_rates = {}
-        for engine in engines:
-            for size in KERAS_BATCHES if engine == "keras" else (EMBEDDING_BATCH_SIZE,):
-                rate = len(alone) / backbone_alone_seconds(engine, alone, size, features)
-                alone_rates[engine] = max(alone_rates.get(engine, 0.0), rate)
-                print(
-                    f"  backbone alone, {len(alone)} decoded posters  {engine:<8} batch {size:>2}  {rate:6.1f} posters/s"
-                )
-        if "keras" in alone_rates and "openvino" in alone_rates:
-            ratio = alone_rates["openvino"] / alone_rates["keras"]
-            print(f"  backbone alone  openvino / keras (its fastest batch): {ratio:.2f}×", flush=True)
+    height, width = SIMILARITY_IMAGE_SIZE
+    print(f"Embedding posters from disk, Lite0 at {height}×{width}, on {os.cpu_count()} CPU cores")
+    print("Each way in its own process; slices of the posters embedded by each way in turn.", flush=True)
+    sizes = {"keras": KERAS_BATCHES, "openvino": (EMBEDDING_BATCH_SIZE,)}
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        started([(engine, size) for engine in engines for size in sizes[engine]]) as ways,
+    ):
+        alone = in_turns(ways, poster_files(160, Path(folder)), kind="decoded")
+        for name, seconds in alone.items():
+            print(f"  backbone alone, 160 decoded posters  {name:<18} {160 / seconds:6.1f} posters/s")
+        sample = poster_files(SAMPLE_POSTERS, Path(folder))
+        on_sample = in_turns(ways, sample)
+        for name, seconds in on_sample.items():
+            print(f"  from disk, {len(sample)}-poster sample   {name:<18} {len(sample) / seconds:6.1f} posters/s")
+        fastest = {
+            engine: min((w for w in ways if w.engine == engine), key=lambda w: on_sample[w.name]) for engine in engines
+        }
+        if len(fastest) == 2:
+            best_alone = {engine: min(alone[w.name] for w in ways if w.engine == engine) for engine in engines}
+            print(
+                f"  backbone alone  openvino / keras (its fastest batch): {best_alone['keras'] / best_alone['openvino']:.2f}×"
+            )
+            print(
+                f"  counts below: {fastest['keras'].name} (the fastest on the sample) against {fastest['openvino'].name}"
+            )
+        chosen = [fastest[engine] for engine in engines]
         for count in counts:
-            files = poster_files(count, Path(folder))
-            rates = {}
-            for engine in engines:
-                seconds = embedding_seconds(engine, files, batches[engine], features)
-                rates[engine] = count / seconds
-                print(f"  {count:>6} posters  {engine:<8} batch {batches[engine]:>2}  {rates[engine]:6.1f} posters/s"
-                      f"  {1000 * seconds / count:6.1f} s per 1000", flush=True)  # fmt: skip
-            if "keras" in rates and "openvino" in rates:
-                print(f"  {count:>6} posters  openvino / keras: {rates['openvino'] / rates['keras']:.2f}×", flush=True)
+            seconds = in_turns(chosen, poster_files(count, Path(folder)))
+            for name, taken in seconds.items():
+                print(f"  {count:>6} posters  {name:<18} {count / taken:6.1f} posters/s"
+                      f"  {1000 * taken / count:6.1f} s per 1000", flush=True)  # fmt: skip
+            if len(fastest) == 2:
+                ratio = seconds[fastest["keras"].name] / seconds[fastest["openvino"].name]
+                print(f"  {count:>6} posters  openvino / keras: {ratio:.2f}×", flush=True)
 
 
 def main() -> None:

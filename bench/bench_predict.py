@@ -1,7 +1,8 @@
 """What a user waits for after dropping a poster: validation + preprocessing + prediction + similarity search,
 p50/p95 over real posters with the model warm, and the similarity search alone against a brute-force
 baseline in the same run; then drop-to-chips with one backbone pass for the scores and the similarity
-vector (`PosterReader`, when the run allows it) against the two passes, on the same posters.
+vector (`PosterReader`, when the run allows it) against the two passes, on the same posters; and that one
+pass by OpenVINO against Keras.
 
     python bench/bench_predict.py --run runs/<id> [--posters 100] [--data-dir DIR]
 """
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.config import Settings, get_settings
 from core.data.catalog_build import open_catalog
 from core.serving.poster_index import PosterEmbedder, PosterReader, build_index
-from core.serving.predict import load_run_model, predict_images
+from core.serving.predict import LoadedModel, load_run_model, predict_images
 from core.serving.uploads import validate_upload
 
 
@@ -119,6 +120,29 @@ def main() -> None:
         print(f"  {way:<12} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
     ratio = statistics.median(both["two passes"]) / statistics.median(both["one pass"])
     print(f"  two passes / one pass (p50): {ratio:.2f}×")
+    if reader.one_pass:
+        compare_engines(model, embedder, blobs)
+
+
+def compare_engines(model: LoadedModel, embedder: PosterEmbedder, blobs: list[tuple[str, bytes]]) -> None:
+    """Drop to chips in one pass by OpenVINO and by Keras, alternating poster by poster (same machine load)."""
+    readers = {
+        "openvino": PosterReader(model, lambda: embedder),
+        "keras": PosterReader(model, lambda: embedder, openvino=False),
+    }
+    seconds: dict[str, list[float]] = {engine: [] for engine in readers}
+    for name, data in [blobs[0], *blobs]:  # the first poster again, untimed below: it compiles both
+        for engine, reader in readers.items():
+            started = time.perf_counter()
+            scores, _ = reader.read([validate_upload(data, name).pixels])
+            model.vocabulary.top_k(scores[0], 3)
+            seconds[engine].append(time.perf_counter() - started)
+    print(f"\nDrop to chips in one pass, by engine, {len(blobs)} posters:")
+    for engine, timed in seconds.items():
+        p50, p95 = _percentiles(timed[1:])
+        print(f"  {engine:<9} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
+    ratio = statistics.median(seconds["keras"][1:]) / statistics.median(seconds["openvino"][1:])
+    print(f"  keras / openvino (p50): {ratio:.2f}×")
 
 
 if __name__ == "__main__":

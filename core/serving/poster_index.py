@@ -203,8 +203,13 @@ class PosterReader:
     """
 
     def __init__(
-        self, loaded: LoadedModel, embedder: Callable[[], PosterEmbedder], compiled_dir: Path | None = None
+        self,
+        loaded: LoadedModel,
+        embedder: Callable[[], PosterEmbedder],
+        compiled_dir: Path | None = None,
+        openvino: bool = True,
     ) -> None:
+        """`openvino=False` runs the one pass by Keras, as a baseline to compare the engines with."""
         self.loaded = loaded
         self._embedder = embedder
         self._one_pass = None
@@ -212,7 +217,7 @@ class PosterReader:
             blocks = int(loaded.config.get("tune_top_blocks") or 0)
             function = _tuned_one_pass(loaded, embedder, blocks) if blocks else _frozen_one_pass(loaded)
             # The whole run model, backbone and head, compiled as one, with the similarity vector beside it.
-            self._one_pass = Inference(function, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model")
+            self._one_pass = Inference(function, SIMILARITY_IMAGE_SIZE, compiled_dir, "run's model", openvino)
 
     @property
     def one_pass(self) -> bool:
