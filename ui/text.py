@@ -48,12 +48,13 @@ def literal_table(
     html_block(table_html(pd.DataFrame(rows), hide_header, highlighted))
 
 
-# Streamlit's own Markdown table look (its spacing; a border both themes show), for the tables `st.html` draws
-# with no style of its own. A <style> travels with each block, scoped to HTML blocks.
+# Streamlit's own Markdown look for the tables and links `st.html` draws with no style of its own: its table
+# spacing, a border both themes show, and the dark theme's link colour (.streamlit/config.toml sets that
+# theme). A <style> travels with each block, scoped to HTML blocks.
 TABLE_STYLE = (
     "<style>.stHtml table{border-collapse:collapse;margin-bottom:1rem}"
     ".stHtml th,.stHtml td{padding:.375rem .75rem;border:1px solid rgba(128,128,128,.3);text-align:inherit}"
-    "</style>"
+    ".stHtml a{color:rgb(133,184,248)}</style>"
 )
 
 
