@@ -296,6 +296,32 @@ def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
     assert "few minutes" not in texts(app)
 
 
+def test_the_form_offers_the_temporal_twin_with_its_cost_and_a_run_started_without_it_leaves_it_out(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
+    ui_runs._posters_per_second.clear()
+    ui_runs._head_epoch_seconds.clear()
+    started: list[list[str]] = []
+    monkeypatch.setattr(ui_runs, "start_run", lambda settings, mode, options, *rest: started.append(list(options)))
+    app = open_app("pages/training.py")
+    [twin] = [box for box in app.checkbox if box.label.startswith("Temporal test")]
+    assert twin.value
+    with_twin = float(form_estimate(app).removesuffix(" min"))
+    [cost] = [caption.value for caption in app.caption if caption.value.startswith("The temporal twin is about")]
+    twin_minutes = float(cost.split("about ")[1].split(" min")[0])
+    assert 0 < twin_minutes < with_twin
+
+    twin.uncheck()
+    submit(app)
+    assert not app.exception
+    assert started and "--no-temporal-twin" in started[-1]
+    without = float(form_estimate(app).removesuffix(" min"))
+    assert without == pytest.approx(with_twin - twin_minutes, abs=0.15)
+    assert not [caption for caption in app.caption if caption.value.startswith("The temporal twin is about")]
+
+
 def test_a_running_run_whose_process_is_gone_shows_interrupted(settings: Settings) -> None:
     run_dir = settings.runs_dir / "20200101-000000-fast-dead"
     run_dir.mkdir()

@@ -179,9 +179,10 @@ def estimate_for(
     image_size: str,
     epochs: int,
     backbone: str = DEFAULT_BACKBONE,
+    temporal_twin: bool = True,
 ) -> estimate.Estimate | None:
     """The run's expected duration. A fast run: the shared plan (posters still to embed at the rate measured
-    here now, then its heads, refit and twin). The other modes: an earlier run of the same kind, else a probe
+    here now, then its heads, refit and, unless left out, the temporal twin). The other modes: an earlier run of the same kind, else a probe
     of the backbone (the scratch mode has none; its small CNN is costed as a share of the default backbone)."""
     try:
         size = parse_image_size(image_size)
@@ -190,6 +191,7 @@ def estimate_for(
     size_text = f"{size[0]}x{size[1]}"
     if mode == "fast":
         config = {**make_config("fast").to_json(), "image_size": size_text, "epochs": epochs, "backbone": backbone}
+        config["temporal_twin"] = temporal_twin
         plan = fast_run_plan(settings, catalog, all_runs, config)
         return estimate.Estimate(plan.total_seconds, plan.basis, plan)
     if mode == "scratch":
