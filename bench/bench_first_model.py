@@ -5,7 +5,7 @@ the catalog built from the raw files, then the run launched as the app launches 
 ports the backbone's weights, compiles it, embeds every poster, trains the heads, their refit and the
 temporal twin, and adopts itself as the active model. The run's own phases come from its metrics.json.
 
-    python bench/bench_first_model.py [--data DIR] [--work DIR]
+    python bench/bench_first_model.py [--data DIR] [--work DIR] [--no-temporal-twin]
 
 The work folder must not hold a cache yet (a fresh temporary one by default).
 """
@@ -34,6 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=get_settings().data_dir)
     parser.add_argument("--work", type=Path, default=None, help="an empty folder (default: a new temporary one)")
+    parser.add_argument(
+        "--no-temporal-twin", action="store_true", help="the run as started with the Start form's twin left out"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="first-model-"))
     if (work / "cache").exists():
@@ -46,7 +49,7 @@ def main() -> None:
     catalog_seconds = time.monotonic() - started
     print(f"catalog built: {catalog_seconds:.1f} s ({len(catalog.usable_movies()):,} usable movies)", flush=True)
 
-    run_id = runs.launch_run(settings, "fast")
+    run_id = runs.launch_run(settings, "fast", ["--no-temporal-twin"] if args.no_temporal_twin else [])
     while model_choice.active_model_id(settings) != run_id:
         run = runs.read_run(settings, run_id)
         if run.state in runs.FINAL_STATES and run.state != "finished":
