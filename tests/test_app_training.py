@@ -279,13 +279,20 @@ def test_the_panel_of_a_run_embedding_its_posters_says_how_many_and_how_long_is_
     ]
 
 
+def measures_this_machine_as(
+    monkeypatch: pytest.MonkeyPatch, posters_per_second: float, head_epoch_seconds: float
+) -> None:
+    """The Start form's measurements of this machine give these figures (and none is remembered from before)."""
+    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: posters_per_second)
+    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: head_epoch_seconds)
+    ui_runs._posters_per_second.clear()
+    ui_runs._head_epoch_seconds.clear()
+
+
 def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
-    ui_runs._posters_per_second.clear()
-    ui_runs._head_epoch_seconds.clear()
+    measures_this_machine_as(monkeypatch, posters_per_second=2.0, head_epoch_seconds=0.6)
     app = open_app("pages/training.py")
     assert not app.exception
     [form_figure] = [metric.value for metric in app.metric if metric.label == "Estimated time here"]
@@ -299,10 +306,7 @@ def test_the_no_model_banner_and_the_form_give_the_same_measured_estimate(
 def test_the_form_offers_the_temporal_twin_with_its_cost_and_a_run_started_without_it_leaves_it_out(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(machine_speed, "measure_posters_per_second", lambda *args, **kwargs: 2.0)
-    monkeypatch.setattr(machine_speed, "measure_head_epoch_seconds", lambda *args, **kwargs: 0.6)
-    ui_runs._posters_per_second.clear()
-    ui_runs._head_epoch_seconds.clear()
+    measures_this_machine_as(monkeypatch, posters_per_second=2.0, head_epoch_seconds=0.6)
     started: list[list[str]] = []
     monkeypatch.setattr(ui_runs, "start_run", lambda settings, mode, options, *rest: started.append(list(options)))
     app = open_app("pages/training.py")
