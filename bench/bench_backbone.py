@@ -119,12 +119,10 @@ def compare_engines(engines: list[str], counts: list[int]) -> None:
         }
         if len(fastest) == 2:
             best_alone = {engine: min(alone[w.name] for w in ways if w.engine == engine) for engine in engines}
-            print(
-                f"  backbone alone  openvino / keras (its fastest batch): {best_alone['keras'] / best_alone['openvino']:.2f}×"
-            )
-            print(
-                f"  counts below: {fastest['keras'].name} (the fastest on the sample) against {fastest['openvino'].name}"
-            )
+            ratio = best_alone["keras"] / best_alone["openvino"]
+            keras, openvino = fastest["keras"].name, fastest["openvino"].name
+            print(f"  backbone alone  openvino / keras (its fastest batch): {ratio:.2f}×")
+            print(f"  counts below: {keras} (the fastest on the sample) against {openvino}")
         chosen = [fastest[engine] for engine in engines]
         for count in counts:
             seconds = in_turns(chosen, poster_files(count, Path(folder)))

@@ -182,8 +182,9 @@ def estimate_for(
     temporal_twin: bool = True,
 ) -> estimate.Estimate | None:
     """The run's expected duration. A fast run: the shared plan (posters still to embed at the rate measured
-    here now, then its heads, refit and, unless left out, the temporal twin). The other modes: an earlier run of the same kind, else a probe
-    of the backbone (the scratch mode has none; its small CNN is costed as a share of the default backbone)."""
+    here now, then its heads, refit and, unless left out, the temporal twin). The other modes: an earlier run
+    of the same kind, else a probe of the backbone (the scratch mode has none; its small CNN is costed as a
+    share of the default backbone)."""
     try:
         size = parse_image_size(image_size)
     except ConfigError:
